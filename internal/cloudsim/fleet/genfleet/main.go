@@ -1,0 +1,40 @@
+// Command genfleet writes a simulated fleet file to stdout.
+//
+//	go run ./internal/cloudsim/fleet/genfleet -demo > testdata/fleets/demo.json
+//	go run ./internal/cloudsim/fleet/genfleet -gateways 100000 -seed 7 > /tmp/fleet-100k.json
+//	go run ./internal/cloudsim/fleet/genfleet -gateways 2000 -bad-release 0.5 > /tmp/bad.json
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+)
+
+func main() {
+	demo := flag.Bool("demo", false, "write the demo fleet (testdata/fleets/demo.json)")
+	n := flag.Int("gateways", 1000, "number of gateways")
+	seed := flag.Uint64("seed", 1, "random seed; the same seed gives the same fleet")
+	regions := flag.String("regions", "cn-shanghai,ap-southeast-1", "comma-separated regions")
+	bad := flag.Float64("bad-release", 0, "share (0..1) of gateways on which the newest release fails (comes back on the old version)")
+	flag.Parse()
+
+	f := fleet.Demo()
+	if !*demo {
+		f = fleet.Generate(fleet.Options{Gateways: *n, Seed: *seed, Regions: strings.Split(*regions, ","), BadRelease: *bad})
+		f.Comment = fmt.Sprintf("Generated: genfleet -gateways %d -seed %d -regions %s -bad-release %g", *n, *seed, *regions, *bad)
+	}
+	if err := f.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "genfleet:", err)
+		os.Exit(1)
+	}
+	b, err := f.Marshal()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genfleet:", err)
+		os.Exit(1)
+	}
+	os.Stdout.Write(b)
+}
