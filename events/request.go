@@ -1,0 +1,328 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Kind says what a request asks the function to do.
+type Kind string
+
+const (
+	KindSweep  Kind = "sweep"  // upgrade every eligible gateway (the default)
+	KindVerify Kind = "verify" // re-check gateways after an upgrade
+)
+
+// kinds is every kind a request may name. A new kind is one constant above
+// and one entry here.
+var kinds = []Kind{KindSweep, KindVerify}
+
+// Known reports whether k is a kind this version of the function handles.
+func (k Kind) Known() bool { return slices.Contains(kinds, k) }
+
+// VersionType names the software a version belongs to.
+type VersionType string
+
+const (
+	VersionDevice VersionType = "Device" // the gateway firmware
+	VersionDpi    VersionType = "Dpi"    // the DPI signature database
+)
+
+// Known reports whether v is Device or Dpi, in the exact case SAG uses.
+func (v VersionType) Known() bool { return v == VersionDevice || v == VersionDpi }
+
+// sagRegions are the regions with a SAG endpoint: the SDK's endpoint table
+// plus the three the newer Smartag client adds.
+var sagRegions = []string{
+	"cn-shanghai", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+	"ap-southeast-5", "eu-central-1", "cn-hangzhou", "cn-shanghai-finance-1", "ap-northeast-1",
+}
+
+// SAGRegions returns the regions that have a SAG endpoint.
+func SAGRegions() []string { return slices.Clone(sagRegions) }
+
+// KnownRegion reports whether id is a region with a SAG endpoint.
+func KnownRegion(id string) bool { return slices.Contains(sagRegions, id) }
+
+// MaxCorrelationIDLen is the longest correlationId accepted, in characters.
+const MaxCorrelationIDLen = 128
+
+var (
+	gatewayIDPattern = regexp.MustCompile(`^sag-[a-z0-9]+$`)
+	versionPattern   = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}$`)
+)
+
+// Request is what every trigger carries: one JSON object, all fields
+// optional. Absent lists mean the configured defaults.
+type Request struct {
+	Kind          Kind          `json:"kind,omitempty"`
+	Regions       []string      `json:"regions,omitempty"`
+	GatewayIDs    []string      `json:"gatewayIds,omitempty"`
+	VersionTypes  []VersionType `json:"versionTypes,omitempty"`
+	TargetVersion string        `json:"targetVersion,omitempty"`
+	DryRun        bool          `json:"dryRun,omitempty"`
+	Force         bool          `json:"force,omitempty"`
+	CorrelationID string        `json:"correlationId,omitempty"`
+}
+
+// requestFields are the JSON member names of a Request, in order.
+var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId"}
+
+// field returns where the value of the JSON member name goes and what it
+// must be; target is nil for a name that is not a field.
+func (r *Request) field(name string) (target any, want string) {
+	switch name {
+	case "kind":
+		return &r.Kind, "a string"
+	case "regions":
+		return &r.Regions, "an array of strings"
+	case "gatewayIds":
+		return &r.GatewayIDs, "an array of strings"
+	case "versionTypes":
+		return &r.VersionTypes, "an array of strings"
+	case "targetVersion":
+		return &r.TargetVersion, "a string"
+	case "dryRun":
+		return &r.DryRun, "true or false"
+	case "force":
+		return &r.Force, "true or false"
+	case "correlationId":
+		return &r.CorrelationID, "a string"
+	}
+	return nil, ""
+}
+
+// FieldError is one problem with a request, tied to the field it is in.
+type FieldError struct {
+	Field   string // JSON path such as "gatewayIds[2]"; "" when the problem is the whole text
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
+
+// RequestError lists the problems that make a request unusable.
+type RequestError []*FieldError
+
+func (e RequestError) Error() string {
+	parts := make([]string, len(e))
+	for i, fe := range e {
+		parts[i] = fe.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap lets errors.As find each FieldError.
+func (e RequestError) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, fe := range e {
+		errs[i] = fe
+	}
+	return errs
+}
+
+func problem(field, format string, args ...any) RequestError {
+	return RequestError{{Field: field, Problem: fmt.Sprintf(format, args...)}}
+}
+
+// ParseRequest decodes and validates one request. Empty or whitespace-only
+// text is {}, a default sweep. Unknown or misspelt fields (names are
+// case-sensitive), repeated fields, values of the wrong JSON type, text after
+// the object and anything but an object are errors; a null value counts as
+// an absent field. A missing kind becomes KindSweep. On error the Request is
+// zero and the error is a RequestError naming each bad field.
+func ParseRequest(raw []byte) (Request, error) {
+	req, err := decodeRequest(raw)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		return Request{}, err
+	}
+	if req.Kind == "" {
+		req.Kind = KindSweep
+	}
+	return req, nil
+}
+
+// decodeRequest walks the members of the object itself rather than using
+// DisallowUnknownFields: encoding/json matches names case-insensitively and
+// silently keeps the last of two equal names, and a request that says
+// "GatewayIds" or names gatewayIds twice must not be half understood.
+func decodeRequest(raw []byte) (Request, error) {
+	var req Request
+	text := trimJSONSpace(raw)
+	if len(text) == 0 {
+		return req, nil
+	}
+	if text[0] != '{' {
+		if !json.Valid(text) {
+			return req, problem("", "the request is not JSON (it starts with %s)", quoteStart(text))
+		}
+		return req, problem("", "the request must be a JSON object, got %s", jsonKind(text[0]))
+	}
+	dec := json.NewDecoder(bytes.NewReader(text))
+	if _, err := dec.Token(); err != nil { // the '{'
+		return Request{}, syntaxProblem(err)
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Request{}, syntaxProblem(err)
+		}
+		name, _ := tok.(string) // the decoder only yields strings as member names
+		target, want := req.field(name)
+		if target == nil {
+			return Request{}, problem(name, "unknown field%s", suggestField(name))
+		}
+		if seen[name] {
+			return Request{}, problem(name, "appears twice")
+		}
+		seen[name] = true
+		if err := dec.Decode(target); err != nil {
+			if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+				return Request{}, problem(name, "want %s, found a JSON %s", want, ute.Value)
+			}
+			return Request{}, syntaxProblem(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the '}'
+		return Request{}, syntaxProblem(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Request{}, problem("", "unexpected text after the request object")
+	}
+	return req, nil
+}
+
+func suggestField(name string) string {
+	for _, f := range requestFields {
+		if strings.EqualFold(f, name) {
+			return fmt.Sprintf(" (did you mean %q?)", f)
+		}
+	}
+	return " (want " + strings.Join(requestFields, ", ") + ")"
+}
+
+func syntaxProblem(err error) RequestError {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return problem("", "the request is not valid JSON: %v (at byte %d)", se, se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return problem("", "the request is not valid JSON: it ends too early")
+	}
+	return problem("", "the request is not valid JSON: %v", err)
+}
+
+// Validate checks every field and reports all problems at once. A zero Kind
+// means the default, sweep.
+func (r Request) Validate() error {
+	var errs RequestError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, problem(field, format, args...)...)
+	}
+	if r.Kind != "" && !r.Kind.Known() {
+		add("kind", "%q is not a known kind (want one of %s)", r.Kind, joinQuoted(kinds))
+	}
+	checkList(&errs, "regions", r.Regions, KnownRegion,
+		"is not a SAG region (want one of "+strings.Join(sagRegions, ", ")+")")
+	checkList(&errs, "gatewayIds", r.GatewayIDs, gatewayIDPattern.MatchString,
+		`is not a gateway id (want "sag-" followed by lowercase letters and digits)`)
+	checkList(&errs, "versionTypes", r.VersionTypes, VersionType.Known,
+		`is not a version type (want "Device" or "Dpi")`)
+	if r.TargetVersion != "" {
+		if !versionPattern.MatchString(r.TargetVersion) {
+			add("targetVersion", "%q is not a version (want 2 to 4 dot-separated numbers, e.g. \"2.3.1\")", r.TargetVersion)
+		}
+		// A firmware version and a DPI signature version are different
+		// number spaces, so a pinned version must say which one it is.
+		if len(r.VersionTypes) != 1 {
+			add("targetVersion", "needs versionTypes with exactly one entry (got %d): a Device firmware version and a Dpi signature version are different number spaces", len(r.VersionTypes))
+		}
+	}
+	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {
+		add("correlationId", "is %d characters long (at most %d)", n, MaxCorrelationIDLen)
+	}
+	for i, c := range r.CorrelationID {
+		if !unicode.IsPrint(c) || c == utf8.RuneError {
+			add("correlationId", "has a character that is not printable at byte %d", i)
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// checkList validates a list field: not given as an empty list (an empty
+// gatewayIds read as "no limit" would upgrade the whole fleet), every item
+// valid, no item twice.
+func checkList[T ~string](errs *RequestError, field string, items []T, valid func(T) bool, notValid string) {
+	if items != nil && len(items) == 0 {
+		*errs = append(*errs, problem(field, "is an empty list (leave the field out to use the default)")...)
+		return
+	}
+	first := make(map[T]int, len(items))
+	for i, item := range items {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		switch j, dup := first[item]; {
+		case !valid(item):
+			*errs = append(*errs, problem(at, "%q %s", item, notValid)...)
+		case dup:
+			*errs = append(*errs, problem(at, "%q repeats %s[%d]", item, field, j)...)
+		default:
+			first[item] = i
+		}
+	}
+}
+
+func joinQuoted[T ~string](items []T) string {
+	quoted := make([]string, len(items))
+	for i, it := range items {
+		quoted[i] = fmt.Sprintf("%q", it)
+	}
+	return strings.Join(quoted, ", ")
+}
+
+// trimJSONSpace drops the four whitespace bytes JSON allows, and no others.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
+
+// jsonKind names the JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// quoteStart quotes the first few characters of text for an error message.
+func quoteStart(text []byte) string {
+	const max = 24
+	if len(text) <= max {
+		return fmt.Sprintf("%q", text)
+	}
+	return fmt.Sprintf("%q…", text[:max])
+}

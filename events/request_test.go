@@ -1,0 +1,194 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseRequestValid(t *testing.T) {
+	long := strings.Repeat("x", MaxCorrelationIDLen)
+	tests := []struct {
+		name string
+		in   string
+		want Request
+	}{
+		{"empty", "", Request{Kind: KindSweep}},
+		{"whitespace", " \n\t\r ", Request{Kind: KindSweep}},
+		{"empty object", "{}", Request{Kind: KindSweep}},
+		{"null means absent", `{"regions":null,"kind":null,"dryRun":null}`, Request{Kind: KindSweep}},
+		{"verify", `{"kind":"verify","gatewayIds":["sag-0ovhf732a9j"]}`,
+			Request{Kind: KindVerify, GatewayIDs: []string{"sag-0ovhf732a9j"}}},
+		{"every field", `{"kind":"sweep","regions":["cn-shanghai","ap-northeast-1"],"gatewayIds":["sag-0ovhf732a9j","sag-abc123"],
+			"versionTypes":["Dpi"],"targetVersion":"2.3.1.1","dryRun":true,"force":true,"correlationId":"ticket-4711"}`,
+			Request{Kind: KindSweep, Regions: []string{"cn-shanghai", "ap-northeast-1"}, GatewayIDs: []string{"sag-0ovhf732a9j", "sag-abc123"},
+				VersionTypes: []VersionType{VersionDpi}, TargetVersion: "2.3.1.1", DryRun: true, Force: true, CorrelationID: "ticket-4711"}},
+		{"two-part version", `{"versionTypes":["Device"],"targetVersion":"2.3"}`,
+			Request{Kind: KindSweep, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3"}},
+		{"longest correlation id", `{"correlationId":"` + long + `"}`, Request{Kind: KindSweep, CorrelationID: long}},
+		{"unicode correlation id", `{"correlationId":"工单 4711"}`, Request{Kind: KindSweep, CorrelationID: "工单 4711"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRequest([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("ParseRequest: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Every problem must name the field it is in, so the sender can fix it.
+func TestParseRequestErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		in      string
+		field   string // of the first FieldError
+		problem string // a part of its text
+	}{
+		{`{"kind":"upgrade"}`, "kind", `"upgrade" is not a known kind (want one of "sweep", "verify")`},
+		{`{"kind":"Sweep"}`, "kind", "not a known kind"},
+		{`{"kind":5}`, "kind", "want a string, found a JSON number"},
+		{`{"regions":"cn-shanghai"}`, "regions", "want an array of strings, found a JSON string"},
+		{`{"regions":[]}`, "regions", "empty list"},
+		{`{"regions":["cn-beijing"]}`, "regions[0]", `"cn-beijing" is not a SAG region`},
+		{`{"regions":["cn-shanghai","cn-shanghai"]}`, "regions[1]", `"cn-shanghai" repeats regions[0]`},
+		{`{"gatewayIds":["sag-0ovhf732a9j","sag-abc","SAG-1"]}`, "gatewayIds[2]",
+			`"SAG-1" is not a gateway id (want "sag-" followed by lowercase letters and digits)`},
+		{`{"gatewayIds":["sag-"]}`, "gatewayIds[0]", "is not a gateway id"},
+		{`{"gatewayIds":["sag-abc "]}`, "gatewayIds[0]", "is not a gateway id"},
+		{`{"gatewayIds":["sag-ABC"]}`, "gatewayIds[0]", "is not a gateway id"},
+		{`{"gatewayIds":["sag-abc","sag-abc"]}`, "gatewayIds[1]", "repeats gatewayIds[0]"},
+		{`{"gatewayIds":[1]}`, "gatewayIds", "want an array of strings, found a JSON number"},
+		{`{"gatewayIds":[]}`, "gatewayIds", "empty list"},
+		{`{"versionTypes":["device"]}`, "versionTypes[0]", `"device" is not a version type (want "Device" or "Dpi")`},
+		{`{"versionTypes":["Dpi","Dpi"]}`, "versionTypes[1]", "repeats versionTypes[0]"},
+		{`{"versionTypes":{}}`, "versionTypes", "want an array of strings, found a JSON object"},
+		{`{"versionTypes":["Device"],"targetVersion":"2"}`, "targetVersion", `"2" is not a version`},
+		{`{"versionTypes":["Device"],"targetVersion":"2.3.1.1.1"}`, "targetVersion", "is not a version"},
+		{`{"versionTypes":["Device"],"targetVersion":"v2.3.1"}`, "targetVersion", "is not a version"},
+		{`{"versionTypes":["Device"],"targetVersion":"2..3"}`, "targetVersion", "is not a version"},
+		{`{"versionTypes":["Device"],"targetVersion":2.3}`, "targetVersion", "want a string, found a JSON number"},
+		{`{"targetVersion":"2.3.1"}`, "targetVersion", "needs versionTypes with exactly one entry (got 0)"},
+		{`{"versionTypes":["Device","Dpi"],"targetVersion":"2.3.1"}`, "targetVersion", "different number spaces"},
+		{`{"dryRun":"true"}`, "dryRun", "want true or false, found a JSON string"},
+		{`{"force":1}`, "force", "want true or false, found a JSON number"},
+		{`{"correlationId":"` + strings.Repeat("x", MaxCorrelationIDLen+1) + `"}`, "correlationId", "129 characters long (at most 128)"},
+		{`{"correlationId":"line\nbreak"}`, "correlationId", "not printable"},
+		{`{"correlationId":["a"]}`, "correlationId", "want a string, found a JSON array"},
+		{`{"GatewayIds":["sag-abc"]}`, "GatewayIds", `unknown field (did you mean "gatewayIds"?)`},
+		{`{"region":["cn-shanghai"]}`, "region", "unknown field (want kind, regions, gatewayIds"},
+		{`{"dryRun":true,"dryRun":false}`, "dryRun", "appears twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			req, err := ParseRequest([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("accepted as %+v", req)
+			}
+			if !reflect.DeepEqual(req, Request{}) {
+				t.Errorf("a rejected request is not zero: %+v", req)
+			}
+			fe, ok := errors.AsType[*FieldError](err)
+			if !ok {
+				t.Fatalf("%v: no FieldError in it", err)
+			}
+			if fe.Field != tt.field || !strings.Contains(fe.Problem, tt.problem) {
+				t.Errorf("got %q\nwant field %q with %q", err, tt.field, tt.problem)
+			}
+			if !strings.HasPrefix(err.Error(), tt.field+": ") {
+				t.Errorf("message %q does not start with the field", err)
+			}
+		})
+	}
+}
+
+// Problems with the text as a whole have no field, but still say what is wrong.
+func TestParseRequestNotAnObject(t *testing.T) {
+	tests := []struct{ in, problem string }{
+		{`hello topic`, `the request is not JSON (it starts with "hello topic")`},
+		{`[]`, "must be a JSON object, got an array"},
+		{`"{}"`, "must be a JSON object, got a string"},
+		{`null`, "must be a JSON object, got null"},
+		{`42`, "must be a JSON object, got a number"},
+		{`true`, "must be a JSON object, got a boolean"},
+		{`{"kind":"sweep"} {}`, "unexpected text after the request object"},
+		{`{"kind":"sweep"} x`, "unexpected text after the request object"},
+		{`{"kind":"sweep"`, "not valid JSON: it ends too early"},
+		{`{"kind" "sweep"}`, "not valid JSON: expected colon after object key (at byte 8)"},
+		{`{"regions":["cn-shanghai",]}`, "not valid JSON: invalid character"},
+		{`{"kind":"sweep",}`, "not valid JSON: invalid character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := ParseRequest([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.problem) {
+				t.Errorf("got %v, want %q", err, tt.problem)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	_, err := ParseRequest([]byte(`{"regions":["cn-beijing"],"gatewayIds":["SAG-1"],"versionTypes":["dpi"]}`))
+	reqErr, ok := errors.AsType[RequestError](err)
+	if !ok {
+		t.Fatalf("%v is not a RequestError", err)
+	}
+	var fields []string
+	for _, fe := range reqErr {
+		fields = append(fields, fe.Field)
+	}
+	if want := []string{"regions[0]", "gatewayIds[0]", "versionTypes[0]"}; !reflect.DeepEqual(fields, want) {
+		t.Errorf("fields %q, want %q (%v)", fields, want, err)
+	}
+}
+
+func TestValidateZeroRequest(t *testing.T) {
+	if err := (Request{}).Validate(); err != nil {
+		t.Errorf("a zero Request is a default sweep, got %v", err)
+	}
+	if err := (Request{CorrelationID: "bad\xffutf8"}).Validate(); err == nil {
+		t.Error("invalid UTF-8 in correlationId accepted")
+	}
+}
+
+// A valid request survives encoding, so it can be forwarded (fan-out).
+func TestRequestMarshalRoundTrip(t *testing.T) {
+	want, err := ParseRequest(readFixture(t, "direct.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRequest(b)
+	if err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestKnownRegion(t *testing.T) {
+	for _, r := range SAGRegions() {
+		if !KnownRegion(r) {
+			t.Errorf("KnownRegion(%q) = false", r)
+		}
+	}
+	for _, r := range []string{"", "cn-beijing", "cn-shenzhen", "CN-SHANGHAI", "cn-shanghai "} {
+		if KnownRegion(r) {
+			t.Errorf("KnownRegion(%q) = true", r)
+		}
+	}
+	SAGRegions()[0] = "changed"
+	if !KnownRegion("cn-shanghai") {
+		t.Error("SAGRegions hands out the package's own list")
+	}
+}
