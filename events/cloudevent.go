@@ -1,0 +1,100 @@
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// The fixed attributes of the events this function publishes.
+const (
+	CloudEventsVersion = "1.0"
+	ContentTypeJSON    = "application/json"
+	OutcomeTypePrefix  = "sag.upgrade."              // + the outcome, e.g. sag.upgrade.requested
+	RunCompletedType   = "sag.upgrade.run.completed" // one per run, after the outcomes
+)
+
+// CloudEvent is a CloudEvents 1.0 event in structured JSON mode, the body
+// of each message published to the outcome topic.
+type CloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"` // the function, e.g. acs:fc:cn-shanghai:1234:functions/sag-upgrade
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"` // the SmartAGId of an outcome event
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// RunInfo identifies the run an event belongs to.
+type RunInfo struct {
+	RunID         string
+	Trigger       Trigger
+	CorrelationID string
+}
+
+// OutcomeData is the data of an outcome event: the report entry plus the run.
+type OutcomeData struct {
+	Result
+	RunID         string  `json:"runId"`
+	Trigger       Trigger `json:"trigger"`
+	CorrelationID string  `json:"correlationId"`
+}
+
+// RunCompletedData is the data of the run.completed event.
+type RunCompletedData struct {
+	RunID         string  `json:"runId"`
+	Trigger       Trigger `json:"trigger"`
+	CorrelationID string  `json:"correlationId"`
+	Counts        Counts  `json:"counts"`
+}
+
+// OutcomeEvent is the event for one result, of type sag.upgrade.<outcome>.
+// Its id depends only on the run, the gateway, the version type and the
+// outcome, so publishing the same outcome again (a retry after an ambiguous
+// failure) gives the same id and consumers can drop the duplicate. A
+// rejected message names no gateway: its id comes from the run and the MNS
+// message id, or a hash of the raw message when it has no id.
+func OutcomeEvent(source string, run RunInfo, r Result, at time.Time) CloudEvent {
+	id := eventID(run.RunID, r.SmartAGID, string(r.VersionType), string(r.Outcome))
+	if r.Outcome == OutcomeRejected {
+		msg := r.MessageID
+		if msg == "" {
+			sum := sha256.Sum256([]byte(r.Message))
+			msg = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		id = eventID(run.RunID, string(r.Outcome), msg)
+	}
+	data := OutcomeData{Result: r, RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID}
+	return newEvent(source, OutcomeTypePrefix+string(r.Outcome), r.SmartAGID, id, at, data)
+}
+
+// RunCompletedEvent is the last event of a run, with its counts.
+func RunCompletedEvent(source string, run RunInfo, c Counts, at time.Time) CloudEvent {
+	data := RunCompletedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Counts: c}
+	return newEvent(source, RunCompletedType, "", eventID(run.RunID, RunCompletedType), at, data)
+}
+
+func newEvent(source, typ, subject, id string, at time.Time, data any) CloudEvent {
+	body, _ := json.Marshal(data) // cannot fail: only strings, numbers and booleans
+	return CloudEvent{
+		SpecVersion:     CloudEventsVersion,
+		ID:              id,
+		Source:          source,
+		Type:            typ,
+		Subject:         subject,
+		Time:            at.UTC(),
+		DataContentType: ContentTypeJSON,
+		Data:            body,
+	}
+}
+
+// eventID hashes its parts; their JSON encoding keeps them apart, so
+// ("a", "bc") and ("ab", "c") give different ids.
+func eventID(parts ...string) string {
+	key, _ := json.Marshal(parts) // cannot fail for strings
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:16])
+}

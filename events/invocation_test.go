@@ -1,0 +1,231 @@
+package events
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const (
+	queueSubject = "acs:mns:cn-shanghai:1186202104331798:queues/sag-upgrade-work"
+	gw1, gw2     = "sag-0ovhf732a9j", "sag-3kq8d2m1xw7"
+)
+
+var (
+	batch1 = Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2, "sag-5mt0c7vhe2a"}, CorrelationID: "batch-0001"}
+	batch2 = Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-7rj2pw9sk4b", "sag-8hd3ne6zq1y"}, CorrelationID: "batch-0002"}
+	batch3 = Request{Kind: KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"},
+		VersionTypes: []VersionType{VersionDevice}, CorrelationID: "verify-0001"}
+)
+
+// Every envelope fixture decodes to its trigger, source, message ids and requests.
+func TestDecodeFixtures(t *testing.T) {
+	tests := []struct {
+		fixture string
+		trigger Trigger
+		source  string
+		ids     []string
+		reqs    []Request
+	}{
+		{"direct.json", TriggerDirect, "", []string{""}, []Request{{
+			Kind: KindSweep, Regions: []string{"cn-shanghai", "cn-hongkong"}, GatewayIDs: []string{gw1, gw2},
+			VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3.1", CorrelationID: "ticket-4711"}}},
+		{"direct-dry-run.json", TriggerDirect, "", []string{""}, []Request{{
+			Kind: KindSweep, Regions: []string{"cn-shanghai"}, VersionTypes: []VersionType{VersionDevice, VersionDpi},
+			DryRun: true, CorrelationID: "ops-dry-run-2026-03-02"}}},
+		{"timer.json", TriggerTimer, "nightly-sweep", []string{""}, []Request{{
+			Kind: KindSweep, Regions: []string{"cn-shanghai", "ap-southeast-1"}, VersionTypes: []VersionType{VersionDevice, VersionDpi}}}},
+		{"timer-empty-payload.json", TriggerTimer, "nightly-sweep", []string{""}, []Request{{Kind: KindSweep}}},
+		{"mns-topic-json.json", TriggerMNSTopic, "sag-upgrade-requests", []string{"2F5B3C082B923D4EAC694B76D9281A0C"}, []Request{{
+			Kind: KindSweep, GatewayIDs: []string{gw1}, VersionTypes: []VersionType{VersionDpi}, CorrelationID: "cmdb-change-88213"}}},
+		{"mns-topic-json-attributes.json", TriggerMNSTopic, "sag-upgrade-requests", []string{"2F5B3C281B283D4EAC694B742528A3E1"}, []Request{{
+			Kind: KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"}, CorrelationID: "cmdb-change-88214"}}},
+		{"mns-topic-stream.json", TriggerMNSTopic, "", []string{""}, []Request{{
+			Kind: KindSweep, Regions: []string{"ap-southeast-1"}, DryRun: true, CorrelationID: "noc-1207"}}},
+		// A STREAM body that is a request object cannot be told from a direct call.
+		{"mns-topic-stream-raw.txt", TriggerDirect, "", []string{""}, []Request{{
+			Kind: KindVerify, GatewayIDs: []string{gw1, gw2}, CorrelationID: "rollout-2026-03-02"}}},
+		{"eventbridge-single.json", TriggerMNSQueue, queueSubject, []string{"C6DB60D1574661357FA227277445AB01"}, []Request{batch1}},
+		{"eventbridge-batch.json", TriggerMNSQueue, queueSubject,
+			[]string{"C6DB60D1574661357FA227277445AB01", "C6DB60D1574661357FA227277445AB02", "C6DB60D1574661357FA227277445AB03"},
+			[]Request{batch1, batch2, batch3}},
+		{"eventbridge-batch-base64.json", TriggerMNSQueue, queueSubject,
+			[]string{"C6DB60D1574661357FA227277445AB01", "C6DB60D1574661357FA227277445AB02"}, []Request{batch1, batch2}},
+		{"eventbridge-batch-strings.json", TriggerMNSQueue, queueSubject,
+			[]string{"C6DB60D1574661357FA227277445AB01", "C6DB60D1574661357FA227277445AB02"}, []Request{batch1, batch2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			inv := Decode(readFixture(t, tt.fixture))
+			if inv.Trigger != tt.trigger || inv.Source != tt.source {
+				t.Errorf("trigger %q source %q, want %q %q", inv.Trigger, inv.Source, tt.trigger, tt.source)
+			}
+			if len(inv.Messages) != len(tt.reqs) {
+				t.Fatalf("%d messages, want %d", len(inv.Messages), len(tt.reqs))
+			}
+			for i, m := range inv.Messages {
+				if m.Err != nil {
+					t.Errorf("message %d: %v", i, m.Err)
+				}
+				if m.ID != tt.ids[i] {
+					t.Errorf("message %d: id %q, want %q", i, m.ID, tt.ids[i])
+				}
+				if !reflect.DeepEqual(m.Request, tt.reqs[i]) {
+					t.Errorf("message %d:\n got %+v\nwant %+v", i, m.Request, tt.reqs[i])
+				}
+			}
+		})
+	}
+}
+
+// Raw is the request text itself: the payload of a direct call, the string
+// inside an envelope, the decoded text of a base64 body.
+func TestDecodeRaw(t *testing.T) {
+	direct := readFixture(t, "direct.json")
+	if got := Decode(direct).Messages[0].Raw; string(got) != string(direct) {
+		t.Errorf("direct: Raw %q", got)
+	}
+	var timer TimerEvent
+	if err := json.Unmarshal(readFixture(t, "timer.json"), &timer); err != nil {
+		t.Fatal(err)
+	}
+	if got := Decode(readFixture(t, "timer.json")).Messages[0].Raw; string(got) != timer.Payload {
+		t.Errorf("timer: Raw %q, want %q", got, timer.Payload)
+	}
+	var plain, encoded []MNSQueueEvent
+	if err := json.Unmarshal(readFixture(t, "eventbridge-batch.json"), &plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(readFixture(t, "eventbridge-batch-base64.json"), &encoded); err != nil {
+		t.Fatal(err)
+	}
+	if encoded[0].Data.MessageBody == plain[0].Data.MessageBody {
+		t.Fatal("the base64 fixture is not encoded")
+	}
+	for i, m := range Decode(readFixture(t, "eventbridge-batch-base64.json")).Messages {
+		if string(m.Raw) != plain[i].Data.MessageBody {
+			t.Errorf("message %d: Raw %q, want the decoded body %q", i, m.Raw, plain[i].Data.MessageBody)
+		}
+	}
+}
+
+// Malformed requests become one message with an error that names the field.
+func TestDecodeMalformedFixtures(t *testing.T) {
+	tests := []struct {
+		fixture string
+		trigger Trigger
+		err     string
+	}{
+		{"malformed-unknown-field.json", TriggerDirect, `gatewayIDs: unknown field (did you mean "gatewayIds"?)`},
+		{"malformed-wrong-type.json", TriggerDirect, "dryRun: want true or false, found a JSON string"},
+		{"malformed-bad-gateway-id.json", TriggerDirect,
+			`gatewayIds[2]: "SAG-1" is not a gateway id (want "sag-" followed by lowercase letters and digits)`},
+		{"malformed-bad-region.json", TriggerDirect, `regions[1]: "cn-beijing" is not a SAG region`},
+		{"malformed-not-json.txt", TriggerMNSTopic, `the request is not JSON (it starts with "hello topic")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			payload := readFixture(t, tt.fixture)
+			inv := Decode(payload)
+			if inv.Trigger != tt.trigger || len(inv.Messages) != 1 {
+				t.Fatalf("trigger %q with %d messages", inv.Trigger, len(inv.Messages))
+			}
+			m := inv.Messages[0]
+			if m.Err == nil || !strings.Contains(m.Err.Error(), tt.err) {
+				t.Errorf("err %v, want %q", m.Err, tt.err)
+			}
+			if string(m.Raw) != string(payload) {
+				t.Errorf("Raw %q, want the payload", m.Raw)
+			}
+		})
+	}
+}
+
+// One bad event in a batch is one rejected message; the others go ahead.
+func TestDecodeBatchWithOneBadElement(t *testing.T) {
+	inv := Decode(readFixture(t, "eventbridge-batch-one-bad.json"))
+	if inv.Trigger != TriggerMNSQueue || len(inv.Messages) != 3 {
+		t.Fatalf("trigger %q with %d messages", inv.Trigger, len(inv.Messages))
+	}
+	good, bad := []Message{inv.Messages[0], inv.Messages[2]}, inv.Messages[1]
+	for i, want := range []Request{batch1, batch3} {
+		if good[i].Err != nil || !reflect.DeepEqual(good[i].Request, want) {
+			t.Errorf("good message %d: %+v, %v", i, good[i].Request, good[i].Err)
+		}
+	}
+	if bad.Err == nil || !strings.Contains(bad.Err.Error(), `batch event 1: gatewayIDs: unknown field`) {
+		t.Errorf("err %v", bad.Err)
+	}
+	if _, ok := errors.AsType[*FieldError](bad.Err); !ok {
+		t.Errorf("the FieldError is not reachable through %v", bad.Err)
+	}
+	if bad.ID != "C6DB60D1574661357FA227277445AB02" || !strings.Contains(string(bad.Raw), `"gatewayIDs":["sag-7rj2pw9sk4b"]`) {
+		t.Errorf("id %q raw %q", bad.ID, bad.Raw)
+	}
+}
+
+// Envelope variants and damage: each case lists the error expected for each
+// message ("" when it must decode), and whether the request asks for a dry run.
+func TestDecodeEnvelopeVariants(t *testing.T) {
+	body := `{\"dryRun\":true}`
+	b64 := base64.StdEncoding.EncodeToString([]byte(`{"dryRun":true}`))
+	event := `{"specversion":"1.0","data":{"messageBody":"` + body + `"}}`
+	tests := []struct {
+		name    string
+		payload string
+		trigger Trigger
+		errs    []string
+		dryRun  bool // of the decoded requests
+	}{
+		{"timer payload not a string", `{"triggerTime":"2026-03-02T18:00:00Z","triggerName":"t","payload":{"dryRun":true}}`,
+			TriggerTimer, []string{"timer event: payload: want a string, found a JSON object"}, false},
+		{"topic PublishTime as a string", `{"TopicOwner":"1","Message":"{}","PublishTime":"1772474400040"}`,
+			TriggerMNSTopic, []string{"MNS topic event: PublishTime: want a number, found a JSON string"}, false},
+		{"stream body not a string", `{"body":{"dryRun":true}}`, TriggerMNSTopic, []string{"MNS topic STREAM event: body: want a string"}, false},
+		{"stream body without attrs", `{"body":"` + body + `"}`, TriggerMNSTopic, []string{""}, true},
+		{"stream body base64", `{"body":"` + b64 + `"}`, TriggerMNSTopic, []string{""}, true},
+		{"topic message base64", `{"TopicOwner":"1","TopicName":"t","Message":"` + b64 + `","PublishTime":1}`, TriggerMNSTopic, []string{""}, true},
+		{"stream raw body base64", b64, TriggerMNSTopic, []string{""}, true},
+		{"body with other keys is direct", `{"body":"x","dryRun":true}`, TriggerDirect, []string{"body: unknown field"}, false},
+		{"CloudEvent from elsewhere", `{"specversion":"1.0","id":"1","source":"acs:oss","type":"oss:ObjectCreated:PutObject","data":{}}`,
+			TriggerMNSQueue, []string{`CloudEvent of type "oss:ObjectCreated:PutObject" has no data.messageBody`}, false},
+		{"CloudEvent data not an object", `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":"x"}`,
+			TriggerMNSQueue, []string{"CloudEvent: data: want an object, found a JSON string"}, false},
+		{"queue body neither JSON nor base64", `{"specversion":"1.0","data":{"messageBody":"TEST"}}`,
+			TriggerMNSQueue, []string{`the request is not JSON (it starts with "TEST")`}, false},
+		{"queue body base64 of text stays as it is", `{"specversion":"1.0","data":{"messageBody":"bWVlc2FnZSBmcm9tIE1OUyBjb25zb2xl"}}`,
+			TriggerMNSQueue, []string{`it starts with "bWVlc2FnZSBmcm9tIE1OUyBj"…`}, false},
+		{"empty queue body is {}", `{"specversion":"1.0","data":{"messageBody":""}}`, TriggerMNSQueue, []string{""}, false},
+		{"empty batch", `[]`, TriggerMNSQueue, []string{"EventBridge batch: no events in it"}, false},
+		{"batch with a number", `[1,` + event + `]`, TriggerMNSQueue,
+			[]string{"batch event 0: want a CloudEvent object or a JSON string holding one", ""}, true},
+		{"batch with a string that is no event", `[` + event + `, "hello"]`, TriggerMNSQueue,
+			[]string{"", "batch event 1: want a CloudEvent object or a JSON string holding one"}, true},
+		{"array that is not JSON", `[WARN] disk full`, TriggerMNSTopic, []string{"the request is not JSON"}, false},
+		{"object that is not JSON", `{"dryRun":true`, TriggerMNSTopic, []string{"the request is not valid JSON: it ends too early"}, false},
+		{"JSON string", `"{}"`, TriggerMNSTopic, []string{"must be a JSON object, got a string"}, false},
+		{"empty", ``, TriggerDirect, []string{""}, false},
+		{"whitespace", " \r\n", TriggerDirect, []string{""}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := Decode([]byte(tt.payload))
+			if inv.Trigger != tt.trigger || len(inv.Messages) != len(tt.errs) {
+				t.Fatalf("trigger %q with %d messages, want %q with %d", inv.Trigger, len(inv.Messages), tt.trigger, len(tt.errs))
+			}
+			for i, m := range inv.Messages {
+				switch want := tt.errs[i]; {
+				case want == "" && m.Err != nil:
+					t.Errorf("message %d: unexpected error %v", i, m.Err)
+				case want != "" && (m.Err == nil || !strings.Contains(m.Err.Error(), want)):
+					t.Errorf("message %d: err %v, want %q", i, m.Err, want)
+				case want == "" && m.Request.DryRun != tt.dryRun:
+					t.Errorf("message %d: request %+v, want dryRun %v", i, m.Request, tt.dryRun)
+				}
+			}
+		})
+	}
+}

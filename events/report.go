@@ -1,0 +1,44 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Report is the response of an invocation: what the run did to each gateway.
+type Report struct {
+	RunID      string    `json:"runId"`
+	Trigger    Trigger   `json:"trigger"`
+	DryRun     bool      `json:"dryRun"`
+	StartedAt  time.Time `json:"startedAt"` // RFC 3339 on the wire
+	FinishedAt time.Time `json:"finishedAt"`
+	Counts     Counts    `json:"counts"`
+	Results    []Result  `json:"results"` // never null on the wire
+	// Continuation is set when the run left work for a follow-up invocation.
+	Continuation *Continuation `json:"continuation,omitempty"`
+	Publishing   Publishing    `json:"publishing"`
+}
+
+// Continuation says whether the rest of the work was put on the work queue.
+type Continuation struct {
+	Enqueued  bool `json:"enqueued"`
+	Remaining int  `json:"remaining"`
+}
+
+// Publishing says how many outcome events reached the topic, so a report
+// shows when events were lost.
+type Publishing struct {
+	Published int      `json:"published"`
+	Failed    int      `json:"failed"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// MarshalJSON writes an empty results array rather than null, so that
+// `jq '.results[]'` works on a run that touched nothing.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if r.Results == nil {
+		r.Results = []Result{}
+	}
+	return json.Marshal(plain(r))
+}
