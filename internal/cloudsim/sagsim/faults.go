@@ -1,0 +1,115 @@
+package sagsim
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// FaultKind is a failure the emulator can inject into a call.
+type FaultKind string
+
+// The kinds of fault.
+const (
+	InternalError      FaultKind = "InternalError"      // 500 with a JSON InternalError body; the call has no effect
+	ServiceUnavailable FaultKind = "ServiceUnavailable" // 503 with a JSON ServiceUnavailable body; no effect
+	BadGateway         FaultKind = "BadGateway"         // 502 with an HTML body, as a load balancer answers; no effect
+	Drop               FaultKind = "Drop"               // the connection is closed without an answer, before the call runs
+	LostReply          FaultKind = "LostReply"          // the call runs, then the connection is closed without an answer
+	Slow               FaultKind = "Slow"               // the answer comes after Faults.SlowDelay, otherwise normal
+)
+
+// Faults says which calls fail, and how.
+//
+// Whether a call fails is decided from a hash of (Seed, Action, SmartAGId,
+// the call's number among the calls with that Action and SmartAGId), so the
+// same seed fails the same calls whatever the goroutines' interleaving.
+type Faults struct {
+	Seed uint64
+	// Rate is the share of calls that fail, from 0 (none) to 1 (all).
+	Rate float64
+	// Kinds are drawn from evenly; default InternalError and ServiceUnavailable.
+	Kinds []FaultKind
+	// Actions limits the faults to these actions; default every action.
+	Actions []string
+	// SlowDelay is how long a Slow answer waits; default 2 s.
+	SlowDelay time.Duration
+}
+
+var defaultKinds = []FaultKind{InternalError, ServiceUnavailable}
+
+// pick returns the fault for the n-th call (from 1) of action on id, or "".
+func (f Faults) pick(action, id string, n int) FaultKind {
+	if f.Rate <= 0 || (len(f.Actions) > 0 && !slices.Contains(f.Actions, action)) {
+		return ""
+	}
+	h := fnv.New64a()
+	var num [8]byte
+	binary.LittleEndian.PutUint64(num[:], f.Seed)
+	h.Write(num[:])
+	h.Write([]byte(action))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	binary.LittleEndian.PutUint64(num[:], uint64(n))
+	h.Write(num[:])
+	x := mix(h.Sum64())
+	if float64(x>>11)/(1<<53) >= f.Rate {
+		return ""
+	}
+	kinds := f.Kinds
+	if len(kinds) == 0 {
+		kinds = defaultKinds
+	}
+	return kinds[mix(x)%uint64(len(kinds))]
+}
+
+// mix is the splitmix64 finaliser: FNV's low bits are poorly spread.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (f Faults) slowDelay() time.Duration {
+	if f.SlowDelay > 0 {
+		return f.SlowDelay
+	}
+	return 2 * time.Second
+}
+
+var faultErrors = map[FaultKind]*apiError{
+	InternalError:      {http.StatusInternalServerError, "InternalError", "The request processing has failed due to some unknown error, exception or failure."},
+	ServiceUnavailable: {http.StatusServiceUnavailable, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."},
+}
+
+const badGatewayPage = `<html>
+<head><title>502 Bad Gateway</title></head>
+<body>
+<center><h1>502 Bad Gateway</h1></center>
+<hr><center>Tengine</center>
+</body>
+</html>
+`
+
+func writeBadGateway(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = w.Write([]byte(badGatewayPage))
+}
+
+// dropConnection closes the client's connection without an answer. It
+// reports false when the connection cannot be taken over (HTTP/2), in which
+// case the caller answers instead.
+func dropConnection(w http.ResponseWriter) bool {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
