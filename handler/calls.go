@@ -1,0 +1,135 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/time/rate"
+)
+
+// errorClass says what to do about a failed API call.
+type errorClass int
+
+const (
+	permanent errorClass = iota // the answer will not change: do not retry
+	transient                   // a passing failure: retry with backoff
+	throttled                   // flow control refused the call: retry with backoff
+	laterRun                    // the device cannot take it now; a later run will try again
+)
+
+// Codes of DESIGN.md's retry table.
+var (
+	transientCodes = []string{"ServiceUnavailable", "InternalError", "InternalServerError", "UnknownError", "SignatureNonceUsed"}
+	laterRunCodes  = []string{"SmartAccessGatewayNotOnline", "GetSmartAccessGatewayVersionError", "GetSmartAccessGatewayStateError"}
+)
+
+func classify(err error) errorClass {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return permanent
+	}
+	switch {
+	case strings.HasPrefix(ae.Code, "Throttling"):
+		return throttled
+	case slices.Contains(transientCodes, ae.Code), ae.NoAnswer, ae.Code == "" && ae.Status >= 500:
+		return transient
+	case slices.Contains(laterRunCodes, ae.Code):
+		return laterRun
+	}
+	return permanent
+}
+
+// errDeadline means the run's time to start calls is over.
+var errDeadline = errors.New("no time left before the invocation's deadline")
+
+// caller makes every SAG API call of a run: one rate limit for the whole run,
+// retries with exponential backoff and jitter, no call started after stopAt,
+// and none still running at endAt (the SDKs take no context, so adapters turn
+// the context's deadline into the request timeout).
+type caller struct {
+	limiter  *rate.Limiter
+	stopAt   time.Time
+	endAt    time.Time
+	maxTries uint
+	initial  time.Duration
+	maxWait  time.Duration
+
+	calls, retries, throttles atomic.Int64
+}
+
+func newCaller(qps float64, stopAt, endAt time.Time) *caller {
+	return &caller{
+		limiter:  rate.NewLimiter(rate.Limit(qps), 1),
+		stopAt:   stopAt,
+		endAt:    endAt,
+		maxTries: 6,
+		initial:  200 * time.Millisecond,
+		maxWait:  5 * time.Second,
+	}
+}
+
+func (c *caller) backoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     c.initial,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.maxWait,
+	}
+}
+
+// read runs an idempotent call, retrying transient and throttled failures.
+func read[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
+	return retry(ctx, c, op, func(err error) bool {
+		k := classify(err)
+		return k == transient || k == throttled
+	})
+}
+
+// update runs UpdateSmartAccessGatewayVersion, which is not idempotent: it is
+// retried only when the service certainly did not act on the call (flow
+// control refused it, or it was never sent). Any other failure may hide an
+// upgrade that started, so the caller re-reads the device instead.
+func (c *caller) update(ctx context.Context, op func(context.Context) (string, error)) (string, error) {
+	return retry(ctx, c, op, func(err error) bool {
+		var ae *APIError
+		return classify(err) == throttled || errors.As(err, &ae) && ae.NotSent
+	})
+}
+
+func retry[T any](ctx context.Context, c *caller, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
+	waitCtx, cancelWait := context.WithDeadline(ctx, c.stopAt)
+	defer cancelWait()
+	callCtx, cancelCall := context.WithDeadline(ctx, c.endAt)
+	defer cancelCall()
+	tries := 0
+	res, err := backoff.Retry(waitCtx, func() (T, error) {
+		var zero T
+		if err := c.limiter.Wait(waitCtx); err != nil {
+			return zero, backoff.Permanent(errDeadline)
+		}
+		if tries++; tries > 1 {
+			c.retries.Add(1)
+		}
+		c.calls.Add(1)
+		res, err := op(callCtx)
+		if err == nil {
+			return res, nil
+		}
+		if classify(err) == throttled {
+			c.throttles.Add(1)
+		}
+		if !retryable(err) {
+			return zero, backoff.Permanent(err)
+		}
+		return zero, err
+	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(c.maxTries), backoff.WithMaxElapsedTime(0))
+	if err != nil && waitCtx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return res, errDeadline
+	}
+	return res, err
+}

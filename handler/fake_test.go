@@ -1,0 +1,156 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// fakeSAG is an in-memory SAG for the handler's pure logic. The adapters are
+// tested against the emulators of internal/cloudsim instead.
+type fakeSAG struct {
+	mu       sync.Mutex
+	gateways []Gateway
+	details  map[string]Detail
+	offered  []Release
+	// fail decides the error of a call: action, gateway id, and how many
+	// times that action was called for that gateway before.
+	fail    func(action, id string, n int) error
+	calls   map[string]int // "action id" -> count
+	updates []string       // "id serial version" of every update call
+	// onUpdate lets a test change the world when an update is accepted.
+	onUpdate func(id, serial string)
+}
+
+func newFakeSAG(gws ...Gateway) *fakeSAG {
+	return &fakeSAG{gateways: gws, details: map[string]Detail{}, calls: map[string]int{}}
+}
+
+func (f *fakeSAG) call(action, id string) error {
+	f.mu.Lock()
+	n := f.calls[action+" "+id]
+	f.calls[action+" "+id]++
+	fail := f.fail
+	f.mu.Unlock()
+	if fail != nil {
+		return fail(action, id, n)
+	}
+	return nil
+}
+
+func (f *fakeSAG) count(action, id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[action+" "+id]
+}
+
+func (f *fakeSAG) ListGateways(ctx context.Context, region string, ids []string) ([]Gateway, error) {
+	if err := f.call("List", region); err != nil {
+		return nil, err
+	}
+	var out []Gateway
+	for _, g := range f.gateways {
+		if g.Region != region {
+			continue
+		}
+		if len(ids) > 0 && !contains(ids, g.ID) {
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func (f *fakeSAG) Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error) {
+	if err := f.call("Versions", g.ID); err != nil {
+		return nil, err
+	}
+	return f.offered, nil
+}
+
+func (f *fakeSAG) Devices(ctx context.Context, g Gateway) (Detail, error) {
+	if err := f.call("Devices", g.ID); err != nil {
+		return Detail{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d, ok := f.details[g.ID]; ok {
+		return d, nil
+	}
+	d := Detail{Status: g.Status}
+	for i, sn := range g.SerialNumbers {
+		v := g.SoftwareVersion
+		if i == 1 {
+			v = g.BackupSoftwareVersion
+		}
+		d.Devices = append(d.Devices, Device{SerialNumber: sn, Software: v, Dpi: "1.7.0"})
+	}
+	return d, nil
+}
+
+func (f *fakeSAG) Update(ctx context.Context, g Gateway, serial string, vt events.VersionType, version string) (string, error) {
+	if err := f.call("Update", g.ID); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	f.updates = append(f.updates, fmt.Sprintf("%s %s %s", g.ID, serial, version))
+	on := f.onUpdate
+	f.mu.Unlock()
+	if on != nil {
+		on(g.ID, serial)
+	}
+	return "REQ-" + g.ID, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// fakePublisher records events; fail makes the next publishes fail.
+type fakePublisher struct {
+	mu     sync.Mutex
+	events []events.CloudEvent
+	fail   func(ev events.CloudEvent) error
+}
+
+func (p *fakePublisher) Publish(ctx context.Context, ev events.CloudEvent) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		if err := p.fail(ev); err != nil {
+			return err
+		}
+	}
+	p.events = append(p.events, ev)
+	return nil
+}
+
+type temporaryError struct{ error }
+
+func (temporaryError) Temporary() bool { return true }
+
+var (
+	testNow = time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC) // 02:00 in Shanghai
+	day     = 24 * time.Hour
+)
+
+func gateway(id, version string) Gateway {
+	return Gateway{ID: id, Region: "cn-shanghai", Status: "Active", Model: "sag-1000", SerialNumbers: []string{"sn-" + id},
+		SoftwareVersion: version, CcnID: "ccn-1", EndTime: testNow.Add(300 * day)}
+}
+
+func catalog() []Release {
+	return []Release{
+		{Code: "2.3.1", Type: "release", Created: testNow.Add(-60 * day)},
+		{Code: "2.2.0", Type: "release", Created: testNow.Add(-200 * day)},
+		{Code: "2.4.0", Type: "beta", Created: testNow.Add(-10 * day)},
+	}
+}

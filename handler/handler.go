@@ -1,0 +1,225 @@
+package handler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// Handler serves invocations.
+type Handler struct {
+	Config Config
+	// Connect builds the cloud clients of one invocation from its
+	// credentials.
+	Connect func(ctx context.Context, inv Invocation) (Cloud, error)
+	// Clock is the domain time (maintenance windows, EndTime, release ages);
+	// nil means time.Now. Deadlines always use the machine's clock.
+	Clock func() time.Time
+	// Log receives the JSON log lines; every line of an invocation carries
+	// its requestId and runId.
+	Log zerolog.Logger
+}
+
+// Invocation is what the runtime says about one invocation.
+type Invocation struct {
+	RequestID    string
+	Region       string
+	AccountID    string
+	FunctionName string
+	RetryCount   int
+	Credentials  Credentials
+}
+
+// Credentials are the invocation's STS credentials. They print as
+// "[redacted]" however they are formatted or marshalled, so a careless log
+// line cannot leak them.
+type Credentials struct {
+	AccessKeyID     string
+	AccessKeySecret string
+	SecurityToken   string
+}
+
+func (Credentials) String() string                      { return "[redacted]" }
+func (Credentials) GoString() string                    { return "[redacted]" }
+func (Credentials) MarshalJSON() ([]byte, error)        { return []byte(`"[redacted]"`), nil }
+func (Credentials) MarshalText() ([]byte, error)        { return []byte("[redacted]"), nil }
+func (Credentials) MarshalZerologObject(*zerolog.Event) {}
+
+// RejectedError is returned when every message of an invocation was rejected:
+// the caller (s invoke, an async destination) sees why. The rejected events
+// were published already.
+type RejectedError struct{ Problems []string }
+
+func (e *RejectedError) Error() string {
+	return "request rejected: " + strings.Join(e.Problems, "; ")
+}
+
+// Source is the CloudEvents source of the function's events.
+func (inv Invocation) Source() string {
+	return fmt.Sprintf("acs:fc:%s:%s:functions/%s", inv.Region, inv.AccountID, inv.FunctionName)
+}
+
+// Invoke runs one invocation and returns its report.
+func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (report events.Report, err error) {
+	startedAt := time.Now()
+	now := h.Clock
+	if now == nil {
+		now = time.Now
+	}
+	decoded := events.Decode(payload)
+	info := events.RunInfo{RunID: runID(inv, decoded, payload), Trigger: decoded.Trigger}
+	log := h.Log.With().Str("requestId", inv.RequestID).Str("runId", info.RunID).Logger()
+
+	defer func() {
+		// No panic may escape to the runtime: it would skip the report and
+		// the events of everything done so far.
+		if p := recover(); p != nil {
+			log.Error().Str("panic", fmt.Sprint(p)).Msg("run aborted by a panic")
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+
+	stopAt, endAt, publishBy := h.timeBudget(ctx, startedAt)
+	cloud, err := h.Connect(ctx, inv)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot build the cloud clients")
+		return events.Report{}, err
+	}
+	pubCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), publishBy)
+	defer cancel()
+
+	r := &run{
+		cfg:     h.Config,
+		policy:  Policy{Channel: h.Config.Channel, Hold: h.Config.HoldVersions, MinReleaseAge: h.Config.MinReleaseAge},
+		sag:     cloud.SAG,
+		api:     newCaller(h.Config.APIQPS, stopAt, endAt),
+		out:     newOutbox(pubCtx, cloud.Events, inv.Source(), log),
+		now:     now,
+		log:     log,
+		info:    info,
+		scanned: map[string]bool{},
+	}
+	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
+		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
+		Interface("config", h.Config).Bool("eventsEnabled", cloud.Events != nil).
+		Time("stopStartingAt", stopAt).Msg("run started")
+	if cloud.Events == nil {
+		log.Warn().Msg("OUTCOME_TOPIC is not set: outcome events are not published")
+	}
+
+	var problems []string
+	allDry := true
+	for _, m := range decoded.Messages {
+		if m.Err != nil {
+			problems = append(problems, m.Err.Error())
+			r.reject(m)
+			continue
+		}
+		j := r.jobFor(m.Request)
+		allDry = allDry && j.dryRun
+		log.Info().Str("messageId", m.ID).Str("kind", string(m.Request.Kind)).Strs("regions", j.regions).
+			Strs("gatewayIds", m.Request.GatewayIDs).Str("targetVersion", m.Request.TargetVersion).
+			Bool("dryRun", j.dryRun).Bool("force", m.Request.Force).Str("correlationId", m.Request.CorrelationID).
+			Msg("request")
+		if m.Request.Force {
+			log.Warn().Str("correlationId", m.Request.CorrelationID).Msg("force: maintenance window bypassed for this request")
+		}
+		switch m.Request.Kind {
+		case events.KindVerify:
+			r.verify(ctx, j)
+		default:
+			r.sweep(ctx, j)
+		}
+	}
+
+	r.mu.Lock()
+	r.counts.Scanned = len(r.scanned)
+	counts := r.counts
+	results := slices.Clone(r.results)
+	r.mu.Unlock()
+	completed := info
+	if ids := correlationIDs(decoded); len(ids) == 1 {
+		completed.CorrelationID = ids[0]
+	}
+	r.out.add(events.RunCompletedEvent(r.out.source, completed, counts, now()))
+	publishing := r.out.close()
+
+	slices.SortStableFunc(results, func(a, b events.Result) int {
+		return strings.Compare(a.RegionID+"/"+a.SmartAGID+"/"+string(a.VersionType), b.RegionID+"/"+b.SmartAGID+"/"+string(b.VersionType))
+	})
+	report = events.Report{
+		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
+		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
+	}
+	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
+		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
+		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
+		Dur("duration", time.Since(startedAt)).Msg("run finished")
+
+	if len(decoded.Messages) > 0 && len(problems) == len(decoded.Messages) {
+		return report, &RejectedError{Problems: problems}
+	}
+	return report, nil
+}
+
+// reject reports a message that cannot be processed, with its raw content.
+func (r *run) reject(m events.Message) {
+	res := events.Result{Outcome: events.OutcomeRejected, Reason: "invalid_request", Error: m.Err.Error(),
+		Message: string(m.Raw), MessageID: m.ID}
+	r.record(job{info: r.info}, res, 0)
+}
+
+// timeBudget splits the time to the invocation's deadline: new API calls
+// start until stopAt, calls end by endAt, and events go out until publishBy,
+// so the response is back before the deadline.
+func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endAt, publishBy time.Time) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(15 * time.Minute)
+	}
+	margin := h.Config.DeadlineMargin
+	if margin == 0 {
+		margin = min(max(deadline.Sub(start)/5, 500*time.Millisecond), 30*time.Second)
+	}
+	return deadline.Add(-margin), deadline.Add(-margin / 2), deadline.Add(-margin / 5)
+}
+
+// runID names the run. The same trigger delivered again (an FC async retry, an
+// MNS redelivery) gets the same id, so its events keep their ids too.
+func runID(inv Invocation, decoded events.Invocation, payload []byte) string {
+	var ids []string
+	for _, m := range decoded.Messages {
+		if m.ID != "" {
+			ids = append(ids, m.ID)
+		}
+	}
+	key := string(decoded.Trigger) + "\n"
+	switch {
+	case len(ids) > 0:
+		key += strings.Join(ids, "\n")
+	case decoded.Trigger == events.TriggerDirect:
+		key += inv.RequestID
+	default:
+		key += string(payload)
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "run-" + hex.EncodeToString(sum[:10])
+}
+
+func correlationIDs(inv events.Invocation) []string {
+	var ids []string
+	for _, m := range inv.Messages {
+		if m.Err == nil && m.Request.CorrelationID != "" && !slices.Contains(ids, m.Request.CorrelationID) {
+			ids = append(ids, m.Request.CorrelationID)
+		}
+	}
+	return ids
+}

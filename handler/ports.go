@@ -1,0 +1,120 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// SAG is the Smart Access Gateway API, one region at a time. Implementations
+// make exactly one API call per method call (retries, rate limiting and error
+// policy live in this package) and report API failures as *APIError.
+type SAG interface {
+	// ListGateways returns every gateway of region, all pages. When ids is
+	// not empty, only those gateways are listed.
+	ListGateways(ctx context.Context, region string, ids []string) ([]Gateway, error)
+	// Versions returns the versions the gateway is offered for a version
+	// type. serial, when set, names one device of an HA pair.
+	Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error)
+	// Devices reads the gateway's live status and each device's versions.
+	Devices(ctx context.Context, g Gateway) (Detail, error)
+	// Update starts an upgrade and returns the API's RequestId. serial, when
+	// set, names one device of an HA pair.
+	Update(ctx context.Context, g Gateway, serial string, vt events.VersionType, version string) (string, error)
+}
+
+// Publisher sends one outcome event to the outcome topic.
+type Publisher interface {
+	Publish(ctx context.Context, ev events.CloudEvent) error
+}
+
+// Cloud is what one invocation talks to, built with that invocation's
+// credentials.
+type Cloud struct {
+	SAG    SAG
+	Events Publisher // nil: outcome events are not published (OUTCOME_TOPIC unset)
+}
+
+// Gateway is a SAG instance as the list shows it.
+type Gateway struct {
+	ID                    string
+	Region                string
+	Name                  string
+	Status                string
+	Model                 string // HardwareVersion: sag-1000, sag-100wm, sag-vcpe, …
+	SerialNumbers         []string
+	SoftwareVersion       string // the master device's firmware
+	BackupSoftwareVersion string // the second device's, for an HA pair
+	CcnID                 string
+	EndTime               time.Time // zero when unknown
+}
+
+// HA reports whether the gateway is an HA pair of two devices.
+func (g Gateway) HA() bool { return len(g.SerialNumbers) > 1 }
+
+// Detail is a gateway's live state, from DescribeSmartAccessGatewayAttribute.
+type Detail struct {
+	Status   string
+	MasterSN string // TrafficMasterSn: the device carrying traffic
+	Devices  []Device
+}
+
+// Device is one box of a gateway.
+type Device struct {
+	SerialNumber string
+	Software     string // SoftwareVersion
+	Dpi          string // DpiSignatureDbVersion
+}
+
+// Version returns the device's version of a version type.
+func (d Device) Version(vt events.VersionType) string {
+	if vt == events.VersionDpi {
+		return d.Dpi
+	}
+	return d.Software
+}
+
+// Release is one version a gateway is offered.
+type Release struct {
+	Code    string // VersionCode
+	Name    string
+	Type    string // "release" or "beta"
+	Created time.Time
+}
+
+// APIError is a failed SAG API call, as an adapter reports it. Message must
+// never contain credentials: adapters scrub what the SDK says.
+type APIError struct {
+	Action    string
+	Code      string // the SAG error code; "" when the answer was not a JSON error
+	Status    int    // HTTP status; 0 when there was no answer
+	Message   string
+	RequestID string
+	// NoAnswer: the call got no HTTP answer (connection refused, reset,
+	// timeout). NotSent: it certainly never reached the service.
+	NoAnswer bool
+	NotSent  bool
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Action)
+	switch {
+	case e.Code != "":
+		fmt.Fprintf(&b, ": %s", e.Code)
+	case e.Status != 0:
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	case e.NoAnswer:
+		b.WriteString(": no answer")
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (RequestId %s)", e.RequestID)
+	}
+	return b.String()
+}

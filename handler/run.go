@@ -1,0 +1,419 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// Reasons of deferred and other outcomes that are not eligibility skips.
+const (
+	ReasonOutsideWindow = "outside_window"    // the upgrade would not fit in the maintenance window
+	ReasonDeadline      = "deadline"          // no time left in this invocation
+	ReasonRunLimit      = "run_limit"         // MAX_UPGRADES_PER_RUN reached
+	ReasonThrottled     = "throttled"         // the API kept answering Throttling
+	ReasonTryLater      = "try_later"         // the device could not report its version or state
+	ReasonListFailed    = "list_failed"       // the region's gateways could not be listed
+	ReasonConfirmed     = "confirmed_by_read" // the update call failed but the device shows the upgrade started
+	ReasonUnconfirmed   = "unconfirmed"       // the update call failed and the device shows no upgrade
+	ReasonHAPeerPending = "ha_peer_pending"   // an HA pair: this device now, the other in a later run
+	ReasonVersionDiff   = "version_mismatch"
+	ReasonAPIError      = "api_error"
+)
+
+// run is the work of one invocation: its messages share one rate limit, one
+// upgrade budget, one deadline and one stream of outcome events.
+type run struct {
+	cfg    Config
+	policy Policy
+	sag    SAG
+	api    *caller
+	out    *outbox
+	now    func() time.Time // domain time: EndTime, windows, release ages
+	log    zerolog.Logger
+	info   events.RunInfo
+
+	mu       sync.Mutex
+	results  []events.Result
+	counts   events.Counts
+	scanned  map[string]bool
+	upgrades atomic.Int64
+}
+
+// job is one request of the run, with the configuration applied.
+type job struct {
+	req     events.Request
+	info    events.RunInfo
+	regions []string
+	types   []events.VersionType
+	dryRun  bool
+}
+
+func (r *run) jobFor(req events.Request) job {
+	j := job{req: req, info: r.info, regions: req.Regions, types: req.VersionTypes, dryRun: r.cfg.DryRun || req.DryRun}
+	j.info.CorrelationID = req.CorrelationID
+	if len(j.regions) == 0 {
+		j.regions = r.cfg.Regions
+	}
+	if len(j.types) == 0 {
+		j.types = r.cfg.VersionTypes
+	}
+	return j
+}
+
+// record adds a result to the report, logs the decision and queues its event.
+func (r *run) record(j job, res events.Result, took time.Duration) {
+	r.mu.Lock()
+	r.results = append(r.results, res)
+	r.counts.Add(res.Outcome)
+	r.mu.Unlock()
+
+	ev := r.log.Info()
+	if res.Outcome == events.OutcomeFailed || res.Outcome == events.OutcomeRejected {
+		ev = r.log.Warn()
+	}
+	ev.Str("smartAGId", res.SmartAGID).Str("regionId", res.RegionID).
+		Str("versionType", string(res.VersionType)).Str("serialNumber", res.SerialNumber).
+		Str("fromVersion", res.FromVersion).Str("toVersion", res.ToVersion).
+		Str("outcome", string(res.Outcome)).Str("reason", res.Reason).
+		Str("errorCode", res.ErrorCode).Str("error", res.Error).Str("apiRequestId", res.RequestID).
+		Str("correlationId", j.info.CorrelationID).Bool("dryRun", j.dryRun).Bool("force", res.Force).
+		Dur("duration", took).Msg("decision")
+	r.out.add(events.OutcomeEvent(r.out.source, j.info, res, r.now()))
+}
+
+// sweep lists the job's regions and handles every gateway and version type.
+func (r *run) sweep(ctx context.Context, j job) {
+	fleet, listFailed := r.list(ctx, j)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.MaxConcurrency)
+	for _, gw := range fleet {
+		for _, vt := range j.types {
+			g.Go(func() error {
+				start := time.Now()
+				res := r.upgrade(gctx, j, gw, vt)
+				r.record(j, res, time.Since(start))
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+
+	// A gateway the request named but no listed region has must not vanish.
+	for _, id := range j.req.GatewayIDs {
+		if slices.ContainsFunc(fleet, func(g Gateway) bool { return g.ID == id }) {
+			continue
+		}
+		for _, vt := range j.types {
+			res := events.Result{SmartAGID: id, VersionType: vt, Outcome: events.OutcomeSkipped, Reason: ReasonNotFound,
+				Error: "not found in regions " + strings.Join(j.regions, ", ")}
+			if listFailed {
+				res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonListFailed, "its region could not be listed"
+			}
+			r.record(j, res, 0)
+		}
+	}
+}
+
+// list returns the gateways of the job's regions. A region that cannot be
+// listed is reported as a failed result of its own.
+func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, region := range j.regions {
+		g.Go(func() error {
+			gws, err := read(gctx, r.api, func(ctx context.Context) ([]Gateway, error) {
+				return r.sag.ListGateways(ctx, region, j.req.GatewayIDs)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = true
+				res := events.Result{RegionID: region, Outcome: events.OutcomeFailed, Reason: ReasonListFailed}
+				applyError(&res, err)
+				if errors.Is(err, errDeadline) {
+					res.Outcome, res.Reason = events.OutcomeDeferred, ReasonDeadline
+				}
+				r.record(j, res, 0)
+				return nil
+			}
+			fleet = append(fleet, gws...)
+			r.mu.Lock()
+			for _, gw := range gws {
+				r.scanned[gw.ID] = true
+			}
+			r.mu.Unlock()
+			r.log.Debug().Str("regionId", region).Int("gateways", len(gws)).Msg("listed region")
+			return nil
+		})
+	}
+	_ = g.Wait()
+	slices.SortFunc(fleet, func(a, b Gateway) int {
+		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
+	})
+	return fleet, failed
+}
+
+// upgrade decides one gateway and version type, and requests the upgrade when
+// it is due.
+func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionType) events.Result {
+	res := events.Result{
+		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
+		SerialNumber: strings.Join(g.SerialNumbers, ","),
+	}
+	if vt == events.VersionDevice {
+		res.FromVersion = g.SoftwareVersion
+	}
+	if reason := ineligible(g, r.now()); reason != "" {
+		return skipped(res, reason)
+	}
+	if time.Now().After(r.api.stopAt) {
+		return deferred(res, ReasonDeadline)
+	}
+
+	devices, master, skip, err := r.devices(ctx, g, vt)
+	switch {
+	case err != nil:
+		return readFailure(res, err)
+	case skip != "":
+		return skipped(res, skip)
+	}
+	if vt == events.VersionDpi || g.HA() {
+		res.FromVersion = lowest(devices, vt)
+	}
+	offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) {
+		return r.sag.Versions(ctx, g, "", vt)
+	})
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == "VersionNotExist" {
+			res = skipped(res, ReasonNoRelease)
+			applyError(&res, err)
+			return res
+		}
+		return readFailure(res, err)
+	}
+
+	// Which devices are behind, and what each should run.
+	type plan struct {
+		dev    Device
+		target Release
+	}
+	var due []plan
+	skipReason := ""
+	for _, d := range devices {
+		target, reason := r.policy.Choose(d.Version(vt), offered, j.req.TargetVersion, r.now())
+		if reason != "" {
+			if skipReason == "" || reason != ReasonUpToDate {
+				skipReason = reason
+			}
+			continue
+		}
+		due = append(due, plan{d, target})
+	}
+	if len(due) == 0 {
+		return skipped(res, skipReason)
+	}
+	// One device of an HA pair per run, the standby first, so the site keeps
+	// a working box while the other reboots.
+	slices.SortStableFunc(due, func(a, b plan) int {
+		return boolInt(a.dev.SerialNumber == master) - boolInt(b.dev.SerialNumber == master)
+	})
+	p := due[0]
+	res.FromVersion, res.ToVersion = p.dev.Version(vt), p.target.Code
+	serial := ""
+	if g.HA() {
+		serial = p.dev.SerialNumber
+		res.SerialNumber = serial
+		if len(due) > 1 {
+			res.Reason = ReasonHAPeerPending
+		}
+	}
+
+	switch {
+	case j.dryRun:
+		res.Outcome = events.OutcomePlanned
+		return res
+	case !j.req.Force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(vt)):
+		return deferred(res, ReasonOutsideWindow)
+	case !r.reserveUpgrade():
+		return deferred(res, ReasonRunLimit)
+	}
+
+	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
+		return r.sag.Update(ctx, g, serial, vt, p.target.Code)
+	})
+	if err == nil {
+		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
+		return res
+	}
+	res = r.updateFailure(ctx, g, p.dev, vt, p.target.Code, res, err)
+	if res.Outcome != events.OutcomeRequested {
+		r.upgrades.Add(-1)
+	}
+	return res
+}
+
+// devices returns the devices to consider and which one carries traffic. A
+// single-device gateway's firmware version is in the list already; DPI
+// versions and HA pairs need the gateway's attributes, which also give a
+// fresher status: a gateway that went offline since the listing is skipped.
+func (r *run) devices(ctx context.Context, g Gateway, vt events.VersionType) (devs []Device, master, skip string, err error) {
+	if vt == events.VersionDevice && !g.HA() {
+		return []Device{{SerialNumber: g.SerialNumbers[0], Software: g.SoftwareVersion}}, "", "", nil
+	}
+	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	if err != nil {
+		return nil, "", "", err
+	}
+	live := g
+	live.Status = d.Status
+	if reason := ineligible(live, r.now()); reason != "" {
+		return nil, "", reason, nil
+	}
+	if len(d.Devices) == 0 {
+		return nil, "", ReasonNoDevice, nil
+	}
+	return d.Devices, d.MasterSN, "", nil
+}
+
+// updateFailure turns a failed update call into an outcome. When the call may
+// have reached the service, the device is read again: an upgrade that started
+// is reported as requested, and no second update call is ever made.
+func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt events.VersionType, target string, res events.Result, err error) events.Result {
+	applyError(&res, err)
+	var ae *APIError
+	errors.As(err, &ae)
+	code := ""
+	if ae != nil {
+		code = ae.Code
+	}
+	switch {
+	case errors.Is(err, errDeadline):
+		return deferred(res, ReasonDeadline)
+	case classify(err) == throttled:
+		return deferred(res, ReasonThrottled)
+	case code == "SmartAccessGatewayNotOnline":
+		return skipped(res, ReasonOffline)
+	case classify(err) == laterRun:
+		return deferred(res, ReasonTryLater)
+	case code == "VersionTooOld":
+		return skipped(res, ReasonUpToDate)
+	case code == "SmartAccessGatewayNotActivated":
+		return skipped(res, ReasonNotActivated)
+	case code == "SmartAccessGatewayInArrears":
+		return skipped(res, ReasonExpired)
+	case code == "NotBoundCCN":
+		return skipped(res, ReasonNotBoundCCN)
+	case classify(err) == transient:
+		d, rerr := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
+			res.Outcome, res.Reason = events.OutcomeRequested, ReasonConfirmed
+			return res
+		}
+		res.Outcome, res.Reason = events.OutcomeFailed, ReasonUnconfirmed
+		return res
+	}
+	res.Outcome, res.Reason = events.OutcomeFailed, ReasonAPIError
+	return res
+}
+
+// upgradeStarted reports whether a gateway read after an ambiguous update
+// shows that upgrade under way or done: the device runs the target, or a
+// firmware upgrade has taken the gateway offline.
+func upgradeStarted(d Detail, serial string, vt events.VersionType, target string) bool {
+	for _, dev := range d.Devices {
+		if dev.SerialNumber == serial && compareVersions(dev.Version(vt), target) >= 0 {
+			return true
+		}
+	}
+	return vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
+}
+
+func (r *run) reserveUpgrade() bool {
+	if r.upgrades.Add(1) > int64(r.cfg.MaxUpgradesPerRun) {
+		r.upgrades.Add(-1)
+		return false
+	}
+	return true
+}
+
+// upgradeTime is how long an upgrade keeps a device busy: firmware reboots
+// the box; a DPI signature update does not.
+func (r *run) upgradeTime(vt events.VersionType) time.Duration {
+	if vt == events.VersionDpi {
+		return 0
+	}
+	return r.cfg.UpgradeTime
+}
+
+// readFailure turns a failed read into an outcome.
+func readFailure(res events.Result, err error) events.Result {
+	applyError(&res, err)
+	var ae *APIError
+	errors.As(err, &ae)
+	switch {
+	case errors.Is(err, errDeadline):
+		return deferred(res, ReasonDeadline)
+	case classify(err) == throttled:
+		return deferred(res, ReasonThrottled)
+	case ae != nil && ae.Code == "SmartAccessGatewayNotOnline":
+		return skipped(res, ReasonOffline)
+	case classify(err) == laterRun:
+		return deferred(res, ReasonTryLater)
+	}
+	res.Outcome, res.Reason = events.OutcomeFailed, ReasonAPIError
+	return res
+}
+
+func applyError(res *events.Result, err error) {
+	if errors.Is(err, errDeadline) {
+		return
+	}
+	res.Error = err.Error()
+	var ae *APIError
+	if errors.As(err, &ae) {
+		res.ErrorCode = ae.Code
+		if res.ErrorCode == "" && ae.NoAnswer {
+			res.ErrorCode = "NoAnswer"
+		}
+	}
+}
+
+func skipped(res events.Result, reason string) events.Result {
+	res.Outcome, res.Reason = events.OutcomeSkipped, reason
+	return res
+}
+
+func deferred(res events.Result, reason string) events.Result {
+	res.Outcome, res.Reason = events.OutcomeDeferred, reason
+	return res
+}
+
+// lowest returns the oldest version among the devices.
+func lowest(devices []Device, vt events.VersionType) string {
+	v := ""
+	for _, d := range devices {
+		if v == "" || compareVersions(d.Version(vt), v) < 0 {
+			v = d.Version(vt)
+		}
+	}
+	return v
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,442 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+type harness struct {
+	h    *Handler
+	sag  *fakeSAG
+	pub  *fakePublisher
+	logs *bytes.Buffer
+}
+
+func newHarness(t *testing.T, sag *fakeSAG, mutate func(*Config)) *harness {
+	t.Helper()
+	cfg, err := ConfigFromEnv(env(map[string]string{"API_QPS": "1000"}), "cn-shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	pub := &fakePublisher{}
+	logs := &bytes.Buffer{}
+	h := &Handler{
+		Config: cfg,
+		Connect: func(ctx context.Context, inv Invocation) (Cloud, error) {
+			return Cloud{SAG: sag, Events: pub}, nil
+		},
+		Clock: func() time.Time { return testNow },
+		Log:   zerolog.New(&syncWriter{w: logs}),
+	}
+	return &harness{h: h, sag: sag, pub: pub, logs: logs}
+}
+
+func (hs *harness) invoke(t *testing.T, payload string) (events.Report, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inv := Invocation{RequestID: "req-1", Region: "cn-shanghai", AccountID: "123", FunctionName: "sag-upgrade",
+		Credentials: Credentials{AccessKeyID: "STS.id", AccessKeySecret: "top-secret", SecurityToken: "CAIStoken"}}
+	return hs.h.Invoke(ctx, inv, []byte(payload))
+}
+
+func byID(r events.Report) map[string]events.Result {
+	m := map[string]events.Result{}
+	for _, res := range r.Results {
+		m[res.SmartAGID+"/"+string(res.VersionType)] = res
+	}
+	return m
+}
+
+func TestSweepOutcomes(t *testing.T) {
+	offline := gateway("sag-off", "2.0.8")
+	offline.Status = "Offline"
+	current := gateway("sag-cur", "2.3.1")
+	noccn := gateway("sag-noccn", "2.0.8")
+	noccn.CcnID = ""
+	sag := newFakeSAG(gateway("sag-old", "2.0.8"), offline, current, noccn)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+
+	report, err := hs.invoke(t, ``)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(report)
+	want := map[string][2]string{
+		"sag-old/Device":   {"requested", ""},
+		"sag-off/Device":   {"skipped", ReasonOffline},
+		"sag-cur/Device":   {"skipped", ReasonUpToDate},
+		"sag-noccn/Device": {"skipped", ReasonNotBoundCCN},
+	}
+	for k, w := range want {
+		if string(got[k].Outcome) != w[0] || got[k].Reason != w[1] {
+			t.Errorf("%s: %s/%s, want %s/%s", k, got[k].Outcome, got[k].Reason, w[0], w[1])
+		}
+	}
+	if r := got["sag-old/Device"]; r.FromVersion != "2.0.8" || r.ToVersion != "2.3.1" || r.RequestID != "REQ-sag-old" {
+		t.Errorf("requested result: %+v", r)
+	}
+	if len(sag.updates) != 1 {
+		t.Errorf("update calls %v, want one", sag.updates)
+	}
+	if c := report.Counts; c.Scanned != 4 || c.Requested != 1 || c.Skipped != 3 {
+		t.Errorf("counts %+v", c)
+	}
+	// No per-gateway call for a gateway the list already rules out.
+	if n := sag.count("Versions", "sag-off"); n != 0 {
+		t.Errorf("offline gateway: %d version calls", n)
+	}
+	// One event per result plus run.completed, all published.
+	if len(hs.pub.events) != 5 || report.Publishing.Published != 5 || report.Publishing.Failed != 0 {
+		t.Errorf("%d events published, report says %+v", len(hs.pub.events), report.Publishing)
+	}
+	last := hs.pub.events[len(hs.pub.events)-1]
+	for _, ev := range hs.pub.events {
+		if ev.Type == "sag.upgrade.run.completed" {
+			last = ev
+		}
+	}
+	if last.Type != "sag.upgrade.run.completed" || !strings.Contains(string(last.Data), `"requested":1`) {
+		t.Errorf("run.completed event: %+v", last)
+	}
+}
+
+func TestDryRunMakesNoUpdateCall(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.2.0"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{"dryRun":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sag.updates) != 0 || report.Counts.Planned != 2 || !report.DryRun {
+		t.Fatalf("dry run: updates %v, report %+v", sag.updates, report.Counts)
+	}
+	// DRY_RUN in the environment wins over a request that does not ask for it.
+	hs = newHarness(t, sag, func(c *Config) { c.DryRun = true })
+	report, _ = hs.invoke(t, `{"dryRun":false}`)
+	if len(sag.updates) != 0 || report.Counts.Planned != 2 {
+		t.Fatalf("DRY_RUN=true: updates %v, counts %+v", sag.updates, report.Counts)
+	}
+}
+
+func TestUpdateRetriedOnlyWhenCertainlyNotActedOn(t *testing.T) {
+	cases := []struct {
+		name        string
+		err         *APIError
+		startedRead bool // the device read after the failure shows the upgrade
+		calls       int
+		outcome     events.Outcome
+		reason      string
+	}{
+		{"throttled then accepted", &APIError{Code: "Throttling.User", Status: 400}, false, 2, events.OutcomeRequested, ""},
+		{"not sent then accepted", &APIError{NoAnswer: true, NotSent: true}, false, 2, events.OutcomeRequested, ""},
+		{"lost reply, upgrade visible", &APIError{NoAnswer: true}, true, 1, events.OutcomeRequested, ReasonConfirmed},
+		{"internal error, no upgrade", &APIError{Code: "InternalError", Status: 500}, false, 1, events.OutcomeFailed, ReasonUnconfirmed},
+		{"HTML 502, no upgrade", &APIError{Status: 502, Message: "<html>"}, false, 1, events.OutcomeFailed, ReasonUnconfirmed},
+		{"offline meanwhile", &APIError{Code: "SmartAccessGatewayNotOnline", Status: 403}, false, 1, events.OutcomeSkipped, ReasonOffline},
+		{"state unknown", &APIError{Code: "GetSmartAccessGatewayStateError", Status: 403}, false, 1, events.OutcomeDeferred, ReasonTryLater},
+		{"already newer", &APIError{Code: "VersionTooOld", Status: 403}, false, 1, events.OutcomeSkipped, ReasonUpToDate},
+		{"forbidden", &APIError{Code: "Forbidden", Status: 403}, false, 1, events.OutcomeFailed, ReasonAPIError},
+		{"in arrears", &APIError{Code: "SmartAccessGatewayInArrears", Status: 500}, false, 1, events.OutcomeSkipped, ReasonExpired},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := gateway("sag-x", "2.0.8")
+			sag := newFakeSAG(g)
+			sag.offered = catalog()
+			sag.fail = func(action, id string, n int) error {
+				if action == "Update" && n == 0 {
+					c.err.Action = "UpdateSmartAccessGatewayVersion"
+					return c.err
+				}
+				return nil
+			}
+			if c.startedRead {
+				sag.details[g.ID] = Detail{Status: "Offline", Devices: []Device{{SerialNumber: "sn-sag-x", Software: "2.0.8"}}}
+			}
+			hs := newHarness(t, sag, nil)
+			hs.h.Config.APIQPS = 1000
+			report, err := hs.invoke(t, `{}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := report.Results[0]
+			if n := sag.count("Update", g.ID); n != c.calls {
+				t.Errorf("%d update calls, want %d", n, c.calls)
+			}
+			if res.Outcome != c.outcome || res.Reason != c.reason {
+				t.Errorf("outcome %s/%s, want %s/%s (%+v)", res.Outcome, res.Reason, c.outcome, c.reason, res)
+			}
+			if c.outcome != events.OutcomeRequested && c.err.Code != "" && res.ErrorCode != c.err.Code {
+				t.Errorf("errorCode %q, want %q", res.ErrorCode, c.err.Code)
+			}
+		})
+	}
+}
+
+func TestReadsRetryTransientErrors(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	sag.fail = func(action, id string, n int) error {
+		if action == "Versions" && n < 2 {
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "ServiceUnavailable", Status: 503}
+		}
+		if action == "List" && n == 0 {
+			return &APIError{Action: "DescribeSmartAccessGateways", NoAnswer: true}
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Counts.Requested != 1 || sag.count("Versions", "sag-a") != 3 || sag.count("List", "cn-shanghai") != 2 {
+		t.Fatalf("counts %+v, versions calls %d, list calls %d", report.Counts, sag.count("Versions", "sag-a"), sag.count("List", "cn-shanghai"))
+	}
+}
+
+func TestPermanentReadErrorsAreNotRetried(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"))
+	sag.offered = catalog()
+	sag.fail = func(action, id string, n int) error {
+		switch {
+		case action == "Versions" && id == "sag-a":
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "Forbidden", Status: 403}
+		case action == "Versions" && id == "sag-b":
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "VersionNotExist", Status: 400}
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, nil)
+	report, _ := hs.invoke(t, `{}`)
+	got := byID(report)
+	if r := got["sag-a/Device"]; r.Outcome != events.OutcomeFailed || r.ErrorCode != "Forbidden" {
+		t.Errorf("forbidden: %+v", r)
+	}
+	if r := got["sag-b/Device"]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonNoRelease || r.ErrorCode != "VersionNotExist" {
+		t.Errorf("no versions: %+v", r)
+	}
+	if sag.count("Versions", "sag-a") != 1 || len(sag.updates) != 0 {
+		t.Errorf("a permanent error was retried or an update made")
+	}
+}
+
+func TestHAPairUpgradesOneDevicePerRunStandbyFirst(t *testing.T) {
+	g := gateway("sag-ha", "2.0.8")
+	g.SerialNumbers = []string{"sn-master", "sn-standby"}
+	g.BackupSoftwareVersion = "2.0.8"
+	sag := newFakeSAG(g)
+	sag.offered = catalog()
+	sag.details[g.ID] = Detail{Status: "Active", MasterSN: "sn-master", Devices: []Device{
+		{SerialNumber: "sn-master", Software: "2.0.8"}, {SerialNumber: "sn-standby", Software: "2.0.8"}}}
+	hs := newHarness(t, sag, nil)
+	report, _ := hs.invoke(t, `{}`)
+	res := report.Results[0]
+	if len(sag.updates) != 1 || sag.updates[0] != "sag-ha sn-standby 2.3.1" {
+		t.Fatalf("updates %v, want one for the standby", sag.updates)
+	}
+	if res.Outcome != events.OutcomeRequested || res.SerialNumber != "sn-standby" || res.Reason != ReasonHAPeerPending {
+		t.Fatalf("result %+v", res)
+	}
+	// Next run: the standby is done, the master follows.
+	sag.details[g.ID] = Detail{Status: "Active", MasterSN: "sn-master", Devices: []Device{
+		{SerialNumber: "sn-master", Software: "2.0.8"}, {SerialNumber: "sn-standby", Software: "2.3.1"}}}
+	report, _ = hs.invoke(t, `{}`)
+	if len(sag.updates) != 2 || sag.updates[1] != "sag-ha sn-master 2.3.1" || report.Results[0].Reason != "" {
+		t.Fatalf("second run: updates %v, result %+v", sag.updates, report.Results[0])
+	}
+}
+
+func TestRunLimitAndWindowDefer(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"), gateway("sag-c", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, func(c *Config) { c.MaxUpgradesPerRun = 2 })
+	report, _ := hs.invoke(t, `{}`)
+	if report.Counts.Requested != 2 || report.Counts.Deferred != 1 || len(sag.updates) != 2 {
+		t.Fatalf("run limit: counts %+v, updates %v", report.Counts, sag.updates)
+	}
+
+	sag = newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	w, _ := ParseWindow("03:00-05:00", "Asia/Shanghai") // testNow is 02:00 in Shanghai
+	hs = newHarness(t, sag, func(c *Config) { c.Window = w })
+	report, _ = hs.invoke(t, `{}`)
+	if r := report.Results[0]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonOutsideWindow || len(sag.updates) != 0 {
+		t.Fatalf("outside the window: %+v, updates %v", r, sag.updates)
+	}
+	report, _ = hs.invoke(t, `{"force":true,"correlationId":"ticket-1"}`)
+	if r := report.Results[0]; r.Outcome != events.OutcomeRequested || !r.Force {
+		t.Fatalf("force: %+v", r)
+	}
+	if !strings.Contains(hs.logs.String(), `"force":true`) {
+		t.Error("force is not recorded in the logs")
+	}
+}
+
+func TestDeadlineDefersTheRest(t *testing.T) {
+	var gws []Gateway
+	for _, id := range []string{"sag-a", "sag-b", "sag-c", "sag-d", "sag-e", "sag-f"} {
+		gws = append(gws, gateway(id, "2.0.8"))
+	}
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 4; c.MaxConcurrency = 1; c.DeadlineMargin = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	report, err := hs.h.Invoke(ctx, Invocation{RequestID: "req-d"}, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Invoke returned after the deadline")
+	}
+	c := report.Counts
+	if c.Deferred == 0 || c.Requested == 0 || c.Requested+c.Deferred != 6 {
+		t.Fatalf("counts %+v: want some requested and the rest deferred", c)
+	}
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonDeadline {
+			t.Errorf("deferred for %q, want deadline", r.Reason)
+		}
+	}
+}
+
+func TestNamedGatewaysAndRejection(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{"gatewayIds":["sag-a","sag-zzz"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(report)
+	if got["sag-a/Device"].Outcome != events.OutcomeRequested || got["sag-zzz/Device"].Reason != ReasonNotFound {
+		t.Fatalf("results %+v", report.Results)
+	}
+	if _, ok := got["sag-b/Device"]; ok || len(sag.updates) != 1 {
+		t.Fatalf("a gateway not named was touched: %v", sag.updates)
+	}
+
+	report, err = hs.invoke(t, `{"gatewayIds":["SAG-1"]}`)
+	var rej *RejectedError
+	if !errors.As(err, &rej) || !strings.Contains(err.Error(), "gatewayIds[0]") {
+		t.Fatalf("err = %v, want a rejection naming gatewayIds[0]", err)
+	}
+	if report.Counts.Rejected != 1 || len(sag.updates) != 1 {
+		t.Fatalf("rejection: counts %+v, updates %v", report.Counts, sag.updates)
+	}
+	var rejected *events.CloudEvent
+	for i, ev := range hs.pub.events {
+		if ev.Type == "sag.upgrade.rejected" {
+			rejected = &hs.pub.events[i]
+		}
+	}
+	if rejected == nil || !strings.Contains(string(rejected.Data), `SAG-1`) {
+		t.Fatalf("no rejected event carrying the raw message: %+v", hs.pub.events)
+	}
+}
+
+func TestPublishFailuresAreReported(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	tries := 0
+	hs.pub.fail = func(ev events.CloudEvent) error {
+		if ev.Subject == "sag-a" {
+			tries++
+			return temporaryError{errors.New("QpsLimitExceeded")}
+		}
+		return nil
+	}
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Publishing.Failed != 1 || report.Publishing.Published != 1 || len(report.Publishing.Errors) != 1 || tries < 2 {
+		t.Fatalf("publishing %+v after %d tries", report.Publishing, tries)
+	}
+	if !strings.Contains(hs.logs.String(), "outcome event not published") {
+		t.Error("the publish failure is not logged")
+	}
+}
+
+func TestLogsCarryIDsAndNoSecret(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	sag.fail = func(action, id string, n int) error {
+		if action == "Versions" && n == 0 {
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "InternalError", Status: 500}
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, nil)
+	report, _ := hs.invoke(t, `{}`)
+	lines := strings.Split(strings.TrimSpace(hs.logs.String()), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	decisions := 0
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %s", l)
+		}
+		if m["requestId"] != "req-1" || m["runId"] != report.RunID {
+			t.Errorf("line without the ids: %s", l)
+		}
+		if m["message"] == "decision" {
+			decisions++
+			for _, k := range []string{"smartAGId", "regionId", "fromVersion", "toVersion", "outcome", "reason", "duration"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("decision line without %s: %s", k, l)
+				}
+			}
+		}
+	}
+	if decisions != 1 {
+		t.Errorf("%d decision lines, want 1", decisions)
+	}
+	for _, secret := range []string{"top-secret", "CAIStoken"} {
+		if strings.Contains(hs.logs.String(), secret) {
+			t.Errorf("the logs contain %q", secret)
+		}
+	}
+}
+
+func TestRunIDStableForRedelivery(t *testing.T) {
+	timer := `{"triggerTime":"2026-11-22T18:00:00Z","triggerName":"nightly","payload":"{}"}`
+	a := runID(Invocation{RequestID: "r1"}, events.Decode([]byte(timer)), []byte(timer))
+	b := runID(Invocation{RequestID: "r2"}, events.Decode([]byte(timer)), []byte(timer))
+	c := runID(Invocation{RequestID: "r1"}, events.Decode([]byte(`{}`)), []byte(`{}`))
+	d := runID(Invocation{RequestID: "r2"}, events.Decode([]byte(`{}`)), []byte(`{}`))
+	if a != b || c == d || a == c {
+		t.Fatalf("run ids: timer %s %s, direct %s %s", a, b, c, d)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

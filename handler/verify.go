@@ -1,0 +1,79 @@
+package handler
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// verify re-checks gateways after an upgrade: verified when the gateway is
+// Active and every device runs the target (the request's targetVersion, or
+// else the newest version the policy would install), unverified otherwise.
+// It makes no update call.
+func (r *run) verify(ctx context.Context, j job) {
+	fleet, _ := r.list(ctx, j)
+	for _, g := range fleet {
+		for _, vt := range j.types {
+			start := time.Now()
+			r.record(j, r.check(ctx, j, g, vt), time.Since(start))
+		}
+	}
+	for _, id := range j.req.GatewayIDs {
+		found := false
+		for _, g := range fleet {
+			found = found || g.ID == id
+		}
+		if !found {
+			for _, vt := range j.types {
+				r.record(j, events.Result{SmartAGID: id, VersionType: vt, Outcome: events.OutcomeUnverified,
+					Reason: ReasonNotFound, Error: "not found in regions " + strings.Join(j.regions, ", ")}, 0)
+			}
+		}
+	}
+}
+
+func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType) events.Result {
+	res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: strings.Join(g.SerialNumbers, ",")}
+	unverified := func(reason string) events.Result {
+		res.Outcome, res.Reason = events.OutcomeUnverified, reason
+		return res
+	}
+	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	if err != nil {
+		applyError(&res, err)
+		return unverified(ReasonAPIError)
+	}
+	res.FromVersion = lowest(d.Devices, vt)
+	target := j.req.TargetVersion
+	if target == "" {
+		offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) { return r.sag.Versions(ctx, g, "", vt) })
+		if err != nil {
+			applyError(&res, err)
+			return unverified(ReasonAPIError)
+		}
+		// The newest version the policy would install on a device of any age.
+		newest, reason := r.policy.Choose("0.0", offered, "", r.now())
+		if reason != "" {
+			return unverified(reason)
+		}
+		target = newest.Code
+	}
+	res.ToVersion = target
+	if !strings.EqualFold(d.Status, "active") {
+		res.Error = "status is " + d.Status
+		return unverified(ReasonOffline)
+	}
+	if len(d.Devices) == 0 {
+		return unverified(ReasonNoDevice)
+	}
+	for _, dev := range d.Devices {
+		if compareVersions(dev.Version(vt), target) < 0 {
+			res.Error = dev.SerialNumber + " runs " + dev.Version(vt)
+			return unverified(ReasonVersionDiff)
+		}
+	}
+	res.Outcome = events.OutcomeVerified
+	return res
+}

@@ -1,0 +1,80 @@
+package handler
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Window is the daily maintenance window in an IANA time zone. The zero
+// Window is always open.
+type Window struct {
+	start, end int // minutes after local midnight; end < start crosses midnight
+	loc        *time.Location
+	text       string
+}
+
+// ParseWindow parses "HH:MM-HH:MM" in the time zone tz. An empty spec is the
+// always-open window.
+func ParseWindow(spec, tz string) (Window, error) {
+	if spec == "" {
+		return Window{}, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return Window{}, fmt.Errorf("MAINTENANCE_TZ %q is not an IANA time zone such as Asia/Shanghai", tz)
+	}
+	var h1, m1, h2, m2 int
+	var rest string
+	n, _ := fmt.Sscanf(spec, "%d:%d-%d:%d%s", &h1, &m1, &h2, &m2, &rest)
+	if n != 4 || h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59 || h1 < 0 || h2 < 0 || m1 < 0 || m2 < 0 {
+		return Window{}, fmt.Errorf("%q is not HH:MM-HH:MM, such as 01:00-05:00", spec)
+	}
+	w := Window{start: h1*60 + m1, end: h2*60 + m2, loc: loc}
+	if w.start == w.end {
+		return Window{}, fmt.Errorf("%q starts and ends at the same time; leave MAINTENANCE_WINDOW empty for always", spec)
+	}
+	w.text = fmt.Sprintf("%02d:%02d-%02d:%02d %s", h1, m1, h2, m2, tz)
+	return w, nil
+}
+
+// Always reports whether the window is always open.
+func (w Window) Always() bool { return w.loc == nil }
+
+func (w Window) String() string {
+	if w.Always() {
+		return "always"
+	}
+	return w.text
+}
+
+// MarshalJSON shows the window as text in logs.
+func (w Window) MarshalJSON() ([]byte, error) { return json.Marshal(w.String()) }
+
+// Allows reports whether an upgrade that starts at t and takes d ends inside
+// the same opening of the window: a device must not be rebooting when the
+// window closes and the site's traffic comes back.
+func (w Window) Allows(t time.Time, d time.Duration) bool {
+	if w.Always() {
+		return true
+	}
+	open, close := w.opening(t)
+	return !t.Before(open) && t.Before(close) && !t.Add(d).After(close)
+}
+
+// opening returns the most recent opening of the window that started at or
+// before t (it may have closed already).
+func (w Window) opening(t time.Time) (open, close time.Time) {
+	local := t.In(w.loc)
+	y, m, d := local.Date()
+	open = time.Date(y, m, d, w.start/60, w.start%60, 0, 0, w.loc)
+	if open.After(local) {
+		open = time.Date(y, m, d-1, w.start/60, w.start%60, 0, 0, w.loc)
+	}
+	oy, om, od := open.Date()
+	if w.end <= w.start {
+		od++ // crosses midnight
+	}
+	close = time.Date(oy, om, od, w.end/60, w.end%60, 0, 0, w.loc)
+	return open, close
+}

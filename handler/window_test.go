@@ -1,0 +1,55 @@
+package handler
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWindow(t *testing.T) {
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 23, h, m, 0, 0, shanghai) }
+	night, err := ParseWindow("23:00-03:00", "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := ParseWindow("01:00-05:00", "Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		w    Window
+		t    time.Time
+		d    time.Duration
+		want bool
+	}{
+		{early, at(1, 0), 10 * time.Minute, true},
+		{early, at(0, 59), 10 * time.Minute, false},
+		{early, at(4, 50), 10 * time.Minute, true},
+		{early, at(4, 51), 10 * time.Minute, false}, // the reboot would run past 05:00
+		{early, at(4, 59), 0, true},                 // DPI updates do not reboot
+		{early, at(5, 0), 0, false},
+		{night, at(23, 30), 10 * time.Minute, true},
+		{night, at(0, 30), 10 * time.Minute, true}, // after midnight, same opening
+		{night, at(2, 55), 10 * time.Minute, false},
+		{night, at(12, 0), 0, false},
+		{Window{}, at(12, 0), time.Hour, true},
+		// The clock of the caller may be in UTC: 18:00 UTC is 02:00 in Shanghai.
+		{early, time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC), 10 * time.Minute, true},
+	}
+	for _, c := range cases {
+		if got := c.w.Allows(c.t, c.d); got != c.want {
+			t.Errorf("%v.Allows(%s, %v) = %v, want %v", c.w, c.t.Format("15:04 MST"), c.d, got, c.want)
+		}
+	}
+}
+
+func TestParseWindowErrors(t *testing.T) {
+	for _, spec := range []string{"1-5", "25:00-03:00", "01:00-01:00", "01:00-05:00x", "01:60-02:00"} {
+		if _, err := ParseWindow(spec, "Asia/Shanghai"); err == nil {
+			t.Errorf("ParseWindow(%q) accepted it", spec)
+		}
+	}
+	if _, err := ParseWindow("01:00-05:00", "Mars/Olympus"); err == nil {
+		t.Error("an unknown time zone was accepted")
+	}
+}
