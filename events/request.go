@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -110,7 +111,15 @@ func (e *FieldError) Error() string {
 	if e.Field == "" {
 		return e.Problem
 	}
-	return e.Field + ": " + e.Problem
+	field := e.Field
+	if strings.ContainsFunc(field, notPathChar) {
+		field = strconv.Quote(field) // an unknown name as sent may hold anything
+	}
+	return field + ": " + e.Problem
+}
+
+func notPathChar(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("[]._-", c))
 }
 
 // RequestError lists the problems that make a request unusable.

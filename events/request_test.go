@@ -107,6 +107,14 @@ func TestParseRequestErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// A name as sent may hold spaces or control characters; the message quotes it.
+func TestFieldErrorQuotesOddNames(t *testing.T) {
+	_, err := ParseRequest([]byte(`{"dry run\n":true}`))
+	if want := `"dry run\n": unknown field`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want %s…", err, want)
+	}
+}
+
 // Problems with the text as a whole have no field, but still say what is wrong.
 func TestParseRequestNotAnObject(t *testing.T) {
 	tests := []struct{ in, problem string }{
