@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 )
 
 // Trigger names how an invocation reached the function.
@@ -257,4 +258,40 @@ func jsonTypeOf(t reflect.Type) string {
 		return "an array"
 	}
 	return "a number"
+}
+
+// Limits on what a rejection carries, so that its outcome event fits in one
+// MNS message (64 KiB) even when every byte needs escaping in JSON (up to
+// six bytes each).
+const (
+	MaxRejectedMessage = 8 << 10 // bytes of the raw message kept
+	MaxRejectedError   = 1 << 10 // bytes of the error text kept
+)
+
+// Rejected returns the result that reports m as rejected: its id, its error
+// and its raw text, each cut to the limits above.
+func (m Message) Rejected() Result {
+	var errText string
+	if m.Err != nil {
+		errText = m.Err.Error()
+	}
+	return Result{
+		Outcome:   OutcomeRejected,
+		Error:     truncate(errText, MaxRejectedError),
+		Message:   truncate(string(m.Raw), MaxRejectedMessage),
+		MessageID: m.ID,
+	}
+}
+
+// truncate cuts s to at most max bytes on a character boundary and says how
+// long it was.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all)", s[:cut], len(s))
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const (
@@ -227,5 +228,40 @@ func TestDecodeEnvelopeVariants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMessageRejected(t *testing.T) {
+	m := Decode(readFixture(t, "eventbridge-batch-one-bad.json")).Messages[1]
+	r := m.Rejected()
+	if r.Outcome != OutcomeRejected || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
+		t.Errorf("got %+v", r)
+	}
+	if r := (Message{Raw: []byte("{}")}).Rejected(); r.Error != "" || r.Message != "{}" {
+		t.Errorf("no error: got %+v", r)
+	}
+}
+
+// However large and however awkward the message, its rejected event fits in
+// one MNS message.
+func TestMessageRejectedFitsMNS(t *testing.T) {
+	for _, fill := range []string{"<", "\x01", "\xff", "工"} {
+		huge := strings.Repeat(fill, 1<<20)
+		inv := Decode([]byte(`{"` + huge + `":1}`))
+		r := inv.Messages[0].Rejected()
+		if !utf8.ValidString(r.Message) && fill != "\xff" {
+			t.Errorf("%q: message cut inside a character", fill)
+		}
+		if !strings.HasSuffix(r.Message, "bytes in all)") || len(r.Message) > MaxRejectedMessage+32 || len(r.Error) > MaxRejectedError+32 {
+			t.Errorf("%q: not cut to size: %d bytes of message, %d of error", fill, len(r.Message), len(r.Error))
+		}
+		ev := OutcomeEvent(functionARN, RunInfo{RunID: "r", Trigger: inv.Trigger}, r, fixtureAt)
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 64<<10 {
+			t.Errorf("%q: event is %d bytes, more than an MNS message holds", fill, len(b))
+		}
 	}
 }
