@@ -24,12 +24,21 @@ const (
 	// FaultBadGateway answers 502 with an HTML page, as a load balancer
 	// does (ERR_UNMARSHAL_ERROR_RESPONSE_FAILED in the SDK).
 	FaultBadGateway
-	// FaultDrop resets the connection without an answer
-	// (ERR_SEND_REQUEST_FAILED). fasthttp resends GET and PUT by itself.
+	// FaultDrop closes the connection without an answer. The SDK's fasthttp
+	// takes that for a stale keep-alive connection and silently resends the
+	// request, even a POST, up to 5 attempts in all; only then does the caller
+	// see ERR_SEND_REQUEST_FAILED ("the server closed connection before
+	// returning the first response byte"). So FailNext(op, 5, FaultDrop)
+	// surfaces, a single drop does not.
 	FaultDrop
+	// FaultCutResponse sends the first bytes of a status line and closes
+	// the connection. fasthttp resends GET and PUT but not POST or DELETE:
+	// one such fault on a send surfaces as ERR_SEND_REQUEST_FAILED.
+	FaultCutResponse
 	// FaultDropAfterCommit runs the operation (a send is stored) and then
-	// resets the connection: the ambiguous failure that makes producers
-	// send duplicates.
+	// closes the connection without an answer: the ambiguous failure behind
+	// duplicate messages. Because fasthttp resends (see FaultDrop), one such
+	// fault on a send stores the message twice and reports success.
 	FaultDropAfterCommit
 )
 
@@ -45,6 +54,8 @@ func (k FaultKind) String() string {
 		return "BadGateway"
 	case FaultDrop:
 		return "Drop"
+	case FaultCutResponse:
+		return "CutResponse"
 	case FaultDropAfterCommit:
 		return "DropAfterCommit"
 	}
@@ -106,7 +117,8 @@ func (s *Server) FailNext(op string, n int, kind FaultKind) {
 	s.faults.scripted = append(s.faults.scripted, scriptedFault{op: op, n: n, kind: kind})
 }
 
-var failBeforeRunning = []FaultKind{FaultQpsLimitExceeded, FaultTooManyRequests, FaultInternalError, FaultBadGateway, FaultDrop}
+var failBeforeRunning = []FaultKind{FaultQpsLimitExceeded, FaultTooManyRequests, FaultInternalError,
+	FaultBadGateway, FaultDrop, FaultCutResponse}
 
 // pickFault decides whether this request of op fails, and how; 0 means not.
 func (s *Server) pickFault(op string) FaultKind {

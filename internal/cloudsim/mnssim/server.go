@@ -18,7 +18,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -191,7 +190,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		return
 	case FaultDrop:
 		s.countFailure(fault.String())
-		dropConnection(w)
+		dropConnection(w, "")
+		return
+	case FaultCutResponse:
+		s.countFailure(fault.String())
+		dropConnection(w, "HTTP/1.1 50")
 		return
 	default:
 		s.writeReply(w, req.op, requestID, fail(fault.apiError()))
@@ -201,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	rep = s.execute(req)
 	if fault == FaultDropAfterCommit {
 		s.countFailure(fault.String())
-		dropConnection(w)
+		dropConnection(w, "")
 		return
 	}
 	s.writeReply(w, req.op, requestID, rep)
@@ -349,22 +352,20 @@ func writeBadGateway(w http.ResponseWriter) {
 		"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
 }
 
-// dropConnection closes the connection without any response. It resets the
-// TCP connection (linger 0): on a clean close, fasthttp would take the EOF
-// for a stale keep-alive connection and silently resend even a POST.
-func dropConnection(w http.ResponseWriter) {
+// dropConnection writes partial (possibly nothing) and closes the
+// connection without a complete answer.
+func dropConnection(w http.ResponseWriter, partial string) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		// HTTP/2 cannot be hijacked; this is net/http's way to abort instead.
 		panic(http.ErrAbortHandler)
 	}
-	conn, _, err := hj.Hijack()
+	conn, buf, err := hj.Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if tcp, ok := conn.(*net.TCPConn); ok {
-		_ = tcp.SetLinger(0)
-	}
+	_, _ = buf.WriteString(partial)
+	_ = buf.Flush()
 	_ = conn.Close()
 }
 
