@@ -14,7 +14,7 @@ var (
 	fixtureResult = Result{SmartAGID: "sag-0ovhf732a9j", RegionID: "cn-shanghai", SerialNumber: "sagecw73h0qjqh",
 		VersionType: VersionDevice, FromVersion: "2.0.8", ToVersion: "2.3.1", Outcome: OutcomeRequested,
 		RequestID: "6C2F9E0A-3B1D-4E8A-9C57-2D4F8A1B6E30", MessageID: "2F5B3C082B923D4EAC694B76D9281A0C"}
-	fixtureRejected = Result{Outcome: OutcomeRejected,
+	fixtureRejected = Result{Outcome: OutcomeRejected, Reason: ReasonInvalidRequest,
 		Error:     `gatewayIds[2]: "SAG-1" is not a gateway id (want "sag-" followed by lowercase letters and digits)`,
 		Message:   `{"gatewayIds":["sag-0ovhf732a9j","sag-3kq8d2m1xw7","SAG-1"]}`,
 		MessageID: "C6DB60D1574661357FA227277445AB02"}

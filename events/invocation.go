@@ -268,6 +268,9 @@ const (
 	MaxRejectedError   = 1 << 10 // bytes of the error text kept
 )
 
+// ReasonInvalidRequest is the reason of every rejected result.
+const ReasonInvalidRequest = "invalid_request"
+
 // Rejected returns the result that reports m as rejected: its id, its error
 // and its raw text, each cut to the limits above.
 func (m Message) Rejected() Result {
@@ -277,6 +280,7 @@ func (m Message) Rejected() Result {
 	}
 	return Result{
 		Outcome:   OutcomeRejected,
+		Reason:    ReasonInvalidRequest,
 		Error:     truncate(errText, MaxRejectedError),
 		Message:   truncate(string(m.Raw), MaxRejectedMessage),
 		MessageID: m.ID,

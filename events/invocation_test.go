@@ -234,7 +234,7 @@ func TestDecodeEnvelopeVariants(t *testing.T) {
 func TestMessageRejected(t *testing.T) {
 	m := Decode(readFixture(t, "eventbridge-batch-one-bad.json")).Messages[1]
 	r := m.Rejected()
-	if r.Outcome != OutcomeRejected || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
+	if r.Outcome != OutcomeRejected || r.Reason != ReasonInvalidRequest || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
 		t.Errorf("got %+v", r)
 	}
 	if r := (Message{Raw: []byte("{}")}).Rejected(); r.Error != "" || r.Message != "{}" {
