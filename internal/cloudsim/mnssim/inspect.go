@@ -111,7 +111,7 @@ func (s *Server) Calls() map[string]int {
 
 // Failures returns how many requests failed, by MNS error code
 // ("MessageNotExist", "QpsLimitExceeded", …) or, for faults with no MNS
-// answer, by fault kind ("BadGateway", "Drop", "DropAfterCommit"). A
+// answer, by fault kind ("BadGateway", "Drop", "CutResponse", "DropAfterCommit"). A
 // partially failed batch counts once for each failed entry, under its code.
 func (s *Server) Failures() map[string]int {
 	s.mu.Lock()

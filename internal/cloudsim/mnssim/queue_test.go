@@ -389,3 +389,15 @@ func TestTakeReceivesAndDeletes(t *testing.T) {
 		t.Errorf("Take on an unknown queue = %+v", got)
 	}
 }
+
+func TestRetentionDropsOldMessages(t *testing.T) {
+	e := newEnv(t)
+	q := e.createQueue("short", mnssim.QueueOptions{MessageRetentionPeriod: 60})
+	send(t, q, "old")
+	e.clock.Advance(30 * time.Second)
+	send(t, q, "new")
+	e.clock.Advance(30 * time.Second)
+	if got := bodies(e.mns.Messages("short")); len(got) != 1 || got[0] != "new" {
+		t.Errorf("after 60 s the queue holds %q, want only the newer message", got)
+	}
+}

@@ -177,7 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		rep.err = s.authenticate(hr, body)
 	}
 	if rep.err != nil {
-		s.writeReply(w, req.op, requestID, rep)
+		s.writeReply(w, requestID, rep)
 		return
 	}
 
@@ -197,7 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		dropConnection(w, "HTTP/1.1 50")
 		return
 	default:
-		s.writeReply(w, req.op, requestID, fail(fault.apiError()))
+		s.writeReply(w, requestID, fail(fault.apiError()))
 		return
 	}
 
@@ -207,7 +207,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		dropConnection(w, "")
 		return
 	}
-	s.writeReply(w, req.op, requestID, rep)
+	s.writeReply(w, requestID, rep)
 }
 
 // execute runs the operation the request names.
@@ -313,7 +313,7 @@ func rootElement(body []byte) string {
 }
 
 // writeReply answers in MNS's XML and updates the failure counters.
-func (s *Server) writeReply(w http.ResponseWriter, op, requestID string, rep reply) {
+func (s *Server) writeReply(w http.ResponseWriter, requestID string, rep reply) {
 	w.Header().Set("Content-Type", "text/xml;charset=utf-8")
 	if rep.err != nil {
 		s.countFailure(rep.err.code)

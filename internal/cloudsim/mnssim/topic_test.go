@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
@@ -172,5 +174,46 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The SDK can only send DirectMail attributes; other clients send custom
+// ones, which FC shows as in the fc3 templates mns-stream.json and
+// mns-with-MessageAttributes.json.
+func TestTopicCallbacksWithCustomAttributes(t *testing.T) {
+	e := newEnv(t)
+	must(t, e.mns.CreateTopic("requests"))
+	var mu sync.Mutex
+	got := map[mnssim.NotifyFormat]string{}
+	for _, f := range []mnssim.NotifyFormat{mnssim.FormatJSON, mnssim.FormatStream} {
+		must(t, e.mns.Subscribe("requests", mnssim.Subscription{Name: "fc-" + string(f), Format: f, Callback: func(p []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			got[f] = string(p)
+		}}))
+	}
+	body := `<Message><MessageBody>hello topic</MessageBody>` +
+		`<MessageAttributes><Extend>{"key":"value"}</Extend></MessageAttributes></Message>`
+	resp, err := http.DefaultClient.Do(rawRequest(t, e, "POST", "/topics/requests/messages", body, time.Now().UTC().Format(http.TimeFormat)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish: status %d", resp.StatusCode)
+	}
+	e.mns.Flush()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if want := `{"body":"hello topic","attrs":{"Extend":"{\"key\":\"value\"}"}}`; got[mnssim.FormatStream] != want {
+		t.Errorf("STREAM payload %s, want %s", got[mnssim.FormatStream], want)
+	}
+	id := e.mns.Published("requests")[0].MessageID
+	want := fmt.Sprintf(`{"key":"value","TopicOwner":%q,"TopicName":"requests","Subscriber":%q,"SubscriptionName":"fc-JSON",`+
+		`"MessageId":%q,"MessageMD5":%q,"Message":"hello topic","PublishTime":%d}`,
+		account, account, id, upperMD5("hello topic"), ms(start))
+	if got[mnssim.FormatJSON] != want {
+		t.Errorf("JSON payload\n%s\nwant\n%s", got[mnssim.FormatJSON], want)
 	}
 }
