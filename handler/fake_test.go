@@ -47,21 +47,18 @@ func (f *fakeSAG) count(action, id string) int {
 	return f.calls[action+" "+id]
 }
 
-func (f *fakeSAG) ListGateways(ctx context.Context, region string, ids []string) ([]Gateway, error) {
+func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter, page int) ([]Gateway, int, error) {
 	if err := f.call("List", region); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []Gateway
+	var all []Gateway
 	for _, g := range f.gateways {
-		if g.Region != region {
-			continue
+		if g.Region == region && (len(lf.IDs) == 0 || contains(lf.IDs, g.ID)) {
+			all = append(all, g)
 		}
-		if len(ids) > 0 && !contains(ids, g.ID) {
-			continue
-		}
-		out = append(out, g)
 	}
-	return out, nil
+	from := min((page-1)*PageSize, len(all))
+	return all[from:min(from+PageSize, len(all))], len(all), nil
 }
 
 func (f *fakeSAG) Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error) {

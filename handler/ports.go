@@ -13,9 +13,9 @@ import (
 // make exactly one API call per method call (retries, rate limiting and error
 // policy live in this package) and report API failures as *APIError.
 type SAG interface {
-	// ListGateways returns every gateway of region, all pages. When ids is
-	// not empty, only those gateways are listed.
-	ListGateways(ctx context.Context, region string, ids []string) ([]Gateway, error)
+	// ListGateways returns one page (numbered from 1) of a region's
+	// gateways, at most PageSize of them, and how many match in all.
+	ListGateways(ctx context.Context, region string, f ListFilter, page int) (gws []Gateway, total int, err error)
 	// Versions returns the versions the gateway is offered for a version
 	// type. serial, when set, names one device of an HA pair.
 	Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error)
@@ -24,6 +24,14 @@ type SAG interface {
 	// Update starts an upgrade and returns the API's RequestId. serial, when
 	// set, names one device of an HA pair.
 	Update(ctx context.Context, g Gateway, serial string, vt events.VersionType, version string) (string, error)
+}
+
+// PageSize is the largest page DescribeSmartAccessGateways serves.
+const PageSize = 50
+
+// ListFilter narrows a listing.
+type ListFilter struct {
+	IDs []string // only these gateways (at most PageSize)
 }
 
 // Publisher sends one outcome event to the outcome topic.

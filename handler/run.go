@@ -132,9 +132,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, region := range j.regions {
 		g.Go(func() error {
-			gws, err := read(gctx, r.api, func(ctx context.Context) ([]Gateway, error) {
-				return r.sag.ListGateways(ctx, region, j.req.GatewayIDs)
-			})
+			gws, err := r.listRegion(gctx, region, j.req.GatewayIDs)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -162,6 +160,47 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
 	})
 	return fleet, failed
+}
+
+// listRegion pages through a region, PageSize gateways a call; named
+// gateways are listed PageSize ids at a time.
+func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Gateway, error) {
+	var out []Gateway
+	seen := map[string]bool{}
+	filters := []ListFilter{{}}
+	if len(ids) > 0 {
+		filters = nil
+		for chunk := range slices.Chunk(ids, PageSize) {
+			filters = append(filters, ListFilter{IDs: chunk})
+		}
+	}
+	type page struct {
+		gws   []Gateway
+		total int
+	}
+	for _, f := range filters {
+		for n, total := 1, 1; (n-1)*PageSize < total; n++ {
+			p, err := read(ctx, r.api, func(ctx context.Context) (page, error) {
+				gws, total, err := r.sag.ListGateways(ctx, region, f, n)
+				return page{gws, total}, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			if len(p.gws) == 0 {
+				break // the fleet shrank while we paged
+			}
+			total = p.total
+			for _, g := range p.gws {
+				// Paging a fleet that changes can repeat a gateway.
+				if !seen[g.ID] {
+					seen[g.ID] = true
+					out = append(out, g)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // upgrade decides one gateway and version type, and requests the upgrade when

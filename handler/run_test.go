@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -439,4 +440,21 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func TestSweepPagesThroughLargeRegions(t *testing.T) {
+	var gws []Gateway
+	for i := range 123 {
+		gws = append(gws, gateway(fmt.Sprintf("sag-%03d", i), "2.3.1"))
+	}
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Counts.Scanned != 123 || report.Counts.Skipped != 123 || sag.count("List", "cn-shanghai") != 3 {
+		t.Fatalf("counts %+v after %d list calls", report.Counts, sag.count("List", "cn-shanghai"))
+	}
 }
