@@ -172,9 +172,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 
 // reject reports a message that cannot be processed, with its raw content.
 func (r *run) reject(m events.Message) {
-	res := events.Result{Outcome: events.OutcomeRejected, Reason: "invalid_request", Error: m.Err.Error(),
-		Message: string(m.Raw), MessageID: m.ID}
-	r.record(job{info: r.info}, res, 0)
+	r.record(job{info: r.info}, m.Rejected(), 0)
 }
 
 // timeBudget splits the time to the invocation's deadline: new API calls

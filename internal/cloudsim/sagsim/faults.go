@@ -3,6 +3,7 @@ package sagsim
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -102,14 +103,14 @@ func writeBadGateway(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(badGatewayPage))
 }
 
-// dropConnection closes the client's connection without an answer. It
-// reports false when the connection cannot be taken over (HTTP/2), in which
-// case the caller answers instead.
-func dropConnection(w http.ResponseWriter) bool {
+// hijack takes the client's connection over so that the caller can close it
+// without an answer (after logging the call: the client may look at the log
+// as soon as the connection closes). It returns nil when the connection
+// cannot be taken over (HTTP/2); the caller then answers instead.
+func hijack(w http.ResponseWriter) net.Conn {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return false
+		return nil
 	}
-	_ = conn.Close()
-	return true
+	return conn
 }

@@ -201,8 +201,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeBadGateway(w)
 		return
 	case Drop:
-		if dropConnection(w) {
+		if conn := hijack(w); conn != nil {
 			s.record(call)
+			_ = conn.Close()
 			return
 		}
 		s.answerError(w, req, &call, faultErrors[ServiceUnavailable])
@@ -237,8 +238,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			call.HTTPStatus = http.StatusOK
 		}
-		if dropConnection(w) {
+		if conn := hijack(w); conn != nil {
 			s.record(call)
+			_ = conn.Close()
 			return
 		}
 		// Cannot drop on this connection: answer, as a lost reply that was not.
