@@ -145,15 +145,18 @@ func (s *Server) describeSmartAccessGateways(req *request) (any, *apiError) {
 		return nil, err
 	}
 	f := gatewayFilter{
-		id:         p.Get("SmartAGId"),
-		status:     p.Get("Status"),
-		sn:         p.Get("SerialNumber"),
-		ccn:        p.Get("AssociatedCcnId"),
-		hardware:   p.Get("HardwareType"),
-		name:       p.Get("Name"),
-		group:      p.Get("ResourceGroupId"),
-		version:    p.Get("SoftwareVersion"),
-		comparator: strings.ToLower(p.Get("VersionComparator")),
+		id:            p.Get("SmartAGId"),
+		status:        p.Get("Status"),
+		sn:            p.Get("SerialNumber"),
+		ccn:           p.Get("AssociatedCcnId"),
+		hardware:      p.Get("HardwareType"),
+		name:          p.Get("Name"),
+		group:         p.Get("ResourceGroupId"),
+		instanceType:  p.Get("InstanceType"),
+		businessState: p.Get("BusinessState"),
+		version:       p.Get("SoftwareVersion"),
+		comparator:    strings.ToLower(p.Get("VersionComparator")),
+		now:           s.clock.Now(),
 	}
 	switch f.comparator {
 	case "", "greater", "less", "equals":
@@ -166,13 +169,12 @@ func (s *Server) describeSmartAccessGateways(req *request) (any, *apiError) {
 		}
 	}
 
-	now := s.clock.Now()
 	var matched []*gateway
 	for _, g := range s.gateways {
 		if g.RegionID != req.region || g.owner != req.account {
 			continue // another region's or another account's: invisible
 		}
-		g.settle(now)
+		g.settle(f.now)
 		if f.match(g) {
 			matched = append(matched, g)
 		}
@@ -191,8 +193,11 @@ func (s *Server) describeSmartAccessGateways(req *request) (any, *apiError) {
 
 // gatewayFilter holds DescribeSmartAccessGateways' filters; empty ones match all.
 type gatewayFilter struct {
-	id, status, sn, ccn, hardware, name, group, version, comparator string
-	ids                                                             []string
+	id, status, sn, ccn, hardware, name, group string
+	instanceType, businessState                string
+	version, comparator                        string
+	ids                                        []string
+	now                                        time.Time
 }
 
 func (f gatewayFilter) match(g *gateway) bool {
@@ -204,7 +209,9 @@ func (f gatewayFilter) match(g *gateway) bool {
 		f.ccn != "" && g.AssociatedCcnID != f.ccn,
 		f.hardware != "" && g.HardwareVersion != f.hardware,
 		f.name != "" && g.Name != f.name, // exact: whether the real filter is fuzzy is undocumented
-		f.group != "" && g.ResourceGroupID != f.group:
+		f.group != "" && g.ResourceGroupID != f.group,
+		f.instanceType != "" && !strings.EqualFold(instanceType(g), f.instanceType),
+		f.businessState != "" && !strings.EqualFold(businessState(g, f.now), f.businessState):
 		return false
 	}
 	if f.version == "" {
@@ -222,6 +229,23 @@ func (f gatewayFilter) match(g *gateway) bool {
 		return c < 0
 	}
 	return c == 0
+}
+
+// instanceType is the list filter's InstanceType: the SAG App is
+// "software", every box (and vCPE) "hardware".
+func instanceType(g *gateway) string {
+	if g.HardwareVersion == "sag-software" {
+		return "software"
+	}
+	return "hardware"
+}
+
+// businessState is the list filter's BusinessState.
+func businessState(g *gateway, now time.Time) string {
+	if g.inArrears(now) {
+		return "Arrearage"
+	}
+	return "Normal"
 }
 
 func listJSON(g *gateway) gatewayJSON {
@@ -380,7 +404,7 @@ func (s *Server) updateSmartAccessGatewayVersion(req *request) (any, *apiError) 
 		return nil, errPermission
 	case g.Status == "Ordered" || g.Status == "Delivered" || g.Status == "Received":
 		return nil, errNotActivated
-	case g.Status == "Arrearage" || !g.EndTime.After(now):
+	case g.inArrears(now):
 		return nil, errInArrears
 	case g.AssociatedCcnID == "":
 		return nil, errNotBoundCCN

@@ -198,6 +198,10 @@ func TestListFilters(t *testing.T) {
 			func(g fleet.Gateway) bool { return inRegion(g) && g.HardwareVersion == "sag-100wm" }},
 		{"Name", func(r *smartag.DescribeSmartAccessGatewaysRequest) { r.Name = outdated.Name },
 			func(g fleet.Gateway) bool { return g.SmartAGID == outdated.SmartAGID }},
+		{"InstanceType software", func(r *smartag.DescribeSmartAccessGatewaysRequest) { r.InstanceType = "software" },
+			func(g fleet.Gateway) bool { return g.HardwareVersion == "sag-software" }},
+		{"BusinessState Arrearage: locked or expired", func(r *smartag.DescribeSmartAccessGatewaysRequest) { r.BusinessState = "Arrearage" },
+			func(g fleet.Gateway) bool { return g.Status == "Arrearage" || !g.EndTime.After(e.fleet.Start) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

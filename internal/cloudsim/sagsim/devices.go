@@ -69,6 +69,12 @@ func (g *gateway) settle(now time.Time) {
 	}
 }
 
+// inArrears reports whether the gateway is locked for an overdue payment or
+// past its EndTime (a zero EndTime, as in a hand-written fleet, never expires).
+func (g *gateway) inArrears(now time.Time) bool {
+	return g.Status == "Arrearage" || (!g.EndTime.IsZero() && !g.EndTime.After(now))
+}
+
 // up reports whether the device is online (call settle first).
 func (d *device) up() bool { return !d.lost && d.firmware == nil }
 

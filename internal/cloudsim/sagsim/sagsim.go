@@ -66,7 +66,7 @@ type Call struct {
 	VersionType  string // as sent; "Device" when an Update or Versions call leaves it out
 	VersionCode  string
 	SerialNumber string // SerialNumber, or SmartAGSn for DescribeSmartAccessGatewayVersions
-	HTTPStatus   int    // 0 when the connection was dropped without an answer
+	HTTPStatus   int    // the status answered (for a LostReply, the one lost); 0 for a Drop
 	Code         string // the error Code answered; "" on success and on non-JSON answers
 	Fault        FaultKind
 	// N is the call's number (from 1) among the authenticated calls with the
@@ -97,8 +97,10 @@ type Server struct {
 	gateways  []*gateway // fleet order: the list's stable order
 	byID      map[string]*gateway
 	faults    Faults
-	seq       map[[2]string]int // calls per (action, SmartAGId), for faults
+	seq       map[[2]string]int // authenticated calls per (action, SmartAGId), for faults
 	calls     []Call
+	counts    map[[2]string]int // all calls per (action, SmartAGId), for Count
+	applied   map[string]int    // applied updates per SmartAGId
 	throttled int
 }
 
@@ -125,6 +127,8 @@ func New(f *fleet.Fleet, opts Options) *Server {
 		byID:           map[string]*gateway{},
 		faults:         cloneFaults(opts.Faults),
 		seq:            map[[2]string]int{},
+		counts:         map[[2]string]int{},
+		applied:        map[string]int{},
 	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
@@ -292,8 +296,12 @@ func (s *Server) answerError(w http.ResponseWriter, req *request, call *Call, e 
 
 func (s *Server) record(c Call) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.calls = append(s.calls, c)
-	s.mu.Unlock()
+	s.counts[[2]string{c.Action, c.SmartAGID}]++
+	if c.Applied {
+		s.applied[c.SmartAGID]++
+	}
 }
 
 func (s *Server) delay() time.Duration {
@@ -316,26 +324,14 @@ func (s *Server) Calls() []Call {
 func (s *Server) Count(action, smartAGID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if c.Action == action && c.SmartAGID == smartAGID {
-			n++
-		}
-	}
-	return n
+	return s.counts[[2]string{action, smartAGID}]
 }
 
 // Applied returns how many updates of smartAGID started an upgrade.
 func (s *Server) Applied(smartAGID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if c.Applied && c.SmartAGID == smartAGID {
-			n++
-		}
-	}
-	return n
+	return s.applied[smartAGID]
 }
 
 // Throttled returns how many calls were refused with Throttling.User.
