@@ -1,0 +1,181 @@
+// Package mns publishes the function's outcome events with the official
+// aliyun-mns-go-sdk (v1.0.11).
+//
+// The SDK panics on an endpoint that does not split into five dot-separated
+// parts, so an endpoint of another shape (http://127.0.0.1:8081, a local
+// emulator) is reached through a fasthttp transport that redirects the SDK's
+// canonical-looking host to it; the signature covers only the path, so this
+// changes nothing on the wire but the address dialled.
+package mns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
+	"github.com/valyala/fasthttp"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+)
+
+// Options configure the client.
+type Options struct {
+	Endpoint    string // MNS_ENDPOINT: any http(s) URL
+	Credentials handler.Credentials
+	// Timeout bounds one request (whole seconds, default 5 s); a publish
+	// also ends at its context's deadline.
+	Timeout time.Duration
+}
+
+// Client talks to one MNS endpoint.
+type Client struct {
+	sdk   ali_mns.MNSClient
+	scrub *strings.Replacer
+}
+
+// New returns a client. It reports bad options as errors where the SDK would
+// panic.
+func New(o Options) (c *Client, err error) {
+	if o.Credentials.AccessKeyID == "" || o.Credentials.AccessKeySecret == "" {
+		return nil, errors.New("mns: no credentials")
+	}
+	u, err := url.Parse(o.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("mns: endpoint %q is not an http(s) URL", o.Endpoint)
+	}
+	timeout := int64(o.Timeout / time.Second)
+	if timeout <= 0 {
+		timeout = 5
+	}
+	endpoint, redirect := strings.TrimSuffix(o.Endpoint, "/"), false
+	if len(strings.Split(endpoint, ".")) != 5 || u.Path != "" {
+		endpoint, redirect = u.Scheme+"://emulated.mns.local.aliyuncs.com", true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("mns: %v", p)
+		}
+	}()
+	sdk := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
+		EndPoint:        endpoint,
+		AccessKeyId:     o.Credentials.AccessKeyID,
+		AccessKeySecret: o.Credentials.AccessKeySecret,
+		Token:           o.Credentials.SecurityToken,
+		TimeoutSecond:   timeout,
+	})
+	if redirect {
+		sdk.SetTransport(&redirectTransport{hc: &fasthttp.HostClient{
+			Addr:         u.Host,
+			IsTLS:        u.Scheme == "https",
+			ReadTimeout:  time.Duration(timeout) * time.Second,
+			WriteTimeout: time.Duration(timeout) * time.Second,
+		}})
+	}
+	var pairs []string
+	for _, s := range []string{o.Credentials.AccessKeySecret, o.Credentials.SecurityToken} {
+		if s != "" {
+			pairs = append(pairs, s, "[redacted]")
+		}
+	}
+	return &Client{sdk: sdk, scrub: strings.NewReplacer(pairs...)}, nil
+}
+
+// redirectTransport sends every request of the SDK to one address.
+type redirectTransport struct{ hc *fasthttp.HostClient }
+
+func (t *redirectTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	return false, t.hc.Do(req, resp)
+}
+
+// Topic publishes to one topic. It implements handler.Publisher.
+type Topic struct {
+	c    *Client
+	name string
+}
+
+var _ handler.Publisher = (*Topic)(nil)
+
+// Topic returns a publisher for the named topic.
+func (c *Client) Topic(name string) *Topic { return &Topic{c: c, name: name} }
+
+// Publish sends the event as a JSON message tagged with its outcome (the part
+// of its type after "sag.upgrade."), so subscriptions can filter by outcome.
+// The SDK has no context; a publish still running at the context's deadline
+// is abandoned and reported as failed.
+func (t *Topic) Publish(ctx context.Context, ev events.CloudEvent) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("mns: encoding event %s: %w", ev.ID, err)
+	}
+	msg := ali_mns.MessagePublishRequest{MessageBody: string(body), MessageTag: Tag(ev.Type)}
+	done := make(chan error, 1)
+	go func() {
+		// A topic object per publish: the SDK's QPS monitor races when one
+		// object is shared by goroutines.
+		_, err := ali_mns.NewMNSTopic(t.name, t.c.sdk).PublishMessage(msg)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return t.c.wrap("PublishMessage", t.name, err)
+	case <-ctx.Done():
+		return &Error{Op: "PublishMessage", Target: t.name, Message: "abandoned at the deadline: " + ctx.Err().Error()}
+	}
+}
+
+// Tag is the MNS message tag of an event type; MNS tags (and FC trigger
+// filterTags) are at most 16 characters.
+func Tag(eventType string) string {
+	tag := strings.TrimPrefix(eventType, events.OutcomeTypePrefix)
+	if len(tag) > 16 {
+		tag = tag[:16]
+	}
+	return tag
+}
+
+// Error is a failed MNS call.
+type Error struct {
+	Op, Target string
+	Message    string
+	temporary  bool
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("mns %s %s: %s", e.Op, e.Target, e.Message) }
+
+// Temporary reports whether a retry may succeed: throttling, server errors,
+// and requests that got no usable answer.
+func (e *Error) Temporary() bool { return e.temporary }
+
+// The SDK's errors are gogap/errors codes, comparable only with IsEqual.
+var temporaryErrors = []interface{ IsEqual(error) bool }{
+	&ali_mns.ERR_SEND_REQUEST_FAILED,
+	&ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED,
+	&ali_mns.ERR_MNS_INTERNAL_ERROR,
+	&ali_mns.ERR_MNS_QPS_LIMIT_EXCEEDED,
+}
+
+func (c *Client) wrap(op, target string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, Target: target, Message: c.scrub.Replace(err.Error())}
+	for _, t := range temporaryErrors {
+		if t.IsEqual(err) {
+			e.temporary = true
+		}
+	}
+	// Codes the SDK does not map (e.g. 429 TooManyRequests, 500
+	// InternalServerError) arrive as ERR_MNS_UNKNOWN_CODE with the code in
+	// the text.
+	if ali_mns.ERR_MNS_UNKNOWN_CODE.IsEqual(err) &&
+		(strings.Contains(e.Message, "TooManyRequests") || strings.Contains(e.Message, "InternalServerError")) {
+		e.temporary = true
+	}
+	return e
+}
