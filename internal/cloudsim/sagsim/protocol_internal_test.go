@@ -1,12 +1,17 @@
 package sagsim
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 )
 
@@ -122,4 +127,69 @@ func TestFaultPickRateAndDeterminism(t *testing.T) {
 	if (Faults{Seed: 1, Rate: 1, Actions: []string{"DescribeRegions"}}).pick("UpdateSmartAccessGatewayVersion", "x", 1) != "" {
 		t.Errorf("a fault hit an action outside Faults.Actions")
 	}
+}
+
+// FuzzServeHTTP sends arbitrary parameters, signed or not, and checks that
+// every answer is a well-formed JSON answer (no panic, string Code and
+// RequestId on errors, as the SDK requires).
+func FuzzServeHTTP(f *testing.F) {
+	demo := fleet.Demo()
+	id := demo.Gateways[0].SmartAGID
+	for _, seed := range []string{
+		"Action=DescribeSmartAccessGateways&PageSize=50&PageNumber=99999999999999999999",
+		"Action=DescribeSmartAccessGateways&PageSize=7&PageNumber=3&SoftwareVersion=x.y&VersionComparator=LESS&SmartAGIds.1=" + id,
+		"Action=UpdateSmartAccessGatewayVersion&SmartAGId=" + id + "&VersionCode=2.3.1&SerialNumber=nope",
+		"Action=UpdateSmartAccessGatewayVersion&SmartAGId=" + id + "&VersionCode=2.3.1&VersionType=Dpi",
+		"Action=DescribeSmartAccessGatewayVersions&SmartAGId=&VersionType=Dpi",
+		"Action=DescribeSmartAccessGatewayAttribute&SmartAGId=" + id + "&RegionId=",
+		"Action=DescribeRegions&RegionId=ap-southeast-1&Format=XML",
+		"Action=DescribeRegions&Timestamp=2026-13-45T99:00:00Z",
+		"%zz",
+	} {
+		f.Add(seed, true)
+		f.Add(seed, false)
+	}
+	keys := auth.NewKeyring(nil)
+	cred := keys.AddAccessKey(demo.AccountID)
+	sim := New(demo, Options{Keyring: keys, Clock: clock.NewSim(demo.Start)})
+	nonce := 0
+	f.Fuzz(func(t *testing.T, query string, signed bool) {
+		if p, err := url.ParseQuery(query); err == nil && signed {
+			nonce++
+			defaults := map[string]string{
+				"Version": apiVersion, "AccessKeyId": cred.AccessKeyID, "SignatureMethod": "HMAC-SHA1",
+				"SignatureVersion": "1.0", "SignatureNonce": fmt.Sprint("fuzz-", nonce, "-", time.Now().UnixNano()),
+				"Timestamp": time.Now().UTC().Format(timestampLayout), "RegionId": demo.Gateways[0].RegionID, "Format": "JSON",
+			}
+			for k, v := range defaults {
+				if !p.Has(k) {
+					p.Set(k, v)
+				}
+			}
+			p.Del("Signature")
+			p.Set("Signature", sign(cred.AccessKeySecret, stringToSign("POST", p)))
+			query = p.Encode()
+		}
+		r, err := http.NewRequest("POST", "/?"+query, nil)
+		if err != nil {
+			t.Skip()
+		}
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, r)
+		if ct := w.Header().Get("Content-Type"); ct != "application/json;charset=utf-8" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("answer is not JSON: %v: %s", err, w.Body.String())
+		}
+		if id, ok := body["RequestId"].(string); !ok || id == "" {
+			t.Fatalf("RequestId %#v", body["RequestId"])
+		}
+		if w.Code != http.StatusOK {
+			if c, ok := body["Code"].(string); !ok || c == "" {
+				t.Fatalf("error %d without a string Code: %s", w.Code, w.Body.String())
+			}
+		}
+	})
 }
