@@ -81,13 +81,23 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 	if res.Outcome == events.OutcomeFailed || res.Outcome == events.OutcomeRejected {
 		ev = r.log.Warn()
 	}
-	ev.Str("smartAGId", res.SmartAGID).Str("regionId", res.RegionID).
-		Str("versionType", string(res.VersionType)).Str("serialNumber", res.SerialNumber).
+	ev.Str("smartAGId", res.SmartAGID).Str("regionId", res.RegionID).Str("versionType", string(res.VersionType)).
 		Str("fromVersion", res.FromVersion).Str("toVersion", res.ToVersion).
-		Str("outcome", string(res.Outcome)).Str("reason", res.Reason).
-		Str("errorCode", res.ErrorCode).Str("error", res.Error).Str("apiRequestId", res.RequestID).
-		Str("correlationId", j.info.CorrelationID).Bool("dryRun", j.dryRun).Bool("force", res.Force).
-		Dur("duration", took).Msg("decision")
+		Str("outcome", string(res.Outcome)).Str("reason", res.Reason).Dur("duration", took)
+	// Optional fields only when they say something.
+	for k, v := range map[string]string{"serialNumber": res.SerialNumber, "errorCode": res.ErrorCode, "error": res.Error,
+		"apiRequestId": res.RequestID, "correlationId": j.info.CorrelationID, "messageId": res.MessageID} {
+		if v != "" {
+			ev.Str(k, v)
+		}
+	}
+	if j.dryRun {
+		ev.Bool("dryRun", true)
+	}
+	if res.Force {
+		ev.Bool("force", true)
+	}
+	ev.Msg("decision")
 	r.out.add(events.OutcomeEvent(r.out.source, j.info, res, r.now()))
 }
 

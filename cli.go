@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+)
+
+type cliOptions struct {
+	simulate bool
+	event    string
+	fleet    string
+	serve    string
+}
+
+// The simulated function's invocation timeout, as in s.yaml.
+const localTimeout = 15 * time.Minute
+
+// runCLI runs the local command line and returns the exit code. The report
+// goes to stdout and nothing else does, so `go run . -simulate | jq .counts`
+// works; progress and the summary go to stderr.
+func runCLI(o cliOptions, stdout, stderr io.Writer) int {
+	switch {
+	case o.simulate && o.serve != "":
+		return serveSimulated(o, stderr)
+	case o.simulate:
+		return simulate(o, stdout, stderr)
+	case o.serve != "":
+		fmt.Fprintln(stderr, "sag-upgrade: -serve needs -simulate")
+		return 2
+	case o.event != "":
+		return realRun(o, stdout, stderr)
+	}
+	fmt.Fprintln(stderr, "usage: sag-upgrade -simulate [-event FILE] [-fleet FILE] | -simulate -serve ADDR | -event FILE")
+	return 2
+}
+
+// simulate runs one invocation on the embedded simulated cloud, with the same
+// handler and adapters as production.
+func simulate(o cliOptions, stdout, stderr io.Writer) int {
+	f, err := fleet.Load(o.fleet)
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	payload, err := readEvent(o.event)
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, SAG: sagsim.Options{Latency: 10 * time.Millisecond}})
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	defer cloud.Close()
+
+	// The simulated cloud's endpoints always win; the rest of the
+	// environment (DRY_RUN, MAINTENANCE_WINDOW, …) is the operator's.
+	simEnv := map[string]string{}
+	for _, kv := range cloud.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		simEnv[k] = v
+	}
+	simEnv["API_QPS"] = "50" // the emulator is local; a real account gets the conservative default
+	getenv := func(k string) string {
+		switch k {
+		case "SAG_ENDPOINT", "MNS_ENDPOINT", "OUTCOME_TOPIC", "WORK_QUEUE":
+			return simEnv[k]
+		}
+		if v, ok := os.LookupEnv(k); ok {
+			return v
+		}
+		return simEnv[k]
+	}
+	cfg, err := handler.ConfigFromEnv(getenv, cloudsim.Region)
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	console := progressWriter(stderr)
+	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Clock: cloud.Clock.Now, Log: newLogger(console, cfg.LogLevel)}
+
+	creds := cloud.Credentials(time.Hour)
+	inv := handler.Invocation{
+		RequestID: "sim-" + randomHex(8), Region: cloudsim.Region, AccountID: f.AccountID, FunctionName: "sag-upgrade",
+		Credentials: handler.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken},
+	}
+	fmt.Fprintf(stderr, "Simulated cloud at %s: fleet %s (%d gateways in %s), clock %s\n\n",
+		cloud.URL, o.fleet, len(f.Gateways), strings.Join(f.Regions, ", "), cloud.Clock.Now().In(shanghai()).Format("2006-01-02 15:04 MST"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
+	defer cancel()
+	report, err := h.Invoke(ctx, inv, payload)
+	var rejected *handler.RejectedError
+	if err != nil && !errors.As(err, &rejected) {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	summarize(stderr, report, cloud)
+	if err := writeJSON(stdout, report); err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	if rejected != nil {
+		fmt.Fprintln(stderr, "\nsag-upgrade:", err)
+		return 1
+	}
+	return 0
+}
+
+// progressWriter renders the handler's log lines for people: a decision as
+// "sag-… (region) Device 2.0.8 → 2.3.1: requested", other lines as zerolog's
+// console format.
+func progressWriter(w io.Writer) zerolog.ConsoleWriter {
+	noColor := true
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			noColor = false
+		}
+	}
+	return zerolog.ConsoleWriter{
+		Out: w, NoColor: noColor, TimeFormat: "15:04:05.000",
+		FieldsExclude: []string{"service", "requestId", "runId", "config", "duration"},
+		FormatPrepare: func(m map[string]any) error {
+			if m[zerolog.MessageFieldName] != "decision" {
+				return nil
+			}
+			str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
+			line := fmt.Sprintf("%s (%s) %s %s", str("smartAGId"), str("regionId"), str("versionType"), str("fromVersion"))
+			if to := str("toVersion"); to != "" {
+				line += " → " + to
+			}
+			line += ": " + str("outcome")
+			if reason := str("reason"); reason != "" {
+				line += " " + reason
+			}
+			m[zerolog.MessageFieldName] = line
+			return nil
+		},
+	}
+}
+
+// summarize prints a table of the outcomes and their reasons.
+func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
+	reasons := map[events.Outcome]map[string]int{}
+	for _, res := range r.Results {
+		if reasons[res.Outcome] == nil {
+			reasons[res.Outcome] = map[string]int{}
+		}
+		reason := res.Reason
+		if res.ErrorCode != "" {
+			reason += "/" + res.ErrorCode
+		}
+		reasons[res.Outcome][strings.TrimPrefix(reason, "/")]++
+	}
+	fmt.Fprintf(w, "\nRun %s (%s), %s, %d gateways scanned\n\n", r.RunID, r.Trigger,
+		r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), r.Counts.Scanned)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTCOME\tCOUNT\tREASONS")
+	c := r.Counts
+	for _, row := range []struct {
+		o events.Outcome
+		n int
+	}{
+		{events.OutcomeRequested, c.Requested}, {events.OutcomePlanned, c.Planned}, {events.OutcomeSkipped, c.Skipped},
+		{events.OutcomeDeferred, c.Deferred}, {events.OutcomeFailed, c.Failed}, {events.OutcomeRejected, c.Rejected},
+		{events.OutcomeVerified, c.Verified}, {events.OutcomeUnverified, c.Unverified},
+	} {
+		if row.n == 0 {
+			continue
+		}
+		var parts []string
+		for reason, n := range reasons[row.o] {
+			if reason == "" {
+				reason = "-"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d", reason, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", row.o, row.n, strings.Join(parts, ", "))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nOutcome events published to %s: %d (%d failed)\n", cloudsim.OutcomeTopic, r.Publishing.Published, r.Publishing.Failed)
+	if cloud != nil {
+		calls := map[string]int{}
+		for _, call := range cloud.SAG.Calls() {
+			calls[call.Action]++
+		}
+		var parts []string
+		for a, n := range calls {
+			parts = append(parts, fmt.Sprintf("%s %d", a, n))
+		}
+		slices.Sort(parts)
+		fmt.Fprintf(w, "SAG API calls: %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w, "The run report is on stdout.")
+}
+
+// serveSimulated serves the simulated cloud until interrupted, and prints how
+// to point the function (or the CLI) at it.
+func serveSimulated(o cliOptions, w io.Writer) int {
+	f, err := fleet.Load(o.fleet)
+	if err != nil {
+		fmt.Fprintln(w, "sag-upgrade:", err)
+		return 1
+	}
+	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, Addr: o.serve})
+	if err != nil {
+		fmt.Fprintln(w, "sag-upgrade:", err)
+		return 1
+	}
+	defer cloud.Close()
+	key := cloud.Keyring.AddAccessKey(f.AccountID)
+	fmt.Fprintf(w, "Simulated cloud for %s (%d gateways) serving SAG and MNS at %s\n", o.fleet, len(f.Gateways), cloud.URL)
+	fmt.Fprintln(w, "Environment for the function (simulated credentials, valid only here):")
+	for _, kv := range cloud.Env() {
+		fmt.Fprintln(w, "  export "+kv)
+	}
+	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_ID="+key.AccessKeyID)
+	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_SECRET="+key.AccessKeySecret)
+	fmt.Fprintln(w, "Interrupt (Ctrl-C) to stop.")
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	<-stop
+	return 0
+}
+
+// realRun makes one invocation against Alibaba Cloud with the credentials of
+// the environment. Logs go to stderr, the report to stdout.
+func realRun(o cliOptions, stdout, stderr io.Writer) int {
+	payload, err := readEvent(o.event)
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	region := os.Getenv("FC_REGION")
+	if region == "" {
+		region = os.Getenv("ALIBABA_CLOUD_REGION_ID")
+	}
+	cfg, err := handler.ConfigFromEnv(os.Getenv, region)
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	inv := handler.Invocation{
+		RequestID: "cli-" + randomHex(8), Region: region, AccountID: os.Getenv("ALIBABA_CLOUD_ACCOUNT_ID"), FunctionName: "sag-upgrade-cli",
+		Credentials: handler.Credentials{
+			AccessKeyID:     os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+			AccessKeySecret: os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+			SecurityToken:   os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"),
+		},
+	}
+	if inv.Credentials.AccessKeyID == "" || inv.Credentials.AccessKeySecret == "" {
+		fmt.Fprintln(stderr, "sag-upgrade: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)")
+		return 1
+	}
+	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Log: newLogger(stderr, cfg.LogLevel)}
+	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
+	defer cancel()
+	report, err := h.Invoke(ctx, inv, payload)
+	if werr := writeJSON(stdout, report); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
+		return 1
+	}
+	return 0
+}
+
+func readEvent(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return os.ReadFile(path)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func shanghai() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

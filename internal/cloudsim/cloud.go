@@ -1,0 +1,167 @@
+// Package cloudsim is the simulated cloud: the SAG OpenAPI (sagsim), MNS
+// (mnssim) and, for the compiled function, the FC runtime API (fcsim), with
+// one credential store and one controllable clock. Tests, benchmarks and
+// `go run . -simulate` all run on it.
+//
+// Start serves SAG and MNS on one loopback address: MNS paths (/queues/…,
+// /topics/…) go to the MNS emulator, everything else to SAG, so one URL is
+// both SAG_ENDPOINT and MNS_ENDPOINT.
+package cloudsim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+)
+
+// Names of the MNS resources every simulated cloud has.
+const (
+	OutcomeTopic  = "sag-outcomes" // OUTCOME_TOPIC
+	RequestsTopic = "sag-requests" // requests from other systems (the function's MNS topic trigger)
+	WorkQueue     = "sag-work"     // WORK_QUEUE (the function's EventBridge queue trigger)
+	Region        = "cn-shanghai"  // the simulated function's own region
+)
+
+// Options shape a simulated cloud.
+type Options struct {
+	Fleet *fleet.Fleet
+	// Addr to listen on; default 127.0.0.1:0 (any free port).
+	Addr string
+	// SAG configures the SAG emulator (latency, QPS limits, faults, upgrade
+	// time); its Keyring and Clock are the cloud's.
+	SAG sagsim.Options
+}
+
+// Cloud is a running simulated cloud.
+type Cloud struct {
+	Fleet   *fleet.Fleet
+	Keyring *auth.Keyring
+	Clock   *clock.Sim
+	SAG     *sagsim.Server
+	MNS     *mnssim.Server
+	// URL serves both SAG and MNS, e.g. http://127.0.0.1:40123.
+	URL string
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start builds the cloud from a fleet and serves it.
+func Start(o Options) (*Cloud, error) {
+	if o.Fleet == nil {
+		return nil, fmt.Errorf("cloudsim: no fleet")
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	c := &Cloud{Fleet: o.Fleet, Keyring: auth.NewKeyring(nil), Clock: clock.NewSim(o.Fleet.Start)}
+	sagOpts := o.SAG
+	sagOpts.Keyring, sagOpts.Clock = c.Keyring, c.Clock
+	c.SAG = sagsim.New(o.Fleet, sagOpts)
+	c.MNS = mnssim.New(mnssim.Options{Keyring: c.Keyring, Clock: c.Clock, AccountID: o.Fleet.AccountID, Region: Region})
+	for _, err := range []error{
+		c.MNS.CreateTopic(OutcomeTopic),
+		c.MNS.CreateTopic(RequestsTopic),
+		c.MNS.CreateQueue(WorkQueue, mnssim.QueueOptions{}),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	c.ln = ln
+	c.URL = "http://" + ln.Addr().String()
+	c.srv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+// ServeHTTP routes MNS paths to MNS and the rest to SAG.
+func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/queues") || strings.HasPrefix(r.URL.Path, "/topics") {
+		c.MNS.ServeHTTP(w, r)
+		return
+	}
+	c.SAG.ServeHTTP(w, r)
+}
+
+// Close stops serving.
+func (c *Cloud) Close() error { return c.srv.Close() }
+
+// Credentials issues STS credentials of the fleet's account, as FC hands a
+// function its role's credentials.
+func (c *Cloud) Credentials(ttl time.Duration) auth.Credential {
+	return c.Keyring.IssueSTS(c.Fleet.AccountID, ttl)
+}
+
+// Env is the function's environment for this cloud: every region of the
+// fleet, and the endpoints and names of its MNS resources.
+func (c *Cloud) Env() []string {
+	return []string{
+		"SAG_REGIONS=" + strings.Join(c.Fleet.Regions, ","),
+		"SAG_ENDPOINT=" + c.URL,
+		"MNS_ENDPOINT=" + c.URL,
+		"OUTCOME_TOPIC=" + OutcomeTopic,
+		"WORK_QUEUE=" + WorkQueue,
+	}
+}
+
+// QueueBatch emulates the EventBridge MNS queue trigger: it takes up to max
+// messages off a queue and returns the payload FC would hand the function, a
+// JSON array of CloudEvents with base64-decoded bodies (IsBase64Decode), or
+// nil when the queue is empty.
+func (c *Cloud) QueueBatch(queue string, max int) []byte {
+	msgs := c.MNS.Take(queue, max)
+	if len(msgs) == 0 {
+		return nil
+	}
+	type data struct {
+		RequestID   string `json:"requestId"`
+		MessageID   string `json:"messageId"`
+		MessageBody string `json:"messageBody"`
+	}
+	type cloudEvent struct {
+		ID              string `json:"id"`
+		Source          string `json:"source"`
+		SpecVersion     string `json:"specversion"`
+		Type            string `json:"type"`
+		DataContentType string `json:"datacontenttype"`
+		Subject         string `json:"subject"`
+		Time            string `json:"time"`
+		AccountID       string `json:"aliyunaccountid"`
+		PublishTime     string `json:"aliyunpublishtime"`
+		EventBus        string `json:"aliyuneventbusname"`
+		RegionID        string `json:"aliyunregionid"`
+		Data            data   `json:"data"`
+	}
+	batch := make([]cloudEvent, 0, len(msgs))
+	for i, m := range msgs {
+		body := m.Body
+		if b, err := base64.StdEncoding.DecodeString(body); err == nil {
+			body = string(b)
+		}
+		batch = append(batch, cloudEvent{
+			ID: fmt.Sprintf("%s-%d", m.MessageID, i), Source: "MNS-sag-upgrade-work", SpecVersion: "1.0",
+			Type: "mns:Queue:SendMessage", DataContentType: "application/json; charset=utf-8",
+			Subject: "acs:mns:" + Region + ":" + c.Fleet.AccountID + ":queues/" + queue,
+			Time:    m.EnqueueTime.UTC().Format(time.RFC3339Nano), AccountID: c.Fleet.AccountID,
+			PublishTime: c.Clock.Now().UTC().Format(time.RFC3339Nano), EventBus: "MNS-sag-upgrade-work", RegionID: Region,
+			Data: data{RequestID: m.MessageID, MessageID: m.MessageID, MessageBody: body},
+		})
+	}
+	b, _ := json.Marshal(batch)
+	return b
+}

@@ -1,0 +1,155 @@
+// Command sag-upgrade keeps a fleet of Alibaba Cloud Smart Access Gateways on
+// current software. Under Function Compute (FC_RUNTIME_API set) it serves
+// invocations; otherwise it is the local command line (cli.go):
+//
+//	go run . -simulate                  one sweep of the demo fleet on the simulated cloud
+//	go run . -simulate -event FILE      the same, triggered by an event file
+//	go run . -simulate -serve ADDR      only serve the simulated cloud
+//	go run . -event FILE                one invocation against the real cloud
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	_ "time/tzdata" // MAINTENANCE_TZ must load whatever the runtime image has
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+	"github.com/aliyun/fc-runtime-go-sdk/fc/messages"
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+	"github.com/rs/zerolog"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/internal/mns"
+	"github.com/sag-upgrade/sag-upgrade/internal/smartag"
+)
+
+func main() {
+	if err := refuseSDKDebug(os.Getenv("DEBUG")); err != nil {
+		fmt.Fprintln(os.Stderr, "sag-upgrade:", err)
+		os.Exit(2)
+	}
+	if os.Getenv("FC_RUNTIME_API") != "" {
+		serveFC()
+		return
+	}
+	var o cliOptions
+	flag.BoolVar(&o.simulate, "simulate", false, "run on the embedded simulated cloud instead of Alibaba Cloud")
+	flag.StringVar(&o.event, "event", "", "trigger event `FILE` (default: an empty payload, a default sweep)")
+	flag.StringVar(&o.fleet, "fleet", "testdata/fleets/demo.json", "simulated fleet `FILE` (with -simulate)")
+	flag.StringVar(&o.serve, "serve", "", "with -simulate: only serve the simulated cloud on `ADDR` until interrupted")
+	flag.Parse()
+	os.Exit(runCLI(o, os.Stdout, os.Stderr))
+}
+
+// refuseSDKDebug stops the process when DEBUG asks alibaba-cloud-sdk-go to
+// print its requests: their URLs carry the security token, and the SDK reads
+// the variable before main runs, so it cannot be switched off here.
+func refuseSDKDebug(debug string) error {
+	for _, part := range strings.Split(debug, ",") {
+		if strings.TrimSpace(part) == "sdk" {
+			return errors.New("DEBUG=sdk would print every request with its security token; unset it")
+		}
+	}
+	return nil
+}
+
+// serveFC serves invocations under Function Compute.
+func serveFC() {
+	cfg, cfgErr := handler.ConfigFromEnv(os.Getenv, os.Getenv("FC_REGION"))
+	log := newLogger(os.Stdout, cfg.LogLevel)
+	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Log: log}
+	// The event is taken as raw bytes (a typed event fails before this code
+	// on an empty or non-JSON body) and the report returned as a struct.
+	fc.Start(func(ctx context.Context, payload []byte) (*events.Report, error) {
+		inv := invocation(ctx)
+		if cfgErr != nil {
+			log.Error().Str("requestId", inv.RequestID).Err(cfgErr).Msg("invalid configuration")
+			return nil, messages.InvokeResponse_Error{Message: cfgErr.Error(), Type: "ConfigurationError"}
+		}
+		report, err := h.Invoke(ctx, inv, payload)
+		var rejected *handler.RejectedError
+		switch {
+		case errors.As(err, &rejected):
+			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "RejectedRequest"}
+		case err != nil:
+			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "InvocationError"}
+		}
+		return &report, nil
+	})
+}
+
+// invocation reads what FC says about the invocation. The per-invocation STS
+// credentials come from the context; the instance's environment has a copy
+// from its start.
+func invocation(ctx context.Context) handler.Invocation {
+	inv := handler.Invocation{
+		Region:    os.Getenv("FC_REGION"),
+		AccountID: os.Getenv("FC_ACCOUNT_ID"),
+		Credentials: handler.Credentials{
+			AccessKeyID:     os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+			AccessKeySecret: os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+			SecurityToken:   os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"),
+		},
+		FunctionName: os.Getenv("FC_FUNCTION_NAME"),
+	}
+	fctx, ok := fccontext.FromContext(ctx)
+	if !ok {
+		return inv
+	}
+	inv.RequestID, inv.RetryCount = fctx.RequestID, fctx.RetryCount
+	if fctx.Region != "" {
+		inv.Region = fctx.Region
+	}
+	if fctx.AccountId != "" {
+		inv.AccountID = fctx.AccountId
+	}
+	if fctx.Function.Name != "" {
+		inv.FunctionName = fctx.Function.Name
+	}
+	if c := fctx.Credentials; c.AccessKeyId != "" {
+		inv.Credentials = handler.Credentials{AccessKeyID: c.AccessKeyId, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
+	}
+	return inv
+}
+
+// connector builds an invocation's cloud clients, reusing them while the
+// credentials stay the same (FC rotates them; connections survive in between).
+func connector(cfg handler.Config) func(context.Context, handler.Invocation) (handler.Cloud, error) {
+	var mu sync.Mutex
+	var last handler.Credentials
+	var cached *handler.Cloud
+	return func(_ context.Context, inv handler.Invocation) (handler.Cloud, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cached != nil && inv.Credentials == last {
+			return *cached, nil
+		}
+		sag, err := smartag.New(smartag.Options{Endpoint: cfg.SAGEndpoint, Credentials: inv.Credentials, UserAgent: "sag-upgrade"})
+		if err != nil {
+			return handler.Cloud{}, err
+		}
+		cloud := handler.Cloud{SAG: sag}
+		if cfg.OutcomeTopic != "" {
+			c, err := mns.New(mns.Options{Endpoint: cfg.MNSEndpoint, Credentials: inv.Credentials})
+			if err != nil {
+				return handler.Cloud{}, err
+			}
+			cloud.Events = c.Topic(cfg.OutcomeTopic)
+		}
+		last, cached = inv.Credentials, &cloud
+		return cloud, nil
+	}
+}
+
+// newLogger writes zerolog JSON lines, timed to the millisecond.
+func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "sag-upgrade").Logger()
+}
