@@ -389,7 +389,7 @@ func (s *Server) updateSmartAccessGatewayVersion(req *request) (any, *apiError) 
 	now := s.clock.Now()
 
 	// The targets: the named device, else every device. An SN that is not
-	// the gateway's is refused last, after the checks that need no target.
+	// the gateway's is refused only last; until then every device is a target.
 	sn := p.Get("SerialNumber")
 	targets := g.devices
 	if d := g.device(sn); d != nil {

@@ -32,6 +32,7 @@ type Faults struct {
 	// Rate is the share of calls that fail, from 0 (none) to 1 (all).
 	Rate float64
 	// Kinds are drawn from evenly; default InternalError and ServiceUnavailable.
+	// A kind not listed above is logged but has no effect.
 	Kinds []FaultKind
 	// Actions limits the faults to these actions; default every action.
 	Actions []string

@@ -90,10 +90,10 @@ type Server struct {
 	limiters       map[string]*rate.Limiter // read-only after New
 	regions        map[string]bool          // read-only after New
 	regionList     []string                 // DescribeRegions: SAG regions, then the fleet's others
+	catalogs       map[string]fleet.Catalog // read-only after New
 	nonces         nonceCache
 
 	mu        sync.Mutex // guards everything below
-	catalogs  map[string]fleet.Catalog
 	gateways  []*gateway // fleet order: the list's stable order
 	byID      map[string]*gateway
 	faults    Faults
