@@ -1,0 +1,574 @@
+package main_test
+
+// End-to-end tests: the compiled function under the FC runtime emulator,
+// against the SAG and MNS emulators and the demo fleet, all over real HTTP
+// with the real SDKs.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+)
+
+const update = "UpdateSmartAccessGatewayVersion"
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sag-upgrade-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "main")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the function:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is one simulated cloud with the function deployed on it.
+type world struct {
+	t      *testing.T
+	cloud  *cloudsim.Cloud
+	fn     *fcsim.Runtime
+	out    *lockedBuffer
+	mu     sync.Mutex
+	issued []auth.Credential
+}
+
+type worldOptions struct {
+	sag     sagsim.Options
+	env     []string
+	timeout time.Duration
+}
+
+func newWorld(t *testing.T, o worldOptions) *world {
+	t.Helper()
+	f, err := fleet.Load("testdata/fleets/demo.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, SAG: o.sag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cloud.Close() })
+	w := &world{t: t, cloud: cloud, out: &lockedBuffer{}}
+	if o.timeout == 0 {
+		o.timeout = 60 * time.Second
+	}
+	env := append(cloud.Env(), "API_QPS=200", "MAX_CONCURRENCY=8")
+	fn, err := fcsim.Start(fcsim.Config{
+		Binary: binary, Env: append(env, o.env...), FunctionName: "sag-upgrade", Handler: "main",
+		Region: cloudsim.Region, AccountID: f.AccountID, Timeout: o.timeout,
+		Credentials: func() auth.Credential {
+			c := cloud.Credentials(time.Hour)
+			w.mu.Lock()
+			w.issued = append(w.issued, c)
+			w.mu.Unlock()
+			return c
+		},
+		Stdout: w.out, Stderr: w.out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fn.Close() })
+	w.fn = fn
+	return w
+}
+
+// invoke runs one synchronous invocation and decodes the report.
+func (w *world) invoke(payload []byte) (fcsim.Result, events.Report) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := w.fn.Invoke(ctx, payload, fcsim.InvokeOptions{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var report events.Report
+	if !res.Failed {
+		if err := json.Unmarshal(res.Body, &report); err != nil {
+			w.t.Fatalf("the response is not a report: %v\n%s", err, res.Body)
+		}
+	}
+	return res, report
+}
+
+// published returns the outcome events of a run, decoded.
+func (w *world) published(runID string) []events.CloudEvent {
+	var out []events.CloudEvent
+	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		var ev events.CloudEvent
+		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
+			w.t.Fatalf("a published message is not a CloudEvent: %v", err)
+		}
+		var data struct {
+			RunID string `json:"runId"`
+		}
+		json.Unmarshal(ev.Data, &data)
+		if data.RunID == runID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func results(r events.Report) map[string]events.Result {
+	m := map[string]events.Result{}
+	for _, res := range r.Results {
+		m[res.SmartAGID+"/"+string(res.VersionType)] = res
+	}
+	return m
+}
+
+// expected is what a nightly Device sweep must do with each case of the demo
+// fleet, derived from the gateway's state.
+func expected(g fleet.Gateway) (outcome events.Outcome, reason, to string) {
+	newest := map[string]string{"sag-1000": fleet.NewestDevice, "sag-vcpe": fleet.NewestVCPE, "sag-100wm": fleet.NewestRecentModel}
+	switch g.Case {
+	case fleet.CaseOutdated, fleet.CaseReverts, fleet.CaseLost, fleet.CaseRecentRelease:
+		return events.OutcomeRequested, "", newest[g.HardwareVersion]
+	case fleet.CaseHAPair:
+		return events.OutcomeRequested, "ha_peer_pending", newest[g.HardwareVersion]
+	case fleet.CaseUpToDate, fleet.CaseBetaAhead, fleet.CaseDpiOutdated:
+		return events.OutcomeSkipped, "up_to_date", ""
+	case fleet.CaseOffline:
+		return events.OutcomeSkipped, "offline", ""
+	case fleet.CaseNotActivated:
+		return events.OutcomeSkipped, "not_activated", ""
+	case fleet.CaseUnconfirmed:
+		return events.OutcomeSkipped, "state_unknown", ""
+	case fleet.CaseArrears, fleet.CaseExpired:
+		return events.OutcomeSkipped, "expired", ""
+	case fleet.CaseNotBoundCCN:
+		return events.OutcomeSkipped, "not_bound_ccn", ""
+	case fleet.CaseVersionUnknown:
+		return events.OutcomeSkipped, "version_unknown", ""
+	case fleet.CaseSoftware:
+		return events.OutcomeSkipped, "no_device", ""
+	case fleet.CaseReseller:
+		return events.OutcomeFailed, "api_error", newest[g.HardwareVersion]
+	}
+	return "", "", ""
+}
+
+func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	payload := []byte(`{"triggerTime":"2026-11-22T17:05:00Z","triggerName":"nightly","payload":"{\"correlationId\":\"nightly\"}"}`)
+	res, report := w.invoke(payload)
+	if res.Failed {
+		t.Fatalf("invocation failed: %s", res.Body)
+	}
+	if report.Trigger != events.TriggerTimer || report.DryRun {
+		t.Fatalf("report trigger %q dryRun %v", report.Trigger, report.DryRun)
+	}
+	got := results(report)
+	visible := 0
+	for _, g := range w.cloud.Fleet.Gateways {
+		r, listed := got[g.SmartAGID+"/Device"]
+		if g.Case == fleet.CaseOtherAccount {
+			if listed || w.cloud.SAG.Count(update, g.SmartAGID) != 0 {
+				t.Errorf("%s: another account's gateway was touched", g.SmartAGID)
+			}
+			continue
+		}
+		visible++
+		outcome, reason, to := expected(g)
+		if !listed {
+			t.Errorf("%s (%s): no result", g.SmartAGID, g.Case)
+			continue
+		}
+		if r.Outcome != outcome || r.Reason != reason || (to != "" && r.ToVersion != to) {
+			t.Errorf("%s (%s): %s/%s → %q, want %s/%s → %q", g.SmartAGID, g.Case, r.Outcome, r.Reason, r.ToVersion, outcome, reason, to)
+		}
+		calls, applied := w.cloud.SAG.Count(update, g.SmartAGID), w.cloud.SAG.Applied(g.SmartAGID)
+		switch {
+		case outcome == events.OutcomeRequested && (calls != 1 || applied != 1 || r.RequestID == ""):
+			t.Errorf("%s (%s): %d update calls, %d applied, request id %q; want exactly one", g.SmartAGID, g.Case, calls, applied, r.RequestID)
+		case g.Case == fleet.CaseReseller && (calls != 1 || applied != 0 || r.ErrorCode != "PermissionError"):
+			t.Errorf("%s (reseller): %d calls, %d applied, code %q", g.SmartAGID, calls, applied, r.ErrorCode)
+		case outcome == events.OutcomeSkipped && calls != 0:
+			t.Errorf("%s (%s): skipped but %d update calls", g.SmartAGID, g.Case, calls)
+		}
+		if g.Case == fleet.CaseHAPair && r.SerialNumber == g.Devices[0].SerialNumber {
+			t.Errorf("%s: the HA master was upgraded first", g.SmartAGID)
+		}
+	}
+	if report.Counts.Scanned != visible || len(report.Results) != visible {
+		t.Errorf("scanned %d, %d results; want %d", report.Counts.Scanned, len(report.Results), visible)
+	}
+	// One event per result plus run.completed, all on the topic before the
+	// response.
+	evs := w.published(report.RunID)
+	if len(evs) != len(report.Results)+1 || report.Publishing.Published != len(evs) || report.Publishing.Failed != 0 {
+		t.Fatalf("%d events published for %d results; report says %+v", len(evs), len(report.Results), report.Publishing)
+	}
+	types := map[string]int{}
+	for _, ev := range evs {
+		types[ev.Type]++
+		if ev.Source != "acs:fc:cn-shanghai:"+w.cloud.Fleet.AccountID+":functions/sag-upgrade" {
+			t.Fatalf("event source %q", ev.Source)
+		}
+	}
+	if types["sag.upgrade.run.completed"] != 1 || types["sag.upgrade.requested"] != report.Counts.Requested {
+		t.Errorf("event types %v, counts %+v", types, report.Counts)
+	}
+}
+
+func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	var named []string
+	for _, g := range w.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseOutdated && len(named) < 2 {
+			named = append(named, g.SmartAGID)
+		}
+	}
+	request := fmt.Sprintf(`{"gatewayIds":[%q,%q],"correlationId":"change-42"}`, named[0], named[1])
+	for _, format := range []mnssim.NotifyFormat{mnssim.FormatJSON, mnssim.FormatStream} {
+		// MNS builds the payload the topic trigger hands the function.
+		payloads := make(chan []byte, 1)
+		sub := "fc-" + strings.ToLower(string(format))
+		if err := w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: sub, Format: format,
+			Callback: func(p []byte) { payloads <- p }}); err != nil {
+			t.Fatal(err)
+		}
+		w.publishRequest(request)
+		w.cloud.MNS.Flush()
+		payload := <-payloads
+		w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{}) // keep later publishes from blocking on this channel
+		_, report := w.invoke(payload)
+		if len(report.Results) != 2 || report.Counts.Scanned != 2 {
+			t.Fatalf("%s: results %+v", format, report.Results)
+		}
+		for _, r := range report.Results {
+			if r.SmartAGID != named[0] && r.SmartAGID != named[1] {
+				t.Fatalf("%s: a gateway not named: %s", format, r.SmartAGID)
+			}
+		}
+	}
+	if report := w.cloud.SAG.Calls(); len(report) == 0 {
+		t.Fatal("no SAG calls at all")
+	}
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.SmartAGID != "" && c.SmartAGID != named[0] && c.SmartAGID != named[1] {
+			t.Fatalf("%s called for %s, which no message named", c.Action, c.SmartAGID)
+		}
+	}
+	for _, id := range named {
+		if n := w.cloud.SAG.Applied(id); n != 1 {
+			t.Errorf("%s: %d upgrades applied over two messages, want 1 (the second run finds it rebooting)", id, n)
+		}
+	}
+}
+
+// publishRequest publishes a request to the requests topic with the real SDK.
+func (w *world) publishRequest(body string) {
+	w.t.Helper()
+	c := w.cloud.Credentials(time.Hour)
+	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
+		EndPoint: w.cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
+	if _, err := ali_mns.NewMNSTopic(cloudsim.RequestsTopic, client).PublishMessage(ali_mns.MessagePublishRequest{MessageBody: body}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func TestEventBridgeBatch(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	var ids []string
+	for _, g := range w.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseOutdated && len(ids) < 3 {
+			ids = append(ids, g.SmartAGID)
+		}
+	}
+	c := w.cloud.Credentials(time.Hour)
+	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
+		EndPoint: w.cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
+	queue := ali_mns.NewMNSQueue(cloudsim.WorkQueue, client)
+	var msgs []ali_mns.MessageSendRequest
+	for i, id := range ids {
+		msgs = append(msgs, ali_mns.MessageSendRequest{MessageBody: fmt.Sprintf(`{"gatewayIds":[%q],"correlationId":"batch-%d"}`, id, i), Priority: 8})
+	}
+	msgs = append(msgs, ali_mns.MessageSendRequest{MessageBody: `{"gatewayIds":"not-a-list"}`, Priority: 8})
+	if _, err := queue.BatchSendMessage(msgs...); err != nil {
+		t.Fatal(err)
+	}
+	payload := w.cloud.QueueBatch(cloudsim.WorkQueue, 10)
+	res, report := w.invoke(payload)
+	if res.Failed || report.Trigger != events.TriggerMNSQueue {
+		t.Fatalf("batch: %+v %s", report, res.Body)
+	}
+	got := results(report)
+	for _, id := range ids {
+		if got[id+"/Device"].Outcome != events.OutcomeRequested || w.cloud.SAG.Applied(id) != 1 {
+			t.Errorf("%s: %+v", id, got[id+"/Device"])
+		}
+	}
+	if report.Counts.Rejected != 1 || report.Counts.Requested != 3 {
+		t.Errorf("counts %+v: want 3 requested and the bad message rejected", report.Counts)
+	}
+}
+
+func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	res, report := w.invoke([]byte(`{"dryRun":true}`))
+	if res.Failed || !report.DryRun || report.Counts.Planned == 0 || report.Counts.Requested != 0 {
+		t.Fatalf("dry run: %+v", report.Counts)
+	}
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.Action == update {
+			t.Fatalf("a dry run called %s for %s", update, c.SmartAGID)
+		}
+	}
+}
+
+func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) {
+	w := newWorld(t, worldOptions{
+		sag: sagsim.Options{
+			Faults: sagsim.Faults{Seed: 11, Rate: 0.1, SlowDelay: 300 * time.Millisecond, Kinds: []sagsim.FaultKind{
+				sagsim.InternalError, sagsim.ServiceUnavailable, sagsim.BadGateway, sagsim.Drop, sagsim.LostReply, sagsim.Slow}},
+			DefaultQPS: 40, // the function asks for more (API_QPS 200): some calls are throttled
+		},
+	})
+	w.cloud.MNS.SetFaults(mnssim.Faults{Seed: 5, Rate: 0.1, Kinds: []mnssim.FaultKind{mnssim.FaultQpsLimitExceeded, mnssim.FaultInternalError}})
+	res, report := w.invoke([]byte(`{}`))
+	if res.Failed {
+		t.Fatalf("invocation failed: %s", res.Body)
+	}
+	if w.cloud.SAG.Throttled() == 0 {
+		t.Fatal("no call was throttled; the test does not test throttling")
+	}
+	faults := 0
+	seen := map[string]int{}
+	for _, r := range report.Results {
+		seen[r.SmartAGID]++
+	}
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.Fault != "" {
+			faults++
+		}
+	}
+	if faults == 0 {
+		t.Fatal("no fault was injected")
+	}
+	for _, g := range w.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseOtherAccount {
+			continue
+		}
+		if seen[g.SmartAGID] != 1 {
+			t.Errorf("%s: %d outcomes, want exactly 1", g.SmartAGID, seen[g.SmartAGID])
+		}
+		// An update call that reached the service (not refused by flow
+		// control or a fault in front of it) happens at most once.
+		reached := 0
+		for _, c := range w.cloud.SAG.Calls() {
+			if c.Action == update && c.SmartAGID == g.SmartAGID && !strings.HasPrefix(c.Code, "Throttling") &&
+				(c.Fault == "" || c.Fault == sagsim.LostReply || c.Fault == sagsim.Slow) {
+				reached++
+			}
+		}
+		applied := w.cloud.SAG.Applied(g.SmartAGID)
+		if reached > 1 || applied > 1 {
+			t.Errorf("%s: %d update calls reached the service, %d applied", g.SmartAGID, reached, applied)
+		}
+		// No silent upgrade and no false claim: requested iff applied.
+		r := results(report)[g.SmartAGID+"/Device"]
+		if (r.Outcome == events.OutcomeRequested) != (applied == 1) {
+			t.Errorf("%s: outcome %s/%s but %d upgrades applied", g.SmartAGID, r.Outcome, r.Reason, applied)
+		}
+	}
+	if report.Publishing.Failed != 0 || len(w.published(report.RunID)) != len(report.Results)+1 {
+		t.Errorf("publishing under MNS faults: %+v", report.Publishing)
+	}
+}
+
+func TestMalformedMessageIsRejectedAndTheProcessServesOn(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	res, _ := w.invoke([]byte(`{"gatewayIds":["SAG-1"],"regions":["cn-beijing"]}`))
+	if !res.Failed || res.ErrorType != "RejectedRequest" ||
+		!strings.Contains(res.ErrorMessage, "gatewayIds[0]") || !strings.Contains(res.ErrorMessage, "regions[0]") {
+		t.Fatalf("malformed request: failed %v type %q message %q", res.Failed, res.ErrorType, res.ErrorMessage)
+	}
+	var rejected []events.CloudEvent
+	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		var ev events.CloudEvent
+		json.Unmarshal([]byte(p.Body), &ev)
+		if ev.Type == "sag.upgrade.rejected" {
+			rejected = append(rejected, ev)
+		}
+	}
+	if len(rejected) != 1 || !strings.Contains(string(rejected[0].Data), `SAG-1`) || !strings.Contains(string(rejected[0].Data), "gatewayIds[0]") {
+		t.Fatalf("rejected events: %+v", rejected)
+	}
+	if n := len(w.cloud.SAG.Calls()); n != 0 {
+		t.Fatalf("%d SAG calls for a rejected message", n)
+	}
+	pid := w.fn.PID()
+	for _, bad := range [][]byte{[]byte("hello topic"), []byte(`{"dryRun":"yes"}`), []byte(`[{"specversion":"1.0"}]`)} {
+		if res, _ := w.invoke(bad); !res.Failed || res.ErrorType != "RejectedRequest" {
+			t.Errorf("%q: %+v", bad, res)
+		}
+	}
+	res, report := w.invoke([]byte(`{"dryRun":true}`))
+	if res.Failed || report.Counts.Planned == 0 || w.fn.PID() != pid {
+		t.Fatalf("the next invocation: failed %v, counts %+v, pid %d → %d", res.Failed, report.Counts, pid, w.fn.PID())
+	}
+}
+
+func TestDeadlineShorterThanTheWork(t *testing.T) {
+	w := newWorld(t, worldOptions{
+		sag:     sagsim.Options{Latency: 40 * time.Millisecond},
+		env:     []string{"API_QPS=10"}, // ~320 calls need ~32 s; the function has 3
+		timeout: 3 * time.Second,
+	})
+	res, report := w.invoke([]byte(`{}`))
+	if res.TimedOut || res.Failed {
+		t.Fatalf("timed out %v, failed %v: %s", res.TimedOut, res.Failed, res.Body)
+	}
+	if res.Duration >= 3*time.Second {
+		t.Fatalf("answered after %v, past the 3 s deadline", res.Duration)
+	}
+	deferred := 0
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomeDeferred {
+			deferred++
+			if r.Reason != "deadline" {
+				t.Errorf("%s deferred for %q", r.SmartAGID, r.Reason)
+			}
+		}
+		if r.Outcome == events.OutcomeRequested && w.cloud.SAG.Applied(r.SmartAGID) != 1 {
+			t.Errorf("%s requested but not applied", r.SmartAGID)
+		}
+	}
+	if deferred == 0 || len(report.Results) != report.Counts.Scanned {
+		t.Fatalf("%d deferred, %d results for %d scanned", deferred, len(report.Results), report.Counts.Scanned)
+	}
+	if report.Publishing.Failed != 0 || len(w.published(report.RunID)) != len(report.Results)+1 {
+		t.Errorf("not every event was out before the deadline: %+v", report.Publishing)
+	}
+}
+
+func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestID(t *testing.T) {
+	w := newWorld(t, worldOptions{sag: sagsim.Options{Faults: sagsim.Faults{Seed: 3, Rate: 0.2}}})
+	var bodies [][]byte
+	var requestIDs []string
+	for _, payload := range []string{`{}`, `{"dryRun":true,"versionTypes":["Dpi"]}`, `{"gatewayIds":["SAG-1"]}`} {
+		res, _ := w.invoke([]byte(payload))
+		bodies = append(bodies, res.Body)
+		requestIDs = append(requestIDs, res.RequestID)
+	}
+	var haystack bytes.Buffer
+	haystack.WriteString(w.out.String())
+	for _, b := range bodies {
+		haystack.Write(b)
+	}
+	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		haystack.WriteString(p.Body)
+	}
+	w.mu.Lock()
+	issued := append([]auth.Credential(nil), w.issued...)
+	w.mu.Unlock()
+	if len(issued) == 0 {
+		t.Fatal("no credential was issued")
+	}
+	for _, c := range issued {
+		for _, secret := range []string{c.AccessKeySecret, c.SecurityToken, url.QueryEscape(c.SecurityToken), c.SecurityToken[:32]} {
+			if bytes.Contains(haystack.Bytes(), []byte(secret)) {
+				t.Fatalf("a secret of %s reached the logs, events or reports", c.AccessKeyID)
+			}
+		}
+	}
+	lines := 0
+	inSDKError := false
+	for _, line := range strings.Split(w.out.String(), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		lines++
+		// The runtime SDK prints a failed invocation on stderr as
+		// "<time> <requestId> [ERROR] {" and the error JSON indented below.
+		if inSDKError {
+			inSDKError = line != "}"
+			continue
+		}
+		if strings.Contains(line, "[ERROR] {") && containsAny(line, requestIDs) {
+			inSDKError = true
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			id, _ := m["requestId"].(string)
+			if !contains(requestIDs, id) {
+				t.Errorf("a JSON log line without the request id: %s", line)
+			}
+			continue
+		}
+		// The runtime SDK's own lines ("FC Invoke Start RequestId: …").
+		if !containsAny(line, requestIDs) {
+			t.Errorf("a log line without the request id: %s", line)
+		}
+	}
+	if lines < 10 {
+		t.Fatalf("only %d log lines", lines)
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(line string, ids []string) bool {
+	for _, id := range ids {
+		if strings.Contains(line, id) {
+			return true
+		}
+	}
+	return false
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
