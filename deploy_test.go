@@ -1,0 +1,796 @@
+package main
+
+// The deployment files checked for what fc3's JSON schema (and so `s verify`)
+// does not see: the schema accepts any triggerConfig and misspelt keys, and
+// knows nothing of this function's binary, configuration or role.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+)
+
+const (
+	deploySYAML       = "s.yaml"
+	deployBuildScript = "scripts/build.sh"
+	deployRAMPolicy   = "deploy/ram-policy.json"
+	deployTrustPolicy = "deploy/trust-policy.json"
+
+	// deployTestAccount stands in for ${config('AccountID')}.
+	deployTestAccount = "1234567890123456"
+
+	// deployMinTimeout is the least timeout that lets a sweep do anything:
+	// listing, version look-ups and retries at a modest API rate take
+	// minutes, and fc3 defaults to 3 s when timeout is missing.
+	deployMinTimeout = 5 * 60
+)
+
+// deployEnvNames are the variables handler.ConfigFromEnv reads; s.yaml may
+// set no others (a misspelt name would be silently ignored by the function).
+// TestDeployEnvNamesAreWhatConfigFromEnvReads keeps this list honest.
+var deployEnvNames = []string{
+	"SAG_REGIONS", "SAG_ENDPOINT", "VERSION_TYPES", "RELEASE_CHANNEL", "DRY_RUN",
+	"MAINTENANCE_WINDOW", "MAINTENANCE_TZ", "UPGRADE_TIME", "MIN_RELEASE_AGE",
+	"DEADLINE_MARGIN", "MAX_CONCURRENCY", "API_QPS", "MAX_UPGRADES_PER_RUN",
+	"HOLD_VERSIONS", "MNS_ENDPOINT", "OUTCOME_TOPIC", "WORK_QUEUE", "LOG_LEVEL",
+}
+
+// The parts of s.yaml this project uses. Decoding is strict: a key not here
+// is a misspelling, or an fc3 setting new to this file that belongs here.
+type deploySpec struct {
+	Edition   string                    `yaml:"edition"`
+	Name      string                    `yaml:"name"`
+	Access    string                    `yaml:"access"`
+	Vars      map[string]string         `yaml:"vars"`
+	Resources map[string]deployResource `yaml:"resources"`
+}
+
+type deployResource struct {
+	Component string                    `yaml:"component"`
+	Actions   map[string][]deployAction `yaml:"actions"`
+	Props     deployProps               `yaml:"props"`
+}
+
+type deployAction struct {
+	Run  string `yaml:"run"`
+	Path string `yaml:"path"`
+}
+
+type deployProps struct {
+	Region               string            `yaml:"region"`
+	FunctionName         string            `yaml:"functionName"`
+	Description          string            `yaml:"description"`
+	Runtime              string            `yaml:"runtime"`
+	Handler              string            `yaml:"handler"`
+	Code                 string            `yaml:"code"`
+	MemorySize           int               `yaml:"memorySize"`
+	Timeout              *int              `yaml:"timeout"`
+	InternetAccess       *bool             `yaml:"internetAccess"`
+	Role                 string            `yaml:"role"`
+	EnvironmentVariables map[string]string `yaml:"environmentVariables"`
+	LogConfig            *struct {
+		Project               string `yaml:"project"`
+		Logstore              string `yaml:"logstore"`
+		EnableRequestMetrics  bool   `yaml:"enableRequestMetrics"`
+		EnableInstanceMetrics bool   `yaml:"enableInstanceMetrics"`
+		LogBeginRule          string `yaml:"logBeginRule"`
+	} `yaml:"logConfig"`
+	AsyncInvokeConfig *struct {
+		MaxAsyncRetryAttempts     *int `yaml:"maxAsyncRetryAttempts"`
+		MaxAsyncEventAgeInSeconds int  `yaml:"maxAsyncEventAgeInSeconds"`
+		DestinationConfig         struct {
+			OnSuccess *deployDestination `yaml:"onSuccess"`
+			OnFailure *deployDestination `yaml:"onFailure"`
+		} `yaml:"destinationConfig"`
+	} `yaml:"asyncInvokeConfig"`
+	Triggers []deployTrigger `yaml:"triggers"`
+}
+
+type deployDestination struct {
+	Destination string `yaml:"destination"`
+}
+
+type deployTrigger struct {
+	TriggerName    string              `yaml:"triggerName"`
+	TriggerType    string              `yaml:"triggerType"`
+	Qualifier      string              `yaml:"qualifier"`
+	SourceArn      string              `yaml:"sourceArn"`
+	InvocationRole string              `yaml:"invocationRole"`
+	Config         deployTriggerConfig `yaml:"triggerConfig"`
+}
+
+// deployTriggerConfig holds the keys of every trigger type this function uses.
+type deployTriggerConfig struct {
+	// timer
+	CronExpression string `yaml:"cronExpression"`
+	Enable         *bool  `yaml:"enable"`
+	Payload        string `yaml:"payload"`
+	// mns_topic
+	NotifyContentFormat string `yaml:"notifyContentFormat"`
+	NotifyStrategy      string `yaml:"notifyStrategy"`
+	FilterTag           string `yaml:"filterTag"`
+	// eventbridge
+	TriggerEnable          *bool  `yaml:"triggerEnable"`
+	AsyncInvocationType    *bool  `yaml:"asyncInvocationType"`
+	EventRuleFilterPattern string `yaml:"eventRuleFilterPattern"`
+	EventSourceConfig      struct {
+		EventSourceType       string `yaml:"eventSourceType"`
+		EventSourceParameters struct {
+			SourceMNSParameters *struct {
+				RegionID       string `yaml:"RegionId"`
+				QueueName      string `yaml:"QueueName"`
+				IsBase64Decode *bool  `yaml:"IsBase64Decode"`
+			} `yaml:"sourceMNSParameters"`
+		} `yaml:"eventSourceParameters"`
+	} `yaml:"eventSourceConfig"`
+	EventSinkConfig struct {
+		DeliveryOption struct {
+			Mode        string `yaml:"mode"`
+			EventSchema string `yaml:"eventSchema"`
+		} `yaml:"deliveryOption"`
+	} `yaml:"eventSinkConfig"`
+	RunOptions struct {
+		Mode            string `yaml:"mode"`
+		ErrorsTolerance string `yaml:"errorsTolerance"`
+		RetryStrategy   struct {
+			PushRetryStrategy        string `yaml:"PushRetryStrategy"`
+			MaximumRetryAttempts     int    `yaml:"MaximumRetryAttempts"`
+			MaximumEventAgeInSeconds int    `yaml:"MaximumEventAgeInSeconds"`
+		} `yaml:"retryStrategy"`
+		BatchWindow struct {
+			CountBasedWindow int `yaml:"CountBasedWindow"`
+			TimeBasedWindow  int `yaml:"TimeBasedWindow"`
+		} `yaml:"batchWindow"`
+	} `yaml:"runOptions"`
+}
+
+// deployment is s.yaml with its magic variables rendered, and the function
+// resource in it.
+type deployment struct {
+	spec  deploySpec
+	name  string // the resource's key
+	fn    deployProps
+	lines map[string]int // "triggers[i]" and prop names → line in s.yaml, for messages
+}
+
+func loadDeployment(t *testing.T) deployment {
+	t.Helper()
+	raw, err := os.ReadFile(deploySYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys: the raw text, strictly, so errors carry s.yaml's own line numbers.
+	var strict deploySpec
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&strict); err != nil {
+		t.Fatalf("%s: %v\n(a key the test does not know is misspelt, or is a new fc3 setting: add it to the structs in deploy_test.go)", deploySYAML, err)
+	}
+
+	// Values: the node tree with ${…} rendered in every scalar.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	vars, err := deployRenderVars(&doc)
+	if err != nil {
+		t.Fatalf("%s: %v", deploySYAML, err)
+	}
+	if errs := deployRenderTree(&doc, vars); len(errs) > 0 {
+		t.Fatalf("%s: magic variables this test cannot render (it knows ${vars.NAME} and ${config('AccountID')}):\n%s", deploySYAML, strings.Join(errs, "\n"))
+	}
+	var d deployment
+	if err := doc.Decode(&d.spec); err != nil {
+		t.Fatalf("%s after rendering: %v", deploySYAML, err)
+	}
+	for name, r := range d.spec.Resources {
+		if strings.Contains(r.Component, "fc3") {
+			if d.name != "" {
+				t.Fatalf("%s: two fc3 resources, %s and %s; this test checks one function", deploySYAML, d.name, name)
+			}
+			d.name, d.fn = name, r.Props
+		}
+	}
+	if d.name == "" {
+		t.Fatalf("%s: no resource with component fc3", deploySYAML)
+	}
+	d.lines = deployLines(&doc, d.name)
+	return d
+}
+
+// deployRenderVars renders the vars section. Vars may use
+// ${config('AccountID')} but not other vars.
+func deployRenderVars(doc *yaml.Node) (map[string]string, error) {
+	vars := map[string]string{}
+	v := deployChild(doc.Content[0], "vars")
+	if v == nil {
+		return vars, nil
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		out, err := deployRender(val.Value, nil)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: vars.%s: %v", val.Line, k.Value, err)
+		}
+		vars[k.Value] = out
+	}
+	return vars, nil
+}
+
+func deployRenderTree(n *yaml.Node, vars map[string]string) (errs []string) {
+	if n.Kind == yaml.ScalarNode {
+		out, err := deployRender(n.Value, vars)
+		if err != nil {
+			return []string{fmt.Sprintf("  line %d: %v", n.Line, err)}
+		}
+		n.Value = out
+		return nil
+	}
+	for _, c := range n.Content {
+		errs = append(errs, deployRenderTree(c, vars)...)
+	}
+	return errs
+}
+
+var (
+	deployMagic     = regexp.MustCompile(`\$\{([^}]*)\}`)
+	deployVarRef    = regexp.MustCompile(`^vars\.([A-Za-z_][A-Za-z0-9_-]*)$`)
+	deployAccountID = regexp.MustCompile(`^config\(\s*['"]AccountID['"]\s*\)$`)
+)
+
+// deployRender replaces exactly the magic variables s.yaml uses:
+// ${vars.NAME} and ${config('AccountID')}. Anything else is an error, so a
+// new kind of variable gets a thought about what the test should put there.
+func deployRender(s string, vars map[string]string) (string, error) {
+	var errs []string
+	out := deployMagic.ReplaceAllStringFunc(s, func(m string) string {
+		expr := strings.TrimSpace(m[2 : len(m)-1])
+		if deployAccountID.MatchString(expr) {
+			return deployTestAccount
+		}
+		if v := deployVarRef.FindStringSubmatch(expr); v != nil {
+			if val, ok := vars[v[1]]; ok {
+				return val
+			}
+			errs = append(errs, fmt.Sprintf("%s: no such var", m))
+			return m
+		}
+		errs = append(errs, fmt.Sprintf("%s: unknown magic variable", m))
+		return m
+	})
+	if len(errs) == 0 && strings.Contains(out, "${") {
+		errs = append(errs, fmt.Sprintf("%q: unterminated ${", s))
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+func deployChild(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// deployLines finds where the function's props and triggers are in s.yaml.
+func deployLines(doc *yaml.Node, resource string) map[string]int {
+	lines := map[string]int{}
+	props := deployChild(deployChild(deployChild(doc.Content[0], "resources"), resource), "props")
+	if props == nil {
+		return lines
+	}
+	for i := 0; i+1 < len(props.Content); i += 2 {
+		lines[props.Content[i].Value] = props.Content[i].Line
+	}
+	if tr := deployChild(props, "triggers"); tr != nil {
+		for i, c := range tr.Content {
+			lines[fmt.Sprintf("triggers[%d]", i)] = c.Line
+		}
+	}
+	return lines
+}
+
+// at names a place in s.yaml for a failure message.
+func (d deployment) at(key string) string {
+	if l, ok := d.lines[key]; ok {
+		return fmt.Sprintf("%s:%d: %s", deploySYAML, l, key)
+	}
+	return fmt.Sprintf("%s: %s", deploySYAML, key)
+}
+
+func (d deployment) triggerAt(i int) string {
+	return fmt.Sprintf("%s (%s)", d.at(fmt.Sprintf("triggers[%d]", i)), d.fn.Triggers[i].TriggerName)
+}
+
+// buildScriptNames reads the binary and package names from scripts/build.sh.
+func buildScriptNames(t *testing.T) (bin, pkg string) {
+	t.Helper()
+	script, err := os.ReadFile(deployBuildScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string {
+		m := regexp.MustCompile(`(?m)^` + name + `=([^\s#]+)`).FindSubmatch(script)
+		if m == nil {
+			t.Fatalf("%s: no line %s=… (this test reads it)", deployBuildScript, name)
+		}
+		return string(m[1])
+	}
+	return get("binary"), get("package")
+}
+
+func TestDeployFunction(t *testing.T) {
+	d := loadDeployment(t)
+	fn := d.fn
+	if d.spec.Edition != "3.0.0" {
+		t.Errorf("%s: edition %q, want 3.0.0 (fc3 is a Serverless Devs 3.x component)", deploySYAML, d.spec.Edition)
+	}
+	if fn.Runtime != "go1" {
+		t.Errorf("%s is %q, want go1: fc-runtime-go-sdk needs FC_RUNTIME_API, which only go1 sets", d.at("runtime"), fn.Runtime)
+	}
+	bin, pkg := buildScriptNames(t)
+	if fn.Handler != bin {
+		t.Errorf("%s is %q, but %s builds %q: FC would not find the executable", d.at("handler"), fn.Handler, deployBuildScript, bin)
+	}
+	if filepath.Clean(fn.Code) != filepath.Clean(pkg) {
+		t.Errorf("%s is %q, want %q, the package %s builds", d.at("code"), fn.Code, pkg, deployBuildScript)
+	}
+	var builds bool
+	for _, a := range d.spec.Resources[d.name].Actions["pre-deploy"] {
+		builds = builds || strings.Contains(a.Run, deployBuildScript)
+	}
+	if !builds {
+		t.Errorf("%s: no pre-deploy action runs %s: `s deploy` would upload a stale or missing package", deploySYAML, deployBuildScript)
+	}
+
+	switch {
+	case fn.Timeout == nil:
+		t.Errorf("%s: timeout is not set; fc3 then uses 3 s", deploySYAML)
+	case *fn.Timeout < 1 || *fn.Timeout > 86400:
+		t.Errorf("%s is %d s, outside FC's 1..86400", d.at("timeout"), *fn.Timeout)
+	case *fn.Timeout < deployMinTimeout:
+		t.Errorf("%s is %d s; a sweep needs minutes (at least %d s)", d.at("timeout"), *fn.Timeout, deployMinTimeout)
+	}
+
+	role := regexp.MustCompile(`^acs:ram::` + deployTestAccount + `:role/([a-z0-9][a-z0-9-]*)$`)
+	if !role.MatchString(fn.Role) {
+		t.Errorf("%s is %q, want acs:ram::<account>:role/<lower-case name> (fc3 lower-cases role names)", d.at("role"), fn.Role)
+	}
+	if fn.LogConfig == nil || fn.LogConfig.Project == "" || fn.LogConfig.Logstore == "" {
+		t.Errorf("%s: no logConfig project and logstore: the function's JSON logs would go nowhere", deploySYAML)
+	}
+}
+
+func TestDeployAsyncInvokeConfig(t *testing.T) {
+	d := loadDeployment(t)
+	a := d.fn.AsyncInvokeConfig
+	if a == nil {
+		t.Fatalf("%s: no asyncInvokeConfig: FC's defaults apply and a failed timer run vanishes", deploySYAML)
+	}
+	if n := a.MaxAsyncRetryAttempts; n == nil || *n < 0 || *n > 8 {
+		t.Errorf("%s: maxAsyncRetryAttempts must be set, 0..8", d.at("asyncInvokeConfig"))
+	}
+	f := a.DestinationConfig.OnFailure
+	if f == nil || f.Destination == "" {
+		t.Fatalf("%s: no onFailure destination: a run that fails for good would be lost silently", d.at("asyncInvokeConfig"))
+	}
+	if err := checkMNSArn(f.Destination, d.fn.Region, true); err != nil {
+		t.Errorf("%s: onFailure destination: %v", d.at("asyncInvokeConfig"), err)
+	}
+	if s := a.DestinationConfig.OnSuccess; s != nil {
+		if err := checkMNSArn(s.Destination, d.fn.Region, true); err != nil {
+			t.Errorf("%s: onSuccess destination: %v", d.at("asyncInvokeConfig"), err)
+		}
+	}
+}
+
+var deployMNSArn = regexp.MustCompile(`^acs:mns:([a-z0-9-]+):([0-9]+):/(topics|queues)/([A-Za-z0-9][A-Za-z0-9-]{0,255})(/messages)?$`)
+
+// checkMNSArn checks an MNS ARN in the function's region and account. A
+// destination ends in /messages; a trigger's source does not.
+func checkMNSArn(arn, region string, destination bool) error {
+	m := deployMNSArn.FindStringSubmatch(arn)
+	switch {
+	case m == nil:
+		return fmt.Errorf("%q is not acs:mns:<region>:<account>:/(topics|queues)/<name>[/messages]", arn)
+	case m[1] != region:
+		return fmt.Errorf("%q is in region %s, the function in %s", arn, m[1], region)
+	case m[2] != deployTestAccount:
+		return fmt.Errorf("%q names account %s, not ${config('AccountID')}", arn, m[2])
+	case destination && m[5] == "":
+		return fmt.Errorf("%q: a destination ARN ends in /messages", arn)
+	case !destination && m[5] != "":
+		return fmt.Errorf("%q: a trigger source names the topic, without /messages", arn)
+	}
+	return nil
+}
+
+func TestDeployTriggers(t *testing.T) {
+	d := loadDeployment(t)
+	if len(d.fn.Triggers) == 0 {
+		t.Fatalf("%s: no triggers", deploySYAML)
+	}
+	var timers int
+	lastOther := -1
+	for i, tr := range d.fn.Triggers {
+		c := tr.Config
+		where := d.triggerAt(i)
+		if tr.TriggerType != "eventbridge" {
+			lastOther = i
+		}
+		switch tr.TriggerType {
+		case "timer":
+			timers++
+			if err := checkCron(c.CronExpression); err != nil {
+				t.Errorf("%s: cronExpression %q: %v", where, c.CronExpression, err)
+			}
+			if c.Enable == nil || !*c.Enable {
+				t.Errorf("%s: enable is not true: the timer would never fire", where)
+			}
+			if _, err := events.ParseRequest([]byte(c.Payload)); err != nil {
+				t.Errorf("%s: payload %q is not a request the function accepts: %v", where, c.Payload, err)
+			}
+		case "mns_topic":
+			if !slices.Contains([]string{"JSON", "STREAM"}, c.NotifyContentFormat) {
+				t.Errorf("%s: notifyContentFormat %q, want JSON or STREAM", where, c.NotifyContentFormat)
+			}
+			if !slices.Contains([]string{"BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"}, c.NotifyStrategy) {
+				t.Errorf("%s: notifyStrategy %q, want BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY", where, c.NotifyStrategy)
+			}
+			if n := len([]rune(c.FilterTag)); n > 16 {
+				t.Errorf("%s: filterTag %q has %d characters, MNS allows 16", where, c.FilterTag, n)
+			}
+			if err := checkMNSArn(tr.SourceArn, d.fn.Region, false); err != nil {
+				t.Errorf("%s: sourceArn: %v", where, err)
+			} else if !strings.Contains(tr.SourceArn, ":/topics/") {
+				t.Errorf("%s: sourceArn %q is not a topic", where, tr.SourceArn)
+			}
+			if tr.InvocationRole != "" && !regexp.MustCompile(`^acs:ram::`+deployTestAccount+`:role/[a-z0-9-]+$`).MatchString(tr.InvocationRole) {
+				t.Errorf("%s: invocationRole %q is not acs:ram::<account>:role/<lower-case name>", where, tr.InvocationRole)
+			}
+		case "eventbridge":
+			src := c.EventSourceConfig
+			p := src.EventSourceParameters.SourceMNSParameters
+			if src.EventSourceType != "MNS" || p == nil {
+				t.Errorf("%s: eventSourceType %q; the function expects an MNS queue source with sourceMNSParameters", where, src.EventSourceType)
+				continue
+			}
+			if p.RegionID != d.fn.Region {
+				t.Errorf("%s: RegionId %q; the queue must be in the function's region %s", where, p.RegionID, d.fn.Region)
+			}
+			if queue := d.fn.EnvironmentVariables["WORK_QUEUE"]; p.QueueName != queue {
+				t.Errorf("%s: QueueName %q is not WORK_QUEUE %q: the function would send work where nothing listens", where, p.QueueName, queue)
+			}
+			if c.EventSinkConfig.DeliveryOption.EventSchema != "CloudEvents" {
+				t.Errorf("%s: eventSchema %q; events.Decode expects CloudEvents", where, c.EventSinkConfig.DeliveryOption.EventSchema)
+			}
+			if c.TriggerEnable == nil || c.AsyncInvocationType == nil {
+				t.Errorf("%s: set triggerEnable and asyncInvocationType explicitly", where)
+			}
+		default:
+			t.Errorf("%s: trigger type %q: the function decodes timer, mns_topic and eventbridge (MNS queue) events only", where, tr.TriggerType)
+		}
+	}
+	for i, tr := range d.fn.Triggers {
+		if tr.TriggerType == "eventbridge" && i < lastOther {
+			t.Errorf("%s comes before %s: keep EventBridge triggers last (fc3 skips the triggers after an unchanged EventBridge trigger)", d.triggerAt(i), d.triggerAt(lastOther))
+		}
+	}
+	if timers == 0 {
+		t.Errorf("%s: no timer trigger: nothing starts the nightly sweep", deploySYAML)
+	}
+}
+
+// A cron field of FC's timer: its range, names and whether ? is allowed.
+type cronField struct {
+	name     string
+	min, max int
+	names    []string // names[i] means min+i
+	question bool
+}
+
+var cronFields = []cronField{
+	{name: "seconds", min: 0, max: 59},
+	{name: "minutes", min: 0, max: 59},
+	{name: "hours", min: 0, max: 23},
+	{name: "day-of-month", min: 1, max: 31, question: true},
+	{name: "month", min: 1, max: 12, names: []string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}},
+	// FC's pages say both 0-6 SUN-SAT and 1-7 MON-SUN: accept 0-7.
+	{name: "day-of-week", min: 0, max: 7, names: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, question: true},
+}
+
+// checkCron checks an FC timer expression: "@every <duration>", or six
+// fields, seconds first, after an optional CRON_TZ=<IANA zone> (else UTC).
+func checkCron(expr string) error {
+	expr = strings.TrimSpace(expr)
+	if rest, ok := strings.CutPrefix(expr, "@every "); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("@every needs a positive duration such as 5m")
+		}
+		return nil
+	}
+	fields := strings.Fields(expr)
+	if len(fields) > 0 && strings.HasPrefix(fields[0], "CRON_TZ=") {
+		zone := strings.TrimPrefix(fields[0], "CRON_TZ=")
+		if _, err := time.LoadLocation(zone); err != nil || zone == "" {
+			return fmt.Errorf("CRON_TZ=%s is not an IANA time zone", zone)
+		}
+		fields = fields[1:]
+	}
+	if len(fields) != 6 {
+		return fmt.Errorf("%d fields, want 6: seconds minutes hours day-of-month month day-of-week (FC's cron starts with seconds)", len(fields))
+	}
+	for i, f := range fields {
+		if err := cronFields[i].check(f); err != nil {
+			return fmt.Errorf("%s field %q: %v", cronFields[i].name, f, err)
+		}
+	}
+	return nil
+}
+
+func (c cronField) check(field string) error {
+	if field == "?" {
+		if !c.question {
+			return fmt.Errorf("? is allowed only in day-of-month and day-of-week")
+		}
+		return nil
+	}
+	for _, item := range strings.Split(field, ",") {
+		base, step, hasStep := strings.Cut(item, "/")
+		if hasStep {
+			n, err := strconv.Atoi(step)
+			if err != nil || n < 1 || n > c.max {
+				return fmt.Errorf("step %q is not a number 1..%d", step, c.max)
+			}
+		}
+		if base == "*" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(base, "-")
+		a, err := c.value(lo)
+		if err != nil {
+			return err
+		}
+		if isRange {
+			b, err := c.value(hi)
+			if err != nil {
+				return err
+			}
+			if a > b {
+				return fmt.Errorf("range %s runs backwards", base)
+			}
+		}
+	}
+	return nil
+}
+
+func (c cronField) value(s string) (int, error) {
+	if i := slices.Index(c.names, strings.ToUpper(s)); i >= 0 && s != "" {
+		return c.min + i, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < c.min || n > c.max {
+		return 0, fmt.Errorf("%q is not %d..%d", s, c.min, c.max)
+	}
+	return n, nil
+}
+
+func TestCheckCron(t *testing.T) {
+	good := []string{
+		"CRON_TZ=Asia/Shanghai 0 5 1 * * *", "0 */5 * * * *", "@every 5m", "0 0 1 ? * MON-FRI",
+		"0 0,30 9-17 1-15 JAN,jul *", "30 59 23 31 12 0", "0 0 0 * * 7",
+	}
+	bad := []string{
+		"5 1 * * *", "CRON_TZ=Asia/Shanghai 5 1 * * *", "0 0 0 * * * *", "60 0 0 * * *", "0 0 24 * * *",
+		"0 0 0 0 * *", "0 0 0 * 13 *", "0 0 0 * * 8", "CRON_TZ=Mars/Olympus 0 0 0 * * *", "0 */0 * * * *",
+		"0 5-1 * * * *", "? 0 0 * * *", "@every soon", "0 0 0 * FOO *", "0 0 0 * * ,",
+	}
+	for _, e := range good {
+		if err := checkCron(e); err != nil {
+			t.Errorf("checkCron(%q) = %v, want nil", e, err)
+		}
+	}
+	for _, e := range bad {
+		if err := checkCron(e); err == nil {
+			t.Errorf("checkCron(%q) accepted a bad expression", e)
+		}
+	}
+}
+
+func TestDeployEnvironment(t *testing.T) {
+	d := loadDeployment(t)
+	env := d.fn.EnvironmentVariables
+	for name := range env {
+		if !slices.Contains(deployEnvNames, name) {
+			t.Errorf("%s: %s is not a variable handler.ConfigFromEnv reads (misspelt?)", d.at("environmentVariables"), name)
+		}
+		if strings.HasPrefix(name, "FC_") {
+			t.Errorf("%s: %s: FC reserves names starting with FC_", d.at("environmentVariables"), name)
+		}
+	}
+	cfg, err := handler.ConfigFromEnv(func(name string) string { return env[name] }, d.fn.Region)
+	if err != nil {
+		t.Fatalf("%s: the function would not start: %v", d.at("environmentVariables"), err)
+	}
+	if cfg.MNSEndpoint == "" || cfg.OutcomeTopic == "" || cfg.WorkQueue == "" {
+		t.Errorf("%s: MNS_ENDPOINT, OUTCOME_TOPIC and WORK_QUEUE must be set: outcomes and continuations go through MNS", d.at("environmentVariables"))
+	}
+}
+
+// TestDeployEnvNamesAreWhatConfigFromEnvReads watches which names
+// ConfigFromEnv asks for, so deployEnvNames cannot drift from it.
+func TestDeployEnvNamesAreWhatConfigFromEnvReads(t *testing.T) {
+	var read []string
+	_, _ = handler.ConfigFromEnv(func(name string) string {
+		if !slices.Contains(read, name) {
+			read = append(read, name)
+		}
+		return ""
+	}, "cn-shanghai")
+	slices.Sort(read)
+	want := slices.Sorted(slices.Values(deployEnvNames))
+	if !slices.Equal(read, want) {
+		t.Errorf("handler.ConfigFromEnv reads %v;\ndeployEnvNames lists %v: update the list", read, want)
+	}
+}
+
+// A RAM policy document. Action and Resource may each be a string or a list.
+type ramPolicy struct {
+	Version   string
+	Statement []struct {
+		Effect    string
+		Action    ramStrings
+		Resource  ramStrings
+		Principal struct{ Service ramStrings }
+	}
+}
+
+type ramStrings []string
+
+func (s *ramStrings) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = []string{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(s))
+}
+
+func readRAMPolicy(t *testing.T, path string) ramPolicy {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p ramPolicy
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if p.Version != "1" || len(p.Statement) == 0 {
+		t.Fatalf("%s: want Version \"1\" and at least one statement", path)
+	}
+	return p
+}
+
+// deployAllResourcesOnly are the actions RAM cannot scope to a resource, the
+// only ones that may be granted on "*".
+var deployAllResourcesOnly = []string{"smartag:DescribeSmartAccessGateways"}
+
+// ramGlob turns a RAM resource pattern into a regexp: * matches anything.
+func ramGlob(pattern string) *regexp.Regexp {
+	return regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + "$")
+}
+
+// allows reports whether an Allow statement grants action on resource.
+func (p ramPolicy) allows(action, resource string) bool {
+	for _, s := range p.Statement {
+		if s.Effect != "Allow" || !slices.Contains(s.Action, action) {
+			continue
+		}
+		for _, r := range s.Resource {
+			if ramGlob(r).MatchString(resource) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestDeployRAMPolicy(t *testing.T) {
+	d := loadDeployment(t)
+	p := readRAMPolicy(t, deployRAMPolicy)
+	for i, s := range p.Statement {
+		for _, a := range s.Action {
+			switch {
+			case strings.Contains(a, "*"):
+				t.Errorf("%s: statement %d grants %q: name each action", deployRAMPolicy, i, a)
+			case strings.HasPrefix(a, "smartag:Upgrade") || strings.HasPrefix(a, "smartag:Downgrade"):
+				t.Errorf("%s: statement %d grants %s, which changes the gateway's billing: never", deployRAMPolicy, i, a)
+			}
+			if slices.Contains(s.Resource, "*") && !slices.Contains(deployAllResourcesOnly, a) {
+				t.Errorf("%s: statement %d grants %s on every resource; RAM can scope it", deployRAMPolicy, i, a)
+			}
+		}
+	}
+
+	// SAG: each configured region, any gateway in it.
+	cfg, err := handler.ConfigFromEnv(func(name string) string { return d.fn.EnvironmentVariables[name] }, d.fn.Region)
+	if err != nil {
+		t.Fatalf("%s: %v", deploySYAML, err)
+	}
+	for _, region := range cfg.Regions {
+		gateway := fmt.Sprintf("acs:smartag:%s:%s:smartag/sag-0example", region, deployTestAccount)
+		for _, a := range []string{
+			"smartag:DescribeSmartAccessGateways", "smartag:DescribeSmartAccessGatewayVersions",
+			"smartag:DescribeSmartAccessGatewayAttribute", "smartag:UpdateSmartAccessGatewayVersion",
+		} {
+			if !p.allows(a, gateway) {
+				t.Errorf("%s does not grant %s on gateways in %s (SAG_REGIONS)", deployRAMPolicy, a, region)
+			}
+		}
+	}
+
+	// MNS: what s.yaml names, in the function's region.
+	mns := func(kind, name string) string {
+		return fmt.Sprintf("acs:mns:%s:%s:/%s/%s/messages", d.fn.Region, deployTestAccount, kind, name)
+	}
+	if !p.allows("mns:PublishMessage", mns("topics", cfg.OutcomeTopic)) {
+		t.Errorf("%s does not grant mns:PublishMessage on OUTCOME_TOPIC %s", deployRAMPolicy, cfg.OutcomeTopic)
+	}
+	for _, a := range []string{"mns:SendMessage", "mns:BatchSendMessage"} {
+		if !p.allows(a, mns("queues", cfg.WorkQueue)) {
+			t.Errorf("%s does not grant %s on WORK_QUEUE %s", deployRAMPolicy, a, cfg.WorkQueue)
+		}
+	}
+	if a := d.fn.AsyncInvokeConfig; a != nil && a.DestinationConfig.OnFailure != nil {
+		dest := a.DestinationConfig.OnFailure.Destination
+		action := "mns:PublishMessage"
+		if strings.Contains(dest, ":/queues/") {
+			action = "mns:SendMessage"
+		}
+		if !p.allows(action, dest) {
+			t.Errorf("%s does not grant %s on the onFailure destination %s: FC delivers it with the function's role", deployRAMPolicy, action, dest)
+		}
+	}
+
+	// Logs: FC writes them with the function's role.
+	if lc := d.fn.LogConfig; lc != nil {
+		store := fmt.Sprintf("acs:log:%s:%s:project/%s/logstore/%s", d.fn.Region, deployTestAccount, lc.Project, lc.Logstore)
+		if !p.allows("log:PostLogStoreLogs", store) {
+			t.Errorf("%s does not grant log:PostLogStoreLogs on %s", deployRAMPolicy, store)
+		}
+	}
+}
+
+func TestDeployTrustPolicy(t *testing.T) {
+	p := readRAMPolicy(t, deployTrustPolicy)
+	for _, s := range p.Statement {
+		if s.Effect == "Allow" && slices.Contains(s.Action, "sts:AssumeRole") && slices.Contains(s.Principal.Service, "fc.aliyuncs.com") {
+			return
+		}
+	}
+	t.Errorf("%s: no statement lets fc.aliyuncs.com assume the role", deployTrustPolicy)
+}
