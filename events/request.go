@@ -256,11 +256,9 @@ func (r Request) Validate() error {
 		if !versionPattern.MatchString(r.TargetVersion) {
 			add("targetVersion", "%q is not a version (want 2 to 4 dot-separated numbers, e.g. \"2.3.1\")", r.TargetVersion)
 		}
-		// A firmware version and a DPI signature version are different
-		// number spaces, so a pinned version must say which one it is.
-		if len(r.VersionTypes) != 1 {
-			add("targetVersion", "needs versionTypes with exactly one entry (got %d): a Device firmware version and a Dpi signature version are different number spaces", len(r.VersionTypes))
-		}
+		// The pin applies to every requested version type; a type whose
+		// list does not offer it reports skipped/target_not_offered, so a
+		// firmware pin never passes silently for DPI signatures.
 	}
 	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {
 		add("correlationId", "is %d characters long (at most %d)", n, MaxCorrelationIDLen)

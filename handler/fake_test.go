@@ -16,6 +16,7 @@ type fakeSAG struct {
 	gateways []Gateway
 	details  map[string]Detail
 	offered  []Release
+	dpi      []Release // the Dpi list, when it differs from offered
 	// fail decides the error of a call: action, gateway id, and how many
 	// times that action was called for that gateway before.
 	fail    func(action, id string, n int) error
@@ -64,6 +65,9 @@ func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter
 func (f *fakeSAG) Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error) {
 	if err := f.call("Versions", g.ID); err != nil {
 		return nil, err
+	}
+	if vt == events.VersionDpi && f.dpi != nil {
+		return f.dpi, nil
 	}
 	return f.offered, nil
 }

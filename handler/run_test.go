@@ -458,3 +458,80 @@ func TestSweepPagesThroughLargeRegions(t *testing.T) {
 		t.Fatalf("counts %+v after %d list calls", report.Counts, sag.count("List", "cn-shanghai"))
 	}
 }
+
+func TestDpiSweepUsesDeviceVersions(t *testing.T) {
+	g := gateway("sag-dpi", "2.3.1")
+	sag := newFakeSAG(g)
+	sag.offered = []Release{{Code: "1.7.0", Type: "release", Created: testNow.Add(-90 * day)}, {Code: "1.8.3", Type: "release", Created: testNow.Add(-30 * day)}}
+	sag.details[g.ID] = Detail{Status: "Active", Devices: []Device{{SerialNumber: "sn-sag-dpi", Software: "2.3.1", Dpi: "1.7.0"}}}
+	// 04:59 in Shanghai: no firmware upgrade fits before 05:00, a DPI update
+	// (no reboot) still does.
+	w, _ := ParseWindow("01:00-05:00", "Asia/Shanghai")
+	hs := newHarness(t, sag, func(c *Config) { c.Window = w })
+	hs.h.Clock = func() time.Time { return time.Date(2026, 11, 22, 20, 59, 0, 0, time.UTC) }
+	report, err := hs.invoke(t, `{"versionTypes":["Dpi"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := report.Results[0]
+	if r.VersionType != events.VersionDpi || r.Outcome != events.OutcomeRequested || r.FromVersion != "1.7.0" || r.ToVersion != "1.8.3" {
+		t.Fatalf("dpi result %+v", r)
+	}
+	if sag.count("Devices", g.ID) != 1 || len(sag.updates) != 1 {
+		t.Fatalf("devices calls %d, updates %v", sag.count("Devices", g.ID), sag.updates)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	done, pending, rebooting := gateway("sag-done", "2.3.1"), gateway("sag-pending", "2.0.8"), gateway("sag-boot", "2.0.8")
+	rebooting.Status = "Offline"
+	sag := newFakeSAG(done, pending, rebooting)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{"kind":"verify","gatewayIds":["sag-done","sag-pending","sag-boot","sag-gone"],"targetVersion":"2.3.1"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(report)
+	want := map[string][2]string{
+		"sag-done/Device":    {"verified", ""},
+		"sag-pending/Device": {"unverified", ReasonVersionDiff},
+		"sag-boot/Device":    {"unverified", ReasonOffline},
+		"sag-gone/Device":    {"unverified", ReasonNotFound},
+	}
+	for k, w := range want {
+		if string(got[k].Outcome) != w[0] || got[k].Reason != w[1] {
+			t.Errorf("%s: %s/%s, want %s/%s", k, got[k].Outcome, got[k].Reason, w[0], w[1])
+		}
+	}
+	if len(sag.updates) != 0 || report.Counts.Verified != 1 || report.Counts.Unverified != 3 {
+		t.Fatalf("verify made updates %v or miscounted %+v", sag.updates, report.Counts)
+	}
+	// Without a targetVersion the target is the newest release the policy allows.
+	report, _ = hs.invoke(t, `{"kind":"verify","gatewayIds":["sag-done"]}`)
+	if r := report.Results[0]; r.Outcome != events.OutcomeVerified || r.ToVersion != "2.3.1" {
+		t.Fatalf("verify against the policy's newest: %+v", r)
+	}
+}
+
+// A pin applies to each version type asked for; where the gateway's list does
+// not offer it, the result says so instead of passing silently.
+func TestPinWithBothVersionTypes(t *testing.T) {
+	g := gateway("sag-pin", "2.0.8")
+	sag := newFakeSAG(g)
+	sag.offered = catalog()
+	sag.dpi = []Release{{Code: "1.8.3", Type: "release", Created: testNow.Add(-30 * day)}}
+	sag.details[g.ID] = Detail{Status: "Active", Devices: []Device{{SerialNumber: "sn-sag-pin", Software: "2.0.8", Dpi: "1.7.0"}}}
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, `{"versionTypes":["Device","Dpi"],"targetVersion":"2.3.1"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(report)
+	if r := got["sag-pin/Device"]; r.Outcome != events.OutcomeRequested || r.ToVersion != "2.3.1" {
+		t.Errorf("Device: %+v", r)
+	}
+	if r := got["sag-pin/Dpi"]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonNotOffered {
+		t.Errorf("Dpi: %+v", r)
+	}
+}
