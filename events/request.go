@@ -72,10 +72,13 @@ type Request struct {
 	DryRun        bool          `json:"dryRun,omitempty"`
 	Force         bool          `json:"force,omitempty"`
 	CorrelationID string        `json:"correlationId,omitempty"`
+	// RetryFailedOnly limits a sweep to the gateways whose last upgrade
+	// failed or stayed unverified, penalty box included (needs the ledger).
+	RetryFailedOnly bool `json:"retryFailedOnly,omitempty"`
 }
 
 // requestFields are the JSON member names of a Request, in order.
-var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId"}
+var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly"}
 
 // field returns where the value of the JSON member name goes and what it
 // must be; target is nil for a name that is not a field.
@@ -97,6 +100,8 @@ func (r *Request) field(name string) (target any, want string) {
 		return &r.Force, "true or false"
 	case "correlationId":
 		return &r.CorrelationID, "a string"
+	case "retryFailedOnly":
+		return &r.RetryFailedOnly, "true or false"
 	}
 	return nil, ""
 }

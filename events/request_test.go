@@ -30,6 +30,7 @@ func TestParseRequestValid(t *testing.T) {
 			Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-0ovhf732a9j"},
 				VersionTypes: []VersionType{VersionDevice, VersionDpi}, TargetVersion: "2.3.1", DryRun: true, CorrelationID: "ticket-4711"}},
 		{"a pin without version types", `{"targetVersion":"2.3.1"}`, Request{Kind: KindSweep, TargetVersion: "2.3.1"}},
+		{"retry failed only", `{"retryFailedOnly":true}`, Request{Kind: KindSweep, RetryFailedOnly: true}},
 		{"two-part version", `{"versionTypes":["Device"],"targetVersion":"2.3"}`,
 			Request{Kind: KindSweep, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3"}},
 		{"longest correlation id", `{"correlationId":"` + long + `"}`, Request{Kind: KindSweep, CorrelationID: long}},

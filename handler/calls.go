@@ -73,6 +73,15 @@ func newCaller(qps float64, stopAt, endAt time.Time) *caller {
 	}
 }
 
+// store runs a ledger call: no rate limit (Tablestore is not the bottleneck),
+// retries for errors that say they are temporary.
+func store[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
+	return retry(ctx, c, op, func(err error) bool {
+		var t Temporary
+		return errors.As(err, &t) && t.Temporary()
+	})
+}
+
 func (c *caller) backoff() *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{
 		InitialInterval:     c.initial,
@@ -109,8 +118,10 @@ func retry[T any](ctx context.Context, c *caller, op func(context.Context) (T, e
 	tries := 0
 	res, err := backoff.Retry(waitCtx, func() (T, error) {
 		var zero T
-		if err := c.limiter.Wait(waitCtx); err != nil {
-			return zero, backoff.Permanent(errDeadline)
+		if c.limiter != nil {
+			if err := c.limiter.Wait(waitCtx); err != nil {
+				return zero, backoff.Permanent(errDeadline)
+			}
 		}
 		if tries++; tries > 1 {
 			c.retries.Add(1)

@@ -33,7 +33,25 @@ type Config struct {
 	OutcomeTopic      string               `json:"outcomeTopic,omitempty"`
 	WorkQueue         string               `json:"workQueue,omitempty"`
 	LogLevel          zerolog.Level        `json:"logLevel"`
+
+	// The ledger (Tablestore): all three set, or none.
+	LedgerEndpoint string `json:"ledgerEndpoint,omitempty"`
+	LedgerInstance string `json:"ledgerInstance,omitempty"`
+	LedgerTable    string `json:"ledgerTable,omitempty"`
+	// LedgerLease protects a claim: no other run calls for the gateway
+	// before it ends. It must outlive the function's timeout.
+	LedgerLease time.Duration `json:"-"`
+	// VerifyTimeout is how long after UpgradeTime a device may take to
+	// report the target before it is unverified.
+	VerifyTimeout time.Duration `json:"-"`
+	// MaxAttempts consecutive failed or unverified upgrades put a gateway in
+	// the penalty box for PenaltyCooldown.
+	MaxAttempts     int           `json:"maxAttempts"`
+	PenaltyCooldown time.Duration `json:"-"`
 }
+
+// Ledger reports whether the ledger is configured.
+func (c Config) Ledger() bool { return c.LedgerTable != "" }
 
 // Defaults of the rollout limits. The SAG API publishes no rate limit, so the
 // function stays at a modest rate unless told otherwise.
@@ -43,6 +61,10 @@ const (
 	DefaultMaxUpgradesPerRun = 500
 	DefaultUpgradeTime       = 10 * time.Minute
 	DefaultTimeZone          = "Asia/Shanghai"
+	DefaultLedgerLease       = 30 * time.Minute
+	DefaultVerifyTimeout     = 20 * time.Minute
+	DefaultMaxAttempts       = 3
+	DefaultPenaltyCooldown   = 7 * 24 * time.Hour
 )
 
 // ConfigFromEnv reads the configuration. getenv is os.Getenv in production;
@@ -56,6 +78,10 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		APIQPS:            DefaultAPIQPS,
 		MaxUpgradesPerRun: DefaultMaxUpgradesPerRun,
 		LogLevel:          zerolog.InfoLevel,
+		LedgerLease:       DefaultLedgerLease,
+		VerifyTimeout:     DefaultVerifyTimeout,
+		MaxAttempts:       DefaultMaxAttempts,
+		PenaltyCooldown:   DefaultPenaltyCooldown,
 	}
 	var errs []string
 	fail := func(name, format string, args ...any) {
@@ -137,6 +163,9 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	duration("UPGRADE_TIME", &c.UpgradeTime)
 	duration("MIN_RELEASE_AGE", &c.MinReleaseAge)
 	duration("DEADLINE_MARGIN", &c.DeadlineMargin)
+	duration("LEDGER_LEASE", &c.LedgerLease)
+	duration("VERIFY_TIMEOUT", &c.VerifyTimeout)
+	duration("PENALTY_COOLDOWN", &c.PenaltyCooldown)
 
 	positive := func(name string, dst *int) {
 		if v := env(name); v != "" {
@@ -149,6 +178,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	}
 	positive("MAX_CONCURRENCY", &c.MaxConcurrency)
 	positive("MAX_UPGRADES_PER_RUN", &c.MaxUpgradesPerRun)
+	positive("MAX_ATTEMPTS", &c.MaxAttempts)
 	if v := env("API_QPS"); v != "" {
 		q, err := strconv.ParseFloat(v, 64)
 		if err != nil || q <= 0 {
@@ -173,6 +203,19 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		}
 	} else if c.OutcomeTopic != "" || c.WorkQueue != "" {
 		fail("MNS_ENDPOINT", "not set, but OUTCOME_TOPIC or WORK_QUEUE is")
+	}
+
+	c.LedgerEndpoint, c.LedgerInstance, c.LedgerTable = env("LEDGER_ENDPOINT"), env("LEDGER_INSTANCE"), env("LEDGER_TABLE")
+	if set := boolInt(c.LedgerEndpoint != "") + boolInt(c.LedgerInstance != "") + boolInt(c.LedgerTable != ""); set != 0 && set != 3 {
+		fail("LEDGER_ENDPOINT", "LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE go together: set all three or none")
+	}
+	if c.LedgerEndpoint != "" {
+		if err := checkURL(c.LedgerEndpoint); err != nil {
+			fail("LEDGER_ENDPOINT", "%v", err)
+		}
+	}
+	if c.LedgerLease < c.UpgradeTime {
+		fail("LEDGER_LEASE", "%v is shorter than UPGRADE_TIME %v: a claim must outlive the upgrade", c.LedgerLease, c.UpgradeTime)
 	}
 
 	if v := env("LOG_LEVEL"); v != "" {

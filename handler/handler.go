@@ -97,15 +97,19 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	defer cancel()
 
 	r := &run{
-		cfg:     h.Config,
-		policy:  Policy{Channel: h.Config.Channel, Hold: h.Config.HoldVersions, MinReleaseAge: h.Config.MinReleaseAge},
-		sag:     cloud.SAG,
-		api:     newCaller(h.Config.APIQPS, stopAt, endAt),
-		out:     newOutbox(pubCtx, cloud.Events, inv.Source(), log),
-		now:     now,
-		log:     log,
-		info:    info,
-		scanned: map[string]bool{},
+		cfg:       h.Config,
+		policy:    Policy{Channel: h.Config.Channel, Hold: h.Config.HoldVersions, MinReleaseAge: h.Config.MinReleaseAge},
+		sag:       cloud.SAG,
+		ledger:    cloud.Ledger,
+		work:      cloud.Work,
+		requestID: inv.RequestID,
+		api:       newCaller(h.Config.APIQPS, stopAt, endAt),
+		lcall:     &caller{stopAt: stopAt, endAt: endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second},
+		out:       newOutbox(pubCtx, cloud.Events, inv.Source(), log),
+		now:       now,
+		log:       log,
+		info:      info,
+		scanned:   map[string]bool{},
 	}
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
@@ -139,6 +143,8 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 			r.sweep(ctx, j)
 		}
 	}
+
+	r.sendVerifies(ctx)
 
 	r.mu.Lock()
 	r.counts.Scanned = len(r.scanned)

@@ -44,6 +44,8 @@ type Publisher interface {
 type Cloud struct {
 	SAG    SAG
 	Events Publisher // nil: outcome events are not published (OUTCOME_TOPIC unset)
+	Ledger Ledger    // nil: no claims, no verification follow-up (LEDGER_* unset)
+	Work   WorkQueue // nil: no verify messages; the next sweep verifies (WORK_QUEUE unset)
 }
 
 // Gateway is a SAG instance as the list shows it.

@@ -33,20 +33,25 @@ const (
 // run is the work of one invocation: its messages share one rate limit, one
 // upgrade budget, one deadline and one stream of outcome events.
 type run struct {
-	cfg    Config
-	policy Policy
-	sag    SAG
-	api    *caller
-	out    *outbox
-	now    func() time.Time // domain time: EndTime, windows, release ages
-	log    zerolog.Logger
-	info   events.RunInfo
+	cfg       Config
+	policy    Policy
+	sag       SAG
+	ledger    Ledger    // nil without a ledger
+	work      WorkQueue // nil without a work queue
+	api       *caller   // SAG calls: the run's rate limit
+	lcall     *caller   // ledger and queue calls: retries only
+	out       *outbox
+	now       func() time.Time // domain time: EndTime, windows, release ages, leases
+	log       zerolog.Logger
+	info      events.RunInfo
+	requestID string
 
 	mu       sync.Mutex
 	results  []events.Result
 	counts   events.Counts
 	scanned  map[string]bool
 	upgrades atomic.Int64
+	verifies map[verifyKey]*verifyBatch
 }
 
 // job is one request of the run, with the configuration applied.
@@ -103,7 +108,22 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 
 // sweep lists the job's regions and handles every gateway and version type.
 func (r *run) sweep(ctx context.Context, j job) {
+	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
+		return
+	}
 	fleet, listFailed := r.list(ctx, j)
+	records, err := r.records(ctx, fleet, j.types)
+	if err != nil {
+		// Without the ledger's view no claim can be trusted: call nothing.
+		r.log.Error().Err(err).Msg("ledger unreadable: every gateway deferred")
+		for _, gw := range fleet {
+			for _, vt := range j.types {
+				res := events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt, Error: err.Error()}
+				r.record(j, deferred(res, ReasonLedgerDown), 0)
+			}
+		}
+		return
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.MaxConcurrency)
@@ -111,7 +131,11 @@ func (r *run) sweep(ctx context.Context, j job) {
 		for _, vt := range j.types {
 			g.Go(func() error {
 				start := time.Now()
-				res := r.upgrade(gctx, j, gw, vt)
+				var rec *Record
+				if got, ok := records[vt][gw.ID]; ok {
+					rec = &got
+				}
+				res := r.unit(gctx, j, gw, vt, rec)
 				r.record(j, res, time.Since(start))
 				return nil
 			})
@@ -213,9 +237,28 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
+// unit handles one gateway and version type: first its ledger record (an
+// upgrade waiting to be confirmed is settled before anything else, and the
+// penalty box holds back a gateway that keeps failing), then the upgrade.
+func (r *run) unit(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) events.Result {
+	if rec != nil && rec.pending() {
+		res, next, done := r.resolve(ctx, j, g, vt, *rec)
+		if done {
+			return res
+		}
+		rec = &next
+	}
+	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
+		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
+			Error: rec.LastError}
+		return skipped(res, ReasonPenalty)
+	}
+	return r.upgrade(ctx, j, g, vt, rec)
+}
+
 // upgrade decides one gateway and version type, and requests the upgrade when
 // it is due.
-func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionType) events.Result {
+func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) events.Result {
 	res := events.Result{
 		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
 		SerialNumber: strings.Join(g.SerialNumbers, ","),
@@ -299,16 +342,29 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		return deferred(res, ReasonRunLimit)
 	}
 
+	// Claim before the call: no other run or worker calls for this gateway
+	// while the claim lives, and a crash leaves a trace the next run settles.
+	var claim Record
+	if r.ledger != nil {
+		var err error
+		if claim, err = r.claim(ctx, j, g, vt, rec, p.dev, p.target.Code); err != nil {
+			r.upgrades.Add(-1)
+			return r.ledgerFailure(res, err)
+		}
+	}
 	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
 		return r.sag.Update(ctx, g, serial, vt, p.target.Code)
 	})
 	if err == nil {
 		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
-		return res
+	} else {
+		res = r.updateFailure(ctx, g, p.dev, vt, p.target.Code, res, err)
 	}
-	res = r.updateFailure(ctx, g, p.dev, vt, p.target.Code, res, err)
 	if res.Outcome != events.OutcomeRequested {
 		r.upgrades.Add(-1)
+	}
+	if r.ledger != nil {
+		r.settle(ctx, j, claim, res)
 	}
 	return res
 }

@@ -8,16 +8,33 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
-// verify re-checks gateways after an upgrade: verified when the gateway is
-// Active and every device runs the target (the request's targetVersion, or
-// else the newest version the policy would install), unverified otherwise.
-// It makes no update call.
+// verify re-checks gateways after an upgrade. With a ledger record waiting
+// for confirmation, it settles it as a sweep would (verified, unverified, or
+// still in progress and asked again later). Otherwise it is verified when the
+// gateway is Active and every device runs the target (the request's
+// targetVersion, the record's, or else the newest version the policy would
+// install), unverified if not. It makes no update call.
 func (r *run) verify(ctx context.Context, j job) {
 	fleet, _ := r.list(ctx, j)
+	records, err := r.records(ctx, fleet, j.types)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("ledger unreadable: verifying against the request and the policy only")
+	}
 	for _, g := range fleet {
 		for _, vt := range j.types {
 			start := time.Now()
-			r.record(j, r.check(ctx, j, g, vt), time.Since(start))
+			rec, ok := records[vt][g.ID]
+			if ok && rec.pending() {
+				if res, _, done := r.resolve(ctx, j, g, vt, rec); done {
+					r.record(j, res, time.Since(start))
+					continue
+				}
+			}
+			jj := j
+			if ok && jj.req.TargetVersion == "" {
+				jj.req.TargetVersion = rec.Target
+			}
+			r.record(j, r.check(ctx, jj, g, vt), time.Since(start))
 		}
 	}
 	for _, id := range j.req.GatewayIDs {

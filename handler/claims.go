@@ -1,0 +1,335 @@
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// Reasons that come from the ledger.
+const (
+	ReasonInProgress = "in_progress"        // a claim or an upgrade not yet verified holds the gateway
+	ReasonPenalty    = "penalty"            // too many failed attempts: held back until the cool-down ends
+	ReasonLedgerDown = "ledger_unavailable" // no claim could be written, so no call was made
+	ReasonNoLedger   = "no_ledger"          // retryFailedOnly needs the ledger
+)
+
+// records reads the ledger records of the gateways, by version type and id.
+func (r *run) records(ctx context.Context, fleet []Gateway, types []events.VersionType) (map[events.VersionType]map[string]Record, error) {
+	out := map[events.VersionType]map[string]Record{}
+	if r.ledger == nil {
+		return out, nil
+	}
+	ids := make([]string, len(fleet))
+	for i, g := range fleet {
+		ids[i] = g.ID
+	}
+	for _, vt := range types {
+		out[vt] = map[string]Record{}
+		for chunk := range slices.Chunk(ids, 100) {
+			recs, err := store(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) { return r.ledger.Get(ctx, vt, chunk) })
+			if err != nil {
+				return nil, err
+			}
+			for id, rec := range recs {
+				out[vt][id] = rec
+			}
+		}
+	}
+	return out, nil
+}
+
+// resolve settles a record that waits for an upgrade to be confirmed, before
+// anything else is done for the gateway: its outcome is the gateway's result
+// for this run (done true), unless an expired claim turns out never to have
+// been used, which is released so the gateway can be claimed again (done
+// false, with the released record).
+func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionType, rec Record) (res events.Result, next Record, done bool) {
+	res = events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
+		FromVersion: rec.From, ToVersion: rec.Target, RequestID: rec.APIRequestID}
+	now := r.now()
+	switch {
+	case rec.State == StateClaimed && now.Before(rec.LeaseUntil):
+		return skipped(res, ReasonInProgress), rec, true
+	case rec.State == StateRequested && now.Before(rec.RequestedAt.Add(r.cfg.UpgradeTime)):
+		return skipped(res, ReasonInProgress), rec, true // not even rebooted yet: no need to look
+	}
+
+	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	if err != nil {
+		return readFailure(res, err), rec, true
+	}
+	if reached(d, rec, vt) {
+		next = r.follow(rec, j, StateVerified)
+		next.VerifiedAt, next.Attempts, next.PenaltyUntil, next.LastError = now, 0, time.Time{}, ""
+		res.Outcome = events.OutcomeVerified
+		return r.write(ctx, j, next, res), next, true
+	}
+	upgrading := vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
+	switch {
+	case rec.State == StateRequested && now.Before(rec.VerifyBy):
+		r.verifyLater(rec, rec.VerifyBy)
+		return skipped(res, ReasonInProgress), rec, true
+	case rec.State == StateRequested:
+		next = r.fail(rec, j, StateUnverified, fmt.Sprintf("the device does not report %s %v after the upgrade (status %s, versions %s)",
+			rec.Target, rec.VerifyBy.Sub(rec.RequestedAt).Round(time.Minute), d.Status, versions(d, vt)))
+		res.Outcome, res.Reason, res.Error = events.OutcomeUnverified, ReasonVersionDiff, next.LastError
+		if !strings.EqualFold(d.Status, "active") {
+			res.Reason = ReasonOffline
+		}
+		return r.write(ctx, j, next, res), next, true
+	case upgrading:
+		// The claimed call was made before its run ended: the device reboots.
+		next = r.follow(rec, j, StateRequested)
+		next.RequestedAt, next.VerifyBy = now, now.Add(r.cfg.UpgradeTime+r.cfg.VerifyTimeout)
+		next.LeaseUntil = next.VerifyBy
+		if err := r.put(ctx, j, next); err != nil {
+			return r.ledgerFailure(res, err), rec, true
+		}
+		r.verifyLater(next, now.Add(r.cfg.UpgradeTime))
+		return skipped(res, ReasonInProgress), next, true
+	}
+	// An expired claim and a device that shows no upgrade: the run that
+	// claimed it died before its call. Give it back; this run may claim it.
+	next = r.follow(rec, j, StateReleased)
+	next.LastError = "claim expired without an upgrade"
+	if err := r.put(ctx, j, next); err != nil {
+		return r.ledgerFailure(res, err), rec, true
+	}
+	return res, next, false
+}
+
+// reached reports whether the device acted on (every device, when the record
+// names none) runs the target and the gateway is Active.
+func reached(d Detail, rec Record, vt events.VersionType) bool {
+	if !strings.EqualFold(d.Status, "active") || len(d.Devices) == 0 {
+		return false
+	}
+	for _, dev := range d.Devices {
+		if (rec.Serial == "" || dev.SerialNumber == rec.Serial) && compareVersions(dev.Version(vt), rec.Target) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func versions(d Detail, vt events.VersionType) string {
+	var vs []string
+	for _, dev := range d.Devices {
+		vs = append(vs, dev.SerialNumber+"="+dev.Version(vt))
+	}
+	return strings.Join(vs, ",")
+}
+
+// claim records, before the update call, that this run is about to make it.
+// Only one writer can move a record from one revision to the next.
+func (r *run) claim(ctx context.Context, j job, g Gateway, vt events.VersionType, prev *Record, dev Device, target string) (Record, error) {
+	now := r.now()
+	next := Record{Gateway: g.ID, Region: g.Region, VersionType: vt, Rev: 1}
+	if prev != nil {
+		next = *prev
+		next.Rev++
+	}
+	next.State, next.Target, next.From, next.Serial = StateClaimed, target, dev.Version(vt), dev.SerialNumber
+	next.ClaimID, next.ClaimedAt, next.LeaseUntil = newClaimID(), now, now.Add(r.cfg.LedgerLease)
+	next.RequestedAt, next.VerifyBy, next.VerifiedAt, next.APIRequestID, next.LastError = time.Time{}, time.Time{}, time.Time{}, "", ""
+	r.stamp(&next, j)
+	return next, r.put(ctx, j, next)
+}
+
+// settle records what the update call did.
+func (r *run) settle(ctx context.Context, j job, claim Record, res events.Result) {
+	now := r.now()
+	var next Record
+	switch {
+	case res.Outcome == events.OutcomeRequested:
+		next = r.follow(claim, j, StateRequested)
+		next.APIRequestID, next.RequestedAt = res.RequestID, now
+		next.VerifyBy = now.Add(r.upgradeTime(claim.VersionType) + r.cfg.VerifyTimeout)
+		next.LeaseUntil = next.VerifyBy
+		r.verifyLater(next, now.Add(r.upgradeTime(claim.VersionType)+time.Minute))
+	case res.Reason == ReasonUnconfirmed:
+		// The call may have started an upgrade the device does not show yet:
+		// keep the claim; when it expires the device is read again.
+		return
+	case res.Outcome == events.OutcomeFailed:
+		next = r.fail(claim, j, StateFailed, res.Error)
+	default: // skipped or deferred: nothing was started
+		next = r.follow(claim, j, StateReleased)
+		next.LastError = res.Error
+	}
+	if err := r.put(ctx, j, next); err != nil {
+		// The claim stays until its lease ends; the next run reads the
+		// device and settles it. Nothing is lost, nothing is called twice.
+		r.log.Warn().Str("smartAGId", claim.Gateway).Err(err).Msg("ledger: could not record the update's result; the claim will be settled by a later run")
+	}
+}
+
+// fail moves a record to a failed state and counts the attempt; the
+// MaxAttempts-th consecutive one starts the penalty box.
+func (r *run) fail(rec Record, j job, state State, cause string) Record {
+	next := r.follow(rec, j, state)
+	next.Attempts++
+	next.LastError = cause
+	if next.Attempts >= r.cfg.MaxAttempts {
+		next.PenaltyUntil = r.now().Add(r.cfg.PenaltyCooldown)
+		next.LastError = fmt.Sprintf("%s; %d failed attempts in a row: held back until %s",
+			cause, next.Attempts, next.PenaltyUntil.UTC().Format(time.RFC3339))
+	}
+	return next
+}
+
+// follow returns the next revision of rec in a new state, written by this run.
+func (r *run) follow(rec Record, j job, state State) Record {
+	next := rec
+	next.Rev++
+	next.State = state
+	r.stamp(&next, j)
+	return next
+}
+
+func (r *run) stamp(rec *Record, j job) {
+	rec.RunID, rec.RequestID, rec.Trigger, rec.Correlation = j.info.RunID, r.requestID, j.info.Trigger, j.info.CorrelationID
+	rec.UpdatedAt = r.now()
+}
+
+// write puts a resolved record and returns res, or the ledger failure when
+// another run resolved it first or the ledger is down.
+func (r *run) write(ctx context.Context, j job, rec Record, res events.Result) events.Result {
+	if err := r.put(ctx, j, rec); err != nil {
+		return r.ledgerFailure(res, err)
+	}
+	return res
+}
+
+// put writes a record and its audit entry.
+func (r *run) put(ctx context.Context, j job, rec Record) error {
+	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Put(ctx, rec) }); err != nil {
+		return err
+	}
+	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: r.now(), Event: rec.State,
+		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
+		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.req.Force, Error: rec.LastError}
+	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Audit(ctx, entry) }); err != nil {
+		r.log.Warn().Str("smartAGId", rec.Gateway).Err(err).Msg("ledger: audit entry not written")
+	}
+	return nil
+}
+
+// ledgerFailure is the outcome when the ledger refuses a write: another run
+// holds the gateway (in progress), or the ledger is down (no call is made).
+func (r *run) ledgerFailure(res events.Result, err error) events.Result {
+	if errors.Is(err, ErrConflict) {
+		return skipped(res, ReasonInProgress)
+	}
+	if errors.Is(err, errDeadline) {
+		return deferred(res, ReasonDeadline)
+	}
+	res.Error = err.Error()
+	return deferred(res, ReasonLedgerDown)
+}
+
+// verifyLater queues a verify request for the record's gateway, due at when.
+func (r *run) verifyLater(rec Record, when time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := verifyKey{vt: rec.VersionType, correlation: rec.Correlation}
+	if r.verifies == nil {
+		r.verifies = map[verifyKey]*verifyBatch{}
+	}
+	b := r.verifies[key]
+	if b == nil {
+		b = &verifyBatch{}
+		r.verifies[key] = b
+	}
+	if !slices.Contains(b.ids, rec.Gateway) {
+		b.ids = append(b.ids, rec.Gateway)
+	}
+	if when.After(b.due) {
+		b.due = when
+	}
+}
+
+type verifyKey struct {
+	vt          events.VersionType
+	correlation string
+}
+
+type verifyBatch struct {
+	ids []string
+	due time.Time
+}
+
+// sendVerifies puts the queued verify requests on the work queue, PageSize
+// gateways a message, delayed until the upgrades should be done. Without a
+// work queue the next sweep verifies them.
+func (r *run) sendVerifies(ctx context.Context) {
+	r.mu.Lock()
+	batches := r.verifies
+	r.verifies = nil
+	r.mu.Unlock()
+	if r.work == nil || len(batches) == 0 {
+		return
+	}
+	var msgs []QueueMessage
+	for key, b := range batches {
+		delay := max(b.due.Sub(r.now()), 0)
+		for chunk := range slices.Chunk(b.ids, PageSize) {
+			req := events.Request{Kind: events.KindVerify, GatewayIDs: chunk, VersionTypes: []events.VersionType{key.vt}, CorrelationID: key.correlation}
+			body, _ := json.Marshal(req)
+			msgs = append(msgs, QueueMessage{Body: string(body), Delay: delay})
+		}
+	}
+	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) }); err != nil {
+		r.log.Warn().Err(err).Int("messages", len(msgs)).Msg("verify requests not queued; the next sweep verifies these upgrades")
+		return
+	}
+	r.log.Info().Int("messages", len(msgs)).Msg("verify requests queued")
+}
+
+func newClaimID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// retryFailedOnly narrows a sweep to the gateways whose last upgrade failed or
+// stayed unverified (in the penalty box or not). It reports false when there
+// is nothing to sweep.
+func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
+	if r.ledger == nil {
+		res := events.Result{Outcome: events.OutcomeRejected, Reason: ReasonNoLedger,
+			Error: "retryFailedOnly needs the ledger (LEDGER_ENDPOINT, LEDGER_INSTANCE, LEDGER_TABLE)"}
+		r.record(*j, res, 0)
+		return false
+	}
+	recs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
+		return r.ledger.Scan(ctx, StateFailed, StateUnverified)
+	})
+	if err != nil {
+		r.record(*j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
+		return false
+	}
+	var ids []string
+	for _, rec := range recs {
+		if slices.Contains(j.types, rec.VersionType) && slices.Contains(j.regions, rec.Region) &&
+			(len(j.req.GatewayIDs) == 0 || slices.Contains(j.req.GatewayIDs, rec.Gateway)) && !slices.Contains(ids, rec.Gateway) {
+			ids = append(ids, rec.Gateway)
+		}
+	}
+	slices.Sort(ids)
+	r.log.Info().Int("gateways", len(ids)).Strs("gatewayIds", ids).Msg("retryFailedOnly: gateways to retry")
+	if len(ids) == 0 {
+		return false
+	}
+	j.req.GatewayIDs = ids
+	return true
+}

@@ -1,0 +1,108 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// Ledger is the durable record of upgrades: a claim before every update call,
+// what the call did, what verification found, the attempt budget, and an
+// audit trail. UpdateSmartAccessGatewayVersion is not idempotent, MNS delivers
+// at least once, FC retries failed async invocations and workers can meet on
+// one gateway: the ledger is what makes every one of those produce at most
+// one update call.
+type Ledger interface {
+	// Get returns the records of the gateways (at most 100 ids) for one
+	// version type; gateways without a record are absent from the map.
+	Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]Record, error)
+	// Put writes r if the stored record is still the one r follows: none
+	// when r.Rev is 1, revision r.Rev-1 otherwise. ErrConflict means
+	// another writer came first. After an ambiguous failure (a lost reply)
+	// implementations read back and succeed if the stored record is r.
+	Put(ctx context.Context, r Record) error
+	// Scan returns every record in one of the states.
+	Scan(ctx context.Context, states ...State) ([]Record, error)
+	// Audit appends an entry to a gateway's history.
+	Audit(ctx context.Context, e AuditEntry) error
+	// History returns a gateway's audit trail, oldest first.
+	History(ctx context.Context, gateway string) ([]AuditEntry, error)
+}
+
+// ErrConflict is returned by Ledger.Put when the record changed since it was
+// read: another worker claimed or resolved the gateway first.
+var ErrConflict = errors.New("ledger: the record changed since it was read")
+
+// State is where a gateway's upgrade stands.
+type State string
+
+// The states of a record.
+const (
+	StateClaimed    State = "claimed"    // an update call is about to be made (LeaseUntil protects it)
+	StateRequested  State = "requested"  // the call was accepted; verification is due by VerifyBy
+	StateVerified   State = "verified"   // the device reported the target
+	StateUnverified State = "unverified" // it did not by VerifyBy
+	StateFailed     State = "failed"     // the API refused the upgrade
+	StateReleased   State = "released"   // a claim given back without an upgrade (skipped, deferred, never called)
+)
+
+// Record is one gateway's upgrade state for one version type.
+type Record struct {
+	Gateway      string
+	Region       string
+	VersionType  events.VersionType
+	Rev          int64 // every write increments it; writes are conditional on it
+	State        State
+	Target       string
+	From         string
+	Serial       string // the device acted on (HA pairs: one at a time)
+	ClaimID      string
+	LeaseUntil   time.Time
+	VerifyBy     time.Time
+	RunID        string
+	RequestID    string // the FC request id of the run that wrote the record
+	APIRequestID string // UpdateSmartAccessGatewayVersion's RequestId
+	Trigger      events.Trigger
+	Correlation  string
+	ClaimedAt    time.Time
+	RequestedAt  time.Time
+	VerifiedAt   time.Time
+	Attempts     int // consecutive failed or unverified upgrades
+	PenaltyUntil time.Time
+	LastError    string
+	UpdatedAt    time.Time
+}
+
+// pending reports whether the record waits for an upgrade to be confirmed.
+func (r Record) pending() bool { return r.State == StateClaimed || r.State == StateRequested }
+
+// AuditEntry is one line of a gateway's history: who did what, when.
+type AuditEntry struct {
+	Gateway      string             `json:"smartAGId"`
+	VersionType  events.VersionType `json:"versionType"`
+	Time         time.Time          `json:"time"`
+	Event        State              `json:"event"`
+	Target       string             `json:"toVersion,omitempty"`
+	From         string             `json:"fromVersion,omitempty"`
+	Serial       string             `json:"serialNumber,omitempty"`
+	RunID        string             `json:"runId"`
+	RequestID    string             `json:"requestId"`
+	APIRequestID string             `json:"apiRequestId,omitempty"`
+	Trigger      events.Trigger     `json:"trigger"`
+	Correlation  string             `json:"correlationId,omitempty"`
+	Force        bool               `json:"force,omitempty"`
+	Error        string             `json:"error,omitempty"`
+}
+
+// WorkQueue sends requests to the function's own work queue (WORK_QUEUE).
+type WorkQueue interface {
+	Send(ctx context.Context, msgs []QueueMessage) error
+}
+
+// QueueMessage is one message for the work queue.
+type QueueMessage struct {
+	Body  string
+	Delay time.Duration
+}

@@ -1,0 +1,107 @@
+package handler
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// fakeLedger keeps records in memory with the conditional-write rule of the
+// real one: a write must follow the stored revision.
+type fakeLedger struct {
+	mu    sync.Mutex
+	rows  map[string]Record
+	audit []AuditEntry
+	fail  func(op string) error
+}
+
+func newFakeLedger() *fakeLedger { return &fakeLedger{rows: map[string]Record{}} }
+
+func key(id string, vt events.VersionType) string { return id + "/" + string(vt) }
+
+func (l *fakeLedger) err(op string) error {
+	if l.fail != nil {
+		return l.fail(op)
+	}
+	return nil
+}
+
+func (l *fakeLedger) Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]Record, error) {
+	if err := l.err("Get"); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]Record{}
+	for _, id := range ids {
+		if r, ok := l.rows[key(id, vt)]; ok {
+			out[id] = r
+		}
+	}
+	return out, nil
+}
+
+func (l *fakeLedger) Put(ctx context.Context, r Record) error {
+	if err := l.err("Put"); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, ok := l.rows[key(r.Gateway, r.VersionType)]
+	if (!ok && r.Rev != 1) || (ok && cur.Rev != r.Rev-1) {
+		return ErrConflict
+	}
+	l.rows[key(r.Gateway, r.VersionType)] = r
+	return nil
+}
+
+func (l *fakeLedger) Scan(ctx context.Context, states ...State) ([]Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Record
+	for _, r := range l.rows {
+		if slices.Contains(states, r.State) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (l *fakeLedger) Audit(ctx context.Context, e AuditEntry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.audit = append(l.audit, e)
+	return nil
+}
+
+func (l *fakeLedger) History(ctx context.Context, gateway string) ([]AuditEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []AuditEntry
+	for _, e := range l.audit {
+		if e.Gateway == gateway {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (l *fakeLedger) row(id string) Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rows[key(id, events.VersionDevice)]
+}
+
+type fakeQueue struct {
+	mu   sync.Mutex
+	msgs []QueueMessage
+}
+
+func (q *fakeQueue) Send(ctx context.Context, msgs []QueueMessage) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs = append(q.msgs, msgs...)
+	return nil
+}
