@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -177,5 +178,37 @@ func TestTag(t *testing.T) {
 		if got := mns.Tag(typ); got != want {
 			t.Errorf("Tag(%q) = %q, want %q", typ, got, want)
 		}
+	}
+}
+
+func TestQueueSendBatchesWithPriorityAndDelay(t *testing.T) {
+	e := setup(t)
+	if err := e.sim.CreateQueue("work", mnssim.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := mns.New(mns.Options{Endpoint: e.srv.URL, Credentials: e.creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []handler.QueueMessage
+	for i := range 20 {
+		msgs = append(msgs, handler.QueueMessage{Body: fmt.Sprintf(`{"kind":"verify","correlationId":"%d"}`, i), Delay: 11 * time.Minute})
+	}
+	if err := c.Queue("work").Send(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	stored := e.sim.Messages("work")
+	if len(stored) != 20 || e.sim.Calls()["BatchSendMessage"] != 2 {
+		t.Fatalf("%d messages in %d calls, want 20 in 2", len(stored), e.sim.Calls()["BatchSendMessage"])
+	}
+	for _, m := range stored {
+		if m.Priority != 8 || m.Visible || m.NextVisibleTime.Sub(m.EnqueueTime) != 11*time.Minute || !strings.HasPrefix(m.Body, `{"kind":"verify"`) {
+			t.Fatalf("stored %+v", m)
+		}
+	}
+	err = c.Queue("no-such-queue").Send(context.Background(), msgs[:1])
+	var me *mns.Error
+	if !errors.As(err, &me) || me.Temporary() {
+		t.Fatalf("unknown queue: %v", err)
 	}
 }
