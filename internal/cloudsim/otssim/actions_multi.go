@@ -71,8 +71,9 @@ func decodeGetRange(body []byte) (*operation, *otsError) {
 
 // scan reads the rows from the inclusive bound from to the exclusive bound
 // to. It stops before the row that would exceed limit rows, 5000 scanned
-// rows (filtered out or not) or 4 MB, and names that row as the next start;
-// a page may so be empty yet have a next start.
+// rows (filtered out or not) or 4 MB of returned data (a first row is
+// returned whatever its size), and names that row as the next start. A page
+// may so be empty and still have a next start.
 func (t *table) scan(from, to []value, backward bool, limit int, spec readSpec) *otsprotocol.GetRangeResponse {
 	i, found := t.find(from)
 	step := 1
@@ -90,12 +91,17 @@ func (t *table) scan(from, to []value, backward bool, limit int, spec readSpec) 
 		if c := compareKeys(r.key, to); !backward && c >= 0 || backward && c <= 0 {
 			break
 		}
-		if len(rows) == limit || scanned == maxRangeRows || size >= maxRangeBytes {
+		if len(rows) == limit || scanned == maxRangeRows {
+			next = r.key
+			break
+		}
+		out, ok := t.read(r, spec)
+		if ok && len(rows) > 0 && size+readSize(out) > maxRangeBytes {
 			next = r.key
 			break
 		}
 		scanned++
-		if out, ok := t.read(r, spec); ok {
+		if ok {
 			rows = append(rows, out)
 			size += readSize(out)
 		}
