@@ -16,7 +16,7 @@ import (
 // InternalServerError, Timeout and BadGateway only for the idempotent reads
 // (GetRow, GetRange, BatchGetRow, DescribeTable, ListTable); Drop and
 // LostReply surface as an EOF, which it retries after 1 ms for every
-// action, writes included.
+// action, writes included. A kind not listed here has no effect.
 type FaultKind string
 
 // The kinds of fault.

@@ -32,11 +32,11 @@
 //
 // # The SDK's own retries (v1.7.17)
 //
-// The client retries by itself, up to TableStoreConfig.RetryTimes times
-// (default 10) and while less than MaxRetryTime (default 5 s) has passed
-// since the first attempt, sleeping last*2 + rand[1, DefaultRetryInterval)
-// ms between attempts (DefaultRetryInterval 10 ms), capped at
-// MaxRetryInterval (320 ms):
+// The client retries by itself: up to TableStoreConfig.RetryTimes retries
+// (default 10, so 11 attempts), none once MaxRetryTime (default 5 s) has
+// passed since the call began, sleeping last*2 + rand[1, DefaultRetryInterval)
+// ms before each (DefaultRetryInterval 10 ms), capped at MaxRetryInterval
+// (320 ms). It retries:
 //   - for every action: OTSRowOperationConflict, OTSNotEnoughCapacityUnit,
 //     OTSTableNotReady, OTSPartitionUnavailable, OTSServerBusy,
 //     OTSStorageServerBusy, and OTSQuotaExhausted with the message
@@ -49,15 +49,16 @@
 //     connection after 1 ms, a refused connection or a temporary net.Error
 //     (a client timeout) with backoff;
 //   - BatchGetRow and BatchWriteRow whose failed rows all have codes it
-//     would retry: it resends those rows only and merges the results.
+//     would retry: it resends those rows only and merges the results; when
+//     it gives up, the call returns the partial failure without an error.
 //
 // So a write whose reply was lost is sent again: an EXPECT_NOT_EXIST
 // PutRow then comes back OTSConditionCheckFail although it succeeded. Set
 // RetryTimes to 0 to see every error (start from
 // tablestore.NewDefaultTableStoreConfig(): a zero HTTPTimeout means none).
-// A CustomizedRetryFunc only adds to the default policy unless the client's
-// KeepDefaultRetryStrategyWhileUsingCustomizedRetryFunc is set to false, and
-// never sees network errors.
+// A client.CustomizedRetryFunc only adds to the default policy unless
+// client.KeepDefaultRetryStrategyWhileUsingCustomizedRetryFunc is set to
+// false, and it never sees network errors.
 package otssim
 
 import (

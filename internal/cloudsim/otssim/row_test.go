@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 )
 
@@ -434,5 +436,30 @@ func TestAutoIncrement(t *testing.T) {
 	}
 	if n := len(e.sim.Rows("events")); n != 3 {
 		t.Fatalf("%d rows", n)
+	}
+}
+
+// Cell timestamps follow Options.Clock, so a simulated clock gives
+// predictable versions.
+func TestTimestampsFollowClock(t *testing.T) {
+	start := time.Date(2024, 3, 1, 2, 0, 0, 0, time.UTC)
+	clk := clock.NewSim(start)
+	e := newEnv(t, otssim.Options{Clock: clk})
+	e.createLedger()
+	c := e.client()
+	e.put(c, "run-1", "sag-a", map[string]any{"status": "requested"})
+	clk.Advance(time.Minute)
+	ch := &tablestore.UpdateRowChange{TableName: ledger, PrimaryKey: pk("run-1", "sag-a")}
+	ch.SetCondition(tablestore.RowExistenceExpectation_EXPECT_EXIST)
+	ch.IncrementColumn("tries", 1)
+	if _, err := c.UpdateRow(&tablestore.UpdateRowRequest{UpdateRowChange: ch}); err != nil {
+		t.Fatal(err)
+	}
+	ts := map[string]int64{}
+	for _, col := range get(t, c, "run-1", "sag-a").Columns {
+		ts[col.ColumnName] = col.Timestamp
+	}
+	if ts["status"] != start.UnixMilli() || ts["tries"] != start.Add(time.Minute).UnixMilli() {
+		t.Fatalf("timestamps %v, want status at %d and tries a minute later", ts, start.UnixMilli())
 	}
 }
