@@ -37,7 +37,7 @@ func decodeGetRange(body []byte) (*operation, *otsError) {
 	limit := maxRangeRows
 	if req.Limit != nil {
 		if req.GetLimit() <= 0 {
-			return nil, errLimitNotPositve
+			return nil, errLimitNotPositive
 		}
 		limit = min(limit, int(req.GetLimit()))
 	}

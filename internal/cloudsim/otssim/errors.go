@@ -31,20 +31,18 @@ func errorBody(e *otsError) *otsprotocol.Error {
 
 // Error codes, as the SDKs spell them.
 const (
-	codeAuthFailed           = "OTSAuthFailed"
-	codeParameterInvalid     = "OTSParameterInvalid"
-	codeInvalidPK            = "OTSInvalidPK"
-	codeObjectNotExist       = "OTSObjectNotExist"
-	codeObjectAlreadyExist   = "OTSObjectAlreadyExist"
-	codeConditionCheckFail   = "OTSConditionCheckFail"
-	codeQuotaExhausted       = "OTSQuotaExhausted"
-	codeServerBusy           = "OTSServerBusy"
-	codeTimeout              = "OTSTimeout"
-	codeInternalServerError  = "OTSInternalServerError"
-	codeMethodNotAllowed     = "OTSMethodNotAllowed"
-	codeRequestBodyTooLarge  = "OTSRequestBodyTooLarge"
-	codeServerUnavailable    = "OTSServerUnavailable"
-	codePartitionUnavailable = "OTSPartitionUnavailable"
+	codeAuthFailed          = "OTSAuthFailed"
+	codeParameterInvalid    = "OTSParameterInvalid"
+	codeInvalidPK           = "OTSInvalidPK"
+	codeObjectNotExist      = "OTSObjectNotExist"
+	codeObjectAlreadyExist  = "OTSObjectAlreadyExist"
+	codeConditionCheckFail  = "OTSConditionCheckFail"
+	codeQuotaExhausted      = "OTSQuotaExhausted"
+	codeServerBusy          = "OTSServerBusy"
+	codeTimeout             = "OTSTimeout"
+	codeInternalServerError = "OTSInternalServerError"
+	codeMethodNotAllowed    = "OTSMethodNotAllowed"
+	codeRequestBodyTooLarge = "OTSRequestBodyTooLarge"
 )
 
 func authFailed(msg string) *otsError {
@@ -84,5 +82,5 @@ var (
 	errMissingAttrs    = invalidParam("Attribute column is missing.")
 	errNoRowsBatchGet  = invalidParam("No row specified in the request of BatchGetRow.")
 	errNoRowsBatchPut  = invalidParam("No row is specified in BatchWriteRow.")
-	errLimitNotPositve = invalidParam("The limit must be greater than 0.")
+	errLimitNotPositive = invalidParam("The limit must be greater than 0.")
 )

@@ -25,10 +25,12 @@
 // the write gives none). PutRow replaces the whole row; UpdateRow changes
 // the columns it names. A row exists from the write that creates it until
 // DeleteRow, even with no attribute column left; an UpdateRow that only
-// deletes columns of a missing row creates nothing. TTL, streams,
-// secondary and search indexes, transactions, atomic batches and
-// UpdateTable are not emulated: requests that ask for them are refused with
-// OTSParameterInvalid saying so.
+// deletes columns of a missing row creates nothing. TTL is described but
+// never expires data. Streams, secondary indexes, transactions, atomic
+// batches, row tokens and value transfer rules are not emulated: requests
+// that ask for them are refused with OTSParameterInvalid "otssim does not
+// emulate …". Other actions (UpdateTable, search, SQL, time series, …) are
+// answered as unknown: 400 OTSParameterInvalid "Unsupported operation".
 //
 // # The SDK's own retries (v1.7.17)
 //

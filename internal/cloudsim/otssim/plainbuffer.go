@@ -68,8 +68,7 @@ type value struct {
 	buf []byte // STRING or BLOB
 }
 
-func intValue(i int64) value     { return value{vt: vtInteger, num: i} }
-func stringValue(s string) value { return value{vt: vtString, buf: []byte(s)} }
+func intValue(i int64) value { return value{vt: vtInteger, num: i} }
 
 // goValue is v as the SDK hands it to callers.
 func (v value) goValue() any {

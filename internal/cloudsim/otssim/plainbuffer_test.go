@@ -29,6 +29,8 @@ func sdkPutRow() []byte {
 
 func ptr(v value) *value { return &v }
 
+func stringValue(s string) value { return value{vt: vtString, buf: []byte(s)} }
+
 func TestDecodeAndEncodeLikeTheSDK(t *testing.T) {
 	want := pbRow{
 		pk: []pbCell{
