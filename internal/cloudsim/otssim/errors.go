@@ -71,16 +71,16 @@ var (
 	// among the 5xx answers); table operations over the instance's QPS
 	// answer OTSQuotaExhausted with the message the SDKs match to retry
 	// (status 403 unverified: SDK tests disagree).
-	errServerBusy      = &otsError{http.StatusServiceUnavailable, codeServerBusy, "Server is busy."}
-	errTooFrequentDDL  = &otsError{http.StatusForbidden, codeQuotaExhausted, "Too frequent table operations."}
-	errTooManyTables   = &otsError{http.StatusForbidden, codeQuotaExhausted, "Number of tables exceeded the quota."} // unverified
-	errTimeout         = &otsError{http.StatusServiceUnavailable, codeTimeout, "Operation timeout."}
-	errInternal        = &otsError{http.StatusInternalServerError, codeInternalServerError, "Internal server error."} // message unverified
-	errMethod          = &otsError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "Only POST method for requests is supported."}
-	errBodyTooLarge    = &otsError{http.StatusRequestEntityTooLarge, codeRequestBodyTooLarge, "The size of POST data is too large."}
-	errBadProtobuf     = invalidParam("Failed to parse the ProtoBuf message.") // message unverified
-	errMissingAttrs    = invalidParam("Attribute column is missing.")
-	errNoRowsBatchGet  = invalidParam("No row specified in the request of BatchGetRow.")
-	errNoRowsBatchPut  = invalidParam("No row is specified in BatchWriteRow.")
+	errServerBusy       = &otsError{http.StatusServiceUnavailable, codeServerBusy, "Server is busy."}
+	errTooFrequentDDL   = &otsError{http.StatusForbidden, codeQuotaExhausted, "Too frequent table operations."}
+	errTooManyTables    = &otsError{http.StatusForbidden, codeQuotaExhausted, "Number of tables exceeded the quota."} // unverified
+	errTimeout          = &otsError{http.StatusServiceUnavailable, codeTimeout, "Operation timeout."}
+	errInternal         = &otsError{http.StatusInternalServerError, codeInternalServerError, "Internal server error."} // message unverified
+	errMethod           = &otsError{http.StatusMethodNotAllowed, codeMethodNotAllowed, "Only POST method for requests is supported."}
+	errBodyTooLarge     = &otsError{http.StatusRequestEntityTooLarge, codeRequestBodyTooLarge, "The size of POST data is too large."}
+	errBadProtobuf      = invalidParam("Failed to parse the ProtoBuf message.") // message unverified
+	errMissingAttrs     = invalidParam("Attribute column is missing.")
+	errNoRowsBatchGet   = invalidParam("No row specified in the request of BatchGetRow.")
+	errNoRowsBatchPut   = invalidParam("No row is specified in BatchWriteRow.")
 	errLimitNotPositive = invalidParam("The limit must be greater than 0.")
 )
