@@ -30,6 +30,8 @@ type cliOptions struct {
 	event    string
 	fleet    string
 	serve    string
+	nights   int
+	audit    string
 }
 
 // The simulated function's invocation timeout, as in s.yaml.
@@ -54,26 +56,24 @@ func runCLI(o cliOptions, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// simulate runs one invocation on the embedded simulated cloud, with the same
-// handler and adapters as production.
-func simulate(o cliOptions, stdout, stderr io.Writer) int {
+// simulation is the function running in-process on the simulated cloud, with
+// the same handler and adapters as production and the cloud's clock as its
+// domain time.
+type simulation struct {
+	cloud *cloudsim.Cloud
+	h     *handler.Handler
+	inv   handler.Invocation
+}
+
+func newSimulation(o cliOptions, stderr io.Writer) (*simulation, error) {
 	f, err := fleet.Load(o.fleet)
 	if err != nil {
-		fmt.Fprintln(stderr, "sag-upgrade:", err)
-		return 1
-	}
-	payload, err := readEvent(o.event)
-	if err != nil {
-		fmt.Fprintln(stderr, "sag-upgrade:", err)
-		return 1
+		return nil, err
 	}
 	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, SAG: sagsim.Options{Latency: 10 * time.Millisecond}})
 	if err != nil {
-		fmt.Fprintln(stderr, "sag-upgrade:", err)
-		return 1
+		return nil, err
 	}
-	defer cloud.Close()
-
 	// The simulated cloud's endpoints always win; the rest of the
 	// environment (DRY_RUN, MAINTENANCE_WINDOW, …) is the operator's.
 	simEnv := map[string]string{}
@@ -81,10 +81,9 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 		k, v, _ := strings.Cut(kv, "=")
 		simEnv[k] = v
 	}
-	simEnv["API_QPS"] = "50" // the emulator is local; a real account gets the conservative default
+	simEnv["API_QPS"] = "100" // the emulator is local; a real account gets the conservative default
 	getenv := func(k string) string {
-		switch k {
-		case "SAG_ENDPOINT", "MNS_ENDPOINT", "OUTCOME_TOPIC", "WORK_QUEUE":
+		if _, fixed := cloudsim.Endpoints[k]; fixed {
 			return simEnv[k]
 		}
 		if v, ok := os.LookupEnv(k); ok {
@@ -94,39 +93,185 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 	}
 	cfg, err := handler.ConfigFromEnv(getenv, cloudsim.Region)
 	if err != nil {
-		fmt.Fprintln(stderr, "sag-upgrade:", err)
-		return 1
+		cloud.Close()
+		return nil, err
 	}
-	console := progressWriter(stderr)
-	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Clock: cloud.Clock.Now, Log: newLogger(console, cfg.LogLevel)}
+	creds := cloud.Credentials(24 * time.Hour * time.Duration(max(o.nights, 1)+1))
+	return &simulation{
+		cloud: cloud,
+		h:     &handler.Handler{Config: cfg, Connect: connector(cfg), Clock: cloud.Clock.Now, Log: newLogger(progressWriter(stderr), cfg.LogLevel)},
+		inv: handler.Invocation{Region: cloudsim.Region, AccountID: f.AccountID, FunctionName: "sag-upgrade",
+			Credentials: handler.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken}},
+	}, nil
+}
 
-	creds := cloud.Credentials(time.Hour)
-	inv := handler.Invocation{
-		RequestID: "sim-" + randomHex(8), Region: cloudsim.Region, AccountID: f.AccountID, FunctionName: "sag-upgrade",
-		Credentials: handler.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken},
-	}
-	fmt.Fprintf(stderr, "Simulated cloud at %s: fleet %s (%d gateways in %s), clock %s\n\n",
-		cloud.URL, o.fleet, len(f.Gateways), strings.Join(f.Regions, ", "), cloud.Clock.Now().In(shanghai()).Format("2006-01-02 15:04 MST"))
-
+// invoke runs one invocation, as FC would with its timeout.
+func (s *simulation) invoke(payload []byte) (events.Report, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
 	defer cancel()
-	report, err := h.Invoke(ctx, inv, payload)
-	var rejected *handler.RejectedError
-	if err != nil && !errors.As(err, &rejected) {
+	inv := s.inv
+	inv.RequestID = "sim-" + randomHex(8)
+	return s.h.Invoke(ctx, inv, payload)
+}
+
+// simulate runs one invocation on the embedded simulated cloud, or with
+// -nights N, N nights: each a timer sweep, then the night's work queue (the
+// verify requests, due when the devices have rebooted) delivered as the
+// simulated clock moves on.
+func simulate(o cliOptions, stdout, stderr io.Writer) int {
+	payload, err := readEvent(o.event)
+	if err != nil {
 		fmt.Fprintln(stderr, "sag-upgrade:", err)
 		return 1
 	}
-	summarize(stderr, report, cloud)
-	if err := writeJSON(stdout, report); err != nil {
+	s, err := newSimulation(o, stderr)
+	if err != nil {
 		fmt.Fprintln(stderr, "sag-upgrade:", err)
 		return 1
 	}
-	if rejected != nil {
-		fmt.Fprintln(stderr, "\nsag-upgrade:", err)
+	defer s.cloud.Close()
+	f := s.cloud.Fleet
+	fmt.Fprintf(stderr, "Simulated cloud at %s: fleet %s (%d gateways in %s), clock %s\n",
+		s.cloud.URL, o.fleet, len(f.Gateways), strings.Join(f.Regions, ", "), localTime(s.cloud.Clock.Now()))
+
+	if o.nights <= 1 {
+		report, err := s.invoke(payload)
+		var rejected *handler.RejectedError
+		if err != nil && !errors.As(err, &rejected) {
+			fmt.Fprintln(stderr, "sag-upgrade:", err)
+			return 1
+		}
+		summarize(stderr, report, s.cloud)
+		if err := writeJSON(stdout, report); err != nil {
+			fmt.Fprintln(stderr, "sag-upgrade:", err)
+			return 1
+		}
+		if rejected != nil {
+			fmt.Fprintln(stderr, "\nsag-upgrade:", err)
+			return 1
+		}
+		return 0
+	}
+
+	var all []events.Report
+	start := s.cloud.Clock.Now()
+	for night := 1; night <= o.nights; night++ {
+		fired := start.Add(time.Duration(night-1) * 24 * time.Hour)
+		s.cloud.Clock.Set(fired)
+		fmt.Fprintf(stderr, "\n=== Night %d, %s\n", night, localTime(fired))
+		trigger := payload
+		if trigger == nil {
+			trigger = timerEvent(fired)
+		}
+		var tonight []events.Report
+		report, err := s.invoke(trigger)
+		if err != nil {
+			fmt.Fprintln(stderr, "sag-upgrade:", err)
+			return 1
+		}
+		tonight = append(tonight, report)
+		// The rest of the night: verify requests arrive when their delay
+		// is over, as the EventBridge trigger would deliver them.
+		for end := fired.Add(4 * time.Hour); s.cloud.Clock.Now().Before(end); s.cloud.Clock.Advance(time.Minute) {
+			for batch := s.cloud.QueueBatch(cloudsim.WorkQueue, 10); batch != nil; batch = s.cloud.QueueBatch(cloudsim.WorkQueue, 10) {
+				r, err := s.invoke(batch)
+				if err != nil {
+					fmt.Fprintln(stderr, "sag-upgrade:", err)
+				}
+				tonight = append(tonight, r)
+			}
+		}
+		summarizeNight(stderr, night, tonight)
+		all = append(all, tonight...)
+	}
+	s.summarizeLedger(stderr, o.audit)
+	if err := writeJSON(stdout, all); err != nil {
+		fmt.Fprintln(stderr, "sag-upgrade:", err)
 		return 1
 	}
 	return 0
 }
+
+// timerEvent is the nightly timer's event for a night, as s.yaml configures
+// it; its trigger time makes each night a run of its own.
+func timerEvent(at time.Time) []byte {
+	b, _ := json.Marshal(map[string]string{
+		"triggerTime": at.UTC().Format(time.RFC3339), "triggerName": "nightly-sweep",
+		"payload": `{"kind":"sweep","correlationId":"nightly"}`,
+	})
+	return b
+}
+
+// summarizeNight prints one line per invocation of a night.
+func summarizeNight(w io.Writer, night int, reports []events.Report) {
+	fmt.Fprintf(w, "\nNight %d:\n", night)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tTRIGGER\tREQUESTED\tVERIFIED\tUNVERIFIED\tSKIPPED\tDEFERRED\tFAILED\tIN PROGRESS\tPENALTY")
+	for _, r := range reports {
+		inProgress, penalty := 0, 0
+		for _, res := range r.Results {
+			switch res.Reason {
+			case handler.ReasonInProgress:
+				inProgress++
+			case handler.ReasonPenalty:
+				penalty++
+			}
+		}
+		c := r.Counts
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.RunID, r.Trigger, c.Requested, c.Verified, c.Unverified,
+			c.Skipped, c.Deferred, c.Failed, inProgress, penalty)
+	}
+	tw.Flush()
+}
+
+// summarizeLedger prints the ledger's records by state, and one gateway's
+// audit trail when asked.
+func (s *simulation) summarizeLedger(w io.Writer, auditID string) {
+	ctx := context.Background()
+	cloud, err := s.h.Connect(ctx, s.inv)
+	if err != nil || cloud.Ledger == nil {
+		return
+	}
+	all := []handler.State{handler.StateClaimed, handler.StateRequested, handler.StateVerified, handler.StateUnverified, handler.StateFailed, handler.StateReleased}
+	recs, err := cloud.Ledger.Scan(ctx, all...)
+	if err != nil {
+		fmt.Fprintln(w, "ledger:", err)
+		return
+	}
+	byState := map[handler.State]int{}
+	inBox := 0
+	for _, r := range recs {
+		byState[r.State]++
+		if s.cloud.Clock.Now().Before(r.PenaltyUntil) {
+			inBox++
+		}
+	}
+	var parts []string
+	for _, st := range all {
+		if byState[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, byState[st]))
+		}
+	}
+	fmt.Fprintf(w, "\nLedger: %s; %d in the penalty box\n", strings.Join(parts, ", "), inBox)
+	if auditID == "" {
+		return
+	}
+	history, err := cloud.Ledger.History(ctx, auditID)
+	if err != nil {
+		fmt.Fprintln(w, "ledger:", err)
+		return
+	}
+	fmt.Fprintf(w, "\nAudit trail of %s:\n", auditID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tEVENT\tVERSIONS\tTRIGGER\tRUN\tFC REQUEST\tAPI REQUEST\tERROR")
+	for _, e := range history {
+		fmt.Fprintf(tw, "%s\t%s\t%s → %s\t%s\t%s\t%s\t%s\t%s\n", localTime(e.Time), e.Event, e.From, e.Target, e.Trigger,
+			e.RunID, e.RequestID, e.APIRequestID, e.Error)
+	}
+	tw.Flush()
+}
+
+func localTime(t time.Time) string { return t.In(shanghai()).Format("2006-01-02 15:04 MST") }
 
 // progressWriter renders the handler's log lines for people: a decision as
 // "sag-… (region) Device 2.0.8 → 2.3.1: requested", other lines as zerolog's

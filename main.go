@@ -4,6 +4,7 @@
 //
 //	go run . -simulate                  one sweep of the demo fleet on the simulated cloud
 //	go run . -simulate -event FILE      the same, triggered by an event file
+//	go run . -simulate -nights N        N nights: sweeps, then verifications as the clock moves
 //	go run . -simulate -serve ADDR      only serve the simulated cloud
 //	go run . -event FILE                one invocation against the real cloud
 package main
@@ -28,6 +29,7 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/handler"
 	"github.com/sag-upgrade/sag-upgrade/internal/mns"
 	"github.com/sag-upgrade/sag-upgrade/internal/smartag"
+	"github.com/sag-upgrade/sag-upgrade/internal/tablestore"
 )
 
 func main() {
@@ -44,6 +46,8 @@ func main() {
 	flag.StringVar(&o.event, "event", "", "trigger event `FILE` (default: an empty payload, a default sweep)")
 	flag.StringVar(&o.fleet, "fleet", "testdata/fleets/demo.json", "simulated fleet `FILE` (with -simulate)")
 	flag.StringVar(&o.serve, "serve", "", "with -simulate: only serve the simulated cloud on `ADDR` until interrupted")
+	flag.IntVar(&o.nights, "nights", 1, "with -simulate: run `N` nights, each a timer sweep and the night's verifications (stdout: a JSON array of every report)")
+	flag.StringVar(&o.audit, "audit", "", "with -simulate -nights: print the ledger's audit trail of gateway `ID` at the end")
 	flag.Parse()
 	os.Exit(runCLI(o, os.Stdout, os.Stderr))
 }
@@ -136,12 +140,25 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 			return handler.Cloud{}, err
 		}
 		cloud := handler.Cloud{SAG: sag}
-		if cfg.OutcomeTopic != "" {
+		if cfg.MNSEndpoint != "" {
 			c, err := mns.New(mns.Options{Endpoint: cfg.MNSEndpoint, Credentials: inv.Credentials})
 			if err != nil {
 				return handler.Cloud{}, err
 			}
-			cloud.Events = c.Topic(cfg.OutcomeTopic)
+			if cfg.OutcomeTopic != "" {
+				cloud.Events = c.Topic(cfg.OutcomeTopic)
+			}
+			if cfg.WorkQueue != "" {
+				cloud.Work = c.Queue(cfg.WorkQueue)
+			}
+		}
+		if cfg.Ledger() {
+			l, err := tablestore.New(tablestore.Options{Endpoint: cfg.LedgerEndpoint, Instance: cfg.LedgerInstance,
+				Table: cfg.LedgerTable, Credentials: inv.Credentials})
+			if err != nil {
+				return handler.Cloud{}, err
+			}
+			cloud.Ledger = l
 		}
 		last, cached = inv.Credentials, &cloud
 		return cloud, nil

@@ -21,16 +21,24 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 )
 
 // Names of the MNS resources every simulated cloud has.
 const (
-	OutcomeTopic  = "sag-outcomes" // OUTCOME_TOPIC
-	RequestsTopic = "sag-requests" // requests from other systems (the function's MNS topic trigger)
-	WorkQueue     = "sag-work"     // WORK_QUEUE (the function's EventBridge queue trigger)
-	Region        = "cn-shanghai"  // the simulated function's own region
+	OutcomeTopic   = "sag-outcomes"       // OUTCOME_TOPIC
+	LedgerInstance = "sag-upgrade"        // LEDGER_INSTANCE
+	LedgerTable    = "sag_upgrade_ledger" // LEDGER_TABLE
+	RequestsTopic  = "sag-requests"       // requests from other systems (the function's MNS topic trigger)
+	WorkQueue      = "sag-work"           // WORK_QUEUE (the function's EventBridge queue trigger)
+	Region         = "cn-shanghai"        // the simulated function's own region
 )
+
+// Endpoints are the environment variables that point the function at the
+// simulated cloud; they always take the cloud's values.
+var Endpoints = map[string]bool{"SAG_ENDPOINT": true, "MNS_ENDPOINT": true, "OUTCOME_TOPIC": true, "WORK_QUEUE": true,
+	"LEDGER_ENDPOINT": true, "LEDGER_INSTANCE": true, "LEDGER_TABLE": true}
 
 // Options shape a simulated cloud.
 type Options struct {
@@ -40,6 +48,8 @@ type Options struct {
 	// SAG configures the SAG emulator (latency, QPS limits, faults, upgrade
 	// time); its Keyring and Clock are the cloud's.
 	SAG sagsim.Options
+	// OTS configures the Tablestore emulator likewise.
+	OTS otssim.Options
 }
 
 // Cloud is a running simulated cloud.
@@ -49,7 +59,8 @@ type Cloud struct {
 	Clock   *clock.Sim
 	SAG     *sagsim.Server
 	MNS     *mnssim.Server
-	// URL serves both SAG and MNS, e.g. http://127.0.0.1:40123.
+	OTS     *otssim.Server
+	// URL serves SAG, MNS and Tablestore, e.g. http://127.0.0.1:40123.
 	URL string
 
 	srv *http.Server
@@ -69,7 +80,13 @@ func Start(o Options) (*Cloud, error) {
 	sagOpts.Keyring, sagOpts.Clock = c.Keyring, c.Clock
 	c.SAG = sagsim.New(o.Fleet, sagOpts)
 	c.MNS = mnssim.New(mnssim.Options{Keyring: c.Keyring, Clock: c.Clock, AccountID: o.Fleet.AccountID, Region: Region})
+	otsOpts := o.OTS
+	otsOpts.Keyring, otsOpts.Clock, otsOpts.Instance = c.Keyring, c.Clock, LedgerInstance
+	c.OTS = otssim.New(otsOpts)
+	// The ledger table, as scripts/ledgertable creates it in a real instance.
+	ledger := otssim.Table{Name: LedgerTable, PrimaryKey: []otssim.KeyColumn{{Name: "pk", Type: otssim.KeyString}, {Name: "sk", Type: otssim.KeyString}}}
 	for _, err := range []error{
+		c.OTS.CreateTable(ledger),
 		c.MNS.CreateTopic(OutcomeTopic),
 		c.MNS.CreateTopic(RequestsTopic),
 		c.MNS.CreateQueue(WorkQueue, mnssim.QueueOptions{}),
@@ -89,13 +106,17 @@ func Start(o Options) (*Cloud, error) {
 	return c, nil
 }
 
-// ServeHTTP routes MNS paths to MNS and the rest to SAG.
+// ServeHTTP routes by path: SAG's RPC calls go to "/", MNS's to /queues/…
+// and /topics/…, Tablestore's to /<Action>.
 func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/queues") || strings.HasPrefix(r.URL.Path, "/topics") {
+	switch {
+	case r.URL.Path == "/":
+		c.SAG.ServeHTTP(w, r)
+	case strings.HasPrefix(r.URL.Path, "/queues") || strings.HasPrefix(r.URL.Path, "/topics"):
 		c.MNS.ServeHTTP(w, r)
-		return
+	default:
+		c.OTS.ServeHTTP(w, r)
 	}
-	c.SAG.ServeHTTP(w, r)
 }
 
 // Close stops serving.
@@ -116,6 +137,9 @@ func (c *Cloud) Env() []string {
 		"MNS_ENDPOINT=" + c.URL,
 		"OUTCOME_TOPIC=" + OutcomeTopic,
 		"WORK_QUEUE=" + WorkQueue,
+		"LEDGER_ENDPOINT=" + c.URL,
+		"LEDGER_INSTANCE=" + LedgerInstance,
+		"LEDGER_TABLE=" + LedgerTable,
 	}
 }
 

@@ -1,0 +1,388 @@
+// Package tablestore keeps the handler's ledger in a Tablestore table with
+// the official aliyun-tablestore-go-sdk.
+//
+// The table has two primary key columns, both strings:
+//
+//	pk  the SmartAGId (Tablestore partitions on it, so a fleet spreads out)
+//	sk  "state#<VersionType>"                              one state row per gateway and version type
+//	    "audit#<time, fixed width, UTC>#<VersionType>#<event>"  the audit trail, insert-only
+//
+// and the attribute columns written by encode below (kind, state, rev, target,
+// lease_until, …). CreateTable makes it; deploy/README.md documents it.
+//
+// A state row is only ever written on a condition: insert-if-absent for the
+// first revision, "rev equals the previous revision" for every other. The
+// SDK's own retries are off: after a connection reset it resends a write, and
+// the handler retries by error class instead. A conditional write that fails
+// is read back, so a write whose reply was lost is recognised as ours.
+package tablestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	ots "github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+)
+
+// Options configure the ledger.
+type Options struct {
+	Endpoint    string // LEDGER_ENDPOINT, e.g. https://<instance>.<region>.ots.aliyuncs.com
+	Instance    string // LEDGER_INSTANCE
+	Table       string // LEDGER_TABLE
+	Credentials handler.Credentials
+	Timeout     time.Duration // one request; default 5 s
+}
+
+// Ledger implements handler.Ledger.
+type Ledger struct {
+	client *ots.TableStoreClient
+	table  string
+	scrub  *strings.Replacer
+}
+
+var _ handler.Ledger = (*Ledger)(nil)
+
+// New returns the ledger client. It makes no call.
+func New(o Options) (*Ledger, error) {
+	u, err := url.Parse(o.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("tablestore: endpoint %q is not an http(s) URL", o.Endpoint)
+	}
+	if o.Instance == "" || o.Table == "" {
+		return nil, errors.New("tablestore: instance and table are required")
+	}
+	if o.Credentials.AccessKeyID == "" || o.Credentials.AccessKeySecret == "" {
+		return nil, errors.New("tablestore: no credentials")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	cfg := ots.NewDefaultTableStoreConfig()
+	cfg.RetryTimes = 0
+	cfg.HTTPTimeout.ConnectionTimeout = min(o.Timeout, 3*time.Second)
+	cfg.HTTPTimeout.RequestTimeout = o.Timeout
+	client := ots.NewClientWithConfig(strings.TrimSuffix(o.Endpoint, "/"), o.Instance, o.Credentials.AccessKeyID,
+		o.Credentials.AccessKeySecret, o.Credentials.SecurityToken, cfg)
+	var pairs []string
+	for _, s := range []string{o.Credentials.AccessKeySecret, o.Credentials.SecurityToken} {
+		if s != "" {
+			pairs = append(pairs, s, "[redacted]")
+		}
+	}
+	return &Ledger{client: client, table: o.Table, scrub: strings.NewReplacer(pairs...)}, nil
+}
+
+// CreateTable creates the ledger table if it does not exist: two string
+// primary key columns, one version per cell, no expiry.
+func (l *Ledger) CreateTable(ctx context.Context) error {
+	meta := new(ots.TableMeta)
+	meta.TableName = l.table
+	meta.AddPrimaryKeyColumn("pk", ots.PrimaryKeyType_STRING)
+	meta.AddPrimaryKeyColumn("sk", ots.PrimaryKeyType_STRING)
+	req := &ots.CreateTableRequest{TableMeta: meta, TableOption: &ots.TableOption{TimeToAlive: -1, MaxVersion: 1},
+		ReservedThroughput: &ots.ReservedThroughput{}}
+	err := call(ctx, l, "CreateTable", func() error { _, err := l.client.CreateTable(req); return err })
+	var e *Error
+	if errors.As(err, &e) && e.Code == "OTSObjectAlreadyExist" {
+		return nil
+	}
+	return err
+}
+
+// call runs one SDK call, abandoning it at the context's deadline (the SDK
+// takes no context), and turns its error into an *Error.
+func call(ctx context.Context, l *Ledger, op string, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return l.wrap(op, err)
+	case <-ctx.Done():
+		return &Error{Op: op, Message: "abandoned at the deadline: " + ctx.Err().Error()}
+	}
+}
+
+// Error is a failed Tablestore call.
+type Error struct {
+	Op, Code, Message string
+	Status            int
+	temporary         bool
+}
+
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("tablestore %s: %s %s", e.Op, e.Code, e.Message)
+	}
+	return fmt.Sprintf("tablestore %s: %s", e.Op, e.Message)
+}
+
+// Temporary reports whether a retry may succeed.
+func (e *Error) Temporary() bool { return e.temporary }
+
+// Codes worth a retry: flow control, busy or unavailable servers, timeouts.
+var temporaryCodes = map[string]bool{
+	"OTSServerBusy": true, "OTSQuotaExhausted": true, "OTSRowOperationConflict": true, "OTSTimeout": true,
+	"OTSInternalServerError": true, "OTSServerUnavailable": true, "OTSPartitionUnavailable": true,
+	"OTSNotEnoughCapacityUnit": true, "OTSTableNotReady": true, "OTSStorageServerBusy": true,
+}
+
+func (l *Ledger) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, Message: l.scrub.Replace(err.Error())}
+	var oe *ots.OtsError
+	if errors.As(err, &oe) {
+		e.Code, e.Message, e.Status = oe.Code, l.scrub.Replace(oe.Message), oe.HttpStatusCode
+		e.temporary = temporaryCodes[oe.Code] || (oe.Code == "" && oe.HttpStatusCode >= 500)
+		return e
+	}
+	// Transport errors and answers that are not Tablestore errors (an HTML
+	// 502) may pass: retry them.
+	e.temporary = true
+	return e
+}
+
+const (
+	statePrefix = "state#"
+	auditPrefix = "audit#"
+	auditTime   = "2006-01-02T15:04:05.000000000Z"
+)
+
+func key(pk, sk string) *ots.PrimaryKey {
+	k := new(ots.PrimaryKey)
+	k.AddPrimaryKeyColumn("pk", pk)
+	k.AddPrimaryKeyColumn("sk", sk)
+	return k
+}
+
+// Get implements handler.Ledger with one BatchGetRow.
+func (l *Ledger) Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]handler.Record, error) {
+	out := map[string]handler.Record{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	crit := &ots.MultiRowQueryCriteria{TableName: l.table, MaxVersion: 1}
+	for _, id := range ids {
+		crit.AddRow(key(id, statePrefix+string(vt)))
+	}
+	req := &ots.BatchGetRowRequest{}
+	req.MultiRowQueryCriteria = append(req.MultiRowQueryCriteria, crit)
+	var resp *ots.BatchGetRowResponse
+	err := call(ctx, l, "BatchGetRow", func() error { var err error; resp, err = l.client.BatchGetRow(req); return err })
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range resp.TableToRowsResult[l.table] {
+		if !row.IsSucceed {
+			e := &Error{Op: "BatchGetRow", Message: "a row failed", temporary: true}
+			if row.Error.Code != "" {
+				e.Code, e.Message, e.temporary = row.Error.Code, row.Error.Message, temporaryCodes[row.Error.Code]
+			}
+			return nil, e
+		}
+		if row.PrimaryKey.PrimaryKeys == nil || len(row.Columns) == 0 {
+			continue // no such row
+		}
+		rec := decode(row.PrimaryKey.PrimaryKeys, row.Columns)
+		out[rec.Gateway] = rec
+	}
+	return out, nil
+}
+
+// Put implements handler.Ledger.
+func (l *Ledger) Put(ctx context.Context, r handler.Record) error {
+	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(r.Gateway, statePrefix+string(r.VersionType))}
+	for _, c := range encode(r) {
+		change.AddColumn(c.ColumnName, c.Value)
+	}
+	if r.Rev == 1 {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_NOT_EXIST)
+	} else {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
+		change.SetColumnCondition(ots.NewSingleColumnCondition("rev", ots.CT_EQUAL, r.Rev-1))
+	}
+	err := call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "OTSConditionCheckFail" {
+		return err
+	}
+	// The condition failed: another writer came first, or an earlier attempt
+	// of this very write succeeded and its reply was lost.
+	got, gerr := l.Get(ctx, r.VersionType, []string{r.Gateway})
+	if gerr != nil {
+		return gerr
+	}
+	if cur, ok := got[r.Gateway]; ok && cur.Rev == r.Rev && cur.ClaimID == r.ClaimID && cur.State == r.State && cur.UpdatedAt.UnixMilli() == r.UpdatedAt.UnixMilli() {
+		return nil
+	}
+	return handler.ErrConflict
+}
+
+// Scan implements handler.Ledger: one range over the table, filtered on the
+// server to the state rows in the given states, page by page.
+func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.Record, error) {
+	stateFilter := ots.NewCompositeColumnCondition(ots.LO_OR)
+	for _, s := range states {
+		stateFilter.AddFilter(ots.NewSingleColumnCondition("state", ots.CT_EQUAL, string(s)))
+	}
+	filter := ots.NewCompositeColumnCondition(ots.LO_AND)
+	filter.AddFilter(ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "state"))
+	filter.AddFilter(stateFilter)
+
+	start, end := new(ots.PrimaryKey), new(ots.PrimaryKey)
+	start.AddPrimaryKeyColumnWithMinValue("pk")
+	start.AddPrimaryKeyColumnWithMinValue("sk")
+	end.AddPrimaryKeyColumnWithMaxValue("pk")
+	end.AddPrimaryKeyColumnWithMaxValue("sk")
+	var out []handler.Record
+	for start != nil {
+		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end,
+			Direction: ots.FORWARD, MaxVersion: 1, Filter: filter}
+		var resp *ots.GetRangeResponse
+		err := call(ctx, l, "GetRange", func() error {
+			var err error
+			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range resp.Rows {
+			out = append(out, decode(row.PrimaryKey.PrimaryKeys, row.Columns))
+		}
+		start = resp.NextStartPrimaryKey
+	}
+	return out, nil
+}
+
+// Audit implements handler.Ledger: an insert-only row under the gateway.
+func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
+	sk := fmt.Sprintf("%s%s#%s#%s", auditPrefix, e.Time.UTC().Format(auditTime), e.VersionType, e.Event)
+	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(e.Gateway, sk)}
+	change.SetCondition(ots.RowExistenceExpectation_IGNORE)
+	for name, v := range map[string]any{
+		"kind": "audit", "version_type": string(e.VersionType), "event": string(e.Event), "target": e.Target,
+		"from_version": e.From, "serial": e.Serial, "run_id": e.RunID, "request_id": e.RequestID,
+		"api_request_id": e.APIRequestID, "trigger": string(e.Trigger), "correlation_id": e.Correlation,
+		"force": e.Force, "error": e.Error, "at": e.Time.UnixMilli(),
+	} {
+		change.AddColumn(name, v)
+	}
+	return call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
+}
+
+// History implements handler.Ledger: the gateway's audit rows in order.
+func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEntry, error) {
+	start, end := key(gateway, auditPrefix), key(gateway, auditPrefix+"\xff")
+	var out []handler.AuditEntry
+	for start != nil {
+		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end, Direction: ots.FORWARD, MaxVersion: 1}
+		var resp *ots.GetRangeResponse
+		err := call(ctx, l, "GetRange", func() error {
+			var err error
+			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range resp.Rows {
+			c := columns(row.Columns)
+			out = append(out, handler.AuditEntry{
+				Gateway: gateway, VersionType: events.VersionType(c.str("version_type")), Time: c.time("at"),
+				Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
+				Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
+				APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
+				Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"),
+			})
+		}
+		start = resp.NextStartPrimaryKey
+	}
+	return out, nil
+}
+
+// encode lays a record out as columns. Times are epoch milliseconds, 0 for
+// none.
+func encode(r handler.Record) []ots.AttributeColumn {
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	cols := []ots.AttributeColumn{
+		{ColumnName: "kind", Value: "state"},
+		{ColumnName: "region", Value: r.Region},
+		{ColumnName: "version_type", Value: string(r.VersionType)},
+		{ColumnName: "rev", Value: r.Rev},
+		{ColumnName: "state", Value: string(r.State)},
+		{ColumnName: "target", Value: r.Target},
+		{ColumnName: "from_version", Value: r.From},
+		{ColumnName: "serial", Value: r.Serial},
+		{ColumnName: "claim_id", Value: r.ClaimID},
+		{ColumnName: "lease_until", Value: ms(r.LeaseUntil)},
+		{ColumnName: "verify_by", Value: ms(r.VerifyBy)},
+		{ColumnName: "run_id", Value: r.RunID},
+		{ColumnName: "request_id", Value: r.RequestID},
+		{ColumnName: "api_request_id", Value: r.APIRequestID},
+		{ColumnName: "trigger", Value: string(r.Trigger)},
+		{ColumnName: "correlation_id", Value: r.Correlation},
+		{ColumnName: "claimed_at", Value: ms(r.ClaimedAt)},
+		{ColumnName: "requested_at", Value: ms(r.RequestedAt)},
+		{ColumnName: "verified_at", Value: ms(r.VerifiedAt)},
+		{ColumnName: "attempts", Value: int64(r.Attempts)},
+		{ColumnName: "penalty_until", Value: ms(r.PenaltyUntil)},
+		{ColumnName: "last_error", Value: r.LastError},
+		{ColumnName: "updated_at", Value: ms(r.UpdatedAt)},
+	}
+	return cols
+}
+
+func decode(pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) handler.Record {
+	c := columns(attrs)
+	r := handler.Record{
+		Region: c.str("region"), VersionType: events.VersionType(c.str("version_type")), Rev: c.int("rev"),
+		State: handler.State(c.str("state")), Target: c.str("target"), From: c.str("from_version"),
+		Serial: c.str("serial"), ClaimID: c.str("claim_id"), LeaseUntil: c.time("lease_until"),
+		VerifyBy: c.time("verify_by"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
+		APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
+		Correlation: c.str("correlation_id"), ClaimedAt: c.time("claimed_at"), RequestedAt: c.time("requested_at"),
+		VerifiedAt: c.time("verified_at"), Attempts: int(c.int("attempts")), PenaltyUntil: c.time("penalty_until"),
+		LastError: c.str("last_error"), UpdatedAt: c.time("updated_at"),
+	}
+	for _, k := range pk {
+		if k.ColumnName == "pk" {
+			r.Gateway, _ = k.Value.(string)
+		}
+	}
+	return r
+}
+
+type columns []*ots.AttributeColumn
+
+func (cs columns) get(name string) any {
+	for _, c := range cs {
+		if c.ColumnName == name {
+			return c.Value
+		}
+	}
+	return nil
+}
+
+func (cs columns) str(name string) string { s, _ := cs.get(name).(string); return s }
+func (cs columns) int(name string) int64  { n, _ := cs.get(name).(int64); return n }
+func (cs columns) bool(name string) bool  { b, _ := cs.get(name).(bool); return b }
+func (cs columns) time(name string) time.Time {
+	if ms := cs.int(name); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
