@@ -46,6 +46,8 @@ var deployEnvNames = []string{
 	"MAINTENANCE_WINDOW", "MAINTENANCE_TZ", "UPGRADE_TIME", "MIN_RELEASE_AGE",
 	"DEADLINE_MARGIN", "MAX_CONCURRENCY", "API_QPS", "MAX_UPGRADES_PER_RUN",
 	"HOLD_VERSIONS", "MNS_ENDPOINT", "OUTCOME_TOPIC", "WORK_QUEUE", "LOG_LEVEL",
+	"LEDGER_ENDPOINT", "LEDGER_INSTANCE", "LEDGER_TABLE", "LEDGER_LEASE", "VERIFY_TIMEOUT",
+	"MAX_ATTEMPTS", "PENALTY_COOLDOWN",
 }
 
 // The parts of s.yaml this project uses. Decoding is strict: a key not here
@@ -636,6 +638,17 @@ func TestDeployEnvironment(t *testing.T) {
 	if cfg.MNSEndpoint == "" || cfg.OutcomeTopic == "" || cfg.WorkQueue == "" {
 		t.Errorf("%s: MNS_ENDPOINT, OUTCOME_TOPIC and WORK_QUEUE must be set: outcomes and continuations go through MNS", d.at("environmentVariables"))
 	}
+	if !cfg.Ledger() {
+		t.Errorf("%s: LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE must be set: without the ledger a redelivered request can upgrade a gateway twice", d.at("environmentVariables"))
+	}
+	// A claim must outlive the run that made it, or a slow run's gateway
+	// could be claimed again while its call is still on its way.
+	if d.fn.Timeout == nil {
+		return // TestDeployFunction reports it
+	}
+	if timeout := time.Duration(*d.fn.Timeout) * time.Second; cfg.LedgerLease <= timeout {
+		t.Errorf("%s: LEDGER_LEASE %v does not outlive the function's timeout %v", d.at("environmentVariables"), cfg.LedgerLease, timeout)
+	}
 }
 
 // TestDeployEnvNamesAreWhatConfigFromEnvReads watches which names
@@ -773,6 +786,14 @@ func TestDeployRAMPolicy(t *testing.T) {
 		}
 		if !p.allows(action, dest) {
 			t.Errorf("%s does not grant %s on the onFailure destination %s: FC delivers it with the function's role", deployRAMPolicy, action, dest)
+		}
+	}
+
+	// The ledger: row reads and conditional writes on its one table.
+	table := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", d.fn.Region, deployTestAccount, cfg.LedgerInstance, cfg.LedgerTable)
+	for _, a := range []string{"ots:BatchGetRow", "ots:PutRow", "ots:GetRange"} {
+		if !p.allows(a, table) {
+			t.Errorf("%s does not grant %s on the ledger table %s", deployRAMPolicy, a, table)
 		}
 	}
 
