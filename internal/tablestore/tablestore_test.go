@@ -1,0 +1,258 @@
+package tablestore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
+	"github.com/sag-upgrade/sag-upgrade/internal/tablestore"
+)
+
+type env struct {
+	sim    *otssim.Server
+	ledger *tablestore.Ledger
+	creds  handler.Credentials
+	url    string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	keys := auth.NewKeyring(nil)
+	sim := otssim.New(otssim.Options{Keyring: keys, Instance: "sag-upgrade"})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c := keys.IssueSTS("1234567890123456", time.Hour)
+	creds := handler.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
+	l, err := tablestore.New(tablestore.Options{Endpoint: srv.URL, Instance: "sag-upgrade", Table: "ledger", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateTable(context.Background()); err != nil {
+		t.Fatalf("CreateTable is not idempotent: %v", err)
+	}
+	return &env{sim: sim, ledger: l, creds: creds, url: srv.URL}
+}
+
+var t0 = time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
+
+func record(id string, rev int64, state handler.State) handler.Record {
+	return handler.Record{Gateway: id, Region: "cn-shanghai", VersionType: events.VersionDevice, Rev: rev, State: state,
+		Target: "2.3.1", From: "2.0.8", Serial: "sn-" + id, ClaimID: fmt.Sprintf("claim-%d", rev), LeaseUntil: t0.Add(30 * time.Minute),
+		RunID: "run-1", RequestID: "req-1", Trigger: events.TriggerTimer, Correlation: "nightly", ClaimedAt: t0,
+		Attempts: int(rev) % 3, UpdatedAt: t0.Add(time.Duration(rev) * time.Second)}
+}
+
+func TestPutGetRoundTripAndConflicts(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	want := record("sag-a", 1, handler.StateClaimed)
+	if err := e.ledger.Put(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a", "sag-missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("Get returned %d records", len(got))
+	}
+	g := got["sag-a"]
+	if g.Rev != 1 || g.State != handler.StateClaimed || g.Target != "2.3.1" || g.Serial != "sn-sag-a" || g.ClaimID != "claim-1" ||
+		!g.LeaseUntil.Equal(want.LeaseUntil) || g.Trigger != events.TriggerTimer || g.Correlation != "nightly" || g.Attempts != 1 ||
+		!g.UpdatedAt.Equal(want.UpdatedAt) || !g.RequestedAt.IsZero() || g.Region != "cn-shanghai" {
+		t.Fatalf("round trip: %+v", g)
+	}
+	// Another writer's first revision, and a revision that skips one, conflict.
+	rival := record("sag-a", 1, handler.StateClaimed)
+	rival.ClaimID = "rival"
+	if err := e.ledger.Put(ctx, rival); !errors.Is(err, handler.ErrConflict) {
+		t.Fatalf("a second rev 1: %v", err)
+	}
+	if err := e.ledger.Put(ctx, record("sag-a", 3, handler.StateRequested)); !errors.Is(err, handler.ErrConflict) {
+		t.Fatalf("rev 3 after rev 1: %v", err)
+	}
+	if err := e.ledger.Put(ctx, record("sag-a", 2, handler.StateRequested)); err != nil {
+		t.Fatalf("rev 2 after rev 1: %v", err)
+	}
+	if got, _ := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"}); got["sag-a"].Rev != 2 {
+		t.Fatalf("after rev 2: %+v", got["sag-a"])
+	}
+	// Another version type is another record.
+	if got, _ := e.ledger.Get(ctx, events.VersionDpi, []string{"sag-a"}); len(got) != 0 {
+		t.Fatalf("a Dpi record appeared: %+v", got)
+	}
+}
+
+// Many workers race to claim one gateway: exactly one wins.
+func TestOnlyOneClaimWins(t *testing.T) {
+	e := setup(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, _ := tablestore.New(tablestore.Options{Endpoint: e.url, Instance: "sag-upgrade", Table: "ledger", Credentials: e.creds})
+			r := record("sag-race", 1, handler.StateClaimed)
+			r.ClaimID = fmt.Sprintf("worker-%d", i)
+			err := l.Put(context.Background(), r)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, handler.ErrConflict):
+				conflicts++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 11 {
+		t.Fatalf("%d wins, %d conflicts", wins, conflicts)
+	}
+}
+
+// A write whose reply is lost looks failed; written again, its condition
+// fails because it already happened. The adapter reads back and knows it.
+func TestLostReplyIsRecognisedAsOurs(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	r := record("sag-a", 1, handler.StateClaimed)
+	e.sim.FailNext("PutRow", 1, otssim.LostReply)
+	err := e.ledger.Put(ctx, r)
+	var te *tablestore.Error
+	if !errors.As(err, &te) || !te.Temporary() {
+		t.Fatalf("a lost reply: %v, want a temporary error", err)
+	}
+	if err := e.ledger.Put(ctx, r); err != nil {
+		t.Fatalf("writing it again: %v, want success (it is our own write)", err)
+	}
+	other := r
+	other.ClaimID = "someone-else"
+	if err := e.ledger.Put(ctx, other); !errors.Is(err, handler.ErrConflict) {
+		t.Fatalf("another writer's rev 1: %v, want a conflict", err)
+	}
+}
+
+func TestFaultsAreTemporary(t *testing.T) {
+	e := setup(t)
+	for _, kind := range []otssim.FaultKind{otssim.ServerBusy, otssim.InternalServerError, otssim.Timeout, otssim.BadGateway, otssim.Drop} {
+		e.sim.FailNext("BatchGetRow", 1, kind)
+		_, err := e.ledger.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+		var te *tablestore.Error
+		if !errors.As(err, &te) || !te.Temporary() {
+			t.Errorf("%s: %v, want a temporary error", kind, err)
+		}
+	}
+	// Condition failures and unknown tables are not worth a retry.
+	l, _ := tablestore.New(tablestore.Options{Endpoint: e.url, Instance: "sag-upgrade", Table: "no_such_table", Credentials: e.creds})
+	_, err := l.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+	var te *tablestore.Error
+	if !errors.As(err, &te) || te.Temporary() || te.Code != "OTSObjectNotExist" {
+		t.Fatalf("unknown table: %v", err)
+	}
+}
+
+func TestScanFiltersOnTheServerAndPages(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	for i := range 30 {
+		state := []handler.State{handler.StateRequested, handler.StateVerified, handler.StateFailed}[i%3]
+		r := record(fmt.Sprintf("sag-%02d", i), 1, state)
+		if err := e.ledger.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		// Audit rows share the partition and must not come back as records.
+		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: r.Gateway, VersionType: r.VersionType, Time: t0, Event: state, RunID: "run-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := e.ledger.Scan(ctx, handler.StateRequested, handler.StateFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 20 {
+		t.Fatalf("%d records, want 20", len(recs))
+	}
+	for _, r := range recs {
+		if r.State != handler.StateRequested && r.State != handler.StateFailed {
+			t.Fatalf("a %s record", r.State)
+		}
+	}
+	if e.sim.Calls()["GetRange"] == 0 {
+		t.Fatal("no GetRange")
+	}
+}
+
+func TestAuditTrailInOrder(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	steps := []handler.State{handler.StateClaimed, handler.StateRequested, handler.StateUnverified, handler.StateClaimed}
+	for i, s := range steps {
+		err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0.Add(time.Duration(i) * time.Hour),
+			Event: s, Target: "2.3.1", From: "2.0.8", RunID: fmt.Sprintf("run-%d", i), RequestID: "req", APIRequestID: "API-1",
+			Trigger: events.TriggerTimer, Correlation: "nightly", Force: i == 3, Error: strings.Repeat("x", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-b", VersionType: events.VersionDevice, Time: t0, Event: handler.StateClaimed})
+	h, err := e.ledger.History(ctx, "sag-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != len(steps) {
+		t.Fatalf("%d entries, want %d", len(h), len(steps))
+	}
+	for i, entry := range h {
+		if entry.Event != steps[i] || entry.RunID != fmt.Sprintf("run-%d", i) || !entry.Time.Equal(t0.Add(time.Duration(i)*time.Hour)) ||
+			entry.Force != (i == 3) || entry.APIRequestID != "API-1" || entry.Trigger != events.TriggerTimer {
+			t.Fatalf("entry %d: %+v", i, entry)
+		}
+	}
+}
+
+func TestErrorsNeverCarrySecrets(t *testing.T) {
+	e := setup(t)
+	creds := e.creds
+	creds.AccessKeySecret = "not-the-secret"
+	l, _ := tablestore.New(tablestore.Options{Endpoint: e.url, Instance: "sag-upgrade", Table: "ledger", Credentials: creds})
+	_, err := l.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+	if err == nil || !strings.Contains(err.Error(), "OTSAuthFailed") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	for _, s := range []string{"not-the-secret", e.creds.SecurityToken} {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("the error quotes a secret: %v", err)
+		}
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	creds := handler.Credentials{AccessKeyID: "id", AccessKeySecret: "s"}
+	for _, o := range []tablestore.Options{
+		{Endpoint: "ots.example", Instance: "i", Table: "t", Credentials: creds},
+		{Endpoint: "https://x", Table: "t", Credentials: creds},
+		{Endpoint: "https://x", Instance: "i", Credentials: creds},
+		{Endpoint: "https://x", Instance: "i", Table: "t"},
+	} {
+		if _, err := tablestore.New(o); err == nil {
+			t.Errorf("accepted %+v", o)
+		}
+	}
+}
