@@ -78,36 +78,50 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 	t.Cleanup(func() { cloud.Close() })
 	w := &world{t: t, cloud: cloud, out: &lockedBuffer{}}
+	w.fn = w.startFunction(o)
+	return w
+}
+
+// startFunction deploys the function (another instance of it, when called
+// again) on the world's cloud.
+func (w *world) startFunction(o worldOptions) *fcsim.Runtime {
+	w.t.Helper()
 	if o.timeout == 0 {
 		o.timeout = 60 * time.Second
 	}
-	env := append(cloud.Env(), "API_QPS=200", "MAX_CONCURRENCY=8")
+	env := append(w.cloud.Env(), "API_QPS=200", "MAX_CONCURRENCY=8")
 	fn, err := fcsim.Start(fcsim.Config{
 		Binary: binary, Env: append(env, o.env...), FunctionName: "sag-upgrade", Handler: "main",
-		Region: cloudsim.Region, AccountID: f.AccountID, Timeout: o.timeout,
+		Region: cloudsim.Region, AccountID: w.cloud.Fleet.AccountID, Timeout: o.timeout,
 		Credentials: func() auth.Credential {
-			c := cloud.Credentials(time.Hour)
+			c := w.cloud.Credentials(time.Hour)
 			w.mu.Lock()
 			w.issued = append(w.issued, c)
 			w.mu.Unlock()
 			return c
 		},
 		Stdout: w.out, Stderr: w.out,
+		// Failed asynchronous invocations are retried at once, as FC would.
+		MaxAsyncRetryAttempts: 2,
 	})
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
-	t.Cleanup(func() { fn.Close() })
-	w.fn = fn
-	return w
+	w.t.Cleanup(func() { fn.Close() })
+	return fn
 }
 
 // invoke runs one synchronous invocation and decodes the report.
 func (w *world) invoke(payload []byte) (fcsim.Result, events.Report) {
 	w.t.Helper()
+	return w.invokeOn(w.fn, payload)
+}
+
+func (w *world) invokeOn(fn *fcsim.Runtime, payload []byte) (fcsim.Result, events.Report) {
+	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := w.fn.Invoke(ctx, payload, fcsim.InvokeOptions{})
+	res, err := fn.Invoke(ctx, payload, fcsim.InvokeOptions{})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -1,0 +1,273 @@
+package main_test
+
+// The ledger end to end: redeliveries, FC retries, parallel workers, a crash
+// between claim and call, and Tablestore faults each leave every gateway with
+// at most one update call.
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+)
+
+// outdated returns n gateways that a sweep upgrades, none of those in used.
+func (w *world) outdated(n int, used map[string]bool) []string {
+	var ids []string
+	for _, g := range w.cloud.Fleet.Gateways {
+		if len(ids) < n && g.Case == fleet.CaseOutdated && !used[g.SmartAGID] {
+			ids = append(ids, g.SmartAGID)
+			used[g.SmartAGID] = true
+		}
+	}
+	return ids
+}
+
+func naming(ids []string, correlation string) []byte {
+	b, _ := json.Marshal(events.Request{GatewayIDs: ids, CorrelationID: correlation})
+	return b
+}
+
+// updateCalls counts the update calls for a gateway that reached the
+// service (a throttled or faulted call in front of it does not).
+func (w *world) updateCalls(id string) int {
+	n := 0
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.Action == update && c.SmartAGID == id && !strings.HasPrefix(c.Code, "Throttling") &&
+			(c.Fault == "" || c.Fault == sagsim.LostReply || c.Fault == sagsim.Slow) {
+			n++
+		}
+	}
+	return n
+}
+
+// ledgerState is the state column of a gateway's Device record.
+func (w *world) ledgerState(id string) string {
+	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+		pk, _ := row.PrimaryKey[0].Value.(string)
+		sk, _ := row.PrimaryKey[1].Value.(string)
+		if pk == id && sk == "state#Device" {
+			s, _ := row.Get("state")
+			str, _ := s.(string)
+			return str
+		}
+	}
+	return ""
+}
+
+func TestOneRequestDeliveredThreeTimesCallsOnce(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	ids := w.outdated(20, map[string]bool{})
+	// The MNS topic trigger's JSON envelope, as MNS delivers it each time.
+	payload, _ := json.Marshal(map[string]any{
+		"TopicOwner": w.cloud.Fleet.AccountID, "TopicName": cloudsim.RequestsTopic, "Subscriber": w.cloud.Fleet.AccountID,
+		"SubscriptionName": "fc", "MessageId": "5F290C926D472878-1-19A1", "MessageMD5": "C5DD56A39F5F7BB8B3337C6D11B6D8C7",
+		"Message": string(naming(ids, "change-7")), "PublishTime": 1795370400000,
+	})
+	var runIDs []string
+	for delivery := 1; delivery <= 3; delivery++ {
+		res, report := w.invoke(payload)
+		if res.Failed {
+			t.Fatalf("delivery %d: %s", delivery, res.Body)
+		}
+		runIDs = append(runIDs, report.RunID)
+		want, reason := events.OutcomeRequested, ""
+		if delivery > 1 {
+			want, reason = events.OutcomeSkipped, "in_progress"
+		}
+		for _, r := range report.Results {
+			if r.Outcome != want || r.Reason != reason {
+				t.Fatalf("delivery %d, %s: %s/%s, want %s/%s", delivery, r.SmartAGID, r.Outcome, r.Reason, want, reason)
+			}
+		}
+	}
+	for _, id := range ids {
+		if n := w.updateCalls(id); n != 1 {
+			t.Errorf("%s: %d update calls over three deliveries", id, n)
+		}
+	}
+	if runIDs[0] != runIDs[1] || runIDs[1] != runIDs[2] {
+		t.Errorf("the same message made runs %v; its events would not deduplicate", runIDs)
+	}
+}
+
+func TestTwoWorkersOnTheSameBatchCallOnce(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	second := w.startFunction(worldOptions{})
+	ids := w.outdated(24, map[string]bool{})
+	payload := naming(ids, "batch-3")
+	var wg sync.WaitGroup
+	reports := make([]events.Report, 2)
+	for i, fn := range []*fcsim.Runtime{w.fn, second} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, reports[i] = w.invokeOn(fn, payload)
+		}()
+	}
+	wg.Wait()
+	requested := 0
+	for _, r := range reports {
+		requested += r.Counts.Requested
+		for _, res := range r.Results {
+			if res.Outcome != events.OutcomeRequested && res.Reason != "in_progress" {
+				t.Errorf("%s: %s/%s", res.SmartAGID, res.Outcome, res.Reason)
+			}
+		}
+	}
+	for _, id := range ids {
+		if n := w.updateCalls(id); n != 1 {
+			t.Errorf("%s: %d update calls by two workers", id, n)
+		}
+	}
+	if requested != len(ids) {
+		t.Errorf("%d requested between the two workers, want %d", requested, len(ids))
+	}
+}
+
+func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
+	w := newWorld(t, worldOptions{
+		sag: sagsim.Options{Latency: 30 * time.Millisecond},
+		env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s", "MAX_CONCURRENCY=2", "API_QPS=20"},
+	})
+	ids := w.outdated(30, map[string]bool{})
+	w.fn.InvokeAsync(naming(ids, "async-1"), fcsim.InvokeOptions{})
+	// Kill the instance in the middle of the run; FC retries the event.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n := 0
+		for _, id := range ids {
+			n += w.cloud.SAG.Count(update, id)
+		}
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run made no update call")
+		}
+	}
+	w.fn.Kill()
+	ctx := t.Context()
+	if err := w.fn.WaitAsync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.fn.Stats(); st.Crashes == 0 || st.Invocations < 2 {
+		t.Fatalf("stats %+v: want a crash and a retry", st)
+	}
+	for _, id := range ids {
+		if n := w.updateCalls(id); n > 1 {
+			t.Errorf("%s: %d update calls across the crash and the retry", id, n)
+		}
+	}
+	// Claims the dead instance left without a call expire; a later run
+	// reads those devices again and upgrades each once.
+	time.Sleep(2100 * time.Millisecond)
+	if res, _ := w.invoke(naming(ids, "sweep-after")); res.Failed {
+		t.Fatalf("the sweep after: %s", res.Body)
+	}
+	for _, id := range ids {
+		if n, applied := w.updateCalls(id), w.cloud.SAG.Applied(id); n != 1 || applied != 1 {
+			t.Errorf("%s: %d update calls, %d applied; want exactly one", id, n, applied)
+		}
+	}
+}
+
+func TestKilledBetweenClaimAndCall(t *testing.T) {
+	w := newWorld(t, worldOptions{env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s"}})
+	id := w.outdated(1, map[string]bool{})[0]
+	// The claim is written, then its answer is held back while the
+	// instance is killed: the claim exists, the call was never made.
+	w.cloud.OTS.SetFaults(otssim.Faults{SlowDelay: 10 * time.Second})
+	w.cloud.OTS.FailNext("PutRow", 1, otssim.SlowReply)
+	done := make(chan fcsim.Result, 1)
+	go func() { r, _ := w.invokeOn(w.fn, naming([]string{id}, "kill-1")); done <- r }()
+	for deadline := time.Now().Add(20 * time.Second); w.ledgerState(id) != "claimed"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no claim was written")
+		}
+	}
+	w.fn.Kill() // SIGKILL
+	if res := <-done; !res.Crashed {
+		t.Fatalf("the killed invocation: %+v", res)
+	}
+	if n := w.cloud.SAG.Count(update, id); n != 0 {
+		t.Fatalf("%d update calls before the kill", n)
+	}
+	callsBefore := len(w.cloud.SAG.Calls())
+
+	// Within the lease nobody touches the gateway; after it, the device is
+	// read again before the one call.
+	if _, report := w.invoke(naming([]string{id}, "kill-2")); report.Results[0].Reason != "in_progress" {
+		t.Fatalf("within the lease: %+v", report.Results[0])
+	}
+	time.Sleep(2100 * time.Millisecond)
+	_, report := w.invoke(naming([]string{id}, "kill-3"))
+	if r := report.Results[0]; r.Outcome != events.OutcomeRequested {
+		t.Fatalf("after the lease: %+v", r)
+	}
+	readBeforeCall := false
+	for _, c := range w.cloud.SAG.Calls()[callsBefore:] {
+		if c.SmartAGID != id {
+			continue
+		}
+		if c.Action == "DescribeSmartAccessGatewayAttribute" {
+			readBeforeCall = true
+		}
+		if c.Action == update && !readBeforeCall {
+			t.Fatal("the update was called without reading the device first")
+		}
+	}
+	if n, applied := w.cloud.SAG.Count(update, id), w.cloud.SAG.Applied(id); n != 1 || applied != 1 {
+		t.Fatalf("%d update calls, %d applied; want one", n, applied)
+	}
+}
+
+func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	w.cloud.OTS.SetFaults(otssim.Faults{Seed: 17, Rate: 0.2, Kinds: []otssim.FaultKind{
+		otssim.ServerBusy, otssim.InternalServerError, otssim.Timeout, otssim.BadGateway, otssim.Drop, otssim.LostReply}})
+	res, report := w.invoke([]byte(`{}`))
+	if res.Failed {
+		t.Fatalf("invocation failed: %s", res.Body)
+	}
+	if f := w.cloud.OTS.Failures(); len(f) == 0 {
+		t.Fatal("no Tablestore fault was injected")
+	}
+	got := results(report)
+	for _, g := range w.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseOtherAccount {
+			continue
+		}
+		r := got[g.SmartAGID+"/Device"]
+		applied := w.cloud.SAG.Applied(g.SmartAGID)
+		if w.updateCalls(g.SmartAGID) > 1 || applied > 1 {
+			t.Errorf("%s: upgraded twice", g.SmartAGID)
+		}
+		if (r.Outcome == events.OutcomeRequested) != (applied == 1) {
+			t.Errorf("%s: %s/%s but %d applied", g.SmartAGID, r.Outcome, r.Reason, applied)
+		}
+		// No claim lost: every upgrade that started is in the ledger.
+		if st := w.ledgerState(g.SmartAGID); applied == 1 && st != "requested" && st != "claimed" {
+			t.Errorf("%s: upgraded, but the ledger says %q", g.SmartAGID, st)
+		}
+	}
+	// With the faults gone, the same sweep again calls for nobody upgraded.
+	w.cloud.OTS.SetFaults(otssim.Faults{})
+	before := map[string]int{}
+	for _, g := range w.cloud.Fleet.Gateways {
+		before[g.SmartAGID] = w.cloud.SAG.Count(update, g.SmartAGID)
+	}
+	w.invoke([]byte(`{}`))
+	for _, g := range w.cloud.Fleet.Gateways {
+		if w.cloud.SAG.Applied(g.SmartAGID) == 1 && w.cloud.SAG.Count(update, g.SmartAGID) != before[g.SmartAGID] {
+			t.Errorf("%s: called again although its upgrade is in progress", g.SmartAGID)
+		}
+	}
+}
