@@ -157,29 +157,11 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 	start := s.cloud.Clock.Now()
 	for night := 1; night <= o.nights; night++ {
 		fired := start.Add(time.Duration(night-1) * 24 * time.Hour)
-		s.cloud.Clock.Set(fired)
 		fmt.Fprintf(stderr, "\n=== Night %d, %s\n", night, localTime(fired))
-		trigger := payload
-		if trigger == nil {
-			trigger = timerEvent(fired)
-		}
-		var tonight []events.Report
-		report, err := s.invoke(trigger)
+		tonight, err := s.night(fired, payload)
 		if err != nil {
 			fmt.Fprintln(stderr, "sag-upgrade:", err)
 			return 1
-		}
-		tonight = append(tonight, report)
-		// The rest of the night: verify requests arrive when their delay
-		// is over, as the EventBridge trigger would deliver them.
-		for end := fired.Add(4 * time.Hour); s.cloud.Clock.Now().Before(end); s.cloud.Clock.Advance(time.Minute) {
-			for batch := s.cloud.QueueBatch(cloudsim.WorkQueue, 10); batch != nil; batch = s.cloud.QueueBatch(cloudsim.WorkQueue, 10) {
-				r, err := s.invoke(batch)
-				if err != nil {
-					fmt.Fprintln(stderr, "sag-upgrade:", err)
-				}
-				tonight = append(tonight, r)
-			}
 		}
 		summarizeNight(stderr, night, tonight)
 		all = append(all, tonight...)
@@ -190,6 +172,31 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// night runs one night from fired: the timer's sweep (or payload, when
+// given), then the work queue's messages as they become due, for four hours
+// of simulated time.
+func (s *simulation) night(fired time.Time, payload []byte) ([]events.Report, error) {
+	s.cloud.Clock.Set(fired)
+	if payload == nil {
+		payload = timerEvent(fired)
+	}
+	report, err := s.invoke(payload)
+	if err != nil {
+		return nil, err
+	}
+	reports := []events.Report{report}
+	for end := fired.Add(4 * time.Hour); s.cloud.Clock.Now().Before(end); s.cloud.Clock.Advance(time.Minute) {
+		for batch := s.cloud.QueueBatch(cloudsim.WorkQueue, 10); batch != nil; batch = s.cloud.QueueBatch(cloudsim.WorkQueue, 10) {
+			r, err := s.invoke(batch)
+			if err != nil {
+				return reports, err
+			}
+			reports = append(reports, r)
+		}
+	}
+	return reports, nil
 }
 
 // timerEvent is the nightly timer's event for a night, as s.yaml configures

@@ -1,0 +1,121 @@
+package main
+
+// Several nights on the simulated clock, in-process: the same handler and
+// adapters as production, over real HTTP to the emulators.
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+)
+
+func TestNightsVerifyLoseAndPenalise(t *testing.T) {
+	t.Setenv("MAX_ATTEMPTS", "2")
+	t.Setenv("LOG_LEVEL", "warn")
+	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cloud.Close()
+	byCase := map[fleet.Case][]string{}
+	for _, g := range s.cloud.Fleet.Gateways {
+		byCase[g.Case] = append(byCase[g.Case], g.SmartAGID)
+	}
+	// outcomes of one night, by gateway: the last result of each.
+	last := func(reports []events.Report) map[string]events.Result {
+		m := map[string]events.Result{}
+		for _, r := range reports {
+			for _, res := range r.Results {
+				if res.VersionType == events.VersionDevice {
+					m[res.SmartAGID] = res
+				}
+			}
+		}
+		return m
+	}
+	start := s.cloud.Clock.Now()
+	night := func(n int) map[string]events.Result {
+		t.Helper()
+		reports, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return last(reports)
+	}
+	expect := func(n int, got map[string]events.Result, c fleet.Case, outcome events.Outcome, reasons ...string) {
+		t.Helper()
+		for _, id := range byCase[c] {
+			r := got[id]
+			ok := r.Outcome == outcome
+			if len(reasons) > 0 {
+				ok = ok && r.Reason == reasons[0]
+			}
+			if !ok {
+				t.Errorf("night %d, %s (%s): %s/%s, want %s %v", n, id, c, r.Outcome, r.Reason, outcome, reasons)
+			}
+		}
+	}
+
+	n1 := night(1)
+	expect(1, n1, fleet.CaseOutdated, events.OutcomeVerified)
+	expect(1, n1, fleet.CaseLost, events.OutcomeUnverified, "offline")
+	expect(1, n1, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
+	expect(1, n1, fleet.CaseHAPair, events.OutcomeVerified) // the standby; the master follows tomorrow
+
+	n2 := night(2)
+	expect(2, n2, fleet.CaseLost, events.OutcomeSkipped, "offline") // never came back: not touched again
+	expect(2, n2, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
+	expect(2, n2, fleet.CaseHAPair, events.OutcomeVerified)
+	expect(2, n2, fleet.CaseOutdated, events.OutcomeSkipped, "up_to_date")
+
+	// Two unverified nights in a row: the penalty box (MAX_ATTEMPTS=2).
+	n3 := night(3)
+	expect(3, n3, fleet.CaseReverts, events.OutcomeSkipped, "penalty")
+	for _, id := range byCase[fleet.CaseReverts] {
+		if n := s.cloud.SAG.Count(update, id); n != 2 {
+			t.Errorf("%s: %d update calls over three nights, want 2", id, n)
+		}
+	}
+	for _, id := range byCase[fleet.CaseLost] {
+		if n := s.cloud.SAG.Count(update, id); n != 1 {
+			t.Errorf("%s: %d update calls, want 1", id, n)
+		}
+	}
+	for _, id := range byCase[fleet.CaseOutdated] {
+		if n := s.cloud.SAG.Applied(id); n != 1 {
+			t.Errorf("%s: %d upgrades, want 1", id, n)
+		}
+	}
+
+	// An operator retries the failed ones by hand.
+	reports, err := s.night(start.Add(2*24*time.Hour+2*time.Hour), []byte(`{"retryFailedOnly":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried := last(reports[:1])
+	for _, id := range byCase[fleet.CaseReverts] {
+		if retried[id].Outcome != events.OutcomeRequested {
+			t.Errorf("retryFailedOnly, %s: %+v", id, retried[id])
+		}
+	}
+	for id, r := range retried {
+		if r.Outcome == events.OutcomeRequested && !contains(byCase[fleet.CaseReverts], id) && !contains(byCase[fleet.CaseLost], id) &&
+			!contains(byCase[fleet.CaseReseller], id) {
+			t.Errorf("retryFailedOnly touched %s, which had not failed", id)
+		}
+	}
+}
+
+const update = "UpdateSmartAccessGatewayVersion"
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
