@@ -382,6 +382,8 @@ func serveSimulated(o cliOptions, w io.Writer) int {
 		return 1
 	}
 	defer cloud.Close()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
 	key := cloud.Keyring.AddAccessKey(f.AccountID)
 	fmt.Fprintf(w, "Simulated cloud for %s (%d gateways) serving SAG and MNS at %s\n", o.fleet, len(f.Gateways), cloud.URL)
 	fmt.Fprintln(w, "Environment for the function (simulated credentials, valid only here):")
@@ -391,8 +393,6 @@ func serveSimulated(o cliOptions, w io.Writer) int {
 	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_ID="+key.AccessKeyID)
 	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_SECRET="+key.AccessKeySecret)
 	fmt.Fprintln(w, "Interrupt (Ctrl-C) to stop.")
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt)
 	<-stop
 	return 0
 }

@@ -54,6 +54,9 @@ type API struct {
 
 var _ handler.SAG = (*API)(nil)
 
+// newClient serialises smartag.NewClientWithOptions across every API.
+var newClient sync.Mutex
+
 // New returns the adapter.
 func New(opts Options) (*API, error) {
 	if opts.Credentials.AccessKeyID == "" || opts.Credentials.AccessKeySecret == "" {
@@ -101,6 +104,10 @@ func (a *API) client(region string) (*smartag.Client, error) {
 	var cred *credentials.StaticSTSCredentialsProvider
 	var c *smartag.Client
 	var err error
+	// The SDK fills a package-level endpoint map on first use without a
+	// lock: clients are made one at a time.
+	newClient.Lock()
+	defer newClient.Unlock()
 	if a.opts.Credentials.SecurityToken != "" {
 		cred = credentials.NewStaticSTSCredentialsProvider(a.opts.Credentials.AccessKeyID, a.opts.Credentials.AccessKeySecret, a.opts.Credentials.SecurityToken)
 		c, err = smartag.NewClientWithOptions(region, cfg, cred)

@@ -297,3 +297,26 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("an endpoint without a scheme accepted")
 	}
 }
+
+// Separate adapters (one per invocation) make their first clients at the
+// same moment; the SDK's endpoint table must not race.
+func TestAdaptersCreatedConcurrently(t *testing.T) {
+	e := setup(t, sagsim.Options{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			api, err := smartag.New(smartag.Options{Endpoint: e.srv.URL, Credentials: handler.Credentials{
+				AccessKeyID: e.creds.AccessKeyID, AccessKeySecret: e.creds.AccessKeySecret, SecurityToken: e.creds.SecurityToken}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, _, err := api.ListGateways(ctx(t), "ap-southeast-1", handler.ListFilter{}, 1); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
