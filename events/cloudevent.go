@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -75,6 +76,35 @@ func OutcomeEvent(source string, run RunInfo, r Result, at time.Time) CloudEvent
 func RunCompletedEvent(source string, run RunInfo, c Counts, at time.Time) CloudEvent {
 	data := RunCompletedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Counts: c}
 	return newEvent(source, RunCompletedType, "", eventID(run.RunID, RunCompletedType), at, data)
+}
+
+// RolloutData is the data of a sag.upgrade.rollout.* event.
+type RolloutData struct {
+	Rollout
+	Transition    string  `json:"transition"`
+	RunID         string  `json:"runId"`
+	Trigger       Trigger `json:"trigger"`
+	CorrelationID string  `json:"correlationId"`
+}
+
+// Rollout transitions, the last part of the event type. Each fits an MNS
+// message tag ("rollout." + transition, 16 characters at most).
+const (
+	RolloutStarted  = "started"  // the canary began
+	RolloutWave     = "wave"     // a new wave began
+	RolloutVerified = "verified" // a wave's upgrades were all verified
+	RolloutBreaker  = "breaker"  // the breaker opened: the rollout stops
+	RolloutReset    = "reset"    // an operator closed the breaker
+	RolloutDone     = "done"     // every gateway of the model runs the version
+)
+
+// RolloutEvent reports a rollout's transition. Its id depends on the
+// rollout, the transition and the wave, so a transition re-published (by a
+// retried run) keeps its id.
+func RolloutEvent(source string, run RunInfo, r Rollout, transition string, at time.Time) CloudEvent {
+	id := eventID(r.ID, transition, strconv.Itoa(r.Wave), run.RunID)
+	data := RolloutData{Rollout: r, Transition: transition, RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID}
+	return newEvent(source, OutcomeTypePrefix+"rollout."+transition, r.ID, id, at, data)
 }
 
 func newEvent(source, typ, subject, id string, at time.Time, data any) CloudEvent {

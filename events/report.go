@@ -17,6 +17,31 @@ type Report struct {
 	// Continuation is set when the run left work for a follow-up invocation.
 	Continuation *Continuation `json:"continuation,omitempty"`
 	Publishing   Publishing    `json:"publishing"`
+	// Rollouts is the state of every rollout the run touched.
+	Rollouts []Rollout `json:"rollouts,omitempty"`
+	// KillSwitch is set when the kill switch held back update calls.
+	KillSwitch bool `json:"killSwitch,omitempty"`
+}
+
+// Rollout is where a staged rollout of one version to one hardware model
+// stands, and the numbers behind its last decision.
+type Rollout struct {
+	ID          string      `json:"id"` // rollout#<versionType>#<model>#<targetVersion>
+	VersionType VersionType `json:"versionType"`
+	Model       string      `json:"model"`
+	Target      string      `json:"targetVersion"`
+	Wave        int         `json:"wave"` // 0 is the canary
+	WaveLimit   int         `json:"waveLimit"`
+	Population  int         `json:"population"` // gateways that started or would take this version
+	Started     int         `json:"started"`
+	InFlight    int         `json:"inFlight"`
+	Verified    int         `json:"verified"`
+	Failed      int         `json:"failed"` // failed and unverified
+	FailureRate float64     `json:"failureRate"`
+	Breaker     string      `json:"breaker"` // "closed" or "open"
+	Done        bool        `json:"done"`
+	// Reason says why the rollout is where it is, with the numbers.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Continuation says whether the rest of the work was put on the work queue.

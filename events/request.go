@@ -20,11 +20,14 @@ type Kind string
 const (
 	KindSweep  Kind = "sweep"  // upgrade every eligible gateway (the default)
 	KindVerify Kind = "verify" // re-check gateways after an upgrade
+	KindStop   Kind = "stop"   // the kill switch: no update call anywhere until resume
+	KindResume Kind = "resume" // clear the kill switch
+	KindReset  Kind = "reset"  // close a rollout's breaker (targetVersion, versionTypes)
 )
 
 // kinds is every kind a request may name. A new kind is one constant above
 // and one entry here.
-var kinds = []Kind{KindSweep, KindVerify}
+var kinds = []Kind{KindSweep, KindVerify, KindStop, KindResume, KindReset}
 
 // Known reports whether k is a kind this version of the function handles.
 func (k Kind) Known() bool { return slices.Contains(kinds, k) }
@@ -264,6 +267,9 @@ func (r Request) Validate() error {
 		// The pin applies to every requested version type; a type whose
 		// list does not offer it reports skipped/target_not_offered, so a
 		// firmware pin never passes silently for DPI signatures.
+	}
+	if r.Kind == KindReset && r.TargetVersion == "" {
+		add("targetVersion", "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)")
 	}
 	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {
 		add("correlationId", "is %d characters long (at most %d)", n, MaxCorrelationIDLen)

@@ -31,6 +31,9 @@ func TestParseRequestValid(t *testing.T) {
 				VersionTypes: []VersionType{VersionDevice, VersionDpi}, TargetVersion: "2.3.1", DryRun: true, CorrelationID: "ticket-4711"}},
 		{"a pin without version types", `{"targetVersion":"2.3.1"}`, Request{Kind: KindSweep, TargetVersion: "2.3.1"}},
 		{"retry failed only", `{"retryFailedOnly":true}`, Request{Kind: KindSweep, RetryFailedOnly: true}},
+		{"stop", `{"kind":"stop","correlationId":"incident-9"}`, Request{Kind: KindStop, CorrelationID: "incident-9"}},
+		{"reset a rollout", `{"kind":"reset","versionTypes":["Device"],"targetVersion":"2.3.1"}`,
+			Request{Kind: KindReset, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3.1"}},
 		{"two-part version", `{"versionTypes":["Device"],"targetVersion":"2.3"}`,
 			Request{Kind: KindSweep, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3"}},
 		{"longest correlation id", `{"correlationId":"` + long + `"}`, Request{Kind: KindSweep, CorrelationID: long}},
@@ -56,7 +59,8 @@ func TestParseRequestErrorsNameTheField(t *testing.T) {
 		field   string // of the first FieldError
 		problem string // a part of its text
 	}{
-		{`{"kind":"upgrade"}`, "kind", `"upgrade" is not a known kind (want one of "sweep", "verify")`},
+		{`{"kind":"reset","versionTypes":["Device"]}`, "targetVersion", "a reset names the rollout's targetVersion"},
+		{`{"kind":"upgrade"}`, "kind", `"upgrade" is not a known kind (want one of "sweep", "verify", "stop", "resume", "reset")`},
 		{`{"kind":"Sweep"}`, "kind", "not a known kind"},
 		{`{"kind":5}`, "kind", "want a string, found a JSON number"},
 		{`{"regions":"cn-shanghai"}`, "regions", "want an array of strings, found a JSON string"},
