@@ -138,6 +138,7 @@ func (r *run) claim(ctx context.Context, j job, g Gateway, vt events.VersionType
 		next = *prev
 		next.Rev++
 	}
+	next.Model = g.Model
 	next.State, next.Target, next.From, next.Serial = StateClaimed, target, dev.Version(vt), dev.SerialNumber
 	next.ClaimID, next.ClaimedAt, next.LeaseUntil = newClaimID(), now, now.Add(r.cfg.LedgerLease)
 	next.RequestedAt, next.VerifyBy, next.VerifiedAt, next.APIRequestID, next.LastError = time.Time{}, time.Time{}, time.Time{}, "", ""

@@ -29,6 +29,21 @@ type Ledger interface {
 	Audit(ctx context.Context, e AuditEntry) error
 	// History returns a gateway's audit trail, oldest first.
 	History(ctx context.Context, gateway string) ([]AuditEntry, error)
+
+	// Documents are small JSON values kept beside the records: a rollout's
+	// state, the kill switch. GetDoc reports found false for none; PutDoc
+	// writes under the same revision rule as Put.
+	GetDoc(ctx context.Context, id string) (d Doc, found bool, err error)
+	PutDoc(ctx context.Context, d Doc) error
+	// ListDocs returns the documents whose id starts with prefix.
+	ListDocs(ctx context.Context, prefix string) ([]Doc, error)
+}
+
+// Doc is a document of the ledger.
+type Doc struct {
+	ID   string
+	Rev  int64
+	Body []byte // JSON
 }
 
 // ErrConflict is returned by Ledger.Put when the record changed since it was
@@ -52,6 +67,7 @@ const (
 type Record struct {
 	Gateway      string
 	Region       string
+	Model        string // the hardware model: a rollout is per model
 	VersionType  events.VersionType
 	Rev          int64 // every write increments it; writes are conditional on it
 	State        State

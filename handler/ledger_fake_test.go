@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
@@ -13,11 +14,50 @@ import (
 type fakeLedger struct {
 	mu    sync.Mutex
 	rows  map[string]Record
+	docs  map[string]Doc
 	audit []AuditEntry
 	fail  func(op string) error
 }
 
-func newFakeLedger() *fakeLedger { return &fakeLedger{rows: map[string]Record{}} }
+func newFakeLedger() *fakeLedger {
+	return &fakeLedger{rows: map[string]Record{}, docs: map[string]Doc{}}
+}
+
+func (l *fakeLedger) GetDoc(ctx context.Context, id string) (Doc, bool, error) {
+	if err := l.err("GetDoc"); err != nil {
+		return Doc{}, false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, ok := l.docs[id]
+	return d, ok, nil
+}
+
+func (l *fakeLedger) PutDoc(ctx context.Context, d Doc) error {
+	if err := l.err("PutDoc"); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, ok := l.docs[d.ID]
+	if (!ok && d.Rev != 1) || (ok && cur.Rev != d.Rev-1) {
+		return ErrConflict
+	}
+	l.docs[d.ID] = d
+	return nil
+}
+
+func (l *fakeLedger) ListDocs(ctx context.Context, prefix string) ([]Doc, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Doc
+	for id, d := range l.docs {
+		if strings.HasPrefix(id, prefix) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
 
 func key(id string, vt events.VersionType) string { return id + "/" + string(vt) }
 

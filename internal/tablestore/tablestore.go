@@ -7,6 +7,9 @@
 //	sk  "state#<VersionType>"                              one state row per gateway and version type
 //	    "audit#<time, fixed width, UTC>#<VersionType>#<event>"  the audit trail, insert-only
 //
+// and documents (rollouts, the kill switch) under pk = the document's id,
+// sk = "doc", with a JSON body column.
+//
 // and the attribute columns written by encode below (kind, state, rev, target,
 // lease_until, …). CreateTable makes it; deploy/README.md documents it.
 //
@@ -229,9 +232,17 @@ func (l *Ledger) Put(ctx context.Context, r handler.Record) error {
 // Scan implements handler.Ledger: one range over the table, filtered on the
 // server to the state rows in the given states, page by page.
 func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.Record, error) {
-	stateFilter := ots.NewCompositeColumnCondition(ots.LO_OR)
-	for _, s := range states {
-		stateFilter.AddFilter(ots.NewSingleColumnCondition("state", ots.CT_EQUAL, string(s)))
+	if len(states) == 0 {
+		return nil, nil
+	}
+	// OR takes two conditions or more: one state is a plain condition.
+	var stateFilter ots.ColumnFilter = ots.NewSingleColumnCondition("state", ots.CT_EQUAL, string(states[0]))
+	if len(states) > 1 {
+		or := ots.NewCompositeColumnCondition(ots.LO_OR)
+		for _, s := range states {
+			or.AddFilter(ots.NewSingleColumnCondition("state", ots.CT_EQUAL, string(s)))
+		}
+		stateFilter = or
 	}
 	filter := ots.NewCompositeColumnCondition(ots.LO_AND)
 	filter.AddFilter(ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "state"))
@@ -281,7 +292,7 @@ func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
 
 // History implements handler.Ledger: the gateway's audit rows in order.
 func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEntry, error) {
-	start, end := key(gateway, auditPrefix), key(gateway, auditPrefix+"\xff")
+	start, end := key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix))
 	var out []handler.AuditEntry
 	for start != nil {
 		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end, Direction: ots.FORWARD, MaxVersion: 1}
@@ -321,6 +332,7 @@ func encode(r handler.Record) []ots.AttributeColumn {
 	cols := []ots.AttributeColumn{
 		{ColumnName: "kind", Value: "state"},
 		{ColumnName: "region", Value: r.Region},
+		{ColumnName: "model", Value: r.Model},
 		{ColumnName: "version_type", Value: string(r.VersionType)},
 		{ColumnName: "rev", Value: r.Rev},
 		{ColumnName: "state", Value: string(r.State)},
@@ -349,7 +361,7 @@ func encode(r handler.Record) []ots.AttributeColumn {
 func decode(pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) handler.Record {
 	c := columns(attrs)
 	r := handler.Record{
-		Region: c.str("region"), VersionType: events.VersionType(c.str("version_type")), Rev: c.int("rev"),
+		Region: c.str("region"), Model: c.str("model"), VersionType: events.VersionType(c.str("version_type")), Rev: c.int("rev"),
 		State: handler.State(c.str("state")), Target: c.str("target"), From: c.str("from_version"),
 		Serial: c.str("serial"), ClaimID: c.str("claim_id"), LeaseUntil: c.time("lease_until"),
 		VerifyBy: c.time("verify_by"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
@@ -385,4 +397,89 @@ func (cs columns) time(name string) time.Time {
 		return time.UnixMilli(ms)
 	}
 	return time.Time{}
+}
+
+const docKey = "doc"
+
+// prefixEnd is the first string after every string that starts with p (an
+// ASCII prefix): p with its last byte incremented, "audit#" → "audit$".
+func prefixEnd(p string) string {
+	return p[:len(p)-1] + string(p[len(p)-1]+1)
+}
+
+// GetDoc implements handler.Ledger.
+func (l *Ledger) GetDoc(ctx context.Context, id string) (handler.Doc, bool, error) {
+	crit := &ots.SingleRowQueryCriteria{TableName: l.table, PrimaryKey: key(id, docKey), MaxVersion: 1}
+	var resp *ots.GetRowResponse
+	err := call(ctx, l, "GetRow", func() error {
+		var err error
+		resp, err = l.client.GetRow(&ots.GetRowRequest{SingleRowQueryCriteria: crit})
+		return err
+	})
+	if err != nil || len(resp.Columns) == 0 {
+		return handler.Doc{}, false, err
+	}
+	c := columns(resp.Columns)
+	body, _ := c.get("body").(string)
+	return handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)}, true, nil
+}
+
+// PutDoc implements handler.Ledger: the revision rule of Put, and the same
+// read-back after a failed condition.
+func (l *Ledger) PutDoc(ctx context.Context, d handler.Doc) error {
+	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(d.ID, docKey)}
+	change.AddColumn("kind", "doc")
+	change.AddColumn("rev", d.Rev)
+	change.AddColumn("body", string(d.Body))
+	if d.Rev == 1 {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_NOT_EXIST)
+	} else {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
+		change.SetColumnCondition(ots.NewSingleColumnCondition("rev", ots.CT_EQUAL, d.Rev-1))
+	}
+	err := call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "OTSConditionCheckFail" {
+		return err
+	}
+	cur, found, gerr := l.GetDoc(ctx, d.ID)
+	if gerr != nil {
+		return gerr
+	}
+	if found && cur.Rev == d.Rev && string(cur.Body) == string(d.Body) {
+		return nil
+	}
+	return handler.ErrConflict
+}
+
+// ListDocs implements handler.Ledger: a range over the partition keys that
+// start with prefix.
+func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, error) {
+	start, end := new(ots.PrimaryKey), new(ots.PrimaryKey)
+	start.AddPrimaryKeyColumn("pk", prefix)
+	start.AddPrimaryKeyColumnWithMinValue("sk")
+	end.AddPrimaryKeyColumn("pk", prefixEnd(prefix))
+	end.AddPrimaryKeyColumnWithMaxValue("sk")
+	var out []handler.Doc
+	for start != nil {
+		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end, Direction: ots.FORWARD,
+			MaxVersion: 1, Filter: ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "doc")}
+		var resp *ots.GetRangeResponse
+		err := call(ctx, l, "GetRange", func() error {
+			var err error
+			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range resp.Rows {
+			c := columns(row.Columns)
+			id, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
+			body, _ := c.get("body").(string)
+			out = append(out, handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)})
+		}
+		start = resp.NextStartPrimaryKey
+	}
+	return out, nil
 }

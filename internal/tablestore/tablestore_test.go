@@ -256,3 +256,46 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestDocuments(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	if _, found, err := e.ledger.GetDoc(ctx, "rollout#Device#sag-1000#2.3.1"); err != nil || found {
+		t.Fatalf("a missing document: found %v, %v", found, err)
+	}
+	doc := handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{"wave":0}`)}
+	if err := e.ledger.PutDoc(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: doc.ID, Rev: 1, Body: []byte(`{"wave":9}`)}); !errors.Is(err, handler.ErrConflict) {
+		t.Fatalf("another first revision: %v", err)
+	}
+	if err := e.ledger.PutDoc(ctx, doc); err != nil {
+		t.Fatalf("the same write again (a lost reply): %v", err)
+	}
+	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: doc.ID, Rev: 2, Body: []byte(`{"wave":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := e.ledger.GetDoc(ctx, doc.ID)
+	if err != nil || !found || got.Rev != 2 || string(got.Body) != `{"wave":1}` {
+		t.Fatalf("GetDoc = %+v %v %v", got, found, err)
+	}
+	e.ledger.PutDoc(ctx, handler.Doc{ID: "rollout#Dpi#sag-1000#1.8.3", Rev: 1, Body: []byte(`{}`)})
+	e.ledger.PutDoc(ctx, handler.Doc{ID: "control", Rev: 1, Body: []byte(`{"killSwitch":true}`)})
+	if err := e.ledger.Put(ctx, record("rollout-lookalike", 1, handler.StateClaimed)); err != nil { // a state row, not a document
+		t.Fatal(err)
+	}
+	docs, err := e.ledger.ListDocs(ctx, "rollout#")
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("ListDocs = %+v, %v", docs, err)
+	}
+	for _, d := range docs {
+		if !strings.HasPrefix(d.ID, "rollout#") {
+			t.Fatalf("ListDocs returned %s", d.ID)
+		}
+	}
+	// Documents are not records.
+	if recs, err := e.ledger.Scan(ctx, handler.StateClaimed); err != nil || len(recs) != 1 || recs[0].Gateway != "rollout-lookalike" {
+		t.Fatalf("Scan = %+v, %v", recs, err)
+	}
+}
