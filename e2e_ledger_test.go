@@ -187,7 +187,8 @@ func TestKilledBetweenClaimAndCall(t *testing.T) {
 	w.cloud.OTS.SetFaults(otssim.Faults{SlowDelay: 10 * time.Second})
 	w.cloud.OTS.FailNext("PutRow", 1, otssim.SlowReply)
 	done := make(chan fcsim.Result, 1)
-	go func() { r, _ := w.invokeOn(w.fn, naming([]string{id}, "kill-1")); done <- r }()
+	// force keeps the rollout out of it, so the first PutRow is the claim.
+	go func() { r, _ := w.invokeOn(w.fn, []byte(`{"gatewayIds":["`+id+`"],"force":true}`)); done <- r }()
 	for deadline := time.Now().Add(20 * time.Second); w.ledgerState(id) != "claimed"; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no claim was written")

@@ -14,6 +14,7 @@ import (
 
 func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	t.Setenv("MAX_ATTEMPTS", "2")
+	t.Setenv("ROLLOUT_CANARY", "10000") // every gateway at once: waves have their own test
 	t.Setenv("LOG_LEVEL", "warn")
 	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
 	if err != nil {

@@ -67,6 +67,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	if err != nil {
 		return readFailure(res, err), rec, true
 	}
+	r.touch(rec)
 	if reached(d, rec, vt) {
 		next = r.follow(rec, j, StateVerified)
 		next.VerifiedAt, next.Attempts, next.PenaltyUntil, next.LastError = now, 0, time.Time{}, ""
@@ -333,4 +334,14 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 	}
 	j.req.GatewayIDs = ids
 	return true
+}
+
+// touch notes that a rollout's numbers may have moved in this run.
+func (r *run) touch(rec Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.touched == nil {
+		r.touched = map[rolloutKey]bool{}
+	}
+	r.touched[rolloutKey{rec.VersionType, rec.Model, rec.Target}] = true
 }

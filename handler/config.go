@@ -48,6 +48,20 @@ type Config struct {
 	// the penalty box for PenaltyCooldown.
 	MaxAttempts     int           `json:"maxAttempts"`
 	PenaltyCooldown time.Duration `json:"-"`
+
+	// Rollouts (need the ledger): a canary of RolloutCanary gateways, then
+	// waves up to each share of RolloutWaves, each starting when the
+	// previous one is verified and has soaked RolloutSoak; the breaker opens
+	// when more than RolloutMaxFailure of at least RolloutMinSample finished
+	// upgrades failed or stayed unverified.
+	RolloutCanary     int           `json:"rolloutCanary"`
+	RolloutWaves      []float64     `json:"rolloutWaves"`
+	RolloutSoak       time.Duration `json:"-"`
+	RolloutMinSample  int           `json:"rolloutMinSample"`
+	RolloutMaxFailure float64       `json:"rolloutMaxFailure"`
+	// KillSwitch stops every update call (and the ledger's switch, set by a
+	// stop request, stops runs already under way).
+	KillSwitch bool `json:"killSwitch"`
 }
 
 // Ledger reports whether the ledger is configured.
@@ -65,6 +79,11 @@ const (
 	DefaultVerifyTimeout     = 20 * time.Minute
 	DefaultMaxAttempts       = 3
 	DefaultPenaltyCooldown   = 7 * 24 * time.Hour
+	DefaultRolloutCanary     = 2
+	DefaultRolloutWaves      = "5%,25%,100%"
+	DefaultRolloutSoak       = 12 * time.Hour
+	DefaultRolloutMinSample  = 2
+	DefaultRolloutMaxFailure = 0.2
 )
 
 // ConfigFromEnv reads the configuration. getenv is os.Getenv in production;
@@ -82,6 +101,10 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		VerifyTimeout:     DefaultVerifyTimeout,
 		MaxAttempts:       DefaultMaxAttempts,
 		PenaltyCooldown:   DefaultPenaltyCooldown,
+		RolloutCanary:     DefaultRolloutCanary,
+		RolloutSoak:       DefaultRolloutSoak,
+		RolloutMinSample:  DefaultRolloutMinSample,
+		RolloutMaxFailure: DefaultRolloutMaxFailure,
 	}
 	var errs []string
 	fail := func(name, format string, args ...any) {
@@ -140,6 +163,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		}
 	}
 	boolean("DRY_RUN", &c.DryRun)
+	boolean("KILL_SWITCH", &c.KillSwitch)
 
 	tz := env("MAINTENANCE_TZ")
 	if tz == "" {
@@ -166,6 +190,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	duration("LEDGER_LEASE", &c.LedgerLease)
 	duration("VERIFY_TIMEOUT", &c.VerifyTimeout)
 	duration("PENALTY_COOLDOWN", &c.PenaltyCooldown)
+	duration("ROLLOUT_SOAK", &c.RolloutSoak)
 
 	positive := func(name string, dst *int) {
 		if v := env(name); v != "" {
@@ -179,6 +204,30 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	positive("MAX_CONCURRENCY", &c.MaxConcurrency)
 	positive("MAX_UPGRADES_PER_RUN", &c.MaxUpgradesPerRun)
 	positive("MAX_ATTEMPTS", &c.MaxAttempts)
+	positive("ROLLOUT_CANARY", &c.RolloutCanary)
+	positive("ROLLOUT_MIN_SAMPLE", &c.RolloutMinSample)
+	waves := env("ROLLOUT_WAVES")
+	if waves == "" {
+		waves = DefaultRolloutWaves
+	}
+	for _, w := range list(waves) {
+		f, err := percent(w)
+		if err != nil || f <= 0 || f > 1 || (len(c.RolloutWaves) > 0 && f <= c.RolloutWaves[len(c.RolloutWaves)-1]) {
+			fail("ROLLOUT_WAVES", "%q is not a list of growing shares such as 5%%,25%%,100%%", waves)
+			break
+		}
+		c.RolloutWaves = append(c.RolloutWaves, f)
+	}
+	if n := len(c.RolloutWaves); n > 0 && c.RolloutWaves[n-1] != 1 {
+		fail("ROLLOUT_WAVES", "%q does not end at 100%%: the rollout would never finish", waves)
+	}
+	if v := env("ROLLOUT_MAX_FAILURE"); v != "" {
+		f, err := percent(v)
+		if err != nil || f < 0 || f >= 1 {
+			fail("ROLLOUT_MAX_FAILURE", "%q is not a share such as 20%% (0%% to 99%%)", v)
+		}
+		c.RolloutMaxFailure = f
+	}
 	if v := env("API_QPS"); v != "" {
 		q, err := strconv.ParseFloat(v, 64)
 		if err != nil || q <= 0 {
@@ -258,6 +307,15 @@ func checkURL(s string) error {
 		return fmt.Errorf("%q is not an http(s) URL such as https://host or http://127.0.0.1:8081", s)
 	}
 	return nil
+}
+
+// percent parses "25%" (or "0.25") as 0.25.
+func percent(s string) (float64, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		return f / 100, err
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // parseDuration accepts Go durations and whole days ("3d"), since release ages

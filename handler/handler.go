@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		// No panic may escape to the runtime: it would skip the report and
 		// the events of everything done so far.
 		if p := recover(); p != nil {
-			log.Error().Str("panic", fmt.Sprint(p)).Msg("run aborted by a panic")
+			log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("run aborted by a panic")
 			err = fmt.Errorf("internal error: %v", p)
 		}
 	}()
@@ -111,6 +112,8 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		info:      info,
 		scanned:   map[string]bool{},
 	}
+	r.rollouts = &rollouts{r: r}
+	r.kill = &killSwitch{r: r}
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
 		Interface("config", h.Config).Bool("eventsEnabled", cloud.Events != nil).
@@ -139,6 +142,12 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		switch m.Request.Kind {
 		case events.KindVerify:
 			r.verify(ctx, j)
+		case events.KindStop:
+			r.kill.set(ctx, j, true)
+		case events.KindResume:
+			r.kill.set(ctx, j, false)
+		case events.KindReset:
+			r.rollouts.reset(ctx, j)
 		default:
 			r.sweep(ctx, j)
 		}
@@ -164,6 +173,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	report = events.Report{
 		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
+		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped,
 	}
 	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ type run struct {
 	scanned  map[string]bool
 	upgrades atomic.Int64
 	verifies map[verifyKey]*verifyBatch
+	touched  map[rolloutKey]bool // rollouts with upgrades settled this run
+	rollouts *rollouts
+	kill     *killSwitch
 }
 
 // job is one request of the run, with the configuration applied.
@@ -106,7 +110,28 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 	r.out.add(events.OutcomeEvent(r.out.source, j.info, res, r.now()))
 }
 
-// sweep lists the job's regions and handles every gateway and version type.
+// candidate is a gateway and version type the plan found due for an
+// upgrade; the gate decides whether this run makes the call.
+type candidate struct {
+	g      Gateway
+	vt     events.VersionType
+	rec    *Record // nil without a ledger record
+	dev    Device  // the device to upgrade (HA pairs: one a run)
+	target Release
+	serial string // SerialNumber for the call ("" for a single device)
+	res    events.Result
+	start  time.Time
+	// fresh: the gateway has not started this rollout yet (a retry to the
+	// same version, or an HA pair's second device, has).
+	fresh bool
+}
+
+func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.target.Code} }
+
+// sweep lists the job's regions and handles every gateway and version type
+// in three steps: plan each one (settling what earlier runs started), gate
+// the candidates together (kill switch, maintenance window, rollout waves
+// and breaker, run limit), then make the calls.
 func (r *run) sweep(ctx context.Context, j job) {
 	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
@@ -125,23 +150,27 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.MaxConcurrency)
-	for _, gw := range fleet {
-		for _, vt := range j.types {
+	// Chunks of the fleet in spread order: plan, gate and call one chunk,
+	// then the next. A wave's first gateways are spread over regions and
+	// CCNs, and a deadline cuts the planning of one chunk, not the calls of
+	// a whole night.
+	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
+	for chunk := range slices.Chunk(spreadGateways(fleet), max(16, 8*r.cfg.MaxConcurrency)) {
+		admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.MaxConcurrency)
+		for _, c := range admitted {
 			g.Go(func() error {
-				start := time.Now()
-				var rec *Record
-				if got, ok := records[vt][gw.ID]; ok {
-					rec = &got
-				}
-				res := r.unit(gctx, j, gw, vt, rec)
-				r.record(j, res, time.Since(start))
+				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
 				return nil
 			})
 		}
+		_ = g.Wait()
 	}
-	_ = g.Wait()
+	if full && !j.dryRun {
+		r.rollouts.countPopulation(ctx)
+	}
+	r.reviewTouched(ctx, j)
 
 	// A gateway the request named but no listed region has must not vanish.
 	for _, id := range j.req.GatewayIDs {
@@ -237,28 +266,59 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
-// unit handles one gateway and version type: first its ledger record (an
-// upgrade waiting to be confirmed is settled before anything else, and the
-// penalty box holds back a gateway that keeps failing), then the upgrade.
-func (r *run) unit(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) events.Result {
+// plan decides every gateway and version type of the fleet, concurrently:
+// the final results it records, the candidates it returns.
+func (r *run) plan(ctx context.Context, j job, fleet []Gateway, records map[events.VersionType]map[string]Record) []*candidate {
+	var mu sync.Mutex
+	var cands []*candidate
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.MaxConcurrency)
+	for _, gw := range fleet {
+		for _, vt := range j.types {
+			g.Go(func() error {
+				start := time.Now()
+				var rec *Record
+				if got, ok := records[vt][gw.ID]; ok {
+					rec = &got
+				}
+				c, res := r.decide(gctx, j, gw, vt, rec)
+				if c == nil {
+					r.record(j, res, time.Since(start))
+					return nil
+				}
+				c.start = start
+				mu.Lock()
+				cands = append(cands, c)
+				mu.Unlock()
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	slices.SortFunc(cands, func(a, b *candidate) int {
+		return strings.Compare(a.g.Region+"/"+a.g.ID+"/"+string(a.vt), b.g.Region+"/"+b.g.ID+"/"+string(b.vt))
+	})
+	return cands
+}
+
+// decide handles one gateway and version type up to the update call: first
+// its ledger record (an upgrade waiting to be confirmed is settled before
+// anything else, and the penalty box holds back a gateway that keeps
+// failing), then eligibility, versions and policy. It returns a candidate,
+// or the final result.
+func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) (*candidate, events.Result) {
 	if rec != nil && rec.pending() {
 		res, next, done := r.resolve(ctx, j, g, vt, *rec)
 		if done {
-			return res
+			return nil, res
 		}
 		rec = &next
 	}
 	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
 		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
 			Error: rec.LastError}
-		return skipped(res, ReasonPenalty)
+		return nil, skipped(res, ReasonPenalty)
 	}
-	return r.upgrade(ctx, j, g, vt, rec)
-}
-
-// upgrade decides one gateway and version type, and requests the upgrade when
-// it is due.
-func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) events.Result {
 	res := events.Result{
 		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
 		SerialNumber: strings.Join(g.SerialNumbers, ","),
@@ -267,18 +327,18 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		res.FromVersion = g.SoftwareVersion
 	}
 	if reason := ineligible(g, r.now()); reason != "" {
-		return skipped(res, reason)
+		return nil, skipped(res, reason)
 	}
 	if time.Now().After(r.api.stopAt) {
-		return deferred(res, ReasonDeadline)
+		return nil, deferred(res, ReasonDeadline)
 	}
 
 	devices, master, skip, err := r.devices(ctx, g, vt)
 	switch {
 	case err != nil:
-		return readFailure(res, err)
+		return nil, readFailure(res, err)
 	case skip != "":
-		return skipped(res, skip)
+		return nil, skipped(res, skip)
 	}
 	if vt == events.VersionDpi || g.HA() {
 		res.FromVersion = lowest(devices, vt)
@@ -291,9 +351,9 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		if errors.As(err, &ae) && ae.Code == "VersionNotExist" {
 			res = skipped(res, ReasonNoRelease)
 			applyError(&res, err)
-			return res
+			return nil, res
 		}
-		return readFailure(res, err)
+		return nil, readFailure(res, err)
 	}
 
 	// Which devices are behind, and what each should run.
@@ -314,7 +374,7 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		due = append(due, plan{d, target})
 	}
 	if len(due) == 0 {
-		return skipped(res, skipReason)
+		return nil, skipped(res, skipReason)
 	}
 	// One device of an HA pair per run, the standby first, so the site keeps
 	// a working box while the other reboots.
@@ -323,42 +383,151 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	})
 	p := due[0]
 	res.FromVersion, res.ToVersion = p.dev.Version(vt), p.target.Code
-	serial := ""
+	c := &candidate{g: g, vt: vt, rec: rec, dev: p.dev, target: p.target, res: res, fresh: true}
 	if g.HA() {
-		serial = p.dev.SerialNumber
-		res.SerialNumber = serial
+		c.serial = p.dev.SerialNumber
+		c.res.SerialNumber = c.serial
 		if len(due) > 1 {
-			res.Reason = ReasonHAPeerPending
+			c.res.Reason = ReasonHAPeerPending
+		}
+	}
+	if rec != nil && rec.Target == p.target.Code && rec.State != StateReleased {
+		c.fresh = false // a retry, or an HA pair's second device: the rollout counted this gateway already
+	}
+	return c, c.res
+}
+
+// gate decides which candidates this run calls for, together: the kill
+// switch stops all; outside the maintenance window none starts (unless
+// forced); a rollout lets in only its wave, and nothing while its breaker is
+// open (unless forced); the run limit caps the rest. A dry run reports the
+// admitted ones as planned and calls nothing.
+func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate {
+	hold := func(c *candidate, reason, detail string) {
+		res := deferred(c.res, reason)
+		if detail != "" {
+			res.Error = detail
+		}
+		r.record(j, res, time.Since(c.start))
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	if !j.dryRun {
+		if on, err := r.kill.check(ctx); on {
+			reason, detail := ReasonKillSwitch, "the kill switch is on"
+			if err != nil {
+				reason, detail = ReasonLedgerDown, err.Error()
+			}
+			for _, c := range cands {
+				hold(c, reason, detail)
+			}
+			return nil
+		}
+	}
+	var open []*candidate
+	for _, c := range cands {
+		if !j.req.Force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(c.vt)) {
+			hold(c, ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", r.cfg.Window))
+			continue
+		}
+		open = append(open, c)
+	}
+
+	var admitted []*candidate
+	if r.ledger == nil || j.req.Force {
+		admitted = open // no rollout state to keep; force is recorded in every result
+	} else {
+		byKey := map[rolloutKey][]*candidate{}
+		var keys []rolloutKey
+		for _, c := range open {
+			if _, ok := byKey[c.key()]; !ok {
+				keys = append(keys, c.key())
+			}
+			byKey[c.key()] = append(byKey[c.key()], c)
+		}
+		for _, c := range cands {
+			if c.fresh {
+				r.rollouts.sawFresh(c.key()) // the population counts them, held back or not
+			}
+		}
+		for _, k := range keys {
+			var fresh, retries []*candidate
+			for _, c := range byKey[k] {
+				if c.fresh {
+					fresh = append(fresh, c)
+				} else {
+					retries = append(retries, c)
+				}
+			}
+			d, err := r.rollouts.admit(ctx, j, k, len(fresh))
+			if err != nil {
+				for _, c := range byKey[k] {
+					hold(c, ReasonLedgerDown, err.Error())
+				}
+				continue
+			}
+			if d.reason == ReasonBreakerOpen {
+				for _, c := range byKey[k] {
+					hold(c, d.reason, d.detail)
+				}
+				continue
+			}
+			admitted = append(admitted, retries...)
+			admitted = append(admitted, fresh[:d.allow]...)
+			for _, c := range fresh[d.allow:] {
+				hold(c, d.reason, d.detail)
+			}
 		}
 	}
 
-	switch {
-	case j.dryRun:
-		res.Outcome = events.OutcomePlanned
-		return res
-	case !j.req.Force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(vt)):
-		return deferred(res, ReasonOutsideWindow)
-	case !r.reserveUpgrade():
-		return deferred(res, ReasonRunLimit)
+	var out []*candidate
+	for _, c := range admitted {
+		switch {
+		case j.dryRun:
+			res := c.res
+			res.Outcome = events.OutcomePlanned
+			r.record(j, res, time.Since(c.start))
+		case !r.reserveUpgrade():
+			hold(c, ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
+		default:
+			out = append(out, c)
+		}
 	}
+	return out
+}
 
+// execute makes the call for an admitted candidate: it claims the gateway in
+// the ledger, checks the kill switch once more, calls, and records what the
+// call did.
+func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
+	res := c.res
+	if on, err := r.kill.check(ctx); on {
+		r.upgrades.Add(-1)
+		if err != nil {
+			res.Error = err.Error()
+			return deferred(res, ReasonLedgerDown)
+		}
+		res.Error = "the kill switch is on"
+		return deferred(res, ReasonKillSwitch)
+	}
 	// Claim before the call: no other run or worker calls for this gateway
 	// while the claim lives, and a crash leaves a trace the next run settles.
 	var claim Record
 	if r.ledger != nil {
 		var err error
-		if claim, err = r.claim(ctx, j, g, vt, rec, p.dev, p.target.Code); err != nil {
+		if claim, err = r.claim(ctx, j, c.g, c.vt, c.rec, c.dev, c.target.Code); err != nil {
 			r.upgrades.Add(-1)
 			return r.ledgerFailure(res, err)
 		}
 	}
 	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
-		return r.sag.Update(ctx, g, serial, vt, p.target.Code)
+		return r.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
 	})
 	if err == nil {
 		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
 	} else {
-		res = r.updateFailure(ctx, g, p.dev, vt, p.target.Code, res, err)
+		res = r.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
 	}
 	if res.Outcome != events.OutcomeRequested {
 		r.upgrades.Add(-1)
@@ -367,6 +536,24 @@ func (r *run) upgrade(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		r.settle(ctx, j, claim, res)
 	}
 	return res
+}
+
+// reviewTouched reviews the rollouts whose upgrades this run verified or
+// found unverified, so their breakers and waves move without waiting for
+// the next sweep.
+func (r *run) reviewTouched(ctx context.Context, j job) {
+	if r.ledger == nil {
+		return
+	}
+	r.mu.Lock()
+	var keys []rolloutKey
+	for k := range r.touched {
+		keys = append(keys, k)
+	}
+	r.touched = nil
+	r.mu.Unlock()
+	slices.SortFunc(keys, func(a, b rolloutKey) int { return strings.Compare(a.id(), b.id()) })
+	r.rollouts.reviewAll(ctx, j, keys)
 }
 
 // devices returns the devices to consider and which one carries traffic. A

@@ -291,14 +291,16 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 }
 
 func TestDeadlineDefersTheRest(t *testing.T) {
+	// Three chunks of 16 gateways (MaxConcurrency 2) at 40 calls a second:
+	// about 2.4 s of work for a 1.5 s invocation.
 	var gws []Gateway
-	for _, id := range []string{"sag-a", "sag-b", "sag-c", "sag-d", "sag-e", "sag-f"} {
-		gws = append(gws, gateway(id, "2.0.8"))
+	for i := range 48 {
+		gws = append(gws, gateway(fmt.Sprintf("sag-d%02d", i), "2.0.8"))
 	}
 	sag := newFakeSAG(gws...)
 	sag.offered = catalog()
-	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 4; c.MaxConcurrency = 1; c.DeadlineMargin = 200 * time.Millisecond })
-	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 40; c.MaxConcurrency = 2; c.DeadlineMargin = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	report, err := hs.h.Invoke(ctx, Invocation{RequestID: "req-d"}, []byte(`{}`))
 	if err != nil {
@@ -308,7 +310,7 @@ func TestDeadlineDefersTheRest(t *testing.T) {
 		t.Fatal("Invoke returned after the deadline")
 	}
 	c := report.Counts
-	if c.Deferred == 0 || c.Requested == 0 || c.Requested+c.Deferred != 6 {
+	if c.Deferred == 0 || c.Requested == 0 || c.Requested+c.Deferred != 48 {
 		t.Fatalf("counts %+v: want some requested and the rest deferred", c)
 	}
 	for _, r := range report.Results {
