@@ -106,6 +106,12 @@ func (f *fakeSAG) Update(ctx context.Context, g Gateway, serial string, vt event
 	return "REQ-" + g.ID, nil
 }
 
+func (f *fakeSAG) updatesSnapshot() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.updates...)
+}
+
 func contains(s []string, v string) bool {
 	for _, x := range s {
 		if x == v {

@@ -266,15 +266,15 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
-// plan decides every gateway and version type of the fleet, concurrently:
-// the final results it records, the candidates it returns.
-func (r *run) plan(ctx context.Context, j job, fleet []Gateway, records map[events.VersionType]map[string]Record) []*candidate {
-	var mu sync.Mutex
-	var cands []*candidate
+// plan decides every gateway and version type of a chunk, concurrently:
+// the final results it records, the candidates it returns in the chunk's
+// order (the spread order the rollout admits them in).
+func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[events.VersionType]map[string]Record) []*candidate {
+	slots := make([]*candidate, len(chunk)*len(j.types))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.MaxConcurrency)
-	for _, gw := range fleet {
-		for _, vt := range j.types {
+	for i, gw := range chunk {
+		for t, vt := range j.types {
 			g.Go(func() error {
 				start := time.Now()
 				var rec *Record
@@ -287,18 +287,13 @@ func (r *run) plan(ctx context.Context, j job, fleet []Gateway, records map[even
 					return nil
 				}
 				c.start = start
-				mu.Lock()
-				cands = append(cands, c)
-				mu.Unlock()
+				slots[i*len(j.types)+t] = c
 				return nil
 			})
 		}
 	}
 	_ = g.Wait()
-	slices.SortFunc(cands, func(a, b *candidate) int {
-		return strings.Compare(a.g.Region+"/"+a.g.ID+"/"+string(a.vt), b.g.Region+"/"+b.g.ID+"/"+string(b.vt))
-	})
-	return cands
+	return slices.DeleteFunc(slots, func(c *candidate) bool { return c == nil })
 }
 
 // decide handles one gateway and version type up to the update call: first

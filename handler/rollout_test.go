@@ -1,0 +1,291 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// rolloutFleet is n gateways behind on firmware, spread over two regions and
+// four CCNs.
+func rolloutFleet(n int) []Gateway {
+	var gws []Gateway
+	for i := range n {
+		g := gateway(fmt.Sprintf("sag-r%02d", i), "2.0.8")
+		g.Region = []string{"cn-shanghai", "ap-southeast-1"}[i%2]
+		g.CcnID = fmt.Sprintf("ccn-%d", i%4)
+		gws = append(gws, g)
+	}
+	return gws
+}
+
+func newRolloutHarness(t *testing.T, gws []Gateway) (*ledgerHarness, *fakeSAG) {
+	sag := upgradingSAG(gws...)
+	lh := newLedgerHarness(t, sag)
+	lh.h.Config.RolloutCanary = DefaultRolloutCanary
+	lh.h.Config.Regions = []string{"cn-shanghai", "ap-southeast-1"}
+	lh.h.Config.RolloutWaves = []float64{0.05, 0.25, 1}
+	return lh, sag
+}
+
+// inFlight counts the gateways whose upgrade is requested and not verified.
+func (lh *ledgerHarness) inFlight() int {
+	lh.ledger.mu.Lock()
+	defer lh.ledger.mu.Unlock()
+	n := 0
+	for _, r := range lh.ledger.rows {
+		if r.pending() {
+			n++
+		}
+	}
+	return n
+}
+
+// completeUpgrades lets every rebooting device come back on version and runs
+// the queued verify requests.
+func (lh *ledgerHarness) completeUpgrades(t *testing.T, sag *fakeSAG, version string) events.Report {
+	t.Helper()
+	sag.mu.Lock()
+	var ids []string
+	for id, d := range sag.details {
+		if d.Status == "Offline" {
+			ids = append(ids, id)
+		}
+	}
+	sag.mu.Unlock()
+	for _, id := range ids {
+		finishUpgrade(sag, id, version)
+	}
+	lh.clock.Advance(11 * time.Minute)
+	var last events.Report
+	lh.queue.mu.Lock()
+	msgs := lh.queue.msgs
+	lh.queue.msgs = nil
+	lh.queue.mu.Unlock()
+	for _, m := range msgs {
+		last, _ = lh.invoke(t, m.Body)
+	}
+	return last
+}
+
+func (lh *ledgerHarness) rolloutDoc(t *testing.T) rolloutDoc {
+	t.Helper()
+	d, ok, _ := lh.ledger.GetDoc(context.Background(), rolloutKey{events.VersionDevice, "sag-1000", "2.3.1"}.id())
+	if !ok {
+		t.Fatal("no rollout document")
+	}
+	var doc rolloutDoc
+	json.Unmarshal(d.Body, &doc)
+	return doc
+}
+
+func transitions(pub *fakePublisher) []string {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	var out []string
+	for _, ev := range pub.events {
+		if len(ev.Type) > len("sag.upgrade.rollout.") && ev.Type[:len("sag.upgrade.rollout.")] == "sag.upgrade.rollout." {
+			out = append(out, ev.Type[len("sag.upgrade.rollout."):])
+		}
+	}
+	return out
+}
+
+func TestCanaryThenGrowingWaves(t *testing.T) {
+	gws := rolloutFleet(40)
+	lh, sag := newRolloutHarness(t, gws)
+	want := []struct{ requested, cap int }{{2, 2}, {1, 3}, {7, 10}, {30, 40}}
+	total := 0
+	for wave, w := range want {
+		report, err := lh.invoke(t, `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += w.requested
+		if report.Counts.Requested != w.requested || len(sag.updates) != total {
+			t.Fatalf("wave %d: %d requested (%d calls in all), want %d", wave, report.Counts.Requested, len(sag.updates), w.requested)
+		}
+		if n := lh.inFlight(); n > w.cap {
+			t.Fatalf("wave %d: %d in flight, more than the wave's %d", wave, n, w.cap)
+		}
+		if len(report.Rollouts) != 1 || report.Rollouts[0].Wave != wave || report.Rollouts[0].WaveLimit != w.cap || report.Rollouts[0].Population != 40 {
+			t.Fatalf("wave %d: report rollouts %+v", wave, report.Rollouts)
+		}
+		for _, r := range report.Results {
+			if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonWave {
+				t.Fatalf("wave %d: %s deferred for %q", wave, r.SmartAGID, r.Reason)
+			}
+		}
+		lh.completeUpgrades(t, sag, "2.3.1")
+		// Verified, but soaking: nothing more tonight.
+		if report, _ := lh.invoke(t, `{}`); report.Counts.Requested != 0 && wave < 3 {
+			t.Fatalf("wave %d: %d requested during the soak", wave, report.Counts.Requested)
+		}
+		lh.clock.Advance(DefaultRolloutSoak)
+	}
+	if doc := lh.rolloutDoc(t); !doc.Done || doc.Breaker != "closed" {
+		t.Fatalf("after the last wave: %+v", doc)
+	}
+	if tr := transitions(lh.pub); tr[0] != events.RolloutStarted || tr[len(tr)-1] != events.RolloutDone {
+		t.Fatalf("transitions %v", tr)
+	}
+	for _, g := range gws {
+		if n := sag.count("Update", g.ID); n != 1 {
+			t.Errorf("%s: %d update calls", g.ID, n)
+		}
+	}
+}
+
+func TestCanarySpreadsOverRegionsAndCCNs(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(40))
+	lh.h.Config.RolloutCanary = 4
+	lh.invoke(t, `{}`)
+	groups := map[string]bool{}
+	for _, u := range sag.updates {
+		var id string
+		fmt.Sscan(u, &id)
+		for _, g := range sag.gateways {
+			if g.ID == id {
+				groups[g.Region+"/"+g.CcnID] = true
+			}
+		}
+	}
+	if len(sag.updates) != 4 || len(groups) != 4 {
+		t.Fatalf("the canary %v covers %d region/CCN groups, want 4", sag.updates, len(groups))
+	}
+	// The same canary tomorrow: the order is stable.
+	lh2, sag2 := newRolloutHarness(t, rolloutFleet(40))
+	lh2.h.Config.RolloutCanary = 4
+	lh2.invoke(t, `{}`)
+	if fmt.Sprint(slices.Sorted(slices.Values(sag.updates))) != fmt.Sprint(slices.Sorted(slices.Values(sag2.updates))) {
+		t.Fatalf("canaries differ: %v and %v", sag.updates, sag2.updates)
+	}
+}
+
+func TestBreakerOpensHoldsAndResets(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(40))
+	lh.invoke(t, `{}`) // the canary: two gateways
+	// One canary device comes back on its old version, the other on the
+	// new one; after the deadline the first is unverified: 1 of 2 finished
+	// failed, 50% > 20%.
+	first, second := sag.updates[0][:len("sag-r00")], sag.updates[1][:len("sag-r00")]
+	finishUpgrade(sag, first, "2.0.8")
+	finishUpgrade(sag, second, "2.3.1")
+	lh.clock.Advance(DefaultUpgradeTime + DefaultVerifyTimeout + time.Minute)
+	report, _ := lh.invoke(t, `{"kind":"verify","gatewayIds":["`+first+`","`+second+`"]}`)
+	lh.queue.mu.Lock()
+	lh.queue.msgs = nil
+	lh.queue.mu.Unlock()
+	if doc := lh.rolloutDoc(t); doc.Breaker != "open" {
+		t.Fatalf("the breaker is %s after %+v", doc.Breaker, report.Results)
+	}
+	if tr := transitions(lh.pub); tr[len(tr)-1] != events.RolloutBreaker {
+		t.Fatalf("transitions %v", tr)
+	}
+	calls := len(sag.updates)
+	for night := 0; night < 3; night++ {
+		lh.clock.Advance(24 * time.Hour)
+		report, _ := lh.invoke(t, `{}`)
+		for _, r := range report.Results {
+			if r.Outcome == events.OutcomeRequested {
+				t.Fatalf("night %d: %s requested with the breaker open", night, r.SmartAGID)
+			}
+		}
+		if report.Counts.Deferred == 0 || report.Rollouts[0].Breaker != "open" {
+			t.Fatalf("night %d: counts %+v rollouts %+v", night, report.Counts, report.Rollouts)
+		}
+	}
+	if len(sag.updates) != calls {
+		t.Fatalf("%d update calls with the breaker open", len(sag.updates)-calls)
+	}
+	// An operator may still force one gateway, and it is recorded.
+	report, _ = lh.invoke(t, `{"gatewayIds":["sag-r07"],"force":true,"correlationId":"ticket-9"}`)
+	if r := report.Results[0]; r.Outcome != events.OutcomeRequested || !r.Force {
+		t.Fatalf("forced past the breaker: %+v", r)
+	}
+	// Reset: the breaker closes with the failures acknowledged, and the
+	// rollout goes on.
+	lh.invoke(t, `{"kind":"reset","targetVersion":"2.3.1","correlationId":"ticket-10"}`)
+	if doc := lh.rolloutDoc(t); doc.Breaker != "closed" || doc.BaseFailed != 1 {
+		t.Fatalf("after the reset: %+v", doc)
+	}
+	lh.completeUpgrades(t, sag, "2.3.1")
+	lh.clock.Advance(DefaultRolloutSoak + time.Hour)
+	lh.invoke(t, `{}`)
+	lh.clock.Advance(time.Minute)
+	report, _ = lh.invoke(t, `{}`)
+	if len(sag.updates) <= calls+1 {
+		t.Fatalf("the rollout did not resume after the reset: %d calls", len(sag.updates))
+	}
+}
+
+func TestConcurrentRunsShareTheWave(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(30))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lh.invoke(t, `{}`)
+		}()
+	}
+	wg.Wait()
+	if n := len(sag.updates); n != DefaultRolloutCanary {
+		t.Fatalf("four concurrent runs made %d update calls; the canary is %d", n, DefaultRolloutCanary)
+	}
+}
+
+func TestKillSwitch(t *testing.T) {
+	// In the environment: nothing is called at all.
+	lh, sag := newRolloutHarness(t, rolloutFleet(10))
+	lh.h.Config.KillSwitch = true
+	report, _ := lh.invoke(t, `{}`)
+	if len(sag.updates) != 0 || !report.KillSwitch || report.Counts.Deferred != 10 {
+		t.Fatalf("KILL_SWITCH=true: %d calls, report %+v", len(sag.updates), report.Counts)
+	}
+	for _, r := range report.Results {
+		if r.Reason != ReasonKillSwitch {
+			t.Fatalf("%s deferred for %q", r.SmartAGID, r.Reason)
+		}
+	}
+
+	// A stop request reaches a run already under way before its next call.
+	lh, sag = newRolloutHarness(t, rolloutFleet(60))
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.APIQPS = 20
+	lh.h.Config.MaxConcurrency = 1
+	done := make(chan events.Report)
+	go func() { r, _ := lh.invoke(t, `{}`); done <- r }()
+	for len(sag.updatesSnapshot()) < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := lh.invoke(t, `{"kind":"stop","correlationId":"incident-1"}`); err != nil {
+		t.Fatal(err)
+	}
+	atStop := len(sag.updatesSnapshot())
+	report = <-done
+	// The run read the switch at most switchTTL ago: at most that long of
+	// calls (20 a second, one at a time) after the stop.
+	if extra := len(sag.updatesSnapshot()) - atStop; extra > 21 {
+		t.Fatalf("%d update calls after the stop", extra)
+	}
+	if !report.KillSwitch || report.Counts.Deferred == 0 {
+		t.Fatalf("the run under way: %+v", report.Counts)
+	}
+	calls := len(sag.updatesSnapshot())
+	report, _ = lh.invoke(t, `{}`)
+	if len(sag.updatesSnapshot()) != calls || !report.KillSwitch {
+		t.Fatalf("a new run with the switch on made %d calls", len(sag.updatesSnapshot())-calls)
+	}
+	lh.invoke(t, `{"kind":"resume"}`)
+	report, _ = lh.invoke(t, `{}`)
+	if report.Counts.Requested == 0 || report.KillSwitch {
+		t.Fatalf("after resume: %+v", report.Counts)
+	}
+}
