@@ -225,18 +225,26 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 	}
 }
 
+// Runs over different gateways at once (fan-out workers, say) share one
+// wave: the allowance is taken in the ledger, not counted per run.
 func TestConcurrentRunsShareTheWave(t *testing.T) {
-	lh, sag := newRolloutHarness(t, rolloutFleet(30))
+	gws := rolloutFleet(28)
+	lh, sag := newRolloutHarness(t, gws)
 	var wg sync.WaitGroup
-	for range 4 {
+	for b := range 4 {
+		var ids []string
+		for _, g := range gws[b*7 : b*7+7] {
+			ids = append(ids, g.ID)
+		}
+		body, _ := json.Marshal(events.Request{GatewayIDs: ids})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lh.invoke(t, `{}`)
+			lh.invoke(t, string(body))
 		}()
 	}
 	wg.Wait()
-	if n := len(sag.updates); n != DefaultRolloutCanary {
+	if n := len(sag.updatesSnapshot()); n != DefaultRolloutCanary {
 		t.Fatalf("four concurrent runs made %d update calls; the canary is %d", n, DefaultRolloutCanary)
 	}
 }
