@@ -7,17 +7,29 @@ import (
 	"testing"
 )
 
-func TestDemoFileIsTheGeneratedDemo(t *testing.T) {
-	want, err := Demo().Marshal()
-	if err != nil {
-		t.Fatal(err)
+func TestFleetFilesAreGenerated(t *testing.T) {
+	for file, f := range map[string]*Fleet{"demo.json": Demo(), "bad-release.json": BadReleaseDemo()} {
+		want, err := f.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile("../../../testdata/fleets/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("testdata/fleets/%s differs from its generator; regenerate it (see its comment)", file)
+		}
 	}
-	got, err := os.ReadFile("../../../testdata/fleets/demo.json")
-	if err != nil {
-		t.Fatal(err)
+	bad := BadReleaseDemo()
+	fails := 0
+	for _, g := range bad.Gateways {
+		if g.Behavior.Outcome(NewestDevice) == UpgradeRevert && g.Case == CaseOutdated {
+			fails++
+		}
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("testdata/fleets/demo.json differs from fleet.Demo(); regenerate it with: go run ./internal/cloudsim/fleet/genfleet -demo > testdata/fleets/demo.json")
+	if fails < 40 {
+		t.Errorf("only %d gateways fail the bad release", fails)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Command genfleet writes a simulated fleet file to stdout.
 //
 //	go run ./internal/cloudsim/fleet/genfleet -demo > testdata/fleets/demo.json
+//	go run ./internal/cloudsim/fleet/genfleet -bad-release-demo > testdata/fleets/bad-release.json
 //	go run ./internal/cloudsim/fleet/genfleet -gateways 100000 -seed 7 > /tmp/fleet-100k.json
 //	go run ./internal/cloudsim/fleet/genfleet -gateways 2000 -bad-release 0.5 > /tmp/bad.json
 package main
@@ -16,6 +17,7 @@ import (
 
 func main() {
 	demo := flag.Bool("demo", false, "write the demo fleet (testdata/fleets/demo.json)")
+	badDemo := flag.Bool("bad-release-demo", false, "write the bad-release demo fleet (testdata/fleets/bad-release.json)")
 	n := flag.Int("gateways", 1000, "number of gateways")
 	seed := flag.Uint64("seed", 1, "random seed; the same seed gives the same fleet")
 	regions := flag.String("regions", "cn-shanghai,ap-southeast-1", "comma-separated regions")
@@ -23,7 +25,11 @@ func main() {
 	flag.Parse()
 
 	f := fleet.Demo()
-	if !*demo {
+	switch {
+	case *demo:
+	case *badDemo:
+		f = fleet.BadReleaseDemo()
+	default:
 		f = fleet.Generate(fleet.Options{Gateways: *n, Seed: *seed, Regions: strings.Split(*regions, ","), BadRelease: *bad})
 		f.Comment = fmt.Sprintf("Generated: genfleet -gateways %d -seed %d -regions %s -bad-release %g", *n, *seed, *regions, *bad)
 	}
