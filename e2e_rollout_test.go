@@ -1,0 +1,64 @@
+package main_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+)
+
+// A stop request, served by another instance (the first one is busy), stops
+// a run under way before its next update call.
+func TestStopReachesARunUnderWay(t *testing.T) {
+	slow := worldOptions{sag: sagsim.Options{Latency: 20 * time.Millisecond}, env: []string{"API_QPS=40", "MAX_CONCURRENCY=2"}}
+	w := newWorld(t, slow)
+	other := w.startFunction(worldOptions{})
+	updates := func() int {
+		n := 0
+		for _, c := range w.cloud.SAG.Calls() {
+			if c.Action == update {
+				n++
+			}
+		}
+		return n
+	}
+	done := make(chan events.Report, 1)
+	go func() { _, r := w.invoke([]byte(`{"correlationId":"night"}`)); done <- r }()
+	for deadline := time.Now().Add(30 * time.Second); updates() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep made no update call")
+		}
+	}
+	if res, _ := w.invokeOn(other, []byte(`{"kind":"stop","correlationId":"incident-4"}`)); res.Failed {
+		t.Fatalf("stop: %s", res.Body)
+	}
+	atStop := updates()
+	report := <-done
+	// The run reads the switch at most a second old: at 40 calls a second
+	// that is at most about 40 calls, never the rest of the fleet.
+	if extra := updates() - atStop; extra > 45 {
+		t.Fatalf("%d update calls after the stop", extra)
+	}
+	if !report.KillSwitch || report.Counts.Deferred == 0 {
+		t.Fatalf("the run under way: killSwitch %v, counts %+v", report.KillSwitch, report.Counts)
+	}
+	stopped := 0
+	for _, r := range report.Results {
+		if r.Reason == "kill_switch" {
+			stopped++
+		}
+	}
+	if stopped == 0 {
+		t.Fatal("no result says kill_switch")
+	}
+	// Until resume, no instance calls.
+	before := updates()
+	if _, r := w.invokeOn(other, []byte(`{}`)); !r.KillSwitch || updates() != before {
+		t.Fatalf("a sweep with the switch on: %d calls", updates()-before)
+	}
+	w.invokeOn(other, []byte(`{"kind":"resume"}`))
+	if _, r := w.invokeOn(other, []byte(`{}`)); r.Counts.Requested == 0 {
+		t.Fatalf("after resume: %+v", r.Counts)
+	}
+}

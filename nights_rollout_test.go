@@ -1,0 +1,155 @@
+package main
+
+// Staged rollouts over simulated nights, in-process on the emulators.
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+)
+
+const sag1000 = "rollout#Device#sag-1000#" + fleet.NewestDevice
+
+func rolloutOf(r events.Report, id string) (events.Rollout, bool) {
+	for _, ro := range r.Rollouts {
+		if ro.ID == id {
+			return ro, true
+		}
+	}
+	return events.Rollout{}, false
+}
+
+func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
+	t.Setenv("LOG_LEVEL", "warn")
+	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cloud.Close()
+	var outdated []string
+	for _, g := range s.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseOutdated && g.HardwareVersion == "sag-1000" {
+			outdated = append(outdated, g.SmartAGID)
+		}
+	}
+	start := s.cloud.Clock.Now()
+	lastWave := -1
+	for night := 1; night <= 6; night++ {
+		reports, err := s.night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro, ok := rolloutOf(reports[0], sag1000)
+		if !ok {
+			t.Fatalf("night %d: the sweep reports no %s", night, sag1000)
+		}
+		// Never more in flight than the wave lets in: right after the sweep
+		// every upgrade of tonight is in flight.
+		inFlight := 0
+		for _, id := range outdated {
+			if st, _ := s.cloud.SAG.Gateway(id); st.Status == "Offline" {
+				inFlight++
+			}
+		}
+		if inFlight > ro.WaveLimit {
+			t.Fatalf("night %d: %d in flight, the wave lets in %d", night, inFlight, ro.WaveLimit)
+		}
+		if ro.Wave < lastWave || ro.Breaker != "closed" {
+			t.Fatalf("night %d: rollout %+v", night, ro)
+		}
+		lastWave = ro.Wave
+		t.Logf("night %d: wave %d, limit %d of %d, %d verified", night, ro.Wave, ro.WaveLimit, ro.Population, ro.Verified)
+	}
+	if lastWave != 3 {
+		t.Fatalf("the rollout reached wave %d, want the last (3)", lastWave)
+	}
+	for _, id := range outdated {
+		if st, _ := s.cloud.SAG.Gateway(id); st.Devices[0].SoftwareVersion != fleet.NewestDevice {
+			t.Errorf("%s still runs %s after six nights", id, st.Devices[0].SoftwareVersion)
+		}
+		if n := s.cloud.SAG.Applied(id); n != 1 {
+			t.Errorf("%s: %d upgrades", id, n)
+		}
+	}
+}
+
+func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
+	t.Setenv("LOG_LEVEL", "warn")
+	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/bad-release.json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cloud.Close()
+	var sag1000s []string
+	for _, g := range s.cloud.Fleet.Gateways {
+		if g.HardwareVersion == "sag-1000" {
+			sag1000s = append(sag1000s, g.SmartAGID)
+		}
+	}
+	calls := func() map[string]int {
+		m := map[string]int{}
+		for _, id := range sag1000s {
+			if n := s.cloud.SAG.Count(update, id); n > 0 {
+				m[id] = n
+			}
+		}
+		return m
+	}
+	start := s.cloud.Clock.Now()
+	night := 0
+	opened := -1
+	for night = 1; night <= 2 && opened < 0; night++ {
+		reports, err := s.night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reports {
+			if ro, ok := rolloutOf(r, sag1000); ok && ro.Breaker == "open" {
+				opened = ro.Wave
+			}
+		}
+	}
+	if opened < 0 || opened > 1 {
+		t.Fatalf("the breaker did not open within the canary or the first wave (opened in wave %d)", opened)
+	}
+	upgraded := calls()
+	// Several nights with the breaker open: no SAG-1000 gets a call.
+	for n := night; n < night+3; n++ {
+		reports, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range reports[0].Results {
+			if contains(sag1000s, res.SmartAGID) && res.Outcome == events.OutcomeDeferred && res.Reason != "breaker_open" && res.ToVersion == fleet.NewestDevice {
+				t.Fatalf("night %d: %s deferred for %s, want breaker_open", n, res.SmartAGID, res.Reason)
+			}
+		}
+	}
+	for id, n := range calls() {
+		if upgraded[id] != n {
+			t.Fatalf("%s got %d update calls while the breaker was open", id, n-upgraded[id])
+		}
+	}
+	// An operator resets the breaker: the rollout resumes.
+	when := start.Add(time.Duration(night+3)*24*time.Hour - time.Hour)
+	if _, err := s.night(when, []byte(`{"kind":"reset","versionTypes":["Device"],"targetVersion":"`+fleet.NewestDevice+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	for n := night + 4; n < night+6 && !resumed; n++ {
+		if _, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+		for id, c := range calls() {
+			if c > upgraded[id] {
+				resumed = true
+			}
+		}
+	}
+	if !resumed {
+		t.Fatal("no SAG-1000 was called after the reset")
+	}
+}
