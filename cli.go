@@ -229,6 +229,31 @@ func summarizeNight(w io.Writer, night int, reports []events.Report) {
 			c.Skipped, c.Deferred, c.Failed, inProgress, penalty)
 	}
 	tw.Flush()
+	if len(reports) > 0 {
+		printRollouts(w, reports[0].Rollouts)
+	}
+}
+
+// printRollouts shows where each rollout stands.
+func printRollouts(w io.Writer, rollouts []events.Rollout) {
+	if len(rollouts) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLLOUT\tWAVE\tLET IN\tVERIFIED\tFAILED\tBREAKER\tWHY")
+	for _, ro := range rollouts {
+		wave := fmt.Sprint(ro.Wave)
+		if ro.Wave == 0 {
+			wave = "canary"
+		}
+		if ro.Done {
+			wave = "done"
+		}
+		fmt.Fprintf(tw, "%s %s → %s\t%s\t%d (wave: %d of %d)\t%d\t%d\t%s\t%s\n", ro.VersionType, ro.Model, ro.Target, wave,
+			ro.LetIn, ro.WaveLimit, ro.Population, ro.Verified, ro.Failed, ro.Breaker, ro.Reason)
+	}
+	tw.Flush()
 }
 
 // summarizeLedger prints the ledger's records by state, and one gateway's
@@ -352,6 +377,7 @@ func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", row.o, row.n, strings.Join(parts, ", "))
 	}
 	tw.Flush()
+	printRollouts(w, r.Rollouts)
 	fmt.Fprintf(w, "\nOutcome events published to %s: %d (%d failed)\n", cloudsim.OutcomeTopic, r.Publishing.Published, r.Publishing.Failed)
 	if cloud != nil {
 		calls := map[string]int{}

@@ -33,7 +33,8 @@ type Rollout struct {
 	Wave        int         `json:"wave"` // 0 is the canary
 	WaveLimit   int         `json:"waveLimit"`
 	Population  int         `json:"population"` // gateways that started or would take this version
-	Started     int         `json:"started"`
+	LetIn       int         `json:"letIn"`      // gateways the waves have let in so far
+	Started     int         `json:"started"`    // gateways with an upgrade to this version in the ledger (before the run)
 	InFlight    int         `json:"inFlight"`
 	Verified    int         `json:"verified"`
 	Failed      int         `json:"failed"` // failed and unverified

@@ -73,6 +73,19 @@ type rollouts struct {
 	fresh map[rolloutKey]int            // candidates of this run that had not started each rollout
 }
 
+// admitted adds gateways this run let into a rollout to its numbers: they
+// are in flight from now, so a later chunk does not take the wave for done.
+func (ro *rollouts) admitted(k rolloutKey, n int) {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	if n == 0 || ro.stats == nil {
+		return
+	}
+	st := ro.stats[k]
+	st.inFlight += n
+	ro.stats[k] = st
+}
+
 func (ro *rollouts) sawFresh(k rolloutKey) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
@@ -325,7 +338,7 @@ func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, st rolloutStats, reason
 	return events.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
 		WaveLimit: ro.r.waveCap(doc.Wave, doc.Population), Population: doc.Population, Started: st.started,
 		InFlight: st.inFlight, Verified: st.verified, Failed: st.failed, FailureRate: math.Round(rate*1000) / 1000,
-		Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
+		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
 }
 
 func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, st rolloutStats, reason string) {

@@ -292,6 +292,7 @@ func TestKillSwitch(t *testing.T) {
 		t.Fatalf("a new run with the switch on made %d calls", len(sag.updatesSnapshot())-calls)
 	}
 	lh.invoke(t, `{"kind":"resume"}`)
+	lh.h.Config.APIQPS = 1000 // the slow pace was for the stop
 	report, _ = lh.invoke(t, `{}`)
 	if report.Counts.Requested == 0 || report.KillSwitch {
 		t.Fatalf("after resume: %+v", report.Counts)

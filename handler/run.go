@@ -156,6 +156,10 @@ func (r *run) sweep(ctx context.Context, j job) {
 	// a whole night.
 	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
 	for chunk := range slices.Chunk(spreadGateways(fleet), max(16, 8*r.cfg.MaxConcurrency)) {
+		if r.stopped(ctx, j, chunk) {
+			full = false // the rest was not looked at
+			continue
+		}
 		admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.MaxConcurrency)
@@ -264,6 +268,28 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 		}
 	}
 	return out, nil
+}
+
+// stopped reports whether the kill switch is on, and if so defers the
+// chunk's gateways without another API call: a stopped run winds down at
+// once. A dry run makes no update call, so the switch does not stop it.
+func (r *run) stopped(ctx context.Context, j job, chunk []Gateway) bool {
+	if j.dryRun {
+		return false
+	}
+	if on, err := r.kill.check(ctx); !on || err != nil {
+		return false // a ledger error is reported by the gate, per candidate
+	}
+	for _, g := range chunk {
+		for _, vt := range j.types {
+			res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Error: "the kill switch is on"}
+			if vt == events.VersionDevice {
+				res.FromVersion = g.SoftwareVersion
+			}
+			r.record(j, deferred(res, ReasonKillSwitch), 0)
+		}
+	}
+	return true
 }
 
 // plan decides every gateway and version type of a chunk, concurrently:
@@ -470,6 +496,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 			}
 			admitted = append(admitted, retries...)
 			admitted = append(admitted, fresh[:d.allow]...)
+			r.rollouts.admitted(k, len(retries)+d.allow)
 			for _, c := range fresh[d.allow:] {
 				hold(c, d.reason, d.detail)
 			}
