@@ -100,6 +100,7 @@ func transitions(pub *fakePublisher) []string {
 func TestCanaryThenGrowingWaves(t *testing.T) {
 	gws := rolloutFleet(40)
 	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.MaxConcurrency = 1 // chunks of 16: a run reviews the rollout several times
 	want := []struct{ requested, cap int }{{2, 2}, {1, 3}, {7, 10}, {30, 40}}
 	total := 0
 	for wave, w := range want {
@@ -113,6 +114,9 @@ func TestCanaryThenGrowingWaves(t *testing.T) {
 		}
 		if n := lh.inFlight(); n > w.cap {
 			t.Fatalf("wave %d: %d in flight, more than the wave's %d", wave, n, w.cap)
+		}
+		if doc := lh.rolloutDoc(t); !doc.WaveVerifiedAt.IsZero() {
+			t.Fatalf("wave %d was taken for verified in the run that started it", wave)
 		}
 		if len(report.Rollouts) != 1 || report.Rollouts[0].Wave != wave || report.Rollouts[0].WaveLimit != w.cap || report.Rollouts[0].Population != 40 {
 			t.Fatalf("wave %d: report rollouts %+v", wave, report.Rollouts)
