@@ -792,7 +792,7 @@ func TestDeployRAMPolicy(t *testing.T) {
 
 	// The ledger: row reads and conditional writes on its one table.
 	table := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", d.fn.Region, deployTestAccount, cfg.LedgerInstance, cfg.LedgerTable)
-	for _, a := range []string{"ots:BatchGetRow", "ots:PutRow", "ots:GetRange"} {
+	for _, a := range []string{"ots:GetRow", "ots:BatchGetRow", "ots:PutRow", "ots:GetRange"} {
 		if !p.allows(a, table) {
 			t.Errorf("%s does not grant %s on the ledger table %s", deployRAMPolicy, a, table)
 		}
