@@ -78,6 +78,25 @@ func RunCompletedEvent(source string, run RunInfo, c Counts, at time.Time) Cloud
 	return newEvent(source, RunCompletedType, "", eventID(run.RunID, RunCompletedType), at, data)
 }
 
+// PlannedType is the event of a planner: how much it sent to the workers.
+const PlannedType = "sag.upgrade.run.planned"
+
+// PlannedData is the data of a sag.upgrade.run.planned event.
+type PlannedData struct {
+	RunID         string  `json:"runId"`
+	Trigger       Trigger `json:"trigger"`
+	CorrelationID string  `json:"correlationId"`
+	Fanout
+	Scanned int `json:"scanned"`
+	Skipped int `json:"skipped"` // ineligible from the listing alone: reported by the planner
+}
+
+// PlannedEvent reports what a planner sent to the work queue.
+func PlannedEvent(source string, run RunInfo, f Fanout, scanned, skipped int, at time.Time) CloudEvent {
+	data := PlannedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Fanout: f, Scanned: scanned, Skipped: skipped}
+	return newEvent(source, PlannedType, "", eventID(run.RunID, PlannedType), at, data)
+}
+
 // RolloutData is the data of a sag.upgrade.rollout.* event.
 type RolloutData struct {
 	Rollout

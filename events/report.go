@@ -21,6 +21,16 @@ type Report struct {
 	Rollouts []Rollout `json:"rollouts,omitempty"`
 	// KillSwitch is set when the kill switch held back update calls.
 	KillSwitch bool `json:"killSwitch,omitempty"`
+	// Fanout is set when the run was a planner: it sent the fleet to the
+	// work queue in batches, for workers to sweep.
+	Fanout *Fanout `json:"fanout,omitempty"`
+}
+
+// Fanout says what a planner sent to the work queue.
+type Fanout struct {
+	Gateways int `json:"gateways"` // gateways sent, each in exactly one batch
+	Batches  int `json:"batches"`
+	Failed   int `json:"failed,omitempty"` // gateways whose batch could not be sent (each also has a deferred result)
 }
 
 // Rollout is where a staged rollout of one version to one hardware model

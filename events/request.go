@@ -78,10 +78,13 @@ type Request struct {
 	// RetryFailedOnly limits a sweep to the gateways whose last upgrade
 	// failed or stayed unverified, penalty box included (needs the ledger).
 	RetryFailedOnly bool `json:"retryFailedOnly,omitempty"`
+	// ParentRunID is set on the batches a planner fans out and on
+	// continuations: the run that sent the request.
+	ParentRunID string `json:"parentRunId,omitempty"`
 }
 
 // requestFields are the JSON member names of a Request, in order.
-var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly"}
+var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly", "parentRunId"}
 
 // field returns where the value of the JSON member name goes and what it
 // must be; target is nil for a name that is not a field.
@@ -105,6 +108,8 @@ func (r *Request) field(name string) (target any, want string) {
 		return &r.CorrelationID, "a string"
 	case "retryFailedOnly":
 		return &r.RetryFailedOnly, "true or false"
+	case "parentRunId":
+		return &r.ParentRunID, "a string"
 	}
 	return nil, ""
 }
@@ -267,6 +272,9 @@ func (r Request) Validate() error {
 		// The pin applies to every requested version type; a type whose
 		// list does not offer it reports skipped/target_not_offered, so a
 		// firmware pin never passes silently for DPI signatures.
+	}
+	if len(r.ParentRunID) > 64 {
+		add("parentRunId", "is %d characters long (at most 64)", len(r.ParentRunID))
 	}
 	if r.Kind == KindReset && r.TargetVersion == "" {
 		add("targetVersion", "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)")

@@ -62,6 +62,12 @@ type Config struct {
 	// KillSwitch stops every update call (and the ledger's switch, set by a
 	// stop request, stops runs already under way).
 	KillSwitch bool `json:"killSwitch"`
+
+	// A full sweep of more eligible gateways than FanoutThreshold, with a
+	// work queue, fans out: it sends them in batches of BatchSize for
+	// workers to sweep.
+	FanoutThreshold int `json:"fanoutThreshold"`
+	BatchSize       int `json:"batchSize"`
 }
 
 // Ledger reports whether the ledger is configured.
@@ -84,6 +90,8 @@ const (
 	DefaultRolloutSoak       = 12 * time.Hour
 	DefaultRolloutMinSample  = 2
 	DefaultRolloutMaxFailure = 0.2
+	DefaultFanoutThreshold   = 1000
+	DefaultBatchSize         = 50
 )
 
 // ConfigFromEnv reads the configuration. getenv is os.Getenv in production;
@@ -105,6 +113,8 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		RolloutSoak:       DefaultRolloutSoak,
 		RolloutMinSample:  DefaultRolloutMinSample,
 		RolloutMaxFailure: DefaultRolloutMaxFailure,
+		FanoutThreshold:   DefaultFanoutThreshold,
+		BatchSize:         DefaultBatchSize,
 	}
 	var errs []string
 	fail := func(name, format string, args ...any) {
@@ -205,6 +215,8 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	positive("MAX_UPGRADES_PER_RUN", &c.MaxUpgradesPerRun)
 	positive("MAX_ATTEMPTS", &c.MaxAttempts)
 	positive("ROLLOUT_CANARY", &c.RolloutCanary)
+	positive("FANOUT_THRESHOLD", &c.FanoutThreshold)
+	positive("BATCH_SIZE", &c.BatchSize)
 	positive("ROLLOUT_MIN_SAMPLE", &c.RolloutMinSample)
 	waves := env("ROLLOUT_WAVES")
 	if waves == "" {

@@ -54,7 +54,8 @@ func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter
 	}
 	var all []Gateway
 	for _, g := range f.gateways {
-		if g.Region == region && (len(lf.IDs) == 0 || contains(lf.IDs, g.ID)) {
+		if g.Region == region && (len(lf.IDs) == 0 || contains(lf.IDs, g.ID)) && (lf.Model == "" || g.Model == lf.Model) &&
+			(lf.Below == "" || compareVersions(g.SoftwareVersion, lf.Below) < 0) {
 			all = append(all, g)
 		}
 	}

@@ -132,7 +132,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		}
 		j := r.jobFor(m.Request)
 		allDry = allDry && j.dryRun
-		log.Info().Str("messageId", m.ID).Str("kind", string(m.Request.Kind)).Strs("regions", j.regions).
+		log.Info().Str("messageId", m.ID).Str("kind", string(m.Request.Kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
 			Strs("gatewayIds", m.Request.GatewayIDs).Str("targetVersion", m.Request.TargetVersion).
 			Bool("dryRun", j.dryRun).Bool("force", m.Request.Force).Str("correlationId", m.Request.CorrelationID).
 			Msg("request")
@@ -173,7 +173,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	report = events.Report{
 		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
-		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped,
+		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
 	}
 	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).

@@ -31,7 +31,9 @@ const PageSize = 50
 
 // ListFilter narrows a listing.
 type ListFilter struct {
-	IDs []string // only these gateways (at most PageSize)
+	IDs   []string // only these gateways (at most PageSize)
+	Model string   // only this hardware model (HardwareType)
+	Below string   // only gateways whose firmware is older than this version
 }
 
 // Publisher sends one outcome event to the outcome topic.

@@ -56,6 +56,12 @@ type run struct {
 	touched  map[rolloutKey]bool // rollouts with upgrades settled this run
 	rollouts *rollouts
 	kill     *killSwitch
+
+	fanout       *events.Fanout       // set when the run was a planner
+	continuation *events.Continuation // set when it handed work over
+
+	catalogMu sync.Mutex
+	catalogs  map[string][]Release // Versions answers of this run, by gateway and version type
 }
 
 // job is one request of the run, with the configuration applied.
@@ -150,16 +156,27 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 
+	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
+	if r.fanOut(ctx, j, fleet, full) {
+		return
+	}
 	// Chunks of the fleet in spread order: plan, gate and call one chunk,
 	// then the next. A wave's first gateways are spread over regions and
 	// CCNs, and a deadline cuts the planning of one chunk, not the calls of
-	// a whole night.
-	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
-	for chunk := range slices.Chunk(spreadGateways(fleet), max(16, 8*r.cfg.MaxConcurrency)) {
+	// a whole night. When the next chunk would not fit before the run must
+	// stop, the rest goes to the work queue as a continuation.
+	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(16, 8*r.cfg.MaxConcurrency)))
+	var took time.Duration
+	for i, chunk := range chunks {
+		if i > 0 && time.Now().Add(took).After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
+			full = false
+			break
+		}
 		if r.stopped(ctx, j, chunk) {
 			full = false // the rest was not looked at
 			continue
 		}
+		began := time.Now()
 		admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.MaxConcurrency)
@@ -170,6 +187,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 			})
 		}
 		_ = g.Wait()
+		took = time.Since(began)
 	}
 	if full && !j.dryRun {
 		r.rollouts.countPopulation(ctx)
@@ -270,6 +288,31 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
+// versions returns the versions a gateway is offered, asking the API once a
+// run: the same gateway's list does not change within an invocation (both
+// devices of an HA pair share it; a batch may name a gateway twice).
+func (r *run) versions(ctx context.Context, g Gateway, vt events.VersionType) ([]Release, error) {
+	key := g.ID + "/" + string(vt)
+	r.catalogMu.Lock()
+	cached, ok := r.catalogs[key]
+	r.catalogMu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) {
+		return r.sag.Versions(ctx, g, "", vt)
+	})
+	if err == nil {
+		r.catalogMu.Lock()
+		if r.catalogs == nil {
+			r.catalogs = map[string][]Release{}
+		}
+		r.catalogs[key] = offered
+		r.catalogMu.Unlock()
+	}
+	return offered, err
+}
+
 // stopped reports whether the kill switch is on, and if so defers the
 // chunk's gateways without another API call: a stopped run winds down at
 // once. A dry run makes no update call, so the switch does not stop it.
@@ -354,6 +397,18 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 		return nil, deferred(res, ReasonDeadline)
 	}
 
+	// A pinned version settles a single device already at or past it
+	// without asking for its version list: the answer is known.
+	if pin := j.req.TargetVersion; pin != "" && vt == events.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
+		switch compareVersions(g.SoftwareVersion, pin) {
+		case 0:
+			return nil, skipped(res, ReasonUpToDate)
+		case 1:
+			res.ToVersion = pin
+			return nil, skipped(res, ReasonWouldDowngrade)
+		}
+	}
+
 	devices, master, skip, err := r.devices(ctx, g, vt)
 	switch {
 	case err != nil:
@@ -364,9 +419,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 	if vt == events.VersionDpi || g.HA() {
 		res.FromVersion = lowest(devices, vt)
 	}
-	offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) {
-		return r.sag.Versions(ctx, g, "", vt)
-	})
+	offered, err := r.versions(ctx, g, vt)
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == "VersionNotExist" {

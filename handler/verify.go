@@ -66,7 +66,7 @@ func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType
 	res.FromVersion = lowest(d.Devices, vt)
 	target := j.req.TargetVersion
 	if target == "" {
-		offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) { return r.sag.Versions(ctx, g, "", vt) })
+		offered, err := r.versions(ctx, g, vt)
 		if err != nil {
 			applyError(&res, err)
 			return unverified(ReasonAPIError)

@@ -204,6 +204,10 @@ func (a *API) ListGateways(ctx context.Context, region string, f handler.ListFil
 		ids := f.IDs
 		req.SmartAGIds = &ids
 	}
+	req.HardwareType = f.Model
+	if f.Below != "" {
+		req.SoftwareVersion, req.VersionComparator = f.Below, "less"
+	}
 	resp := smartag.CreateDescribeSmartAccessGatewaysResponse()
 	err := a.do(ctx, region, req.GetActionName(), req, resp, func(c *smartag.Client) error {
 		var err error

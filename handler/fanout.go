@@ -1,0 +1,194 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// ReasonQueueDown defers gateways whose batch or continuation could not be
+// put on the work queue.
+const ReasonQueueDown = "queue_unavailable"
+
+// fanOut makes a full sweep of a large fleet a planner: it reports the
+// gateways the listing alone rules out, sets each rollout's population, and
+// sends the rest to the work queue in batches (in spread order, one region a
+// batch) for workers to sweep. It reports whether it did.
+func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) bool {
+	if !full || r.work == nil || j.req.Kind != events.KindSweep && j.req.Kind != "" {
+		return false
+	}
+	var eligible []Gateway
+	for _, g := range fleet {
+		if ineligible(g, r.now()) == "" {
+			eligible = append(eligible, g)
+		}
+	}
+	if len(eligible) <= r.cfg.FanoutThreshold {
+		return false
+	}
+	skippedN := 0
+	for _, g := range fleet {
+		if reason := ineligible(g, r.now()); reason != "" {
+			for _, vt := range j.types {
+				res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt}
+				if vt == events.VersionDevice {
+					res.FromVersion = g.SoftwareVersion
+				}
+				r.record(j, skipped(res, reason), 0)
+				skippedN++
+			}
+		}
+	}
+	if r.ledger != nil && !j.dryRun {
+		r.rollouts.planPopulations(ctx, j)
+	}
+	batches := r.batches(j, eligible)
+	fan := &events.Fanout{Batches: len(batches)}
+	for _, b := range r.send(ctx, batches) {
+		fan.Gateways += len(b.req.GatewayIDs)
+		if b.err == nil {
+			continue
+		}
+		fan.Failed += len(b.req.GatewayIDs)
+		for _, id := range b.req.GatewayIDs {
+			for _, vt := range j.types {
+				r.record(j, events.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
+					Outcome: events.OutcomeDeferred, Reason: ReasonQueueDown, Error: b.err.Error()}, 0)
+			}
+		}
+	}
+	r.fanout = fan
+	r.log.Info().Int("gateways", fan.Gateways).Int("batches", fan.Batches).Int("failed", fan.Failed).
+		Int("batchSize", r.cfg.BatchSize).Msg("fanned out")
+	r.out.add(events.PlannedEvent(r.out.source, j.info, *fan, len(fleet), skippedN, r.now()))
+	return true
+}
+
+// batch is one message for the work queue, and whether it was sent.
+type batch struct {
+	req events.Request
+	err error
+}
+
+// batches cuts gateways into sweep requests of BatchSize, one region each,
+// in the order given, carrying the job's request.
+func (r *run) batches(j job, gws []Gateway) []batch {
+	var out []batch
+	for _, region := range j.regions {
+		var ids []string
+		for _, g := range gws {
+			if g.Region == region {
+				ids = append(ids, g.ID)
+			}
+		}
+		for chunk := range slices.Chunk(ids, r.cfg.BatchSize) {
+			out = append(out, batch{req: events.Request{
+				Kind: events.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
+				TargetVersion: j.req.TargetVersion, DryRun: j.req.DryRun, Force: j.req.Force,
+				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID,
+			}})
+		}
+	}
+	return out
+}
+
+// send puts batches on the work queue, 16 a call, and records which failed.
+func (r *run) send(ctx context.Context, batches []batch) []batch {
+	for start := 0; start < len(batches); start += 16 {
+		group := batches[start:min(start+16, len(batches))]
+		msgs := make([]QueueMessage, len(group))
+		for i, b := range group {
+			body, _ := json.Marshal(b.req)
+			msgs[i] = QueueMessage{Body: string(body)}
+		}
+		_, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) })
+		for i := range group {
+			group[i].err = err
+		}
+	}
+	return batches
+}
+
+// handOver sends the gateways a run has no time left for to the work queue
+// as a continuation, and reports whether it did; if not, the run goes on and
+// its deadline defers them.
+func (r *run) handOver(ctx context.Context, j job, rest []Gateway) bool {
+	if r.work == nil || len(rest) == 0 {
+		return false
+	}
+	batches := r.send(ctx, r.batches(j, rest))
+	for _, b := range batches {
+		if b.err != nil {
+			// Some batches may have gone: their gateways are handled by
+			// the continuation, and a second look at them by this run
+			// finds their claims. Simpler and safe: let this run defer
+			// the rest, and the continuation sort out the overlap.
+			r.log.Warn().Err(b.err).Int("gateways", len(rest)).Msg("continuation not sent; the deadline defers the rest")
+			return false
+		}
+	}
+	r.mu.Lock()
+	if r.continuation == nil {
+		r.continuation = &events.Continuation{Enqueued: true}
+	}
+	r.continuation.Remaining += len(rest)
+	r.mu.Unlock()
+	r.log.Info().Int("gateways", len(rest)).Int("batches", len(batches)).Msg("continued: the rest is on the work queue")
+	return true
+}
+
+// planPopulations sets, for every firmware rollout under way, how many
+// gateways it covers: those of its model still below its version (one
+// filtered listing per region, which counts without paging) and those
+// verified on it. Batches see only their own gateways; the planner sees the
+// fleet.
+func (ro *rollouts) planPopulations(ctx context.Context, j job) {
+	r := ro.r
+	docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
+		return r.ledger.ListDocs(ctx, "rollout#"+string(events.VersionDevice)+"#")
+	})
+	if err != nil || ro.load(ctx) != nil {
+		r.log.Warn().Err(err).Msg("rollout populations not counted")
+		return
+	}
+	for _, d := range docs {
+		var doc rolloutDoc
+		if json.Unmarshal(d.Body, &doc) != nil || doc.Done {
+			continue
+		}
+		below := 0
+		for _, region := range j.regions {
+			type page struct{ total int }
+			p, err := read(ctx, r.api, func(ctx context.Context) (page, error) {
+				_, total, err := r.sag.ListGateways(ctx, region, ListFilter{Model: doc.Model, Below: doc.Target}, 1)
+				return page{total}, err
+			})
+			if err != nil {
+				r.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not counted")
+				below = -1
+				break
+			}
+			below += p.total
+		}
+		if below < 0 {
+			continue
+		}
+		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
+		ro.mu.Lock()
+		population := below + ro.stats[k].verified
+		ro.mu.Unlock()
+		if population == doc.Population {
+			continue
+		}
+		doc.Population = population
+		body, _ := json.Marshal(doc)
+		if err := r.ledger.PutDoc(ctx, Doc{ID: d.ID, Rev: d.Rev + 1, Body: body}); err != nil {
+			r.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not stored")
+			continue
+		}
+		r.log.Info().Str("rollout", d.ID).Int("population", population).Int("belowTarget", below).Msg("rollout population")
+	}
+}

@@ -1,0 +1,195 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// fanFleet is n gateways in two regions, every tenth one offline.
+func fanFleet(n int) []Gateway {
+	gws := rolloutFleet(n)
+	for i := range gws {
+		if i%10 == 9 {
+			gws[i].Status = "Offline"
+		}
+	}
+	return gws
+}
+
+// drain runs every message of the work queue, as the queue trigger would,
+// until it is empty, and returns the reports.
+func (lh *ledgerHarness) drain(t *testing.T) []events.Report {
+	t.Helper()
+	var reports []events.Report
+	for {
+		lh.queue.mu.Lock()
+		msgs := lh.queue.msgs
+		lh.queue.msgs = nil
+		lh.queue.mu.Unlock()
+		if len(msgs) == 0 {
+			return reports
+		}
+		for _, m := range msgs {
+			var req events.Request
+			json.Unmarshal([]byte(m.Body), &req)
+			if req.Kind == events.KindVerify {
+				continue // verification has its own tests
+			}
+			r, err := lh.invoke(t, m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reports = append(reports, r)
+		}
+	}
+}
+
+func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
+	gws := fanFleet(120)
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.FanoutThreshold = 50
+	lh.h.Config.BatchSize = 20
+
+	plan, err := lh.invoke(t, `{"correlationId":"night-5"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Fanout == nil || plan.Fanout.Gateways != 108 || plan.Fanout.Failed != 0 {
+		t.Fatalf("planner report: fanout %+v", plan.Fanout)
+	}
+	if plan.Counts.Skipped != 12 || plan.Counts.Requested != 0 {
+		t.Fatalf("planner counts %+v: want the 12 offline skipped and nothing requested", plan.Counts)
+	}
+	if n := sag.count("Versions", gws[0].ID) + len(sag.updates); n != 0 {
+		t.Fatal("the planner asked for versions or upgrades")
+	}
+	// The batches: a region each, BatchSize at most, every eligible gateway once.
+	seen := map[string]int{}
+	lh.queue.mu.Lock()
+	for _, m := range lh.queue.msgs {
+		var req events.Request
+		if err := json.Unmarshal([]byte(m.Body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Regions) != 1 || len(req.GatewayIDs) > 20 || req.ParentRunID != plan.RunID || req.CorrelationID != "night-5" {
+			t.Fatalf("batch %s", m.Body)
+		}
+		for _, id := range req.GatewayIDs {
+			seen[id]++
+		}
+	}
+	lh.queue.mu.Unlock()
+	if len(seen) != 108 {
+		t.Fatalf("%d gateways in the batches, want 108", len(seen))
+	}
+	// The planner's event.
+	found := false
+	for _, ev := range lh.pub.events {
+		found = found || ev.Type == events.PlannedType
+	}
+	if !found {
+		t.Fatal("no sag.upgrade.run.planned event")
+	}
+
+	outcomes := map[string]int{}
+	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
+		for _, res := range r.Results {
+			outcomes[res.SmartAGID]++
+		}
+	}
+	for _, g := range gws {
+		if outcomes[g.ID] != 1 {
+			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
+		}
+		if want := map[bool]int{true: 0, false: 1}[g.Status == "Offline"]; sag.count("Update", g.ID) != want {
+			t.Errorf("%s: %d update calls", g.ID, sag.count("Update", g.ID))
+		}
+	}
+}
+
+func TestSmallFleetsAndPartialSweepsDoNotFanOut(t *testing.T) {
+	lh, _ := newRolloutHarness(t, fanFleet(40))
+	lh.h.Config.FanoutThreshold = 50
+	if r, _ := lh.invoke(t, `{}`); r.Fanout != nil || r.Counts.Requested == 0 {
+		t.Fatalf("40 gateways under a threshold of 50 fanned out: %+v", r.Fanout)
+	}
+	lh.h.Config.FanoutThreshold = 5
+	if r, _ := lh.invoke(t, `{"gatewayIds":["sag-r01","sag-r02","sag-r03","sag-r04","sag-r05","sag-r06","sag-r07"]}`); r.Fanout != nil {
+		t.Fatal("a request naming gateways fanned out")
+	}
+}
+
+// A run that cannot finish hands the rest over; the chain handles every
+// gateway exactly once.
+func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
+	gws := rolloutFleet(96)
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.MaxConcurrency = 1 // chunks of 16
+	lh.h.Config.APIQPS = 100
+	lh.h.Config.DeadlineMargin = 100 * time.Millisecond
+	// 96 gateways, 2 calls each at 100 a second: about 2 s of work for 1 s.
+	lh.h.Connect = func(ctx context.Context, inv Invocation) (Cloud, error) {
+		return Cloud{SAG: sag, Events: lh.pub, Ledger: lh.ledger, Work: lh.queue}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	first, err := lh.h.Invoke(ctx, Invocation{RequestID: "req-c"}, []byte(`{"correlationId":"long"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Continuation == nil || !first.Continuation.Enqueued || first.Continuation.Remaining == 0 {
+		t.Fatalf("no continuation: %+v", first.Continuation)
+	}
+	if got := len(first.Results) + first.Continuation.Remaining; got != 96 {
+		t.Fatalf("%d results and %d continued, want 96 in all", len(first.Results), first.Continuation.Remaining)
+	}
+	outcomes := map[string]int{}
+	for _, r := range append([]events.Report{first}, lh.drain(t)...) {
+		for _, res := range r.Results {
+			outcomes[res.SmartAGID]++
+		}
+	}
+	for _, g := range gws {
+		if outcomes[g.ID] != 1 || sag.count("Update", g.ID) != 1 {
+			t.Errorf("%s: %d outcomes, %d update calls over the chain", g.ID, outcomes[g.ID], sag.count("Update", g.ID))
+		}
+	}
+}
+
+func TestKnownAnswersCostNoCall(t *testing.T) {
+	at, past, behind := gateway("sag-at", "2.2.0"), gateway("sag-past", "2.3.1"), gateway("sag-behind", "2.0.8")
+	sag := newFakeSAG(at, past, behind)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, _ := hs.invoke(t, `{"targetVersion":"2.2.0","versionTypes":["Device"]}`)
+	got := byID(report)
+	if got["sag-at/Device"].Reason != ReasonUpToDate || got["sag-past/Device"].Reason != ReasonWouldDowngrade ||
+		got["sag-behind/Device"].Outcome != events.OutcomeRequested {
+		t.Fatalf("results %+v", report.Results)
+	}
+	if sag.count("Versions", "sag-at")+sag.count("Versions", "sag-past") != 0 || sag.count("Versions", "sag-behind") != 1 {
+		t.Fatal("a version list was asked for an answer the pin already gave")
+	}
+	// One invocation naming a gateway twice asks for its list once.
+	sag2 := newFakeSAG(behind)
+	sag2.offered = catalog()
+	hs2 := newHarness(t, sag2, nil)
+	batch := fmt.Sprintf(`[%s,%s]`, queueEvent("m1", `{"gatewayIds":["sag-behind"],"dryRun":true}`), queueEvent("m2", `{"gatewayIds":["sag-behind"],"dryRun":true}`))
+	hs2.invoke(t, batch)
+	if n := sag2.count("Versions", "sag-behind"); n != 1 {
+		t.Fatalf("%d version lists for one gateway in one invocation", n)
+	}
+}
+
+func queueEvent(id, body string) string {
+	b, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "acs:mns", "type": "mns:Queue:SendMessage",
+		"data": map[string]string{"messageId": id, "messageBody": body}})
+	return string(b)
+}
