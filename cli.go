@@ -141,8 +141,19 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "sag-upgrade:", err)
 			return 1
 		}
+		var out any = report
+		if report.Fanout != nil {
+			// A planner: run its batches now, as the queue trigger would
+			// (the verify requests stay on the queue, due later).
+			all, err := s.drain([]events.Report{report})
+			if err != nil {
+				fmt.Fprintln(stderr, "sag-upgrade:", err)
+				return 1
+			}
+			report, out = combine(all), all
+		}
 		summarize(stderr, report, s.cloud)
-		if err := writeJSON(stdout, report); err != nil {
+		if err := writeJSON(stdout, out); err != nil {
 			fmt.Fprintln(stderr, "sag-upgrade:", err)
 			return 1
 		}
@@ -188,15 +199,59 @@ func (s *simulation) night(fired time.Time, payload []byte) ([]events.Report, er
 	}
 	reports := []events.Report{report}
 	for end := fired.Add(4 * time.Hour); s.cloud.Clock.Now().Before(end); s.cloud.Clock.Advance(time.Minute) {
-		for batch := s.cloud.QueueBatch(cloudsim.WorkQueue, 10); batch != nil; batch = s.cloud.QueueBatch(cloudsim.WorkQueue, 10) {
-			r, err := s.invoke(batch)
-			if err != nil {
-				return reports, err
-			}
-			reports = append(reports, r)
+		if reports, err = s.drain(reports); err != nil {
+			return reports, err
 		}
 	}
 	return reports, nil
+}
+
+// drain runs the work queue's messages that are due now, one invocation
+// each, until none is left.
+func (s *simulation) drain(reports []events.Report) ([]events.Report, error) {
+	for batch := s.cloud.QueueBatch(cloudsim.WorkQueue, 1); batch != nil; batch = s.cloud.QueueBatch(cloudsim.WorkQueue, 1) {
+		r, err := s.invoke(batch)
+		if err != nil {
+			return reports, err
+		}
+		reports = append(reports, r)
+	}
+	return reports, nil
+}
+
+// combine sums the reports of a planner and its workers into one, for the
+// summary.
+func combine(reports []events.Report) events.Report {
+	out := reports[0]
+	out.Results = nil
+	out.Counts = events.Counts{Scanned: reports[0].Counts.Scanned} // the planner listed the fleet
+	seen := map[string]bool{}
+	for _, r := range reports {
+		out.Results = append(out.Results, r.Results...)
+		c := r.Counts
+		out.Counts.Requested += c.Requested
+		out.Counts.Planned += c.Planned
+		out.Counts.Skipped += c.Skipped
+		out.Counts.Deferred += c.Deferred
+		out.Counts.Failed += c.Failed
+		out.Counts.Rejected += c.Rejected
+		out.Counts.Verified += c.Verified
+		out.Counts.Unverified += c.Unverified
+		out.Publishing.Published += r.Publishing.Published
+		out.Publishing.Failed += r.Publishing.Failed
+		for _, ro := range r.Rollouts {
+			if !seen[ro.ID] {
+				seen[ro.ID] = true
+				out.Rollouts = append(out.Rollouts, ro)
+			}
+		}
+		if r.FinishedAt.After(out.FinishedAt) {
+			out.FinishedAt = r.FinishedAt
+		}
+	}
+	out.Publishing.Published -= reports[0].Publishing.Published // counted twice above
+	out.Publishing.Failed -= reports[0].Publishing.Failed
+	return out
 }
 
 // timerEvent is the nightly timer's event for a night, as s.yaml configures

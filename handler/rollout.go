@@ -132,7 +132,10 @@ func (r *run) waveCap(wave, population int) int {
 	for i := 1; i <= wave && i <= len(r.cfg.RolloutWaves); i++ {
 		cap = max(cap+1, int(math.Ceil(r.cfg.RolloutWaves[i-1]*float64(population))))
 	}
-	return min(cap, max(population, r.cfg.RolloutCanary))
+	if population > 0 {
+		cap = min(cap, population) // a wave cannot let in more gateways than the rollout has
+	}
+	return cap
 }
 
 func (r *run) lastWave() int { return len(r.cfg.RolloutWaves) }
