@@ -14,14 +14,6 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
-// Reasons that come from the ledger.
-const (
-	ReasonInProgress = "in_progress"        // a claim or an upgrade not yet verified holds the gateway
-	ReasonPenalty    = "penalty"            // too many failed attempts: held back until the cool-down ends
-	ReasonLedgerDown = "ledger_unavailable" // no claim could be written, so no call was made
-	ReasonNoLedger   = "no_ledger"          // retryFailedOnly needs the ledger
-)
-
 // records reads the ledger records of the gateways, by version type and id.
 func (r *run) records(ctx context.Context, fleet []Gateway, types []events.VersionType) (map[events.VersionType]map[string]Record, error) {
 	out := map[events.VersionType]map[string]Record{}

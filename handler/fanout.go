@@ -8,10 +8,6 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
-// ReasonQueueDown defers gateways whose batch or continuation could not be
-// put on the work queue.
-const ReasonQueueDown = "queue_unavailable"
-
 // fanOut makes a full sweep of a large fleet a planner: it reports the
 // gateways the listing alone rules out, sets each rollout's population, and
 // sends the rest to the work queue in batches (in spread order, one region a

@@ -14,17 +14,6 @@ type Policy struct {
 	MinReleaseAge time.Duration // a release younger than this is not installed yet
 }
 
-// Skip reasons the policy gives when there is nothing to install.
-const (
-	ReasonUpToDate       = "up_to_date"         // already on the newest acceptable version
-	ReasonNoRelease      = "no_release"         // the gateway is offered no version of the channel
-	ReasonHeld           = "held"               // every newer version is on the hold list
-	ReasonTooNew         = "release_too_new"    // every newer version is younger than MIN_RELEASE_AGE
-	ReasonVersionUnknown = "version_unknown"    // the device reports no version
-	ReasonNotOffered     = "target_not_offered" // the pinned targetVersion is not in the gateway's list
-	ReasonWouldDowngrade = "would_downgrade"    // the pinned targetVersion is older than the device's
-)
-
 // Choose returns the release to install on a device running current, or the
 // reason there is none. pin, when set, is the request's targetVersion: it
 // replaces "newest" but is still subject to the hold list and never a

@@ -17,13 +17,6 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
-// Rollout reasons.
-const (
-	ReasonBreakerOpen = "breaker_open" // the rollout's breaker is open
-	ReasonWave        = "rollout_wave" // waiting for its wave (the wave is full, or soaking)
-	ReasonKillSwitch  = "kill_switch"  // the kill switch stops every update call
-)
-
 // rolloutKey names a rollout: one version of one version type to one
 // hardware model.
 type rolloutKey struct {

@@ -1,0 +1,121 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// execute makes the call for an admitted candidate: it claims the gateway in
+// the ledger, checks the kill switch once more, calls, and records what the
+// call did.
+func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
+	res := c.res
+	if on, err := r.kill.check(ctx); on {
+		r.upgrades.Add(-1)
+		if err != nil {
+			res.Error = err.Error()
+			return deferred(res, ReasonLedgerDown)
+		}
+		res.Error = "the kill switch is on"
+		return deferred(res, ReasonKillSwitch)
+	}
+	// Claim before the call: no other run or worker calls for this gateway
+	// while the claim lives, and a crash leaves a trace the next run settles.
+	var claim Record
+	if r.ledger != nil {
+		var err error
+		if claim, err = r.claim(ctx, j, c.g, c.vt, c.rec, c.dev, c.target.Code); err != nil {
+			r.upgrades.Add(-1)
+			return r.ledgerFailure(res, err)
+		}
+	}
+	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
+		return r.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
+	})
+	if err == nil {
+		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
+	} else {
+		res = r.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
+	}
+	if res.Outcome != events.OutcomeRequested {
+		r.upgrades.Add(-1)
+	}
+	if r.ledger != nil {
+		r.settle(ctx, j, claim, res)
+	}
+	return res
+}
+
+// updateFailure turns a failed update call into an outcome. When the call may
+// have reached the service, the device is read again: an upgrade that started
+// is reported as requested, and no second update call is ever made.
+func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt events.VersionType, target string, res events.Result, err error) events.Result {
+	applyError(&res, err)
+	var ae *APIError
+	errors.As(err, &ae)
+	code := ""
+	if ae != nil {
+		code = ae.Code
+	}
+	switch {
+	case errors.Is(err, errDeadline):
+		return deferred(res, ReasonDeadline)
+	case classify(err) == throttled:
+		return deferred(res, ReasonThrottled)
+	case code == "SmartAccessGatewayNotOnline":
+		return skipped(res, ReasonOffline)
+	case classify(err) == laterRun:
+		return deferred(res, ReasonTryLater)
+	case code == "VersionTooOld":
+		return skipped(res, ReasonUpToDate)
+	case code == "SmartAccessGatewayNotActivated":
+		return skipped(res, ReasonNotActivated)
+	case code == "SmartAccessGatewayInArrears":
+		return skipped(res, ReasonExpired)
+	case code == "NotBoundCCN":
+		return skipped(res, ReasonNotBoundCCN)
+	case classify(err) == transient:
+		d, rerr := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
+			res.Outcome, res.Reason = events.OutcomeRequested, ReasonConfirmed
+			return res
+		}
+		res.Outcome, res.Reason = events.OutcomeFailed, ReasonUnconfirmed
+		return res
+	}
+	res.Outcome, res.Reason = events.OutcomeFailed, ReasonAPIError
+	return res
+}
+
+// upgradeStarted reports whether a gateway read after an ambiguous update
+// shows that upgrade under way or done: the device runs the target, or a
+// firmware upgrade has taken the gateway offline.
+func upgradeStarted(d Detail, serial string, vt events.VersionType, target string) bool {
+	for _, dev := range d.Devices {
+		if dev.SerialNumber == serial && compareVersions(dev.Version(vt), target) >= 0 {
+			return true
+		}
+	}
+	return vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
+}
+
+func (r *run) reserveUpgrade() bool {
+	if r.upgrades.Add(1) > int64(r.cfg.MaxUpgradesPerRun) {
+		r.upgrades.Add(-1)
+		return false
+	}
+	return true
+}
+
+// upgradeTime is how long an upgrade keeps a device busy: firmware reboots
+// the box; a DPI signature update does not.
+func (r *run) upgradeTime(vt events.VersionType) time.Duration {
+	if vt == events.VersionDpi {
+		return 0
+	}
+	return r.cfg.UpgradeTime
+}

@@ -1,0 +1,197 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// plan decides every gateway and version type of a chunk, concurrently:
+// the final results it records, the candidates it returns in the chunk's
+// order (the spread order the rollout admits them in).
+func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[events.VersionType]map[string]Record) []*candidate {
+	slots := make([]*candidate, len(chunk)*len(j.types))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.MaxConcurrency)
+	for i, gw := range chunk {
+		for t, vt := range j.types {
+			g.Go(func() error {
+				start := time.Now()
+				var rec *Record
+				if got, ok := records[vt][gw.ID]; ok {
+					rec = &got
+				}
+				c, res := r.decide(gctx, j, gw, vt, rec)
+				if c == nil {
+					r.record(j, res, time.Since(start))
+					return nil
+				}
+				c.start = start
+				slots[i*len(j.types)+t] = c
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	return slices.DeleteFunc(slots, func(c *candidate) bool { return c == nil })
+}
+
+// decide handles one gateway and version type up to the update call: first
+// its ledger record (an upgrade waiting to be confirmed is settled before
+// anything else, and the penalty box holds back a gateway that keeps
+// failing), then eligibility, versions and policy. It returns a candidate,
+// or the final result.
+func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) (*candidate, events.Result) {
+	if rec != nil && rec.pending() {
+		res, next, done := r.resolve(ctx, j, g, vt, *rec)
+		if done {
+			return nil, res
+		}
+		rec = &next
+	}
+	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
+		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
+			Error: rec.LastError}
+		return nil, skipped(res, ReasonPenalty)
+	}
+	res := events.Result{
+		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
+		SerialNumber: strings.Join(g.SerialNumbers, ","),
+	}
+	if vt == events.VersionDevice {
+		res.FromVersion = g.SoftwareVersion
+	}
+	if reason := ineligible(g, r.now()); reason != "" {
+		return nil, skipped(res, reason)
+	}
+	if time.Now().After(r.api.stopAt) {
+		return nil, deferred(res, ReasonDeadline)
+	}
+
+	// A pinned version settles a single device already at or past it
+	// without asking for its version list: the answer is known.
+	if pin := j.req.TargetVersion; pin != "" && vt == events.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
+		switch compareVersions(g.SoftwareVersion, pin) {
+		case 0:
+			return nil, skipped(res, ReasonUpToDate)
+		case 1:
+			res.ToVersion = pin
+			return nil, skipped(res, ReasonWouldDowngrade)
+		}
+	}
+
+	devices, master, skip, err := r.devices(ctx, g, vt)
+	switch {
+	case err != nil:
+		return nil, readFailure(res, err)
+	case skip != "":
+		return nil, skipped(res, skip)
+	}
+	if vt == events.VersionDpi || g.HA() {
+		res.FromVersion = lowest(devices, vt)
+	}
+	offered, err := r.versions(ctx, g, vt)
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == "VersionNotExist" {
+			res = skipped(res, ReasonNoRelease)
+			applyError(&res, err)
+			return nil, res
+		}
+		return nil, readFailure(res, err)
+	}
+
+	// Which devices are behind, and what each should run.
+	type plan struct {
+		dev    Device
+		target Release
+	}
+	var due []plan
+	skipReason := ""
+	for _, d := range devices {
+		target, reason := r.policy.Choose(d.Version(vt), offered, j.req.TargetVersion, r.now())
+		if reason != "" {
+			if skipReason == "" || reason != ReasonUpToDate {
+				skipReason = reason
+			}
+			continue
+		}
+		due = append(due, plan{d, target})
+	}
+	if len(due) == 0 {
+		return nil, skipped(res, skipReason)
+	}
+	// One device of an HA pair per run, the standby first, so the site keeps
+	// a working box while the other reboots.
+	slices.SortStableFunc(due, func(a, b plan) int {
+		return boolInt(a.dev.SerialNumber == master) - boolInt(b.dev.SerialNumber == master)
+	})
+	p := due[0]
+	res.FromVersion, res.ToVersion = p.dev.Version(vt), p.target.Code
+	c := &candidate{g: g, vt: vt, rec: rec, dev: p.dev, target: p.target, res: res, fresh: true}
+	if g.HA() {
+		c.serial = p.dev.SerialNumber
+		c.res.SerialNumber = c.serial
+		if len(due) > 1 {
+			c.res.Reason = ReasonHAPeerPending
+		}
+	}
+	if rec != nil && rec.Target == p.target.Code && rec.State != StateReleased {
+		c.fresh = false // a retry, or an HA pair's second device: the rollout counted this gateway already
+	}
+	return c, c.res
+}
+
+// versions returns the versions a gateway is offered, asking the API once a
+// run: the same gateway's list does not change within an invocation (both
+// devices of an HA pair share it; a batch may name a gateway twice).
+func (r *run) versions(ctx context.Context, g Gateway, vt events.VersionType) ([]Release, error) {
+	key := g.ID + "/" + string(vt)
+	r.catalogMu.Lock()
+	cached, ok := r.catalogs[key]
+	r.catalogMu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) {
+		return r.sag.Versions(ctx, g, "", vt)
+	})
+	if err == nil {
+		r.catalogMu.Lock()
+		if r.catalogs == nil {
+			r.catalogs = map[string][]Release{}
+		}
+		r.catalogs[key] = offered
+		r.catalogMu.Unlock()
+	}
+	return offered, err
+}
+
+// devices returns the devices to consider and which one carries traffic. A
+// single-device gateway's firmware version is in the list already; DPI
+// versions and HA pairs need the gateway's attributes, which also give a
+// fresher status: a gateway that went offline since the listing is skipped.
+func (r *run) devices(ctx context.Context, g Gateway, vt events.VersionType) (devs []Device, master, skip string, err error) {
+	if vt == events.VersionDevice && !g.HA() {
+		return []Device{{SerialNumber: g.SerialNumbers[0], Software: g.SoftwareVersion}}, "", "", nil
+	}
+	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	if err != nil {
+		return nil, "", "", err
+	}
+	live := g
+	live.Status = d.Status
+	if reason := ineligible(live, r.now()); reason != "" {
+		return nil, "", reason, nil
+	}
+	if len(d.Devices) == 0 {
+		return nil, "", ReasonNoDevice, nil
+	}
+	return d.Devices, d.MasterSN, "", nil
+}
