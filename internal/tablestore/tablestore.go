@@ -253,7 +253,21 @@ func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.R
 	start.AddPrimaryKeyColumnWithMinValue("sk")
 	end.AddPrimaryKeyColumnWithMaxValue("pk")
 	end.AddPrimaryKeyColumnWithMaxValue("sk")
-	var out []handler.Record
+	rows, err := l.rangeRows(ctx, start, end, filter)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]handler.Record, len(rows))
+	for i, row := range rows {
+		out[i] = decode(row.PrimaryKey.PrimaryKeys, row.Columns)
+	}
+	return out, nil
+}
+
+// rangeRows reads the rows from start (inclusive) to end (exclusive) that
+// pass filter (nil: all), every page.
+func (l *Ledger) rangeRows(ctx context.Context, start, end *ots.PrimaryKey, filter ots.ColumnFilter) ([]*ots.Row, error) {
+	var rows []*ots.Row
 	for start != nil {
 		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end,
 			Direction: ots.FORWARD, MaxVersion: 1, Filter: filter}
@@ -266,12 +280,10 @@ func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.R
 		if err != nil {
 			return nil, err
 		}
-		for _, row := range resp.Rows {
-			out = append(out, decode(row.PrimaryKey.PrimaryKeys, row.Columns))
-		}
+		rows = append(rows, resp.Rows...)
 		start = resp.NextStartPrimaryKey
 	}
-	return out, nil
+	return rows, nil
 }
 
 // Audit implements handler.Ledger: an insert-only row under the gateway.
@@ -292,30 +304,20 @@ func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
 
 // History implements handler.Ledger: the gateway's audit rows in order.
 func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEntry, error) {
-	start, end := key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix))
+	rows, err := l.rangeRows(ctx, key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix)), nil)
+	if err != nil {
+		return nil, err
+	}
 	var out []handler.AuditEntry
-	for start != nil {
-		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end, Direction: ots.FORWARD, MaxVersion: 1}
-		var resp *ots.GetRangeResponse
-		err := call(ctx, l, "GetRange", func() error {
-			var err error
-			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
-			return err
+	for _, row := range rows {
+		c := columns(row.Columns)
+		out = append(out, handler.AuditEntry{
+			Gateway: gateway, VersionType: events.VersionType(c.str("version_type")), Time: c.time("at"),
+			Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
+			Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
+			APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
+			Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"),
 		})
-		if err != nil {
-			return nil, err
-		}
-		for _, row := range resp.Rows {
-			c := columns(row.Columns)
-			out = append(out, handler.AuditEntry{
-				Gateway: gateway, VersionType: events.VersionType(c.str("version_type")), Time: c.time("at"),
-				Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
-				Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
-				APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
-				Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"),
-			})
-		}
-		start = resp.NextStartPrimaryKey
 	}
 	return out, nil
 }
@@ -460,26 +462,16 @@ func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, er
 	start.AddPrimaryKeyColumnWithMinValue("sk")
 	end.AddPrimaryKeyColumn("pk", prefixEnd(prefix))
 	end.AddPrimaryKeyColumnWithMaxValue("sk")
-	var out []handler.Doc
-	for start != nil {
-		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end, Direction: ots.FORWARD,
-			MaxVersion: 1, Filter: ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "doc")}
-		var resp *ots.GetRangeResponse
-		err := call(ctx, l, "GetRange", func() error {
-			var err error
-			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, row := range resp.Rows {
-			c := columns(row.Columns)
-			id, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
-			body, _ := c.get("body").(string)
-			out = append(out, handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)})
-		}
-		start = resp.NextStartPrimaryKey
+	rows, err := l.rangeRows(ctx, start, end, ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "doc"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]handler.Doc, len(rows))
+	for i, row := range rows {
+		c := columns(row.Columns)
+		id, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
+		body, _ := c.get("body").(string)
+		out[i] = handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)}
 	}
 	return out, nil
 }

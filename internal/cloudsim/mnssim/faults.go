@@ -1,10 +1,10 @@
 package mnssim
 
 import (
-	"encoding/binary"
-	"hash/fnv"
 	"net/http"
 	"slices"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/chaos"
 )
 
 // FaultKind is a way a request can fail on purpose.
@@ -140,33 +140,16 @@ func (s *Server) pickFault(op string) FaultKind {
 	if r.Rate <= 0 || (len(r.Ops) > 0 && !slices.Contains(r.Ops, op)) {
 		return 0
 	}
-	n := f.counters[op]
 	f.counters[op]++
-	h := faultHash(r.Seed, op, n)
-	if float64(h>>11)/(1<<53) >= r.Rate {
+	fails, x := chaos.Roll(uint64(r.Seed), r.Rate, op, "", int(f.counters[op]))
+	if !fails {
 		return 0
 	}
 	kinds := r.Kinds
 	if len(kinds) == 0 {
 		kinds = failBeforeRunning
 	}
-	return kinds[faultHash(^r.Seed, op, n)%uint64(len(kinds))]
+	return kinds[x%uint64(len(kinds))]
 }
 
 // faultHash mixes seed, operation and request number into 64 random bits.
-func faultHash(seed int64, op string, n uint64) uint64 {
-	h := fnv.New64a()
-	var buf [16]byte
-	binary.LittleEndian.PutUint64(buf[:8], uint64(seed))
-	binary.LittleEndian.PutUint64(buf[8:], n)
-	h.Write(buf[:])
-	h.Write([]byte(op))
-	// FNV alone leaves consecutive n correlated; a splitmix64 finaliser spreads them.
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}

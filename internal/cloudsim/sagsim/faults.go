@@ -1,12 +1,12 @@
 package sagsim
 
 import (
-	"encoding/binary"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/chaos"
 )
 
 // FaultKind is a failure the emulator can inject into a call.
@@ -44,37 +44,18 @@ var defaultKinds = []FaultKind{InternalError, ServiceUnavailable}
 
 // pick returns the fault for the n-th call (from 1) of action on id, or "".
 func (f Faults) pick(action, id string, n int) FaultKind {
-	if f.Rate <= 0 || (len(f.Actions) > 0 && !slices.Contains(f.Actions, action)) {
+	if len(f.Actions) > 0 && !slices.Contains(f.Actions, action) {
 		return ""
 	}
-	h := fnv.New64a()
-	var num [8]byte
-	binary.LittleEndian.PutUint64(num[:], f.Seed)
-	h.Write(num[:])
-	h.Write([]byte(action))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	h.Write([]byte{0})
-	binary.LittleEndian.PutUint64(num[:], uint64(n))
-	h.Write(num[:])
-	x := mix(h.Sum64())
-	if float64(x>>11)/(1<<53) >= f.Rate {
+	fails, x := chaos.Roll(f.Seed, f.Rate, action, id, n)
+	if !fails {
 		return ""
 	}
 	kinds := f.Kinds
 	if len(kinds) == 0 {
 		kinds = defaultKinds
 	}
-	return kinds[mix(x)%uint64(len(kinds))]
-}
-
-// mix is the splitmix64 finaliser: FNV's low bits are poorly spread.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+	return kinds[x%uint64(len(kinds))]
 }
 
 func (f Faults) slowDelay() time.Duration {
