@@ -125,10 +125,9 @@ func (r *run) waveCap(wave, population int) int {
 	for i := 1; i <= wave && i <= len(r.cfg.RolloutWaves); i++ {
 		cap = max(cap+1, int(math.Ceil(r.cfg.RolloutWaves[i-1]*float64(population))))
 	}
-	if population > 0 {
-		cap = min(cap, population) // a wave cannot let in more gateways than the rollout has
-	}
-	return cap
+	// The population may be only a lower bound (a batch sees its own
+	// gateways): never cap a wave below the canary on it.
+	return min(cap, max(population, r.cfg.RolloutCanary))
 }
 
 func (r *run) lastWave() int { return len(r.cfg.RolloutWaves) }
@@ -332,7 +331,7 @@ func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, st rolloutStats, reason
 		rate = float64(st.failed) / float64(f)
 	}
 	return events.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
-		WaveLimit: ro.r.waveCap(doc.Wave, doc.Population), Population: doc.Population, Started: st.started,
+		WaveLimit: ro.r.waveCap(doc.Wave, doc.Population), Population: max(doc.Population, doc.Allocated), Started: st.started,
 		InFlight: st.inFlight, Verified: st.verified, Failed: st.failed, FailureRate: math.Round(rate*1000) / 1000,
 		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
 }
