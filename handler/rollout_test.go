@@ -136,7 +136,9 @@ func TestCanaryThenGrowingWaves(t *testing.T) {
 	if doc := lh.rolloutDoc(t); !doc.Done || doc.Breaker != "closed" {
 		t.Fatalf("after the last wave: %+v", doc)
 	}
-	if tr := transitions(lh.pub); tr[0] != events.RolloutStarted || tr[len(tr)-1] != events.RolloutDone {
+	// Events of one run go out concurrently: their order is not the order of
+	// the transitions.
+	if tr := transitions(lh.pub); tr[0] != events.RolloutStarted || !slices.Contains(tr, events.RolloutDone) || !slices.Contains(tr, events.RolloutWave) {
 		t.Fatalf("transitions %v", tr)
 	}
 	for _, g := range gws {
@@ -189,7 +191,7 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 	if doc := lh.rolloutDoc(t); doc.Breaker != "open" {
 		t.Fatalf("the breaker is %s after %+v", doc.Breaker, report.Results)
 	}
-	if tr := transitions(lh.pub); tr[len(tr)-1] != events.RolloutBreaker {
+	if tr := transitions(lh.pub); !slices.Contains(tr, events.RolloutBreaker) {
 		t.Fatalf("transitions %v", tr)
 	}
 	calls := len(sag.updates)
