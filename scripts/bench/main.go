@@ -1,0 +1,549 @@
+// Command bench measures the compiled function on the simulated cloud
+// (scripts/bench.sh builds it and runs this). Three modes:
+//
+//	bench [flags] [SIZES]                  sweeps of simulated fleets (default 1000 10000 100000 gateways),
+//	                                       then the cold start and the binary size
+//	bench -distributed [flags] [SIZE]      one fan-out night on N = 1, 2, 4, 8 instances (default 10000 gateways)
+//	bench -soak [flags] [SIZE]             faults, killed processes, redeliveries (default 100000 gateways)
+//
+// A night is the nightly timer invocation and, when it fans out, the work
+// queue drained by the queue trigger over the instances. Verify requests stay
+// on the queue: they are due simulated minutes later and are not the night's
+// throughput (cloudsim.Trigger with a zero Until).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
+)
+
+type options struct {
+	binary, sizeOf, jsonOut, logFile string
+	latency                          time.Duration
+	qps                              float64
+	runtimes, concurrency            int
+	batch, threshold                 int
+	seed                             uint64
+	coldStarts                       int
+	trace                            bool
+
+	distributed bool
+	instances   string
+	instanceQPS float64
+
+	soak         bool
+	soakRuntimes int
+	kills        int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binary, "binary", "", "the compiled function (`PATH`; required)")
+	flag.StringVar(&o.sizeOf, "size-of", "", "report the size of this build (`PATH`; default -binary)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to `FILE`")
+	flag.StringVar(&o.logFile, "log", "", "append the function's output to `FILE` (default: discarded)")
+	flag.DurationVar(&o.latency, "latency", 30*time.Millisecond, "SAG API latency of every call")
+	flag.Float64Var(&o.qps, "qps", 100, "the SAG emulator's limit per action, calls a second")
+	flag.IntVar(&o.runtimes, "runtimes", 1, "function instances K; each gets API_QPS = qps/K")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "MAX_CONCURRENCY")
+	flag.IntVar(&o.batch, "batch", 0, "BATCH_SIZE (0: the function's default)")
+	flag.IntVar(&o.threshold, "threshold", 0, "FANOUT_THRESHOLD (0: the function's default)")
+	flag.Uint64Var(&o.seed, "seed", 1, "fleet seed")
+	flag.IntVar(&o.coldStarts, "coldstarts", 10, "fresh processes for the cold start median (0: skip)")
+	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
+	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
+	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
+	flag.Float64Var(&o.instanceQPS, "instance-qps", 25, "distributed mode: API_QPS of each instance")
+	flag.BoolVar(&o.soak, "soak", false, "soak mode: faults, killed processes and redeliveries")
+	flag.IntVar(&o.soakRuntimes, "soak-runtimes", 4, "soak mode: function instances")
+	flag.IntVar(&o.kills, "kills", 2, "soak mode: processes killed during the night")
+	flag.Parse()
+	if o.binary == "" {
+		fmt.Fprintln(os.Stderr, "bench: -binary is required (scripts/bench.sh builds it)")
+		os.Exit(2)
+	}
+	if o.sizeOf == "" {
+		o.sizeOf = o.binary
+	}
+	var sizes []int
+	for _, a := range flag.Args() {
+		n, err := strconv.Atoi(strings.ReplaceAll(a, ",", ""))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: %q is not a number of gateways\n", a)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
+	}
+	var err error
+	switch {
+	case o.soak:
+		err = soakMode(o, sizes)
+	case o.distributed:
+		err = distributedMode(o, sizes)
+	default:
+		err = benchMode(o, sizes)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// output is where the function's logs go.
+func (o options) output() (io.Writer, func(), error) {
+	if o.logFile == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// env is the function's configuration for a throughput night: every due
+// gateway upgraded at once (no waves, no breaker, no run cap), the API
+// budget shared by the instances.
+func (o options) env(apiQPS float64) []string {
+	env := []string{
+		"API_QPS=" + strconv.FormatFloat(apiQPS, 'f', -1, 64),
+		"MAX_CONCURRENCY=" + strconv.Itoa(o.concurrency),
+		"ROLLOUT_CANARY=1000000",
+		// The breaker opens once two finished upgrades failed; reseller
+		// gateways always fail (PermissionError), so it would stop a
+		// throughput night early.
+		"ROLLOUT_MIN_SAMPLE=1000000",
+		"MAX_UPGRADES_PER_RUN=1000000",
+	}
+	if o.batch > 0 {
+		env = append(env, "BATCH_SIZE="+strconv.Itoa(o.batch))
+	}
+	if o.threshold > 0 {
+		env = append(env, "FANOUT_THRESHOLD="+strconv.Itoa(o.threshold))
+	}
+	return env
+}
+
+// sizeResult is the measurement of one night.
+type sizeResult struct {
+	Gateways       int            `json:"gateways"`
+	Instances      int            `json:"instances"`
+	APIQPS         float64        `json:"apiQpsPerInstance"`
+	Concurrency    int            `json:"maxConcurrency"`
+	LatencyMs      float64        `json:"latencyMs"`
+	LimitQPS       float64        `json:"limitQpsPerAction"`
+	WallS          float64        `json:"wallSeconds"`
+	Calls          int            `json:"calls"`
+	ByAction       map[string]int `json:"callsByAction"`
+	Throttled      int            `json:"throttled"`
+	BoundS         float64        `json:"boundSeconds"`
+	Ratio          float64        `json:"ratio"`
+	PeakRSSMB      float64        `json:"peakRssMB"`
+	UpToDate       int            `json:"upToDate"`
+	CallsPerUpToDt float64        `json:"callsPerUpToDate"`
+	Invocations    int            `json:"invocations"`
+	Failed         int            `json:"failedInvocations"`
+	Batches        int            `json:"batches"`
+	VerifyLeft     int            `json:"verifyRequestsLeft"`
+	Outcomes       map[string]int `json:"outcomes"`
+	LedgerCalls    map[string]int `json:"ledgerCallsByAction"` // Tablestore
+	QueueCalls     map[string]int `json:"mnsCallsByOperation"`
+	// With -trace: the API capacity left unused (seconds in which a call
+	// could have started and none did), by what was going on.
+	UnusedS  float64            `json:"unusedSeconds,omitempty"`
+	UnusedBy map[string]float64 `json:"unusedSecondsBy,omitempty"`
+	// With -trace: time in requests by service and action (summed over
+	// requests in parallel).
+	RequestS map[string]float64 `json:"requestSeconds,omitempty"`
+}
+
+// measure runs one night of n gateways on k instances of apiQPS each.
+func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
+	out, closeOut, err := o.output()
+	if err != nil {
+		return sizeResult{}, err
+	}
+	defer closeOut()
+	f := fleet.Generate(fleet.Options{Gateways: n, Seed: o.seed})
+	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: k, Env: o.env(apiQPS), Output: out, Trace: o.trace,
+		SAG: sagsim.Options{Latency: o.latency, DefaultQPS: o.qps}})
+	if err != nil {
+		return sizeResult{}, err
+	}
+	defer w.Close()
+
+	stop := progress(w, n)
+	nt, err := w.Run(context.Background(), night.Timer, cloudsim.Trigger{}, nil)
+	stop()
+	if err != nil {
+		return sizeResult{}, err
+	}
+	calls := night.CountCalls(w.Cloud)
+	r := sizeResult{
+		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency,
+		LatencyMs: float64(o.latency) / 1e6, LimitQPS: o.qps,
+		WallS: nt.Wall.Seconds(), Calls: calls.Total, ByAction: calls.ByAction, Throttled: calls.Throttled,
+		PeakRSSMB: float64(w.PeakRSS()) / (1 << 20), Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
+		VerifyLeft: nt.Trigger.Left, Outcomes: map[string]int{},
+		LedgerCalls: w.Cloud.OTS.Calls(), QueueCalls: w.Cloud.MNS.Calls(),
+	}
+	// The function's budget is o.qps calls a second in all (API_QPS × K),
+	// so no schedule does the non-throttled calls faster than this.
+	r.BoundS = float64(calls.Total-calls.Throttled) / o.qps
+	r.Ratio = r.WallS / r.BoundS
+	reports := nt.Reports()
+	for _, rep := range reports {
+		if rep.Fanout != nil {
+			r.Batches += rep.Fanout.Batches
+		}
+		for _, res := range rep.Results {
+			r.Outcomes[string(res.Outcome)+"/"+res.Reason]++
+		}
+	}
+	if len(reports) == 0 {
+		return r, fmt.Errorf("%d gateways: no invocation answered", n)
+	}
+	r.UpToDate, r.CallsPerUpToDt = upToDateCost(w.Cloud, reports)
+	if spans := w.Spans(); spans != nil {
+		first := slices.MinFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
+		last := slices.MaxFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Finished.Compare(b.Finished) })
+		unused, by := night.Starved(spans, nt.Invocations, first.Started, last.Finished, time.Duration(float64(time.Second)/o.qps))
+		r.UnusedS, r.UnusedBy, r.RequestS = unused.Seconds(), map[string]float64{}, map[string]float64{}
+		for k, d := range by {
+			r.UnusedBy[k] = d.Seconds()
+		}
+		for _, s := range spans {
+			r.RequestS[s.Service+" "+s.Action] += s.End.Sub(s.Start).Seconds()
+		}
+	}
+	return r, nil
+}
+
+// upToDateCost is what the gateways found up to date cost: the SAG calls
+// naming them plus their share of the list calls, shared by every listing of
+// a gateway (the planner lists the fleet, each worker its batch again).
+func upToDateCost(cloud *cloudsim.Cloud, reports []events.Report) (int, float64) {
+	upToDate := map[string]bool{}
+	scanned, appearances := 0, 0
+	for _, rep := range reports {
+		scanned += rep.Counts.Scanned
+		for _, res := range rep.Results {
+			if res.Outcome == events.OutcomeSkipped && res.Reason == "up_to_date" {
+				upToDate[res.SmartAGID] = true
+				appearances++
+			}
+		}
+	}
+	if len(upToDate) == 0 || scanned == 0 {
+		return 0, 0
+	}
+	for _, rep := range reports {
+		if rep.Fanout != nil {
+			appearances += len(upToDate) // the planner listed them and sent them on
+		}
+	}
+	naming, lists := 0, 0
+	for _, c := range cloud.SAG.Calls() {
+		switch {
+		case c.Action == "DescribeSmartAccessGateways":
+			lists++
+		case upToDate[c.SmartAGID]:
+			naming++
+		}
+	}
+	share := float64(lists) * float64(appearances) / float64(scanned)
+	return len(upToDate), (float64(naming) + share) / float64(len(upToDate))
+}
+
+// progress prints a line to stderr every 30 s until stopped.
+func progress(w *night.World, n int) func() {
+	done := make(chan struct{})
+	began := time.Now()
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "  … %d gateways: %v, %d SAG calls, %d messages queued\n", n,
+					time.Since(began).Round(time.Second), len(w.Cloud.SAG.Calls()), len(w.Cloud.MNS.Messages(cloudsim.WorkQueue)))
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func benchMode(o options, sizes []int) error {
+	if len(sizes) == 0 {
+		sizes = []int{1000, 10000, 100000}
+	}
+	results := map[string]any{}
+	var nights []sizeResult
+	for _, n := range sizes {
+		fmt.Fprintf(os.Stderr, "bench: %d gateways…\n", n)
+		r, err := measure(o, n, o.runtimes, o.qps/float64(o.runtimes))
+		if err != nil {
+			return err
+		}
+		printSize(os.Stdout, r)
+		nights = append(nights, r)
+	}
+	results["sizes"] = nights
+
+	if o.coldStarts > 0 {
+		cs, err := coldStart(o)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("cold start      median %.1f ms of %d fresh processes (process start → first invocation answered; min %.1f, max %.1f)\n",
+			cs.MedianMs, cs.N, cs.MinMs, cs.MaxMs)
+		fmt.Printf("                of which process start → first poll of the runtime API %.1f ms, the invocation %.1f ms (medians)\n", cs.InitMs, cs.InvokeMs)
+		results["coldStart"] = cs
+	}
+	if st, err := os.Stat(o.sizeOf); err == nil {
+		fmt.Printf("binary          %d bytes (%.1f MiB): %s\n", st.Size(), float64(st.Size())/(1<<20), o.sizeOf)
+		results["binaryBytes"] = st.Size()
+	}
+	largest := slices.MaxFunc(nights, func(a, b sizeResult) int { return a.Gateways - b.Gateways })
+	fmt.Printf("bench: gateways=%d calls=%d throttled=%d wall_s=%.1f bound_s=%.1f ratio=%.3f rss_mb=%.1f\n",
+		largest.Gateways, largest.Calls, largest.Throttled, largest.WallS, largest.BoundS, largest.Ratio, largest.PeakRSSMB)
+	return writeJSON(o.jsonOut, results)
+}
+
+func printSize(out io.Writer, r sizeResult) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "== %d gateways: latency %v, limit %.0f/s per action, %d instance(s) × API_QPS %.4g, MAX_CONCURRENCY %d\n",
+		r.Gateways, time.Duration(r.LatencyMs*1e6), r.LimitQPS, r.Instances, r.APIQPS, r.Concurrency)
+	fmt.Fprintf(tw, "wall\t%.1f s\t(timer invocation start → queue drained, every invocation answered)\n", r.WallS)
+	fmt.Fprintf(tw, "invocations\t%d\t(%d failed; %d batches; %d verify requests left queued)\n", r.Invocations, r.Failed, r.Batches, r.VerifyLeft)
+	fmt.Fprintf(tw, "API calls\t%d\n", r.Calls)
+	actions := make([]string, 0, len(r.ByAction))
+	for a := range r.ByAction {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	for _, a := range actions {
+		fmt.Fprintf(tw, "  %s\t%d\n", a, r.ByAction[a])
+	}
+	fmt.Fprintf(tw, "throttled\t%d\t(%.2f%% of calls)\n", r.Throttled, 100*float64(r.Throttled)/float64(max(r.Calls, 1)))
+	fmt.Fprintf(tw, "bound\t%.1f s\t(non-throttled calls / %.0f per s)\n", r.BoundS, r.LimitQPS)
+	fmt.Fprintf(tw, "wall/bound\t%.3f\n", r.Ratio)
+	fmt.Fprintf(tw, "peak RSS\t%.1f MB\t(max VmHWM of the function processes)\n", r.PeakRSSMB)
+	fmt.Fprintf(tw, "up to date\t%d gateways\t%.3f API calls each\n", r.UpToDate, r.CallsPerUpToDt)
+	keys := make([]string, 0, len(r.Outcomes))
+	for k := range r.Outcomes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), r.Outcomes[k]))
+	}
+	fmt.Fprintf(tw, "outcomes\t%s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(tw, "Tablestore\t%s\n", inline(r.LedgerCalls))
+	fmt.Fprintf(tw, "MNS\t%s\n", inline(r.QueueCalls))
+	if r.UnusedBy != nil {
+		fmt.Fprintf(tw, "unused API\t%.1f s\t(could have started a SAG call and did not; by what was going on:)\n", r.UnusedS)
+		for _, k := range byValue(r.UnusedBy) {
+			fmt.Fprintf(tw, "  %s\t%.1f s\n", k, r.UnusedBy[k])
+		}
+		fmt.Fprintf(tw, "request time\t(seconds summed over requests, the largest)\n")
+		for i, k := range byValue(r.RequestS) {
+			if i < 8 {
+				fmt.Fprintf(tw, "  %s\t%.1f s\n", k, r.RequestS[k])
+			}
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+}
+
+// byValue returns the keys, largest value first.
+func byValue(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	return keys
+}
+
+// inline prints counts by name in name order.
+func inline(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+type coldStartResult struct {
+	N        int     `json:"processes"`
+	MedianMs float64 `json:"medianMs"`
+	MinMs    float64 `json:"minMs"`
+	MaxMs    float64 `json:"maxMs"`
+	InitMs   float64 `json:"initMedianMs"`
+	InvokeMs float64 `json:"invokeMedianMs"`
+}
+
+// coldStart starts fresh processes, each for one trivial invocation (a dry
+// run naming the only gateway of a one-gateway fleet, on an emulator
+// without latency), and times process start → answer.
+func coldStart(o options) (coldStartResult, error) {
+	f := fleet.Generate(fleet.Options{Seed: o.seed, Counts: map[fleet.Case]int{fleet.CaseUpToDate: 1}})
+	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: o.coldStarts, Env: o.env(o.qps)})
+	if err != nil {
+		return coldStartResult{}, err
+	}
+	defer w.Close()
+	payload := fmt.Appendf(nil, `{"dryRun":true,"gatewayIds":[%q]}`, f.Gateways[0].SmartAGID)
+	var total, init, invoke []float64
+	for _, rt := range w.Runtimes {
+		began := time.Now()
+		res, err := rt.Invoke(context.Background(), payload, fcsim.InvokeOptions{})
+		took := time.Since(began)
+		if err != nil {
+			return coldStartResult{}, err
+		}
+		if res.Failed || !res.ColdStart {
+			return coldStartResult{}, fmt.Errorf("cold start invocation: failed %v, cold %v: %s", res.Failed, res.ColdStart, res.Body)
+		}
+		total = append(total, ms(took))
+		init = append(init, ms(res.InitDuration))
+		invoke = append(invoke, ms(res.Duration))
+	}
+	return coldStartResult{N: len(total), MedianMs: median(total), MinMs: slices.Min(total), MaxMs: slices.Max(total),
+		InitMs: median(init), InvokeMs: median(invoke)}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func distributedMode(o options, sizes []int) error {
+	n := 10000
+	if len(sizes) > 0 {
+		n = sizes[0]
+	}
+	var counts []int
+	for _, s := range strings.Split(o.instances, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || k <= 0 {
+			return fmt.Errorf("-instances: %q is not a count", s)
+		}
+		counts = append(counts, k)
+	}
+	var rows []sizeResult
+	for _, k := range counts {
+		fmt.Fprintf(os.Stderr, "distributed: %d gateways on %d instance(s) × API_QPS %.4g…\n", n, k, o.instanceQPS)
+		r, err := measure(o, n, k, o.instanceQPS)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	fmt.Printf("distributed: %d gateways, latency %v, limit %.0f/s per action, API_QPS %.4g per instance, MAX_CONCURRENCY %d\n",
+		n, o.latency, o.qps, o.instanceQPS, o.concurrency)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\tasked/s\twall s\tcalls\tthrottled\tthrottled %\tbound s\twall/bound\tpeak RSS MB\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%d\t%d\t%.2f\t%.1f\t%.3f\t%.1f\t\n", r.Instances, float64(r.Instances)*r.APIQPS, r.WallS,
+			r.Calls, r.Throttled, 100*float64(r.Throttled)/float64(max(r.Calls, 1)), r.BoundS, r.Ratio, r.PeakRSSMB)
+	}
+	tw.Flush()
+	return writeJSON(o.jsonOut, map[string]any{"distributed": rows})
+}
+
+func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func soakMode(o options, sizes []int) error {
+	n := 100000
+	if len(sizes) > 0 {
+		n = sizes[0]
+	}
+	out, closeOut, err := o.output()
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	began := time.Now()
+	res, err := night.Soak(context.Background(), night.SoakConfig{Binary: o.binary, Gateways: n, Seed: o.seed,
+		Runtimes: o.soakRuntimes, Kills: o.kills, Output: out, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("soak: %d gateways (%d visible), %d instances, 10%% SAG faults of every kind, %d processes killed mid-batch\n",
+		n, res.Gateways, o.soakRuntimes, res.Crashes)
+	fmt.Printf("night           %.1f s, %d invocations (%d failed, %d redelivered, %d given up)\n", res.Night.Wall.Seconds(),
+		res.Night.Trigger.Invocations, res.Night.Trigger.Failures, res.Night.Trigger.Redeliveries, len(res.Night.Trigger.DeadLetters))
+	fmt.Printf("verifications   %.1f s, %d invocations, clock moved %d times\n", res.Verify.Wall.Seconds(),
+		res.Verify.Trigger.Invocations, res.Verify.Trigger.ClockMoves)
+	fmt.Printf("SAG calls       %d (%d with an injected fault, %d throttled); %d update calls reached the service, %d upgrades applied\n",
+		res.Calls.Total, res.Calls.Faults, res.Calls.Throttled, res.Updates, res.Applied)
+	keys := make([]string, 0, len(res.Outcomes))
+	for k := range res.Outcomes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), res.Outcomes[k]))
+	}
+	fmt.Printf("final outcomes  %s\n", strings.Join(parts, ", "))
+	fmt.Printf("                (%d of them in progress after the night, their run killed, settled by the verifications)\n", res.Settled)
+	fmt.Printf("                (%d upgrades started although reported failed/unconfirmed: lost answer, and the read after it could not tell)\n", res.Unconfirmed)
+	fmt.Printf("total           %.1f s\n", time.Since(began).Seconds())
+	if err := writeJSON(o.jsonOut, map[string]any{"soak": map[string]any{"gateways": res.Gateways, "crashes": res.Crashes,
+		"calls": res.Calls, "updates": res.Updates, "applied": res.Applied, "outcomes": res.Outcomes, "settled": res.Settled, "unconfirmedButApplied": res.Unconfirmed,
+		"problems": res.Problems}}); err != nil {
+		return err
+	}
+	if len(res.Problems) > 0 {
+		for _, p := range res.Problems {
+			fmt.Println("PROBLEM:", p)
+		}
+		return fmt.Errorf("soak: %d problems", len(res.Problems))
+	}
+	fmt.Println("soak: ok: every gateway has exactly one final outcome, none was upgraded or called twice")
+	return nil
+}

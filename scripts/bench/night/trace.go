@@ -1,0 +1,177 @@
+package night
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Span is one request of the function to the simulated cloud.
+type Span struct {
+	Start, End time.Time
+	Service    string // SAG, MNS or OTS
+	Action     string
+}
+
+// tracer is a reverse proxy in front of the cloud that times every request,
+// so a benchmark can tell where the function waits when it makes no SAG call.
+type tracer struct {
+	proxy *httputil.ReverseProxy
+	mu    sync.Mutex
+	spans []Span
+}
+
+func newTracer(target string) (*tracer, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	t := &tracer{proxy: httputil.NewSingleHostReverseProxy(u)}
+	// Many short requests from several processes: keep connections.
+	t.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	return t, nil
+}
+
+func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := Span{Start: time.Now()}
+	switch {
+	case r.URL.Path == "/":
+		s.Service, s.Action = "SAG", r.URL.Query().Get("Action")
+	case strings.HasPrefix(r.URL.Path, "/queues"), strings.HasPrefix(r.URL.Path, "/topics"):
+		s.Service, s.Action = "MNS", r.Method+" "+strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 3)[0]
+	default:
+		s.Service, s.Action = "OTS", strings.TrimPrefix(r.URL.Path, "/")
+	}
+	t.proxy.ServeHTTP(w, r)
+	s.End = time.Now()
+	t.mu.Lock()
+	t.spans = append(t.spans, s)
+	t.mu.Unlock()
+}
+
+// Spans returns the requests traced so far (nil without tracing), by start.
+func (w *World) Spans() []Span {
+	if w.tracer == nil {
+		return nil
+	}
+	w.tracer.mu.Lock()
+	out := append([]Span(nil), w.tracer.spans...)
+	w.tracer.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// Starved attributes the API capacity a night left unused: every stretch in
+// which the function could have started a SAG call (one per interval, the
+// rate limit's spacing) but started none. Each stretch is split among what
+// was going on: no invocation running ("between invocations"), SAG calls in
+// flight but no new one ("SAG in flight": concurrency or the end of a phase),
+// other requests in flight (by service and action, shared evenly), or
+// nothing the cloud sees ("function alone": computing, logging).
+func Starved(spans []Span, invocations []Invocation, from, to time.Time, interval time.Duration) (total time.Duration, by map[string]time.Duration) {
+	by = map[string]time.Duration{}
+	type edge struct {
+		at    time.Time
+		delta int
+		key   string
+	}
+	var edges, sagStarts []edge
+	add := func(a, b time.Time, key string) {
+		if b.Before(from) || a.After(to) {
+			return
+		}
+		edges = append(edges, edge{maxTime(a, from), +1, key}, edge{minTime(b, to), -1, key})
+	}
+	for _, s := range spans {
+		key := s.Service + " " + s.Action
+		if s.Service == "SAG" {
+			key = "SAG in flight"
+			if !s.Start.Before(from) && !s.Start.After(to) {
+				sagStarts = append(sagStarts, edge{at: s.Start})
+			}
+		}
+		add(s.Start, s.End, key)
+	}
+	for _, inv := range invocations {
+		add(inv.Started, inv.Finished, "invocation")
+	}
+	sort.Slice(edges, func(i, j int) bool { return edges[i].at.Before(edges[j].at) })
+	sort.Slice(sagStarts, func(i, j int) bool { return sagStarts[i].at.Before(sagStarts[j].at) })
+
+	// The starved stretches: from a token's arrival to the next call.
+	type stretch struct{ a, b time.Time }
+	var starved []stretch
+	prev := from.Add(-interval)
+	for _, s := range append(sagStarts, edge{at: to.Add(interval)}) {
+		if a, b := prev.Add(interval), minTime(s.at, to); b.After(a) {
+			starved = append(starved, stretch{a, b})
+		}
+		prev = s.at
+	}
+
+	open := map[string]int{}
+	last, k := from, 0
+	for _, e := range append(edges, edge{at: to}) {
+		// Attribute [last, e.at) where it overlaps starved stretches.
+		for ; k < len(starved) && !starved[k].a.After(e.at); k++ {
+			a, b := maxTime(starved[k].a, last), minTime(starved[k].b, e.at)
+			if b.After(a) {
+				d := b.Sub(a)
+				total += d
+				attribute(by, open, d)
+			}
+			if starved[k].b.After(e.at) {
+				break // the stretch goes on past this edge
+			}
+		}
+		last = e.at
+		if e.key != "" {
+			open[e.key] += e.delta
+		}
+	}
+	return total, by
+}
+
+func attribute(by map[string]time.Duration, open map[string]int, d time.Duration) {
+	switch {
+	case open["invocation"] == 0:
+		by["between invocations"] += d
+		return
+	case open["SAG in flight"] > 0:
+		by["SAG in flight"] += d
+		return
+	}
+	n := 0
+	for k, c := range open {
+		if k != "invocation" {
+			n += c
+		}
+	}
+	if n == 0 {
+		by["function alone"] += d
+		return
+	}
+	for k, c := range open {
+		if k != "invocation" && c > 0 {
+			by[k] += d * time.Duration(c) / time.Duration(n)
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

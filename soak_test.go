@@ -1,0 +1,60 @@
+package main_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
+)
+
+// The soak of scripts/soak.sh at a size CI affords: a fan-out night on three
+// instances with 10% SAG faults of every kind, a process killed in the middle
+// of its batch and the batch redelivered, then the verifications. Every
+// gateway ends with exactly one final outcome, and none gets two update calls.
+func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the soak takes ~20 s")
+	}
+	res, err := night.Soak(t.Context(), night.SoakConfig{Binary: binary, Gateways: 3000, Seed: 7, Runtimes: 3, Kills: 1, Progress: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Problems {
+		t.Error(p)
+	}
+	// The scenario happened: a kill, its batch redelivered, faults injected,
+	// upgrades made, and the night fanned out.
+	if res.Crashes == 0 || res.Night.Trigger.Redeliveries == 0 {
+		t.Errorf("%d crashes, %d redeliveries: the kill did not hit a batch", res.Crashes, res.Night.Trigger.Redeliveries)
+	}
+	if res.Calls.Faults < res.Calls.Total/20 {
+		t.Errorf("%d of %d SAG calls faulted, want about 10%%", res.Calls.Faults, res.Calls.Total)
+	}
+	requested := 0
+	for k, n := range res.Outcomes {
+		if strings.HasPrefix(k, string(events.OutcomeRequested)+"/") {
+			requested += n
+		}
+	}
+	if requested < res.Gateways/3 || res.Applied < requested {
+		t.Errorf("%d requested, %d applied of %d gateways", requested, res.Applied, res.Gateways)
+	}
+	planners := 0
+	for _, inv := range res.Night.Invocations {
+		if inv.Report != nil && inv.Report.Fanout != nil && inv.Report.Fanout.Batches > 10 {
+			planners++
+		}
+	}
+	if planners != 1 {
+		t.Errorf("%d planners; the night did not fan out", planners)
+	}
+}
+
+// testWriter sends the soak's progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
