@@ -50,8 +50,10 @@ type Trigger struct {
 	// trigger would start a night; Run waits for it like for the queue's
 	// work. It is not retried.
 	Kickoff []byte
-	// OnDelivery, when set, is called after every invocation, from Run's
+	// OnDispatch, when set, is called as every invocation starts (Result
+	// and Finished unset), and OnDelivery after it ends; both from Run's
 	// goroutine.
+	OnDispatch func(Delivery)
 	OnDelivery func(Delivery)
 }
 
@@ -121,8 +123,11 @@ func (t *Trigger) Run(ctx context.Context) (TriggerStats, error) {
 		if p.attempt > 1 {
 			st.Redeliveries++
 		}
+		d := Delivery{Runtime: i, Kickoff: kickoff, MessageID: p.id, Body: p.body, Payload: p.payload, Attempt: p.attempt, Started: time.Now()}
+		if t.OnDispatch != nil {
+			t.OnDispatch(d)
+		}
 		go func() {
-			d := Delivery{Runtime: i, Kickoff: kickoff, MessageID: p.id, Body: p.body, Payload: p.payload, Attempt: p.attempt, Started: time.Now()}
 			d.Result, d.Err = t.Runtimes[i].Invoke(ctx, p.payload, fcsim.InvokeOptions{RequestID: p.requestID, RetryCount: p.attempt - 1})
 			d.Finished = time.Now()
 			done <- d

@@ -136,7 +136,21 @@ func TestTriggerDeliversEachMessageOnceOneAtATimePerRuntime(t *testing.T) {
 		w.send(t, fnCommand{Op: "ok", Key: fmt.Sprint(i), Ms: 150}, 0)
 	}
 	var deliveries []cloudsim.Delivery
-	tr := &cloudsim.Trigger{Cloud: w.cloud, Runtimes: w.runtimes, OnDelivery: func(d cloudsim.Delivery) { deliveries = append(deliveries, d) }}
+	running := map[int]string{} // by runtime, from OnDispatch to OnDelivery
+	tr := &cloudsim.Trigger{Cloud: w.cloud, Runtimes: w.runtimes,
+		OnDispatch: func(d cloudsim.Delivery) {
+			if running[d.Runtime] != "" {
+				t.Errorf("runtime %d got %s while it runs %s", d.Runtime, d.MessageID, running[d.Runtime])
+			}
+			running[d.Runtime] = d.MessageID
+		},
+		OnDelivery: func(d cloudsim.Delivery) {
+			if running[d.Runtime] != d.MessageID {
+				t.Errorf("runtime %d answered %s, dispatched %q", d.Runtime, d.MessageID, running[d.Runtime])
+			}
+			running[d.Runtime] = ""
+			deliveries = append(deliveries, d)
+		}}
 	began := time.Now()
 	st, err := tr.Run(t.Context())
 	if err != nil {
