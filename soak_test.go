@@ -25,8 +25,9 @@ func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
 	}
 	// The scenario happened: a kill, its batch redelivered, faults injected,
 	// upgrades made, and the night fanned out.
-	if res.Crashes == 0 || res.Night.Trigger.Redeliveries == 0 {
-		t.Errorf("%d crashes, %d redeliveries: the kill did not hit a batch", res.Crashes, res.Night.Trigger.Redeliveries)
+	if res.Crashes == 0 || res.Night.Trigger.Redeliveries == 0 || res.Settled == 0 {
+		t.Errorf("%d crashes, %d redeliveries, %d gateways left in progress by the killed run: the kill did not hit a batch mid-way",
+			res.Crashes, res.Night.Trigger.Redeliveries, res.Settled)
 	}
 	if res.Calls.Faults < res.Calls.Total/20 {
 		t.Errorf("%d of %d SAG calls faulted, want about 10%%", res.Calls.Faults, res.Calls.Total)

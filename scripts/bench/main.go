@@ -172,6 +172,17 @@ type sizeResult struct {
 	// With -trace: time in requests by service and action (summed over
 	// requests in parallel).
 	RequestS map[string]float64 `json:"requestSeconds,omitempty"`
+	// With -trace: the same for each invocation (exact with one instance,
+	// where invocations do not overlap), in the order they started.
+	PerInvocation []invocationTrace `json:"perInvocation,omitempty"`
+}
+
+type invocationTrace struct {
+	Planner   bool               `json:"planner,omitempty"`
+	DurationS float64            `json:"durationSeconds"`
+	SAGCalls  int                `json:"sagCalls"`
+	UnusedS   float64            `json:"unusedSeconds"`
+	UnusedBy  map[string]float64 `json:"unusedSecondsBy"`
 }
 
 // measure runs one night of n gateways on k instances of apiQPS each.
@@ -231,6 +242,23 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		}
 		for _, s := range spans {
 			r.RequestS[s.Service+" "+s.Action] += s.End.Sub(s.Start).Seconds()
+		}
+		invs := slices.Clone(nt.Invocations)
+		slices.SortFunc(invs, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
+		for _, inv := range invs {
+			t := invocationTrace{Planner: inv.Report != nil && inv.Report.Fanout != nil,
+				DurationS: inv.Finished.Sub(inv.Started).Seconds(), UnusedBy: map[string]float64{}}
+			for _, s := range spans {
+				if s.Service == "SAG" && !s.Start.Before(inv.Started) && s.Start.Before(inv.Finished) {
+					t.SAGCalls++
+				}
+			}
+			unused, by := night.Starved(spans, []night.Invocation{inv}, inv.Started, inv.Finished, time.Duration(float64(time.Second)/o.qps))
+			t.UnusedS = unused.Seconds()
+			for k, d := range by {
+				t.UnusedBy[k] = d.Seconds()
+			}
+			r.PerInvocation = append(r.PerInvocation, t)
 		}
 	}
 	return r, nil
@@ -316,7 +344,8 @@ func benchMode(o options, sizes []int) error {
 		}
 		fmt.Printf("cold start      median %.1f ms of %d fresh processes (process start → first invocation answered; min %.1f, max %.1f)\n",
 			cs.MedianMs, cs.N, cs.MinMs, cs.MaxMs)
-		fmt.Printf("                of which process start → first poll of the runtime API %.1f ms, the invocation %.1f ms (medians)\n", cs.InitMs, cs.InvokeMs)
+		fmt.Printf("                of which process start → first poll of the runtime API %.1f ms, the invocation %.1f ms (medians);\n", cs.InitMs, cs.InvokeMs)
+		fmt.Printf("                the same invocation on the warm process %.1f ms\n", cs.WarmMs)
 		results["coldStart"] = cs
 	}
 	if st, err := os.Stat(o.sizeOf); err == nil {
@@ -366,6 +395,7 @@ func printSize(out io.Writer, r sizeResult) {
 		for _, k := range byValue(r.UnusedBy) {
 			fmt.Fprintf(tw, "  %s\t%.1f s\n", k, r.UnusedBy[k])
 		}
+		printTrend(tw, r)
 		fmt.Fprintf(tw, "request time\t(seconds summed over requests, the largest)\n")
 		for i, k := range byValue(r.RequestS) {
 			if i < 8 {
@@ -375,6 +405,52 @@ func printSize(out io.Writer, r sizeResult) {
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
+}
+
+// printTrend shows how the planner and the workers at the start and at the
+// end of the night left API capacity unused, per invocation.
+func printTrend(tw io.Writer, r sizeResult) {
+	var workers []invocationTrace
+	for _, t := range r.PerInvocation {
+		if t.Planner {
+			fmt.Fprintf(tw, "  planner\t%.2f s of %.2f s\t(%d SAG calls; %s)\n", t.UnusedS, t.DurationS, t.SAGCalls, top(t.UnusedBy, 3))
+		} else {
+			workers = append(workers, t)
+		}
+	}
+	if len(workers) < 10 {
+		return
+	}
+	tenth := len(workers) / 10
+	for _, part := range []struct {
+		name string
+		ts   []invocationTrace
+	}{{"first tenth of workers", workers[:tenth]}, {"last tenth of workers", workers[len(workers)-tenth:]}} {
+		var dur, unused float64
+		calls := 0
+		by := map[string]float64{}
+		for _, t := range part.ts {
+			dur += t.DurationS
+			unused += t.UnusedS
+			calls += t.SAGCalls
+			for k, v := range t.UnusedBy {
+				by[k] += v / float64(len(part.ts))
+			}
+		}
+		n := float64(len(part.ts))
+		fmt.Fprintf(tw, "  %s\t%.3f s of %.3f s each\t(%.0f SAG calls; %s)\n", part.name, unused/n, dur/n, float64(calls)/n, top(by, 4))
+	}
+}
+
+// top names the largest values of m with their seconds.
+func top(m map[string]float64, n int) string {
+	var parts []string
+	for i, k := range byValue(m) {
+		if i < n {
+			parts = append(parts, fmt.Sprintf("%s %.3f s", k, m[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // byValue returns the keys, largest value first.
@@ -408,6 +484,7 @@ type coldStartResult struct {
 	MaxMs    float64 `json:"maxMs"`
 	InitMs   float64 `json:"initMedianMs"`
 	InvokeMs float64 `json:"invokeMedianMs"`
+	WarmMs   float64 `json:"warmInvokeMedianMs"` // the same invocation again on the warm process
 }
 
 // coldStart starts fresh processes, each for one trivial invocation (a dry
@@ -421,7 +498,7 @@ func coldStart(o options) (coldStartResult, error) {
 	}
 	defer w.Close()
 	payload := fmt.Appendf(nil, `{"dryRun":true,"gatewayIds":[%q]}`, f.Gateways[0].SmartAGID)
-	var total, init, invoke []float64
+	var total, init, invoke, warm []float64
 	for _, rt := range w.Runtimes {
 		began := time.Now()
 		res, err := rt.Invoke(context.Background(), payload, fcsim.InvokeOptions{})
@@ -435,9 +512,16 @@ func coldStart(o options) (coldStartResult, error) {
 		total = append(total, ms(took))
 		init = append(init, ms(res.InitDuration))
 		invoke = append(invoke, ms(res.Duration))
+		// The same again on the warm process: what the first invocation
+		// spent on first use (clients, connections, lazy tables).
+		res, err = rt.Invoke(context.Background(), payload, fcsim.InvokeOptions{})
+		if err != nil || res.Failed || res.ColdStart {
+			return coldStartResult{}, fmt.Errorf("warm invocation: %v %s", err, res.Body)
+		}
+		warm = append(warm, ms(res.Duration))
 	}
 	return coldStartResult{N: len(total), MedianMs: median(total), MinMs: slices.Min(total), MaxMs: slices.Max(total),
-		InitMs: median(init), InvokeMs: median(invoke)}, nil
+		InitMs: median(init), InvokeMs: median(invoke), WarmMs: median(warm)}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -516,8 +600,6 @@ func soakMode(o options, sizes []int) error {
 		n, res.Gateways, o.soakRuntimes, res.Crashes)
 	fmt.Printf("night           %.1f s, %d invocations (%d failed, %d redelivered, %d given up)\n", res.Night.Wall.Seconds(),
 		res.Night.Trigger.Invocations, res.Night.Trigger.Failures, res.Night.Trigger.Redeliveries, len(res.Night.Trigger.DeadLetters))
-	fmt.Printf("verifications   %.1f s, %d invocations, clock moved %d times\n", res.Verify.Wall.Seconds(),
-		res.Verify.Trigger.Invocations, res.Verify.Trigger.ClockMoves)
 	fmt.Printf("SAG calls       %d (%d with an injected fault, %d throttled); %d update calls reached the service, %d upgrades applied\n",
 		res.Calls.Total, res.Calls.Faults, res.Calls.Throttled, res.Updates, res.Applied)
 	keys := make([]string, 0, len(res.Outcomes))
@@ -530,7 +612,7 @@ func soakMode(o options, sizes []int) error {
 		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), res.Outcomes[k]))
 	}
 	fmt.Printf("final outcomes  %s\n", strings.Join(parts, ", "))
-	fmt.Printf("                (%d of them in progress after the night, their run killed, settled by the verifications)\n", res.Settled)
+	fmt.Printf("                (%d of them left in progress by a killed run, verify request queued, settled by a verify run)\n", res.Settled)
 	fmt.Printf("                (%d upgrades started although reported failed/unconfirmed: lost answer, and the read after it could not tell)\n", res.Unconfirmed)
 	fmt.Printf("total           %.1f s\n", time.Since(began).Seconds())
 	if err := writeJSON(o.jsonOut, map[string]any{"soak": map[string]any{"gateways": res.Gateways, "crashes": res.Crashes,

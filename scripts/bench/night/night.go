@@ -194,8 +194,8 @@ type Night struct {
 
 // Run invokes kickoff (the timer event; nil for none) on the first runtime
 // and drains the work queue through the queue trigger over every runtime.
-// tr sets the trigger's Attempts, RetryDelay and Until; onDelivery, when
-// set, sees each invocation as it ends.
+// tr sets the trigger's Attempts, RetryDelay, Until and OnDispatch;
+// onDelivery, when set, sees each invocation as it ends.
 func (w *World) Run(ctx context.Context, kickoff []byte, tr cloudsim.Trigger, onDelivery func(Invocation)) (Night, error) {
 	var n Night
 	tr.Cloud, tr.Runtimes, tr.Kickoff = w.Cloud, w.Runtimes, kickoff
