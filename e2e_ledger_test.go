@@ -99,6 +99,66 @@ func TestOneRequestDeliveredThreeTimesCallsOnce(t *testing.T) {
 	}
 }
 
+// A refused update is a final outcome of its run: a redelivery of the same
+// message reports it again (the same event id) and calls nobody twice.
+func TestRedeliveredMessageKeepsItsRefusals(t *testing.T) {
+	// A breaker over two refusals would hide a second call behind breaker_open.
+	w := newWorld(t, worldOptions{env: []string{"ROLLOUT_MIN_SAMPLE=100"}})
+	var ids []string
+	for _, g := range w.cloud.Fleet.Gateways {
+		if g.Case == fleet.CaseReseller {
+			ids = append(ids, g.SmartAGID)
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatal("the demo fleet has no reseller gateway")
+	}
+	payload, _ := json.Marshal([]map[string]any{{"specversion": "1.0", "id": "m-1", "source": "MNS-sag-upgrade-work",
+		"type": "mns:Queue:SendMessage", "data": map[string]any{"messageId": "5F290C926D472878-1-19A1-000000001",
+			"messageBody": string(naming(ids, "batch-x"))}}})
+	var first events.Report
+	for delivery := 1; delivery <= 2; delivery++ {
+		_, report := w.invoke(payload)
+		if len(report.Results) != len(ids) {
+			t.Fatalf("delivery %d: %+v", delivery, report.Results)
+		}
+		for _, r := range report.Results {
+			want := "api_error"
+			if delivery == 2 {
+				want = "attempted_this_run"
+			}
+			if r.Outcome != events.OutcomeFailed || r.Reason != want {
+				t.Errorf("delivery %d, %s: %s/%s, want failed/%s", delivery, r.SmartAGID, r.Outcome, r.Reason, want)
+			}
+		}
+		if delivery == 1 {
+			first = report
+		} else if report.RunID != first.RunID {
+			t.Errorf("the redelivery ran as %s, the first delivery as %s", report.RunID, first.RunID)
+		}
+	}
+	for _, id := range ids {
+		if n := w.updateCalls(id); n != 1 {
+			t.Errorf("%s: %d update calls over two deliveries, want 1", id, n)
+		}
+	}
+	// Both deliveries published each gateway's outcome under one event id.
+	byGateway := map[string]map[string]bool{}
+	for _, ev := range w.published(first.RunID) {
+		if ev.Type == "sag.upgrade.failed" {
+			if byGateway[ev.Subject] == nil {
+				byGateway[ev.Subject] = map[string]bool{}
+			}
+			byGateway[ev.Subject][ev.ID] = true
+		}
+	}
+	for _, id := range ids {
+		if len(byGateway[id]) != 1 {
+			t.Errorf("%s: failed events under ids %v, want one id", id, byGateway[id])
+		}
+	}
+}
+
 func TestTwoWorkersOnTheSameBatchCallOnce(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	second := w.startFunction(worldOptions{})

@@ -59,12 +59,11 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	if err != nil {
 		return readFailure(res, err), rec, true
 	}
-	r.touch(rec)
 	if reached(d, rec, vt) {
 		next = r.follow(rec, j, StateVerified)
 		next.VerifiedAt, next.Attempts, next.PenaltyUntil, next.LastError = now, 0, time.Time{}, ""
 		res.Outcome = events.OutcomeVerified
-		return r.write(ctx, j, next, res), next, true
+		return r.write(ctx, j, &rec, next, res), next, true
 	}
 	upgrading := vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
 	switch {
@@ -78,13 +77,13 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		if !strings.EqualFold(d.Status, "active") {
 			res.Reason = ReasonOffline
 		}
-		return r.write(ctx, j, next, res), next, true
+		return r.write(ctx, j, &rec, next, res), next, true
 	case upgrading:
 		// The claimed call was made before its run ended: the device reboots.
 		next = r.follow(rec, j, StateRequested)
 		next.RequestedAt, next.VerifyBy = now, now.Add(r.cfg.UpgradeTime+r.cfg.VerifyTimeout)
 		next.LeaseUntil = next.VerifyBy
-		if err := r.put(ctx, j, next); err != nil {
+		if err := r.put(ctx, j, &rec, next); err != nil {
 			return r.ledgerFailure(res, err), rec, true
 		}
 		r.verifyLater(next, now.Add(r.cfg.UpgradeTime))
@@ -94,7 +93,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	// claimed it died before its call. Give it back; this run may claim it.
 	next = r.follow(rec, j, StateReleased)
 	next.LastError = "claim expired without an upgrade"
-	if err := r.put(ctx, j, next); err != nil {
+	if err := r.put(ctx, j, &rec, next); err != nil {
 		return r.ledgerFailure(res, err), rec, true
 	}
 	return res, next, false
@@ -136,7 +135,7 @@ func (r *run) claim(ctx context.Context, j job, g Gateway, vt events.VersionType
 	next.ClaimID, next.ClaimedAt, next.LeaseUntil = newClaimID(), now, now.Add(r.cfg.LedgerLease)
 	next.RequestedAt, next.VerifyBy, next.VerifiedAt, next.APIRequestID, next.LastError = time.Time{}, time.Time{}, time.Time{}, "", ""
 	r.stamp(&next, j)
-	return next, r.put(ctx, j, next)
+	return next, r.put(ctx, j, prev, next)
 }
 
 // settle records what the update call did.
@@ -160,7 +159,7 @@ func (r *run) settle(ctx context.Context, j job, claim Record, res events.Result
 		next = r.follow(claim, j, StateReleased)
 		next.LastError = res.Error
 	}
-	if err := r.put(ctx, j, next); err != nil {
+	if err := r.put(ctx, j, &claim, next); err != nil {
 		// The claim stays until its lease ends; the next run reads the
 		// device and settles it. Nothing is lost, nothing is called twice.
 		r.log.Warn().Str("smartAGId", claim.Gateway).Err(err).Msg("ledger: could not record the update's result; the claim will be settled by a later run")
@@ -197,18 +196,20 @@ func (r *run) stamp(rec *Record, j job) {
 
 // write puts a resolved record and returns res, or the ledger failure when
 // another run resolved it first or the ledger is down.
-func (r *run) write(ctx context.Context, j job, rec Record, res events.Result) events.Result {
-	if err := r.put(ctx, j, rec); err != nil {
+func (r *run) write(ctx context.Context, j job, prev *Record, rec Record, res events.Result) events.Result {
+	if err := r.put(ctx, j, prev, rec); err != nil {
 		return r.ledgerFailure(res, err)
 	}
 	return res
 }
 
-// put writes a record and its audit entry.
-func (r *run) put(ctx context.Context, j job, rec Record) error {
+// put writes a record (following prev, nil for a first one) and its audit
+// entry, and tallies the move for the rollouts.
+func (r *run) put(ctx context.Context, j job, prev *Record, rec Record) error {
 	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Put(ctx, rec) }); err != nil {
 		return err
 	}
+	r.rollouts.moved(prev, rec)
 	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: r.now(), Event: rec.State,
 		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
 		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.req.Force, Error: rec.LastError}
@@ -326,14 +327,4 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 	}
 	j.req.GatewayIDs = ids
 	return true
-}
-
-// touch notes that a rollout's numbers may have moved in this run.
-func (r *run) touch(rec Record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.touched == nil {
-		r.touched = map[rolloutKey]bool{}
-	}
-	r.touched[rolloutKey{rec.VersionType, rec.Model, rec.Target}] = true
 }

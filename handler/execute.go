@@ -32,6 +32,7 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 			r.upgrades.Add(-1)
 			return r.ledgerFailure(res, err)
 		}
+		c.claimed = true
 	}
 	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
 		return r.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)

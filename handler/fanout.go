@@ -146,7 +146,7 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 	docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 		return r.ledger.ListDocs(ctx, "rollout#"+string(events.VersionDevice)+"#")
 	})
-	if err != nil || ro.load(ctx) != nil {
+	if err != nil {
 		r.log.Warn().Err(err).Msg("rollout populations not counted")
 		return
 	}
@@ -173,18 +173,13 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 			continue
 		}
 		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
-		ro.mu.Lock()
-		population := below + ro.stats[k].verified
-		ro.mu.Unlock()
-		if population == doc.Population {
-			continue
-		}
-		doc.Population = population
-		body, _ := json.Marshal(doc)
-		if err := r.ledger.PutDoc(ctx, Doc{ID: d.ID, Rev: d.Rev + 1, Body: body}); err != nil {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+			doc.Population = below + doc.stats().verified
+			r.log.Info().Str("rollout", d.ID).Int("population", doc.Population).Int("belowTarget", below).Msg("rollout population")
+			return nil
+		})
+		if err != nil {
 			r.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not stored")
-			continue
 		}
-		r.log.Info().Str("rollout", d.ID).Int("population", population).Int("belowTarget", below).Msg("rollout population")
 	}
 }

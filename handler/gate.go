@@ -35,7 +35,7 @@ func (r *run) stopped(ctx context.Context, j job, chunk []Gateway) bool {
 // forced); a rollout lets in only its wave, and nothing while its breaker is
 // open (unless forced); the run limit caps the rest. A dry run reports the
 // admitted ones as planned and calls nothing.
-func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate {
+func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admitted []*candidate) {
 	hold := func(c *candidate, reason, detail string) {
 		res := deferred(c.res, reason)
 		if detail != "" {
@@ -44,7 +44,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 		r.record(j, res, time.Since(c.start))
 	}
 	if len(cands) == 0 {
-		return nil
+		return nil, nil
 	}
 	if !j.dryRun {
 		if on, err := r.kill.check(ctx); on {
@@ -55,7 +55,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 			for _, c := range cands {
 				hold(c, reason, detail)
 			}
-			return nil
+			return nil, nil
 		}
 	}
 	var open []*candidate
@@ -67,7 +67,6 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 		open = append(open, c)
 	}
 
-	var admitted []*candidate
 	if r.ledger == nil || j.req.Force {
 		admitted = open // no rollout state to keep; force is recorded in every result
 	} else {
@@ -93,7 +92,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 					retries = append(retries, c)
 				}
 			}
-			d, err := r.rollouts.admit(ctx, j, k, len(fresh))
+			d, err := r.rollouts.admit(ctx, j, k, len(fresh), len(retries))
 			if err != nil {
 				for _, c := range byKey[k] {
 					hold(c, ReasonLedgerDown, err.Error())
@@ -106,16 +105,16 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 				}
 				continue
 			}
-			admitted = append(admitted, retries...)
-			admitted = append(admitted, fresh[:d.allow]...)
-			r.rollouts.admitted(k, len(retries)+d.allow)
+			for _, c := range append(retries, fresh[:d.allow]...) {
+				c.viaRollout = true // its rollout reserved a place: settled after the calls
+				admitted = append(admitted, c)
+			}
 			for _, c := range fresh[d.allow:] {
 				hold(c, d.reason, d.detail)
 			}
 		}
 	}
 
-	var out []*candidate
 	for _, c := range admitted {
 		switch {
 		case j.dryRun:
@@ -125,8 +124,38 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) []*candidate 
 		case !r.reserveUpgrade():
 			hold(c, ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
 		default:
-			out = append(out, c)
+			calls = append(calls, c)
 		}
 	}
-	return out
+	return calls, admitted
+}
+
+// settleRollouts gives each rollout back what a chunk let in: the places
+// reserved for its calls, and the allowance of fresh gateways it did not
+// start (a claim lost to another run, the run limit, a refused call).
+func (r *run) settleRollouts(ctx context.Context, j job, admitted []*candidate) {
+	if j.dryRun {
+		return
+	}
+	type tally struct{ admitted, unused int }
+	byKey := map[rolloutKey]*tally{}
+	var keys []rolloutKey
+	for _, c := range admitted {
+		if !c.viaRollout {
+			continue
+		}
+		t := byKey[c.key()]
+		if t == nil {
+			t = &tally{}
+			byKey[c.key()] = t
+			keys = append(keys, c.key())
+		}
+		t.admitted++
+		if c.fresh && !c.claimed {
+			t.unused++
+		}
+	}
+	for _, k := range keys {
+		r.rollouts.settle(ctx, j, k, byKey[k].admitted, byKey[k].unused)
+	}
 }

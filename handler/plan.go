@@ -55,6 +55,14 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 		}
 		rec = &next
 	}
+	if rec != nil && rec.RunID == j.info.RunID && (rec.State == StateFailed || rec.State == StateUnverified) {
+		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
+			FromVersion: rec.From, ToVersion: rec.Target, Outcome: events.OutcomeFailed, Reason: ReasonAttempted, Error: rec.LastError}
+		if rec.State == StateUnverified {
+			res.Outcome = events.OutcomeUnverified
+		}
+		return nil, res
+	}
 	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
 		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
 			Error: rec.LastError}

@@ -48,6 +48,9 @@ const (
 	ReasonAPIError    = "api_error"   // the API refused (errorCode says why)
 	ReasonUnconfirmed = "unconfirmed" // the update call failed and the device shows no upgrade
 	ReasonListFailed  = "list_failed" // the region's gateways could not be listed
+	// A run delivered again (the same message or trigger) finds a gateway it
+	// failed already: the outcome stands (failed or unverified), no second call.
+	ReasonAttempted = "attempted_this_run"
 )
 
 // unverified.

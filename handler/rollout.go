@@ -48,35 +48,88 @@ type rolloutDoc struct {
 	BaseFailed   int       `json:"baseFailed"`
 	ResetAt      time.Time `json:"resetAt,omitzero"`
 	Done         bool      `json:"done"`
+	// The rollout's numbers: its gateways' ledger records by state, kept
+	// current by every run that writes one and recounted by full sweeps.
+	Records map[State]int `json:"records,omitempty"`
+	// Reserved counts gateways a run let in and has not settled yet: they
+	// are in flight before their claims are counted.
+	Reserved  int       `json:"reserved"`
+	CountedAt time.Time `json:"countedAt,omitzero"`
 }
 
-// rolloutStats are a rollout's numbers, counted from the gateways' records.
+// stats are the rollout's numbers from its document.
+func (d rolloutDoc) stats() rolloutStats {
+	c := d.Records
+	return rolloutStats{
+		started:  c[StateClaimed] + c[StateRequested] + c[StateVerified] + c[StateUnverified] + c[StateFailed],
+		inFlight: c[StateClaimed] + c[StateRequested] + max(d.Reserved, 0),
+		verified: c[StateVerified],
+		failed:   c[StateFailed] + c[StateUnverified],
+	}
+}
+
+// rolloutStats are a rollout's numbers.
 type rolloutStats struct {
 	started, inFlight, verified, failed int
 }
 
 func (s rolloutStats) finished() int { return s.verified + s.failed }
 
-// rollouts is a run's view of its rollouts: documents and numbers, read once.
+// rollouts is a run's view of its rollouts. The numbers live in each
+// rollout's document; the run tallies how its record writes move gateways
+// between (rollout, state) and folds the tally into the document whenever it
+// writes it anyway, so no run but a full sweep ever scans the ledger.
 type rollouts struct {
 	r     *run
 	mu    sync.Mutex
-	stats map[rolloutKey]rolloutStats
-	seen  map[rolloutKey]events.Rollout // for the report
+	moves map[rolloutKey]map[State]int  // record moves not yet in the documents
+	base  map[rolloutKey]int            // gateways started when the run first saw each rollout
 	fresh map[rolloutKey]int            // candidates of this run that had not started each rollout
+	seen  map[rolloutKey]events.Rollout // for the report
 }
 
-// admitted adds gateways this run let into a rollout to its numbers: they
-// are in flight from now, so a later chunk does not take the wave for done.
-func (ro *rollouts) admitted(k rolloutKey, n int) {
+func keyOf(rec Record) rolloutKey { return rolloutKey{rec.VersionType, rec.Model, rec.Target} }
+
+// moved notes that a record went from prev (nil: none) to next.
+func (ro *rollouts) moved(prev *Record, next Record) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
-	if n == 0 || ro.stats == nil {
-		return
+	if ro.moves == nil {
+		ro.moves = map[rolloutKey]map[State]int{}
 	}
-	st := ro.stats[k]
-	st.inFlight += n
-	ro.stats[k] = st
+	add := func(rec Record, n int) {
+		if rec.State == StateReleased || rec.Target == "" {
+			return
+		}
+		k := keyOf(rec)
+		if ro.moves[k] == nil {
+			ro.moves[k] = map[State]int{}
+		}
+		ro.moves[k][rec.State] += n
+	}
+	if prev != nil {
+		add(*prev, -1)
+	}
+	add(next, 1)
+}
+
+// takeMoves returns a copy of the moves of a rollout not yet written.
+func (ro *rollouts) takeMoves(k rolloutKey) map[State]int {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	return maps.Clone(ro.moves[k])
+}
+
+// dropMoves forgets moves once a document holds them.
+func (ro *rollouts) dropMoves(k rolloutKey, applied map[State]int) {
+	ro.mu.Lock()
+	defer ro.mu.Unlock()
+	for st, n := range applied {
+		ro.moves[k][st] -= n
+		if ro.moves[k][st] == 0 {
+			delete(ro.moves[k], st)
+		}
+	}
 }
 
 func (ro *rollouts) sawFresh(k rolloutKey) {
@@ -88,35 +141,88 @@ func (ro *rollouts) sawFresh(k rolloutKey) {
 	ro.fresh[k]++
 }
 
-// load counts every rollout's numbers from the ledger's records.
-func (ro *rollouts) load(ctx context.Context) error {
-	ro.mu.Lock()
-	defer ro.mu.Unlock()
-	if ro.stats != nil {
-		return nil
+// update reads a rollout's document, folds the run's moves into it, lets
+// change modify it (returning the transitions), and writes it back under the
+// revision rule, trying again on a conflict. A dry run writes nothing. A
+// rollout without a document is created only when create says so.
+func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool, change func(doc *rolloutDoc) []string) (rolloutDoc, error) {
+	for attempt := 0; ; attempt++ {
+		doc, rev, err := ro.doc(ctx, k)
+		if err != nil {
+			return doc, err
+		}
+		if rev == 0 && !create {
+			return doc, nil
+		}
+		moves := ro.takeMoves(k)
+		if doc.Records == nil {
+			doc.Records = map[State]int{}
+		}
+		for st, n := range moves {
+			doc.Records[st] = max(doc.Records[st]+n, 0)
+		}
+		ro.mu.Lock()
+		if _, ok := ro.base[k]; !ok {
+			if ro.base == nil {
+				ro.base = map[rolloutKey]int{}
+			}
+			ro.base[k] = doc.stats().started - moves[StateClaimed] // before this run's claims
+		}
+		ro.mu.Unlock()
+		transitions := change(&doc)
+		if j.dryRun {
+			ro.report(k, doc, doc.BreakerReason)
+			return doc, nil
+		}
+		if err := ro.put(ctx, k, doc, rev); errors.Is(err, ErrConflict) && attempt < 5 {
+			continue // another run moved the rollout: start again from its state
+		} else if err != nil {
+			return doc, err
+		}
+		ro.dropMoves(k, moves)
+		for _, tr := range transitions {
+			ro.publish(j, k, doc, tr)
+		}
+		return doc, nil
 	}
-	recs, err := store(ctx, ro.r.lcall, func(ctx context.Context) ([]Record, error) {
-		return ro.r.ledger.Scan(ctx, StateClaimed, StateRequested, StateVerified, StateUnverified, StateFailed)
+}
+
+// recount sets every rollout's numbers from the ledger's records: one scan, by
+// full sweeps only (the nightly planner), which also mends what a crashed run
+// left uncounted.
+func (ro *rollouts) recount(ctx context.Context, j job) {
+	r := ro.r
+	recs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
+		return r.ledger.Scan(ctx, StateClaimed, StateRequested, StateVerified, StateUnverified, StateFailed)
 	})
 	if err != nil {
-		return err
+		r.log.Warn().Err(err).Msg("rollout numbers not recounted")
+		return
 	}
-	ro.stats = map[rolloutKey]rolloutStats{}
+	counts := map[rolloutKey]map[State]int{}
 	for _, rec := range recs {
-		k := rolloutKey{rec.VersionType, rec.Model, rec.Target}
-		s := ro.stats[k]
-		s.started++
-		switch rec.State {
-		case StateClaimed, StateRequested:
-			s.inFlight++
-		case StateVerified:
-			s.verified++
-		default:
-			s.failed++
+		k := keyOf(rec)
+		if counts[k] == nil {
+			counts[k] = map[State]int{}
 		}
-		ro.stats[k] = s
+		counts[k][rec.State]++
 	}
-	return nil
+	for k, c := range counts {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+			doc.Records, doc.Reserved, doc.CountedAt = c, 0, r.now()
+			doc.Allocated = doc.stats().started
+			return nil
+		})
+		if err != nil {
+			r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout numbers not recounted")
+		}
+		ro.mu.Lock()
+		if ro.base == nil {
+			ro.base = map[rolloutKey]int{}
+		}
+		ro.base[k] = rolloutDoc{Records: c}.stats().started
+		ro.mu.Unlock()
+	}
 }
 
 // cap is how many gateways the wave lets in, of a population.
@@ -141,46 +247,41 @@ type decision struct {
 }
 
 // admit decides how many new gateways of a rollout a chunk of this run may
-// start (want asks), and takes them from the wave's allowance. It evaluates
-// the breaker and the waves first, publishing each transition. A dry run
-// decides the same way but writes nothing. Wave sizes are shares of the
-// population a full sweep counted last (the canary needs none).
-func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, want int) (decision, error) {
+// start (fresh asks; retries of gateways already in it need no allowance),
+// and takes them from the wave's allowance. It reviews the rollout first,
+// publishing each transition. Wave sizes are shares of the population a
+// full sweep counted last (the canary needs none).
+func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retries int) (decision, error) {
 	r := ro.r
-	if err := ro.load(ctx); err != nil {
-		return decision{}, err
-	}
-	for attempt := 0; ; attempt++ {
-		doc, rev, err := ro.doc(ctx, k)
-		if err != nil {
-			return decision{}, err
-		}
-		ro.mu.Lock()
-		st := ro.stats[k]
-		seen := ro.fresh[k]
-		ro.mu.Unlock()
-		// At least the gateways started and those this run has seen so far.
-		doc.Population = max(doc.Population, st.started+seen)
+	var d decision
+	_, err := ro.update(ctx, j, k, true, func(doc *rolloutDoc) []string {
+		d = decision{}
 		var transitions []string
-		if rev == 0 {
+		if doc.Breaker == "" {
 			transitions = append(transitions, events.RolloutStarted)
 		}
-		transitions = append(transitions, r.review(&doc, st)...)
-
-		d := decision{}
+		ro.mu.Lock()
+		seen := ro.fresh[k]
+		base := ro.base[k]
+		ro.mu.Unlock()
+		// At least the gateways started before this run and those it has
+		// seen so far.
+		doc.Population = max(doc.Population, base+seen)
+		transitions = append(transitions, r.review(doc)...)
+		st := doc.stats()
 		switch {
 		case doc.Breaker == "open":
 			d.reason, d.detail = ReasonBreakerOpen, doc.BreakerReason
 		case doc.Done:
-			d.allow = want // every wave is behind it: late gateways go straight in
+			d.allow = fresh // every wave is behind it: late gateways go straight in
 		default:
 			cap := r.waveCap(doc.Wave, doc.Population)
 			soaking := !doc.WaveVerifiedAt.IsZero()
-			d.allow = max(min(want, cap-doc.Allocated), 0)
+			d.allow = max(min(fresh, cap-doc.Allocated), 0)
 			if soaking {
 				d.allow = 0
 			}
-			if d.allow < want {
+			if d.allow < fresh {
 				d.reason = ReasonWave
 				d.detail = fmt.Sprintf("wave %d lets in %d of %d gateways, %d already in", doc.Wave, cap, doc.Population, doc.Allocated)
 				if soaking {
@@ -188,28 +289,35 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, want int) (d
 						doc.WaveVerifiedAt.UTC().Format(time.RFC3339), doc.Wave+1, r.cfg.RolloutSoak)
 				}
 			}
+		}
+		if d.reason != ReasonBreakerOpen {
 			doc.Allocated += d.allow
+			doc.Reserved += d.allow + retries
 		}
 		r.log.Info().Str("rollout", k.id()).Int("wave", doc.Wave).Int("waveLimit", r.waveCap(doc.Wave, doc.Population)).
 			Int("population", doc.Population).Int("allocated", doc.Allocated).Int("started", st.started).
 			Int("inFlight", st.inFlight).Int("verified", st.verified).Int("failed", st.failed).
-			Str("breaker", doc.Breaker).Int("candidates", want).Int("admitted", d.allow).Str("reason", d.reason).
-			Str("detail", d.detail).Msg("rollout")
+			Str("breaker", doc.Breaker).Int("candidates", fresh).Int("retries", retries).Int("admitted", d.allow).
+			Str("reason", d.reason).Str("detail", d.detail).Msg("rollout")
+		ro.report(k, *doc, d.detail)
+		return transitions
+	})
+	return d, err
+}
 
-		if j.dryRun {
-			ro.report(k, doc, st, d.detail)
-			return d, nil
-		}
-		if err := ro.put(ctx, k, doc, rev); errors.Is(err, ErrConflict) && attempt < 5 {
-			continue // another run moved the rollout: decide again on its state
-		} else if err != nil {
-			return decision{}, err
-		}
-		for _, tr := range transitions {
-			ro.publish(j, k, doc, st, tr)
-		}
-		ro.report(k, doc, st, d.detail)
-		return d, nil
+// settle folds a chunk's calls into a rollout: its reservations end (the
+// claims it made are counted as records now), and the fresh gateways it let
+// in but did not start give their allowance back.
+func (ro *rollouts) settle(ctx context.Context, j job, k rolloutKey, admitted, unusedFresh int) {
+	_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		doc.Reserved = max(doc.Reserved-admitted, 0)
+		doc.Allocated = max(doc.Allocated-unusedFresh, 0)
+		transitions := ro.r.review(doc)
+		ro.report(k, *doc, doc.BreakerReason)
+		return transitions
+	})
+	if err != nil {
+		ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not settled; the next full sweep recounts it")
 	}
 }
 
@@ -217,7 +325,8 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, want int) (d
 // many failures; a wave whose upgrades are all finished is verified; after
 // the soak the next wave begins; when the last wave is verified the rollout
 // is done. It returns the transitions.
-func (r *run) review(doc *rolloutDoc, st rolloutStats) []string {
+func (r *run) review(doc *rolloutDoc) []string {
+	st := doc.stats()
 	remaining := max(doc.Population-st.started, 0) // gateways still to start
 	now := r.now()
 	var out []string
@@ -226,11 +335,17 @@ func (r *run) review(doc *rolloutDoc, st rolloutStats) []string {
 		doc.WaveStartedAt = now
 	}
 	finished, failed := st.finished()-doc.BaseFinished, st.failed-doc.BaseFailed
+	// The rate counts upgrades still in flight as not failed (yet): a refused
+	// call finishes at once while an accepted one takes minutes to verify, so
+	// a rate over the finished ones alone would, mid-wave, weigh the quick
+	// refusals against only the few upgrades already verified. Once the wave
+	// has finished the two rates are the same.
+	judged := finished + st.inFlight
 	if doc.Breaker == "closed" && finished >= r.cfg.RolloutMinSample && finished > 0 &&
-		float64(failed)/float64(finished) > r.cfg.RolloutMaxFailure {
+		float64(failed)/float64(judged) > r.cfg.RolloutMaxFailure {
 		doc.Breaker, doc.BreakerOpenedAt = "open", now
-		doc.BreakerReason = fmt.Sprintf("%d of %d finished upgrades failed or stayed unverified (%.0f%% > %.0f%%, sample %d ≥ %d) in wave %d",
-			failed, finished, 100*float64(failed)/float64(finished), 100*r.cfg.RolloutMaxFailure, finished, r.cfg.RolloutMinSample, doc.Wave)
+		doc.BreakerReason = fmt.Sprintf("%d of %d started upgrades failed or stayed unverified (%.0f%% > %.0f%%; %d finished ≥ sample %d, %d in flight) in wave %d",
+			failed, judged, 100*float64(failed)/float64(judged), 100*r.cfg.RolloutMaxFailure, finished, r.cfg.RolloutMinSample, st.inFlight, doc.Wave)
 		out = append(out, events.RolloutBreaker)
 		return out
 	}
@@ -256,41 +371,27 @@ func (r *run) review(doc *rolloutDoc, st rolloutStats) []string {
 	return out
 }
 
-// reviewAll reviews the rollouts of the keys after a verify run, so a
-// breaker opens as soon as the failures are known, not on the next sweep.
-func (ro *rollouts) reviewAll(ctx context.Context, j job, keys []rolloutKey) {
-	for _, k := range keys {
-		ro.mu.Lock()
-		ro.stats = nil // the verifications changed the numbers
-		ro.mu.Unlock()
-		if err := ro.load(ctx); err != nil {
-			ro.r.log.Warn().Err(err).Msg("rollouts not reviewed: ledger unreadable")
-			return
+// reviewAll writes the run's remaining moves into their rollouts and
+// reviews them, so a breaker opens as soon as the failures are known, not on
+// the next sweep.
+func (ro *rollouts) reviewAll(ctx context.Context, j job) {
+	ro.mu.Lock()
+	var keys []rolloutKey
+	for k, m := range ro.moves {
+		if len(m) > 0 {
+			keys = append(keys, k)
 		}
-		for attempt := 0; attempt < 5; attempt++ {
-			doc, rev, err := ro.doc(ctx, k)
-			if err != nil || rev == 0 {
-				break
-			}
-			ro.mu.Lock()
-			st := ro.stats[k]
-			ro.mu.Unlock()
-			transitions := ro.r.review(&doc, st)
-			if len(transitions) == 0 {
-				ro.report(k, doc, st, doc.BreakerReason)
-				break
-			}
-			if err := ro.put(ctx, k, doc, rev); errors.Is(err, ErrConflict) {
-				continue
-			} else if err != nil {
-				ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not updated")
-				break
-			}
-			for _, tr := range transitions {
-				ro.publish(j, k, doc, st, tr)
-			}
-			ro.report(k, doc, st, doc.BreakerReason)
-			break
+	}
+	ro.mu.Unlock()
+	slices.SortFunc(keys, func(a, b rolloutKey) int { return strings.Compare(a.id(), b.id()) })
+	for _, k := range keys {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+			transitions := ro.r.review(doc)
+			ro.report(k, *doc, doc.BreakerReason)
+			return transitions
+		})
+		if err != nil {
+			ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not reviewed; the next full sweep recounts it")
 		}
 	}
 }
@@ -325,7 +426,8 @@ func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev i
 	return err
 }
 
-func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, st rolloutStats, reason string) events.Rollout {
+func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) events.Rollout {
+	st := doc.stats()
 	rate := 0.0
 	if f := st.finished(); f > 0 {
 		rate = float64(st.failed) / float64(f)
@@ -336,17 +438,17 @@ func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, st rolloutStats, reason
 		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
 }
 
-func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, st rolloutStats, reason string) {
+func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, reason string) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
 	if ro.seen == nil {
 		ro.seen = map[rolloutKey]events.Rollout{}
 	}
-	ro.seen[k] = ro.status(k, doc, st, reason)
+	ro.seen[k] = ro.status(k, doc, reason)
 }
 
-func (ro *rollouts) publish(j job, k rolloutKey, doc rolloutDoc, st rolloutStats, transition string) {
-	s := ro.status(k, doc, st, doc.BreakerReason)
+func (ro *rollouts) publish(j job, k rolloutKey, doc rolloutDoc, transition string) {
+	s := ro.status(k, doc, doc.BreakerReason)
 	lvl := ro.r.log.Info()
 	if transition == events.RolloutBreaker {
 		lvl = ro.r.log.Error()
@@ -377,10 +479,6 @@ func (ro *rollouts) reset(ctx context.Context, j job) {
 		r.record(j, events.Result{Outcome: events.OutcomeRejected, Reason: ReasonNoLedger, Error: "reset needs the ledger"}, 0)
 		return
 	}
-	if err := ro.load(ctx); err != nil {
-		r.record(j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
-		return
-	}
 	for _, vt := range j.types {
 		docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 			return r.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
@@ -390,48 +488,45 @@ func (ro *rollouts) reset(ctx context.Context, j job) {
 			return
 		}
 		for _, d := range docs {
-			var doc rolloutDoc
-			if json.Unmarshal(d.Body, &doc) != nil || compareVersions(doc.Target, j.req.TargetVersion) != 0 || doc.Breaker != "open" {
+			var found rolloutDoc
+			if json.Unmarshal(d.Body, &found) != nil || compareVersions(found.Target, j.req.TargetVersion) != 0 {
 				continue
 			}
-			k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
-			st := ro.stats[k]
-			doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, r.now()
-			doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
-				j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
-			if err := ro.put(ctx, k, doc, d.Rev); err != nil {
+			k := rolloutKey{found.VersionType, found.Model, found.Target}
+			_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+				if doc.Breaker != "open" {
+					return nil
+				}
+				st := doc.stats()
+				doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, r.now()
+				doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
+					j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
+				r.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
+				ro.report(k, *doc, doc.BreakerReason)
+				return []string{events.RolloutReset}
+			})
+			if err != nil {
 				r.log.Error().Err(err).Str("rollout", k.id()).Msg("rollout not reset")
-				continue
 			}
-			r.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
-			ro.publish(j, k, doc, st, events.RolloutReset)
-			ro.report(k, doc, st, doc.BreakerReason)
 		}
 	}
 }
 
 // countPopulation stores, after a full sweep, how many gateways each
-// rollout covers: those that started it, and those this run found due.
-func (ro *rollouts) countPopulation(ctx context.Context) {
+// rollout covers: those that had started it, and those this run found due.
+func (ro *rollouts) countPopulation(ctx context.Context, j job) {
 	ro.mu.Lock()
 	fresh := maps.Clone(ro.fresh)
 	ro.mu.Unlock()
 	for k, n := range fresh {
-		for attempt := 0; attempt < 5; attempt++ {
-			doc, rev, err := ro.doc(ctx, k)
-			if err != nil || rev == 0 {
-				break // a rollout nobody was let into yet starts from the next sweep's count
-			}
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 			ro.mu.Lock()
-			population := ro.stats[k].started + n
+			doc.Population = ro.base[k] + n
 			ro.mu.Unlock()
-			if doc.Population == population {
-				break
-			}
-			doc.Population = population
-			if err := ro.put(ctx, k, doc, rev); !errors.Is(err, ErrConflict) {
-				break
-			}
+			return nil
+		})
+		if err != nil {
+			ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout population not stored")
 		}
 	}
 }

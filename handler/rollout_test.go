@@ -304,3 +304,50 @@ func TestKillSwitch(t *testing.T) {
 		t.Fatalf("after resume: %+v", report.Counts)
 	}
 }
+
+// A refused call finishes at once while accepted upgrades take minutes to
+// verify: mid-wave, two refusals among forty started upgrades are 5%, not
+// "2 of 2 finished". Once the wave has finished, the rate is over all of it.
+func TestBreakerWeighsRefusalsAgainstUpgradesInFlight(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(40))
+	lh.h.Config.RolloutCanary = 40
+	refused := map[string]bool{"sag-r00": true, "sag-r01": true}
+	sag.fail = func(action, id string, n int) error {
+		if action == "Update" && refused[id] {
+			return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "PermissionError", Status: 500}
+		}
+		return nil
+	}
+	lh.h.Config.MaxConcurrency = 1 // chunks of 16: the refusals settle before the rest are admitted
+	report, _ := lh.invoke(t, `{}`)
+	if report.Counts.Requested != 38 || report.Counts.Failed != 2 {
+		t.Fatalf("first night: counts %+v rollouts %+v", report.Counts, report.Rollouts)
+	}
+	if doc := lh.rolloutDoc(t); doc.Breaker != "closed" {
+		t.Fatalf("the breaker opened on refusals among upgrades in flight: %s", doc.BreakerReason)
+	}
+	// 30 of the accepted upgrades finish, six of them back on the old
+	// version: 8 failed of 40 started is 20%, not above it (of the 32
+	// finished it would be 25%).
+	var ids []string
+	for _, u := range sag.updatesSnapshot() {
+		ids = append(ids, u[:len("sag-r00")])
+	}
+	verify := func(ids []string, failing int) {
+		for i, id := range ids {
+			finishUpgrade(sag, id, map[bool]string{true: "2.0.8", false: "2.3.1"}[i < failing])
+		}
+		lh.clock.Advance(DefaultUpgradeTime + DefaultVerifyTimeout + time.Minute)
+		body, _ := json.Marshal(events.Request{Kind: events.KindVerify, GatewayIDs: ids})
+		lh.invoke(t, string(body))
+	}
+	verify(ids[:30], 6)
+	if doc := lh.rolloutDoc(t); doc.Breaker != "closed" {
+		t.Fatalf("the breaker opened at 8 failed of 40 started: %s", doc.BreakerReason)
+	}
+	// The last eight finish with one more failure: 9 of 40 is above 20%.
+	verify(ids[30:], 1)
+	if doc := lh.rolloutDoc(t); doc.Breaker != "open" {
+		t.Fatalf("the breaker stayed %s at 9 failed of 40 finished: %+v", doc.Breaker, doc.Records)
+	}
+}

@@ -37,7 +37,6 @@ type run struct {
 	scanned  map[string]bool
 	upgrades atomic.Int64
 	verifies map[verifyKey]*verifyBatch
-	touched  map[rolloutKey]bool // rollouts with upgrades settled this run
 	rollouts *rollouts
 	kill     *killSwitch
 
@@ -114,6 +113,8 @@ type candidate struct {
 	// fresh: the gateway has not started this rollout yet (a retry to the
 	// same version, or an HA pair's second device, has).
 	fresh bool
+	// viaRollout: its rollout let it in; claimed: its claim was written.
+	viaRollout, claimed bool
 }
 
 func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.target.Code} }
@@ -141,6 +142,9 @@ func (r *run) sweep(ctx context.Context, j job) {
 	}
 
 	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
+	if full && r.ledger != nil && !j.dryRun {
+		r.rollouts.recount(ctx, j)
+	}
 	if r.fanOut(ctx, j, fleet, full) {
 		return
 	}
@@ -161,22 +165,23 @@ func (r *run) sweep(ctx context.Context, j job) {
 			continue
 		}
 		began := time.Now()
-		admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
+		calls, admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.MaxConcurrency)
-		for _, c := range admitted {
+		for _, c := range calls {
 			g.Go(func() error {
 				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
 				return nil
 			})
 		}
 		_ = g.Wait()
+		r.settleRollouts(ctx, j, admitted)
 		took = time.Since(began)
 	}
 	if full && !j.dryRun {
-		r.rollouts.countPopulation(ctx)
+		r.rollouts.countPopulation(ctx, j)
 	}
-	r.reviewTouched(ctx, j)
+	r.rollouts.reviewAll(ctx, j)
 
 	// A gateway the request named but no listed region has must not vanish.
 	for _, id := range j.req.GatewayIDs {
@@ -270,24 +275,6 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 		}
 	}
 	return out, nil
-}
-
-// reviewTouched reviews the rollouts whose upgrades this run verified or
-// found unverified, so their breakers and waves move without waiting for
-// the next sweep.
-func (r *run) reviewTouched(ctx context.Context, j job) {
-	if r.ledger == nil {
-		return
-	}
-	r.mu.Lock()
-	var keys []rolloutKey
-	for k := range r.touched {
-		keys = append(keys, k)
-	}
-	r.touched = nil
-	r.mu.Unlock()
-	slices.SortFunc(keys, func(a, b rolloutKey) int { return strings.Compare(a.id(), b.id()) })
-	r.rollouts.reviewAll(ctx, j, keys)
 }
 
 // readFailure turns a failed read into an outcome.

@@ -37,7 +37,7 @@ func (r *run) verify(ctx context.Context, j job) {
 			r.record(j, r.check(ctx, jj, g, vt), time.Since(start))
 		}
 	}
-	r.reviewTouched(ctx, j)
+	r.rollouts.reviewAll(ctx, j)
 	for _, id := range j.req.GatewayIDs {
 		found := false
 		for _, g := range fleet {
