@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ type harness struct {
 	sag  *fakeSAG
 	pub  *fakePublisher
 	logs *bytes.Buffer
+	// invocations numbers the FC request ids, each invocation its own as
+	// under FC (a direct invocation's run id comes from it).
+	invocations atomic.Int64
 }
 
 func newHarness(t *testing.T, sag *fakeSAG, mutate func(*Config)) *harness {
@@ -49,7 +53,7 @@ func (hs *harness) invoke(t *testing.T, payload string) (events.Report, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	inv := Invocation{RequestID: "req-1", Region: "cn-shanghai", AccountID: "123", FunctionName: "sag-upgrade",
+	inv := Invocation{RequestID: fmt.Sprintf("req-%d", hs.invocations.Add(1)), Region: "cn-shanghai", AccountID: "123", FunctionName: "sag-upgrade",
 		Credentials: Credentials{AccessKeyID: "STS.id", AccessKeySecret: "top-secret", SecurityToken: "CAIStoken"}}
 	return hs.h.Invoke(ctx, inv, []byte(payload))
 }
