@@ -492,7 +492,12 @@ type coldStartResult struct {
 // without latency), and times process start → answer.
 func coldStart(o options) (coldStartResult, error) {
 	f := fleet.Generate(fleet.Options{Seed: o.seed, Counts: map[fleet.Case]int{fleet.CaseUpToDate: 1}})
-	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: o.coldStarts, Env: o.env(o.qps)})
+	out, closeOut, err := o.output()
+	if err != nil {
+		return coldStartResult{}, err
+	}
+	defer closeOut()
+	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: o.coldStarts, Env: o.env(o.qps), Output: out})
 	if err != nil {
 		return coldStartResult{}, err
 	}

@@ -401,3 +401,19 @@ func TestRetentionDropsOldMessages(t *testing.T) {
 		t.Errorf("after 60 s the queue holds %q, want only the newer message", got)
 	}
 }
+
+func TestQueueAndTopicNames(t *testing.T) {
+	e := newEnv(t)
+	long := "q" + strings.Repeat("a-1", 85) // 256 characters
+	for name, ok := range map[string]bool{
+		"work": true, "A-1": true, long: true, long + "b": false,
+		"": false, "1work": false, "-work": false, "work_1": false, "wörk": false,
+	} {
+		if err := e.mns.CreateQueue(name, mnssim.QueueOptions{}); (err == nil) != ok {
+			t.Errorf("CreateQueue(%q) = %v, want ok %v", name, err, ok)
+		}
+		if err := e.mns.CreateTopic(name); (err == nil) != ok {
+			t.Errorf("CreateTopic(%q) = %v, want ok %v", name, err, ok)
+		}
+	}
+}

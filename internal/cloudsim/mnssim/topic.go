@@ -61,7 +61,7 @@ type topic struct {
 
 // CreateTopic creates a topic; creating an existing one is a no-op.
 func (s *Server) CreateTopic(name string) error {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("mnssim: invalid topic name %q", name)
 	}
 	s.mu.Lock()
