@@ -26,4 +26,6 @@ else
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build "${flags[@]}" -o "$tmp/main-linux-amd64" .
 fi
 go build -o "$tmp/bench" ./scripts/bench
+# Which code was measured (others may be committing while a long run goes).
+echo "bench: function built from $(git rev-parse --short HEAD 2>/dev/null || echo "an unknown commit")$(git diff --quiet HEAD -- . ':!scripts' 2>/dev/null || echo " with uncommitted changes") at $(date -u +%H:%M:%SZ)" >&2
 "$tmp/bench" -binary "$tmp/main" -size-of "$tmp/main-linux-amd64" "$@"

@@ -235,16 +235,21 @@ type Calls struct {
 	Throttled int            // answered Throttling*
 	ByAction  map[string]int // every call, throttled ones included
 	Faults    int            // calls with an injected fault
+	// Answered by action: the calls the service did not refuse with
+	// Throttling, which its per-action limit paces.
+	Answered map[string]int
 }
 
 // CountCalls reads the SAG emulator's call log.
 func CountCalls(cloud *cloudsim.Cloud) Calls {
-	c := Calls{ByAction: map[string]int{}}
+	c := Calls{ByAction: map[string]int{}, Answered: map[string]int{}}
 	for _, call := range cloud.SAG.Calls() {
 		c.Total++
 		c.ByAction[call.Action]++
 		if strings.HasPrefix(call.Code, "Throttling") {
 			c.Throttled++
+		} else {
+			c.Answered[call.Action]++
 		}
 		if call.Fault != "" {
 			c.Faults++
