@@ -89,8 +89,22 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		r.verifyLater(next, now.Add(r.cfg.UpgradeTime))
 		return skipped(res, ReasonInProgress), next, true
 	}
-	// An expired claim and a device that shows no upgrade: the run that
-	// claimed it died before its call. Give it back; this run may claim it.
+	// An expired claim and a device that shows no upgrade. A single device
+	// goes Offline the moment an upgrade starts, so its run died before the
+	// call. An HA pair stays Active while its standby reboots on the old
+	// version, and a DPI update shows nothing until it is done: until the
+	// upgrade the claim may have started would show, keep the claim, or a
+	// second call could follow the first.
+	if g.HA() || vt == events.VersionDpi {
+		if shows := rec.ClaimedAt.Add(r.upgradeTime(vt) + r.cfg.VerifyTimeout); now.Before(shows) {
+			r.verifyLater(rec, shows)
+			res.Error = fmt.Sprintf("the claim's call may have started an upgrade the API shows only when it is done; held until %s",
+				shows.UTC().Format(time.RFC3339))
+			return skipped(res, ReasonInProgress), rec, true
+		}
+	}
+	// The run that claimed it died before its call. Give it back; this run
+	// may claim it.
 	next = r.follow(rec, j, StateReleased)
 	next.LastError = "claim expired without an upgrade"
 	if err := r.put(ctx, j, &rec, next); err != nil {

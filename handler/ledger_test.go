@@ -127,6 +127,8 @@ func TestConcurrentWorkersCallOncePerGateway(t *testing.T) {
 func TestExpiredClaimIsSettledByReadingTheDevice(t *testing.T) {
 	cases := []struct {
 		name     string
+		ha       bool
+		claimed  time.Duration // how long ago the claim was made
 		expired  bool
 		status   string // the device read after the lease
 		calls    int
@@ -134,22 +136,34 @@ func TestExpiredClaimIsSettledByReadingTheDevice(t *testing.T) {
 		reason   string
 		endState State
 	}{
-		{"live claim: someone is on it", false, "Active", 0, events.OutcomeSkipped, ReasonInProgress, StateClaimed},
-		{"expired, device untouched: the call never happened", true, "Active", 1, events.OutcomeRequested, "", StateRequested},
-		{"expired, device rebooting: the call happened", true, "Offline", 0, events.OutcomeSkipped, ReasonInProgress, StateRequested},
+		{"live claim: someone is on it", false, time.Minute, false, "Active", 0, events.OutcomeSkipped, ReasonInProgress, StateClaimed},
+		{"expired, device untouched: the call never happened", false, 31 * time.Minute, true, "Active", 1, events.OutcomeRequested, "", StateRequested},
+		{"expired, device rebooting: the call happened", false, 31 * time.Minute, true, "Offline", 0, events.OutcomeSkipped, ReasonInProgress, StateRequested},
+		// An HA pair stays Active while its standby reboots on the old
+		// version: only once the upgrade would show is the claim unused.
+		{"HA, expired, upgrade could still be under way", true, 25 * time.Minute, true, "Active", 0, events.OutcomeSkipped, ReasonInProgress, StateClaimed},
+		{"HA, expired, upgrade would show by now", true, 31 * time.Minute, true, "Active", 1, events.OutcomeRequested, ReasonHAPeerPending, StateRequested},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			g := gateway("sag-a", "2.0.8")
+			devices := []Device{{SerialNumber: "sn-sag-a", Software: "2.0.8"}}
+			if c.ha {
+				g.SerialNumbers = []string{"sn-sag-a", "sn-sag-a2"}
+				devices = append(devices, Device{SerialNumber: "sn-sag-a2", Software: "2.0.8"})
+			}
 			sag := upgradingSAG(g)
-			sag.details[g.ID] = Detail{Status: c.status, Devices: []Device{{SerialNumber: "sn-sag-a", Software: "2.0.8"}}}
+			sag.details[g.ID] = Detail{Status: c.status, Devices: devices, MasterSN: "sn-sag-a2"}
 			lh := newLedgerHarness(t, sag)
 			lease := testNow.Add(10 * time.Minute)
 			if c.expired {
 				lease = testNow.Add(-time.Minute)
 			}
+			// UPGRADE_TIME 10 min + VERIFY_TIMEOUT 20 min: an upgrade shows
+			// 30 minutes after its call at the latest.
 			lh.ledger.rows[key(g.ID, events.VersionDevice)] = Record{Gateway: g.ID, Region: g.Region, VersionType: events.VersionDevice,
-				Rev: 1, State: StateClaimed, Target: "2.3.1", From: "2.0.8", Serial: "sn-sag-a", ClaimID: "dead-run", LeaseUntil: lease}
+				Rev: 1, State: StateClaimed, Target: "2.3.1", From: "2.0.8", Serial: "sn-sag-a", ClaimID: "dead-run",
+				ClaimedAt: testNow.Add(-c.claimed), LeaseUntil: lease}
 			report, err := lh.invoke(t, `{}`)
 			if err != nil {
 				t.Fatal(err)

@@ -627,9 +627,10 @@ func soakMode(o options, sizes []int) error {
 	fmt.Printf("final outcomes  %s\n", strings.Join(parts, ", "))
 	fmt.Printf("                (%d of them left in progress by a killed run, verify request queued, settled by a verify run)\n", res.Settled)
 	fmt.Printf("                (%d upgrades started although reported failed/unconfirmed: lost answer, and the read after it could not tell)\n", res.Unconfirmed)
+	fmt.Printf("                (%d HA pairs claimed by a killed run just before its call: held by the claim until an upgrade would show, not called)\n", res.Held)
 	fmt.Printf("total           %.1f s\n", time.Since(began).Seconds())
 	if err := writeJSON(o.jsonOut, map[string]any{"soak": map[string]any{"gateways": res.Gateways, "crashes": res.Crashes,
-		"calls": res.Calls, "updates": res.Updates, "applied": res.Applied, "outcomes": res.Outcomes, "settled": res.Settled, "unconfirmedButApplied": res.Unconfirmed,
+		"calls": res.Calls, "updates": res.Updates, "applied": res.Applied, "outcomes": res.Outcomes, "settled": res.Settled, "unconfirmedButApplied": res.Unconfirmed, "held": res.Held,
 		"problems": res.Problems}}); err != nil {
 		return err
 	}
