@@ -47,12 +47,12 @@ type World struct {
 	Cloud    *cloudsim.Cloud
 	Runtimes []*fcsim.Runtime
 
-	stop   chan struct{}
-	done   chan struct{}
-	tracer *tracer
-	proxy  *http.Server
-	mu     sync.Mutex
-	hwm    map[int]int64 // VmHWM in bytes, by pid
+	stop     chan struct{}
+	watching sync.WaitGroup // the RSS watcher, started once Runtimes is complete
+	tracer   *tracer
+	proxy    *http.Server
+	mu       sync.Mutex
+	hwm      map[int]int64 // VmHWM in bytes, by pid
 }
 
 // Start starts the cloud and the runtimes (their processes start with their
@@ -68,8 +68,7 @@ func Start(c Config) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &World{Cloud: cloud, stop: make(chan struct{}), done: make(chan struct{}), hwm: map[int]int64{}}
-	go w.watch()
+	w := &World{Cloud: cloud, stop: make(chan struct{}), hwm: map[int]int64{}}
 	env := append(cloud.Env(), c.Env...)
 	if c.Trace {
 		if w.tracer, err = newTracer(cloud.URL); err != nil {
@@ -100,6 +99,7 @@ func Start(c Config) (*World, error) {
 		}
 		w.Runtimes = append(w.Runtimes, rt)
 	}
+	w.watching.Go(w.watch)
 	return w, nil
 }
 
@@ -109,7 +109,7 @@ func (w *World) Close() {
 	case <-w.stop:
 	default:
 		close(w.stop)
-		<-w.done
+		w.watching.Wait()
 	}
 	for _, rt := range w.Runtimes {
 		rt.Close()
@@ -123,7 +123,6 @@ func (w *World) Close() {
 // watch samples every process's VmHWM (its peak RSS so far) until Close, so
 // a process that is killed or replaced still counts.
 func (w *World) watch() {
-	defer close(w.done)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -63,16 +63,16 @@ type SoakResult struct {
 // final outcome (a result other than skipped/in_progress) across the night's
 // reports, or, an HA pair a killed run claimed just before its call, is held
 // by that claim (the API shows no upgrade of a pair until it is done, so the
-// function cannot tell yet whether the call was made); no upgrade is applied twice; no update call reaches the service
-// twice for one gateway; a requested outcome is an applied upgrade.
+// function cannot tell yet whether the call was made); no upgrade is applied
+// twice; no update call reaches the service twice for one gateway; a
+// requested outcome is an applied upgrade.
 //
 // A killed run takes its report along, and its redelivery finds the
 // gateways the dead run upgraded in progress. Those must have a verify
 // request on the queue (the function settles them by itself); the soak then
 // runs verify requests naming just them, once the devices are back, and
-// their one final outcome is that verification's. (Draining every queued
-// verify request would cost a ledger scan per rollout and request: hours at
-// 100,000 gateways.)
+// their one final outcome is that verification's. (The other queued verify
+// requests check the night's other upgrades, which already have theirs.)
 func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 	if c.Runtimes <= 0 {
 		c.Runtimes = 4
