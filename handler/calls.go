@@ -47,12 +47,40 @@ func classify(err error) errorClass {
 // errDeadline means the run's time to start calls is over.
 var errDeadline = errors.New("no time left before the invocation's deadline")
 
-// caller makes every SAG API call of a run: one rate limit for the whole run,
-// retries with exponential backoff and jitter, no call started after stopAt,
-// and none still running at endAt (the SDKs take no context, so adapters turn
-// the context's deadline into the request timeout).
+// action is a SAG API action. The service's flow control counts each
+// action's calls on its own, so the function paces each on its own too.
+type action int
+
+const (
+	listGateways   action = iota // DescribeSmartAccessGateways
+	readVersions                 // DescribeSmartAccessGatewayVersions
+	readDevices                  // DescribeSmartAccessGatewayAttribute
+	requestUpgrade               // UpdateSmartAccessGatewayVersion
+	actions
+)
+
+// pace is an instance's SAG rate limit: qps calls a second of each action,
+// shared by every run the process serves, so back-to-back invocations on a
+// warm instance keep to the rate as one run does.
+type pace struct {
+	qps    float64
+	limits [actions]*rate.Limiter
+}
+
+func newPace(qps float64) *pace {
+	p := &pace{qps: qps}
+	for a := range p.limits {
+		p.limits[a] = rate.NewLimiter(rate.Limit(qps), burst(qps))
+	}
+	return p
+}
+
+// caller makes the calls of a run to one service: the instance's rate limit
+// (SAG only), retries with exponential backoff and jitter, no call started
+// after stopAt, and none still running at endAt (the SDKs take no context, so
+// adapters turn the context's deadline into the request timeout).
 type caller struct {
-	limiter  *rate.Limiter
+	pace     *pace // nil: no rate limit
 	stopAt   time.Time
 	endAt    time.Time
 	maxTries uint
@@ -62,9 +90,9 @@ type caller struct {
 	calls, retries, throttles atomic.Int64
 }
 
-func newCaller(qps float64, stopAt, endAt time.Time) *caller {
+func newCaller(p *pace, stopAt, endAt time.Time) *caller {
 	return &caller{
-		limiter:  rate.NewLimiter(rate.Limit(qps), burst(qps)),
+		pace:     p,
 		stopAt:   stopAt,
 		endAt:    endAt,
 		maxTries: 6,
@@ -84,7 +112,7 @@ func burst(qps float64) int {
 // store runs a ledger call: no rate limit (Tablestore is not the bottleneck),
 // retries for errors that say they are temporary.
 func store[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
-	return retry(ctx, c, op, func(err error) bool {
+	return retry(ctx, c, nil, op, func(err error) bool {
 		var t Temporary
 		return errors.As(err, &t) && t.Temporary()
 	})
@@ -99,9 +127,10 @@ func (c *caller) backoff() *backoff.ExponentialBackOff {
 	}
 }
 
-// read runs an idempotent call, retrying transient and throttled failures.
-func read[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
-	return retry(ctx, c, op, func(err error) bool {
+// read runs an idempotent SAG call of action a, retrying transient and
+// throttled failures.
+func read[T any](ctx context.Context, c *caller, a action, op func(context.Context) (T, error)) (T, error) {
+	return retry(ctx, c, c.limit(a), op, func(err error) bool {
 		k := classify(err)
 		return k == transient || k == throttled
 	})
@@ -112,13 +141,21 @@ func read[T any](ctx context.Context, c *caller, op func(context.Context) (T, er
 // control refused it, or it was never sent). Any other failure may hide an
 // upgrade that started, so the caller re-reads the device instead.
 func (c *caller) update(ctx context.Context, op func(context.Context) (string, error)) (string, error) {
-	return retry(ctx, c, op, func(err error) bool {
+	return retry(ctx, c, c.limit(requestUpgrade), op, func(err error) bool {
 		var ae *APIError
 		return classify(err) == throttled || errors.As(err, &ae) && ae.NotSent
 	})
 }
 
-func retry[T any](ctx context.Context, c *caller, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
+// limit is action a's rate limit, or nil.
+func (c *caller) limit(a action) *rate.Limiter {
+	if c.pace == nil {
+		return nil
+	}
+	return c.pace.limits[a]
+}
+
+func retry[T any](ctx context.Context, c *caller, limit *rate.Limiter, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
 	waitCtx, cancelWait := context.WithDeadline(ctx, c.stopAt)
 	defer cancelWait()
 	callCtx, cancelCall := context.WithDeadline(ctx, c.endAt)
@@ -126,8 +163,8 @@ func retry[T any](ctx context.Context, c *caller, op func(context.Context) (T, e
 	tries := 0
 	res, err := backoff.Retry(waitCtx, func() (T, error) {
 		var zero T
-		if c.limiter != nil {
-			if err := c.limiter.Wait(waitCtx); err != nil {
+		if limit != nil {
+			if err := limit.Wait(waitCtx); err != nil {
 				return zero, backoff.Permanent(errDeadline)
 			}
 		}

@@ -55,7 +55,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		return skipped(res, ReasonInProgress), rec, true // not even rebooted yet: no need to look
 	}
 
-	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		return readFailure(res, err), rec, true
 	}

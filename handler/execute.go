@@ -80,7 +80,7 @@ func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt event
 	case code == "NotBoundCCN":
 		return skipped(res, ReasonNotBoundCCN)
 	case classify(err) == transient:
-		d, rerr := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+		d, rerr := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
 			res.Outcome, res.Reason = events.OutcomeRequested, ReasonConfirmed
 			return res

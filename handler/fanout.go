@@ -158,7 +158,7 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 		below := 0
 		for _, region := range j.regions {
 			type page struct{ total int }
-			p, err := read(ctx, r.api, func(ctx context.Context) (page, error) {
+			p, err := read(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
 				_, total, err := r.sag.ListGateways(ctx, region, ListFilter{Model: doc.Model, Below: doc.Target}, 1)
 				return page{total}, err
 			})

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,6 +28,9 @@ type Handler struct {
 	// Log receives the JSON log lines; every line of an invocation carries
 	// its requestId and runId.
 	Log zerolog.Logger
+
+	mu   sync.Mutex
+	pace *pace // the instance's SAG rate limit, made for Config.APIQPS
 }
 
 // Invocation is what the runtime says about one invocation.
@@ -104,7 +108,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		ledger:    cloud.Ledger,
 		work:      cloud.Work,
 		requestID: inv.RequestID,
-		api:       newCaller(h.Config.APIQPS, stopAt, endAt),
+		api:       newCaller(h.instancePace(), stopAt, endAt),
 		lcall:     &caller{stopAt: stopAt, endAt: endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second},
 		out:       newOutbox(pubCtx, cloud.Events, inv.Source(), log),
 		now:       now,
@@ -194,6 +198,17 @@ func (r *run) reject(m events.Message) {
 // timeBudget splits the time to the invocation's deadline: new API calls
 // start until stopAt, calls end by endAt, and events go out until publishBy,
 // so the response is back before the deadline.
+// instancePace is the rate limit every run of this process shares (API_QPS
+// is per instance); a changed API_QPS starts a new one.
+func (h *Handler) instancePace() *pace {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pace == nil || h.pace.qps != h.Config.APIQPS {
+		h.pace = newPace(h.Config.APIQPS)
+	}
+	return h.pace
+}
+
 func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endAt, publishBy time.Time) {
 	deadline, ok := ctx.Deadline()
 	if !ok {

@@ -167,7 +167,7 @@ func (r *run) versions(ctx context.Context, g Gateway, vt events.VersionType) ([
 	if ok {
 		return cached, nil
 	}
-	offered, err := read(ctx, r.api, func(ctx context.Context) ([]Release, error) {
+	offered, err := read(ctx, r.api, readVersions, func(ctx context.Context) ([]Release, error) {
 		return r.sag.Versions(ctx, g, "", vt)
 	})
 	if err == nil {
@@ -189,7 +189,7 @@ func (r *run) devices(ctx context.Context, g Gateway, vt events.VersionType) (de
 	if vt == events.VersionDevice && !g.HA() {
 		return []Device{{SerialNumber: g.SerialNumbers[0], Software: g.SoftwareVersion}}, "", "", nil
 	}
-	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		return nil, "", "", err
 	}

@@ -58,7 +58,7 @@ func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType
 		res.Outcome, res.Reason = events.OutcomeUnverified, reason
 		return res
 	}
-	d, err := read(ctx, r.api, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		applyError(&res, err)
 		return unverified(ReasonAPIError)

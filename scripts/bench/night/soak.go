@@ -25,8 +25,9 @@ const update = "UpdateSmartAccessGatewayVersion"
 // run's claims expired (EventBridge's BACKOFF_RETRY waits 10-20 s; with the
 // deployed 30 min lease the next night would settle them instead).
 const (
-	soakLease      = 3 * time.Second
-	soakRetryDelay = soakLease + 500*time.Millisecond
+	soakLease       = 3 * time.Second
+	soakRetryDelay  = soakLease + 500*time.Millisecond
+	soakUpgradeTime = time.Second
 )
 
 // SoakConfig describes a soak: a fan-out night with injected SAG faults and
@@ -105,7 +106,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 			// UPGRADE_TIME lets a redelivery read the device of a gateway
 			// the dead run requested, and VERIFY_TIMEOUT stays long, so
 			// a device still rebooting is verified later, not unverified.
-			"UPGRADE_TIME=1s", "VERIFY_TIMEOUT=10m", "LEDGER_LEASE=" + soakLease.String(),
+			"UPGRADE_TIME=" + soakUpgradeTime.String(), "VERIFY_TIMEOUT=10m", "LEDGER_LEASE=" + soakLease.String(),
 		}})
 	if err != nil {
 		return SoakResult{}, err
@@ -267,6 +268,11 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 	// Faults are the night's subject; these runs only read.
 	w.Cloud.SAG.SetFaults(sagsim.Faults{})
 	w.Cloud.Clock.Set(latest)
+	// The devices are back on the simulated clock; the function dates its
+	// records by the machine's, and a redelivery late in the night may have
+	// found its gateway rebooting just now: wait out its UPGRADE_TIME too,
+	// as the delayed verify request would.
+	time.Sleep(soakUpgradeTime)
 	for start := 0; start < len(left); start += 50 {
 		body, _ := json.Marshal(events.Request{Kind: events.KindVerify, GatewayIDs: left[start:min(start+50, len(left))], CorrelationID: "soak"})
 		out, err := w.Runtimes[0].Invoke(ctx, body, fcsim.InvokeOptions{})
