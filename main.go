@@ -129,6 +129,7 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 	var mu sync.Mutex
 	var last handler.Credentials
 	var cached *handler.Cloud
+	var lastSAG *smartag.API
 	return func(_ context.Context, inv handler.Invocation) (handler.Cloud, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -139,6 +140,12 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 		if err != nil {
 			return handler.Cloud{}, err
 		}
+		// New credentials: the old clients' kept-alive connections would
+		// otherwise stay open for as long as the instance lives.
+		if lastSAG != nil {
+			lastSAG.Close()
+		}
+		lastSAG = sag
 		cloud := handler.Cloud{SAG: sag}
 		if cfg.MNSEndpoint != "" {
 			c, err := mns.New(mns.Options{Endpoint: cfg.MNSEndpoint, Credentials: inv.Credentials})

@@ -47,10 +47,16 @@ type API struct {
 	scheme string
 	domain string
 
-	mu    sync.Mutex
-	idle  map[string][]*smartag.Client // by region
-	scrub *strings.Replacer
+	mu         sync.Mutex
+	idle       map[string][]*smartag.Client // by region
+	transports []*http.Transport            // one per client made
+	scrub      *strings.Replacer
 }
+
+// idleConnTimeout closes a kept-alive connection nobody used for this long.
+// The SDK's own transport keeps idle connections for ever, so every client of
+// an adapter replaced after a credential change would hold its connections.
+const idleConnTimeout = 30 * time.Second
 
 var _ handler.SAG = (*API)(nil)
 
@@ -101,6 +107,10 @@ func (a *API) client(region string) (*smartag.Client, error) {
 	cfg.AutoRetry = false
 	cfg.MaxRetryTime = 0
 	cfg.UserAgent = a.opts.UserAgent
+	// The client's own transport (the SDK sets its dialer on every call, so
+	// it is never shared between clients), closable by Close.
+	tr := &http.Transport{IdleConnTimeout: idleConnTimeout}
+	cfg.HttpTransport = tr
 	var cred *credentials.StaticSTSCredentialsProvider
 	var c *smartag.Client
 	var err error
@@ -119,7 +129,20 @@ func (a *API) client(region string) (*smartag.Client, error) {
 		return nil, fmt.Errorf("smartag: client for %s: %s", region, a.scrub.Replace(err.Error()))
 	}
 	c.Domain = a.domain
+	a.mu.Lock()
+	a.transports = append(a.transports, tr)
+	a.mu.Unlock()
 	return c, nil
+}
+
+// Close closes the idle connections of every client the adapter made; calls
+// under way finish, and later calls open new connections.
+func (a *API) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, tr := range a.transports {
+		tr.CloseIdleConnections()
+	}
 }
 
 func (a *API) release(region string, c *smartag.Client) {

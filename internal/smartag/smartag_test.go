@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -319,4 +321,61 @@ func TestAdaptersCreatedConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// An adapter replaced after a credential change must not keep its clients'
+// connections open for the life of the instance: Close closes them.
+func TestCloseClosesIdleConnections(t *testing.T) {
+	e := setup(t, sagsim.Options{})
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv := httptest.NewUnstartedServer(e.sim)
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	openConns := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(open)
+	}
+	api, err := smartag.New(smartag.Options{Endpoint: srv.URL, Credentials: handler.Credentials{
+		AccessKeyID: e.creds.AccessKeyID, AccessKeySecret: e.creds.AccessKeySecret, SecurityToken: e.creds.SecurityToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, _, err := api.ListGateways(ctx(t), "cn-shanghai", handler.ListFilter{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, g := range gws[:8] {
+		wg.Go(func() {
+			if _, err := api.Devices(ctx(t), g); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if openConns() == 0 {
+		t.Fatal("no connection kept alive after the calls: nothing to close")
+	}
+	api.Close()
+	for deadline := time.Now().Add(10 * time.Second); openConns() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after Close", openConns())
+		}
+	}
+	// Closed is not broken: the next call opens a connection.
+	if _, err := api.Devices(ctx(t), gws[0]); err != nil {
+		t.Fatalf("a call after Close: %v", err)
+	}
 }
