@@ -131,10 +131,11 @@ func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
 	gws := rolloutFleet(96)
 	lh, sag := newRolloutHarness(t, gws)
 	lh.h.Config.RolloutCanary = 1000
-	lh.h.Config.MaxConcurrency = 1 // chunks of 16
-	lh.h.Config.APIQPS = 100
+	lh.h.Config.MaxConcurrency = 1 // chunks of 8
+	lh.h.Config.APIQPS = 50
 	lh.h.Config.DeadlineMargin = 100 * time.Millisecond
-	// 96 gateways, 2 calls each at 100 a second: about 2 s of work for 1 s.
+	// 96 gateways, a version list and an update each at 50 a second of each
+	// action: about 2 s of work for 1 s.
 	lh.h.Connect = func(ctx context.Context, inv Invocation) (Cloud, error) {
 		return Cloud{SAG: sag, Events: lh.pub, Ledger: lh.ledger, Work: lh.queue}, nil
 	}

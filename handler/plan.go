@@ -12,16 +12,18 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
-// plan decides every gateway and version type of a chunk, concurrently:
-// the final results it records, the candidates it returns in the chunk's
+// plan decides every gateway and version type of a chunk, concurrently on
+// the workers the chunks being planned share: the final results it records, the candidates it returns in the chunk's
 // order (the spread order the rollout admits them in).
-func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[events.VersionType]map[string]Record) []*candidate {
+func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[events.VersionType]map[string]Record, workers chan struct{}) []*candidate {
 	slots := make([]*candidate, len(chunk)*len(j.types))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.MaxConcurrency)
 	for i, gw := range chunk {
 		for t, vt := range j.types {
 			g.Go(func() error {
+				// One of the workers every chunk being planned shares.
+				workers <- struct{}{}
+				defer func() { <-workers }()
 				start := time.Now()
 				var rec *Record
 				if got, ok := records[vt][gw.ID]; ok {

@@ -123,6 +123,9 @@ func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.targ
 // in three steps: plan each one (settling what earlier runs started), gate
 // the candidates together (kill switch, maintenance window, rollout waves
 // and breaker, run limit), then make the calls.
+// planAhead is how many chunks may be planned before their calls start.
+const planAhead = 2
+
 func (r *run) sweep(ctx context.Context, j job) {
 	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
@@ -148,24 +151,56 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if r.fanOut(ctx, j, fleet, full) {
 		return
 	}
-	// Chunks of the fleet in spread order: plan, gate and call one chunk,
-	// then the next. A wave's first gateways are spread over regions and
-	// CCNs, and a deadline cuts the planning of one chunk, not the calls of
-	// a whole night. When the next chunk would not fit before the run must
-	// stop, the rest goes to the work queue as a continuation.
-	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(16, 8*r.cfg.MaxConcurrency)))
-	var took time.Duration
-	for i, chunk := range chunks {
-		if i > 0 && time.Now().Add(took).After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
-			full = false
-			break
+	// Chunks of the fleet in spread order: plan a chunk (version lists,
+	// device reads), gate it and call it. A wave's first gateways are spread
+	// over regions and CCNs, and a deadline cuts the planning of one chunk,
+	// not the calls of a whole night. Planning runs up to planAhead chunks
+	// ahead of the calls, its workers moving on to the next chunk while one
+	// call of this chunk is slow, so reads and updates, limited each on its
+	// own, do not take turns; each chunk is still gated in order, after the
+	// previous one's calls are settled. When the next chunk would not fit
+	// before the run must stop, the rest goes to the work queue as a
+	// continuation.
+	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(8, r.cfg.MaxConcurrency)))
+	type planned struct{ cands []*candidate }
+	// Chunks planned or being called, at most planAhead+1; a slot is taken
+	// before a chunk is planned and given back once its calls are settled.
+	inFlight := make(chan struct{}, planAhead+1)
+	pending := make(chan chan planned, planAhead+1) // in chunk order
+	workers := make(chan struct{}, r.cfg.MaxConcurrency)
+	// How long the last chunk took to plan, and to gate, call and settle:
+	// a chunk planned now ends after its planning and the calls of every
+	// chunk in flight, its own included.
+	var planTook, callsTook atomic.Int64
+	cut := false // written before pending is closed, read after
+	go func() {
+		defer close(pending)
+		for i, chunk := range chunks {
+			inFlight <- struct{}{}
+			ends := time.Now().Add(time.Duration(planTook.Load() + int64(len(inFlight))*callsTook.Load()))
+			if i > 0 && ends.After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
+				cut = true
+				return
+			}
+			if r.stopped(ctx, j, chunk) {
+				<-inFlight
+				cut = true // the rest was not looked at
+				continue
+			}
+			out := make(chan planned, 1)
+			pending <- out
+			go func() {
+				began := time.Now()
+				cands := r.plan(ctx, j, chunk, records, workers)
+				planTook.Store(int64(time.Since(began)))
+				out <- planned{cands}
+			}()
 		}
-		if r.stopped(ctx, j, chunk) {
-			full = false // the rest was not looked at
-			continue
-		}
+	}()
+	for out := range pending {
+		p := <-out
 		began := time.Now()
-		calls, admitted := r.gate(ctx, j, r.plan(ctx, j, chunk, records))
+		calls, admitted := r.gate(ctx, j, p.cands)
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.cfg.MaxConcurrency)
 		for _, c := range calls {
@@ -176,7 +211,11 @@ func (r *run) sweep(ctx context.Context, j job) {
 		}
 		_ = g.Wait()
 		r.settleRollouts(ctx, j, admitted)
-		took = time.Since(began)
+		callsTook.Store(int64(time.Since(began)))
+		<-inFlight
+	}
+	if cut {
+		full = false
 	}
 	if full && !j.dryRun {
 		r.rollouts.countPopulation(ctx, j)

@@ -295,15 +295,16 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 }
 
 func TestDeadlineDefersTheRest(t *testing.T) {
-	// Three chunks of 16 gateways (MaxConcurrency 2) at 40 calls a second:
-	// about 2.4 s of work for a 1.5 s invocation.
+	// Six chunks of 8 gateways (MaxConcurrency 2), 48 version lists and 48
+	// updates at 20 calls a second of each: about 2.4 s of work for a 1.5 s
+	// invocation.
 	var gws []Gateway
 	for i := range 48 {
 		gws = append(gws, gateway(fmt.Sprintf("sag-d%02d", i), "2.0.8"))
 	}
 	sag := newFakeSAG(gws...)
 	sag.offered = catalog()
-	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 40; c.MaxConcurrency = 2; c.DeadlineMargin = 200 * time.Millisecond })
+	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 20; c.MaxConcurrency = 2; c.DeadlineMargin = 200 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	report, err := hs.h.Invoke(ctx, Invocation{RequestID: "req-d"}, []byte(`{}`))
