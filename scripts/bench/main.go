@@ -169,8 +169,9 @@ type sizeResult struct {
 	QueueCalls     map[string]int `json:"mnsCallsByOperation"`
 	// With -trace: the API capacity left unused (seconds in which a call
 	// could have started and none did), by what was going on.
-	UnusedS  float64            `json:"unusedSeconds,omitempty"`
-	UnusedBy map[string]float64 `json:"unusedSecondsBy,omitempty"`
+	UnusedAction string             `json:"unusedAction,omitempty"`
+	UnusedS      float64            `json:"unusedSeconds,omitempty"`
+	UnusedBy     map[string]float64 `json:"unusedSecondsBy,omitempty"`
 	// With -trace: time in requests by service and action (summed over
 	// requests in parallel).
 	RequestS map[string]float64 `json:"requestSeconds,omitempty"`
@@ -240,7 +241,14 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 	if spans := w.Spans(); spans != nil {
 		first := slices.MinFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
 		last := slices.MaxFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Finished.Compare(b.Finished) })
-		unused, by := night.Starved(spans, nt.Invocations, first.Started, last.Finished, time.Duration(float64(time.Second)/o.qps))
+		busiest := ""
+		for a, n := range calls.Answered {
+			if busiest == "" || n > calls.Answered[busiest] || n == calls.Answered[busiest] && a < busiest {
+				busiest = a
+			}
+		}
+		r.UnusedAction = busiest
+		unused, by := night.Starved(spans, nt.Invocations, busiest, first.Started, last.Finished, time.Duration(float64(time.Second)/o.qps))
 		r.UnusedS, r.UnusedBy, r.RequestS = unused.Seconds(), map[string]float64{}, map[string]float64{}
 		for k, d := range by {
 			r.UnusedBy[k] = d.Seconds()
@@ -258,7 +266,7 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 					t.SAGCalls++
 				}
 			}
-			unused, by := night.Starved(spans, []night.Invocation{inv}, inv.Started, inv.Finished, time.Duration(float64(time.Second)/o.qps))
+			unused, by := night.Starved(spans, []night.Invocation{inv}, busiest, inv.Started, inv.Finished, time.Duration(float64(time.Second)/o.qps))
 			t.UnusedS = unused.Seconds()
 			for k, d := range by {
 				t.UnusedBy[k] = d.Seconds()
@@ -396,7 +404,7 @@ func printSize(out io.Writer, r sizeResult) {
 	fmt.Fprintf(tw, "Tablestore\t%s\n", inline(r.LedgerCalls))
 	fmt.Fprintf(tw, "MNS\t%s\n", inline(r.QueueCalls))
 	if r.UnusedBy != nil {
-		fmt.Fprintf(tw, "unused API\t%.1f s\t(could have started a SAG call and did not; by what was going on:)\n", r.UnusedS)
+		fmt.Fprintf(tw, "unused API\t%.1f s\t(could have started a %s call, the busiest action, and did not; by what was going on:)\n", r.UnusedS, r.UnusedAction)
 		for _, k := range byValue(r.UnusedBy) {
 			fmt.Fprintf(tw, "  %s\t%.1f s\n", k, r.UnusedBy[k])
 		}

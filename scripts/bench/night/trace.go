@@ -65,14 +65,15 @@ func (w *World) Spans() []Span {
 	return out
 }
 
-// Starved attributes the API capacity a night left unused: every stretch in
-// which the function could have started a SAG call (one per interval, the
-// rate limit's spacing) but started none. Each stretch is split among what
+// Starved attributes the capacity of one SAG action (the busiest: the
+// service limits each action on its own) a night left unused: every stretch
+// in which the function could have started a call of it (one per interval,
+// the rate limit's spacing) but started none. Each stretch is split among what
 // was going on: no invocation running ("between invocations"), SAG calls in
 // flight but no new one ("SAG in flight": concurrency or the end of a phase),
 // other requests in flight (by service and action, shared evenly), or
 // nothing the cloud sees ("function alone": computing, logging).
-func Starved(spans []Span, invocations []Invocation, from, to time.Time, interval time.Duration) (total time.Duration, by map[string]time.Duration) {
+func Starved(spans []Span, invocations []Invocation, action string, from, to time.Time, interval time.Duration) (total time.Duration, by map[string]time.Duration) {
 	by = map[string]time.Duration{}
 	type edge struct {
 		at    time.Time
@@ -90,7 +91,7 @@ func Starved(spans []Span, invocations []Invocation, from, to time.Time, interva
 		key := s.Service + " " + s.Action
 		if s.Service == "SAG" {
 			key = "SAG in flight"
-			if !s.Start.Before(from) && !s.Start.After(to) {
+			if s.Action == action && !s.Start.Before(from) && !s.Start.After(to) {
 				sagStarts = append(sagStarts, edge{at: s.Start})
 			}
 		}
