@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +27,7 @@ func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[even
 				workers <- struct{}{}
 				defer func() { <-workers }()
 				start := time.Now()
+				defer r.survive(j, events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt}, start)
 				var rec *Record
 				if got, ok := records[vt][gw.ID]; ok {
 					rec = &got
@@ -42,6 +45,20 @@ func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[even
 	}
 	_ = g.Wait()
 	return slices.DeleteFunc(slots, func(c *candidate) bool { return c == nil })
+}
+
+// survive, deferred by a goroutine that handles one gateway, turns a panic
+// into a failed result for it (the log has the stack): a bug met by one
+// gateway must not take the process, and the run's report, with it.
+func (r *run) survive(j job, res events.Result, start time.Time) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("smartAgId", res.SmartAGID).
+		Str("versionType", string(res.VersionType)).Msg("gateway aborted by a panic")
+	res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p)
+	r.record(j, res, time.Since(start))
 }
 
 // decide handles one gateway and version type up to the update call: first

@@ -45,9 +45,10 @@ const (
 
 // failed.
 const (
-	ReasonAPIError    = "api_error"   // the API refused (errorCode says why)
-	ReasonUnconfirmed = "unconfirmed" // the update call failed and the device shows no upgrade
-	ReasonListFailed  = "list_failed" // the region's gateways could not be listed
+	ReasonAPIError    = "api_error"      // the API refused (errorCode says why)
+	ReasonUnconfirmed = "unconfirmed"    // the update call failed and the device shows no upgrade
+	ReasonListFailed  = "list_failed"    // the region's gateways could not be listed
+	ReasonInternal    = "internal_error" // a bug stopped its handling; the log has the panic
 	// A run delivered again (the same message or trigger) finds a gateway it
 	// failed already: the outcome stands (failed or unverified), no second call.
 	ReasonAttempted = "attempted_this_run"

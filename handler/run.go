@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -175,7 +177,22 @@ func (r *run) sweep(ctx context.Context, j job) {
 	cut := false // written before pending is closed, read after
 	go func() {
 		defer close(pending)
+		next := 0 // the first chunk not handed to the calls
+		defer func() {
+			// As survive does for one gateway: the chunks not planned
+			// yet get a failed result each, not silence.
+			if p := recover(); p != nil {
+				r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
+				for _, gw := range slices.Concat(chunks[next:]...) {
+					for _, vt := range j.types {
+						r.record(j, events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt, Outcome: events.OutcomeFailed,
+							Reason: ReasonInternal, Error: fmt.Sprintf("internal error: %v", p)}, 0)
+					}
+				}
+			}
+		}()
 		for i, chunk := range chunks {
+			next = i
 			inFlight <- struct{}{}
 			ends := time.Now().Add(time.Duration(planTook.Load() + int64(len(inFlight))*callsTook.Load()))
 			if i > 0 && ends.After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
@@ -205,6 +222,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 		g.SetLimit(r.cfg.MaxConcurrency)
 		for _, c := range calls {
 			g.Go(func() error {
+				defer r.survive(j, c.res, c.start)
 				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
 				return nil
 			})
