@@ -17,27 +17,25 @@ func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) boo
 		return false
 	}
 	var eligible []Gateway
+	type ruling struct {
+		g      Gateway
+		reason string
+	}
+	var ruledOut []ruling // by the listing alone, in fleet order
 	for _, g := range fleet {
-		if ineligible(g, r.now()) == "" {
+		if reason := ineligible(g, r.now()); reason != "" {
+			ruledOut = append(ruledOut, ruling{g, reason})
+		} else {
 			eligible = append(eligible, g)
 		}
 	}
 	if len(eligible) <= r.cfg.FanoutThreshold {
 		return false
 	}
-	skippedN := 0
-	for _, g := range fleet {
-		if reason := ineligible(g, r.now()); reason != "" {
-			for _, vt := range j.types {
-				res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt}
-				if vt == events.VersionDevice {
-					res.FromVersion = g.SoftwareVersion
-				}
-				r.record(j, skipped(res, reason), 0)
-				skippedN++
-			}
-		}
+	for _, o := range ruledOut {
+		r.recordAll(j, []Gateway{o.g}, events.OutcomeSkipped, o.reason, "")
 	}
+	skippedN := len(ruledOut) * len(j.types)
 	if r.ledger != nil && !j.dryRun {
 		r.rollouts.planPopulations(ctx, j)
 	}

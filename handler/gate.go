@@ -18,15 +18,7 @@ func (r *run) stopped(ctx context.Context, j job, chunk []Gateway) bool {
 	if on, err := r.kill.check(ctx); !on || err != nil {
 		return false // a ledger error is reported by the gate, per candidate
 	}
-	for _, g := range chunk {
-		for _, vt := range j.types {
-			res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Error: "the kill switch is on"}
-			if vt == events.VersionDevice {
-				res.FromVersion = g.SoftwareVersion
-			}
-			r.record(j, deferred(res, ReasonKillSwitch), 0)
-		}
-	}
+	r.recordAll(j, chunk, events.OutcomeDeferred, ReasonKillSwitch, "the kill switch is on")
 	return true
 }
 

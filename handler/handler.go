@@ -195,9 +195,6 @@ func (r *run) reject(m events.Message) {
 	r.record(job{info: r.info}, m.Rejected(), 0)
 }
 
-// timeBudget splits the time to the invocation's deadline: new API calls
-// start until stopAt, calls end by endAt, and events go out until publishBy,
-// so the response is back before the deadline.
 // instancePace is the rate limit every run of this process shares (API_QPS
 // is per instance); a changed API_QPS starts a new one.
 func (h *Handler) instancePace() *pace {
@@ -209,6 +206,9 @@ func (h *Handler) instancePace() *pace {
 	return h.pace
 }
 
+// timeBudget splits the time to the invocation's deadline: new API calls
+// start until stopAt, calls end by endAt, and events go out until publishBy,
+// so the response is back before the deadline.
 func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endAt, publishBy time.Time) {
 	deadline, ok := ctx.Deadline()
 	if !ok {

@@ -125,9 +125,6 @@ func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.targ
 // in three steps: plan each one (settling what earlier runs started), gate
 // the candidates together (kill switch, maintenance window, rollout waves
 // and breaker, run limit), then make the calls.
-// planAhead is how many chunks may be planned before their calls start.
-const planAhead = 2
-
 func (r *run) sweep(ctx context.Context, j job) {
 	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
@@ -137,12 +134,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if err != nil {
 		// Without the ledger's view no claim can be trusted: call nothing.
 		r.log.Error().Err(err).Msg("ledger unreadable: every gateway deferred")
-		for _, gw := range fleet {
-			for _, vt := range j.types {
-				res := events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt, Error: err.Error()}
-				r.record(j, deferred(res, ReasonLedgerDown), 0)
-			}
-		}
+		r.recordAll(j, fleet, events.OutcomeDeferred, ReasonLedgerDown, err.Error())
 		return
 	}
 
@@ -153,86 +145,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if r.fanOut(ctx, j, fleet, full) {
 		return
 	}
-	// Chunks of the fleet in spread order: plan a chunk (version lists,
-	// device reads), gate it and call it. A wave's first gateways are spread
-	// over regions and CCNs, and a deadline cuts the planning of one chunk,
-	// not the calls of a whole night. Planning runs up to planAhead chunks
-	// ahead of the calls, its workers moving on to the next chunk while one
-	// call of this chunk is slow, so reads and updates, limited each on its
-	// own, do not take turns; each chunk is still gated in order, after the
-	// previous one's calls are settled. When the next chunk would not fit
-	// before the run must stop, the rest goes to the work queue as a
-	// continuation.
-	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(8, r.cfg.MaxConcurrency)))
-	type planned struct{ cands []*candidate }
-	// Chunks planned or being called, at most planAhead+1; a slot is taken
-	// before a chunk is planned and given back once its calls are settled.
-	inFlight := make(chan struct{}, planAhead+1)
-	pending := make(chan chan planned, planAhead+1) // in chunk order
-	workers := make(chan struct{}, r.cfg.MaxConcurrency)
-	// How long the last chunk took to plan, and to gate, call and settle:
-	// a chunk planned now ends after its planning and the calls of every
-	// chunk in flight, its own included.
-	var planTook, callsTook atomic.Int64
-	cut := false // written before pending is closed, read after
-	go func() {
-		defer close(pending)
-		next := 0 // the first chunk not handed to the calls
-		defer func() {
-			// As survive does for one gateway: the chunks not planned
-			// yet get a failed result each, not silence.
-			if p := recover(); p != nil {
-				r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
-				for _, gw := range slices.Concat(chunks[next:]...) {
-					for _, vt := range j.types {
-						r.record(j, events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt, Outcome: events.OutcomeFailed,
-							Reason: ReasonInternal, Error: fmt.Sprintf("internal error: %v", p)}, 0)
-					}
-				}
-			}
-		}()
-		for i, chunk := range chunks {
-			next = i
-			inFlight <- struct{}{}
-			ends := time.Now().Add(time.Duration(planTook.Load() + int64(len(inFlight))*callsTook.Load()))
-			if i > 0 && ends.After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
-				cut = true
-				return
-			}
-			if r.stopped(ctx, j, chunk) {
-				<-inFlight
-				cut = true // the rest was not looked at
-				continue
-			}
-			out := make(chan planned, 1)
-			pending <- out
-			go func() {
-				began := time.Now()
-				cands := r.plan(ctx, j, chunk, records, workers)
-				planTook.Store(int64(time.Since(began)))
-				out <- planned{cands}
-			}()
-		}
-	}()
-	for out := range pending {
-		p := <-out
-		began := time.Now()
-		calls, admitted := r.gate(ctx, j, p.cands)
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(r.cfg.MaxConcurrency)
-		for _, c := range calls {
-			g.Go(func() error {
-				defer r.survive(j, c.res, c.start)
-				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
-				return nil
-			})
-		}
-		_ = g.Wait()
-		r.settleRollouts(ctx, j, admitted)
-		callsTook.Store(int64(time.Since(began)))
-		<-inFlight
-	}
-	if cut {
+	if !r.handleChunks(ctx, j, fleet, records) {
 		full = false
 	}
 	if full && !j.dryRun {
@@ -334,6 +247,86 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
+// planAhead is how many chunks may be planned before their calls start.
+const planAhead = 2
+
+// handleChunks handles the fleet in chunks, in spread order: plan a chunk
+// (version lists, device reads), gate it and call it. A wave's first
+// gateways are spread over regions and CCNs, and a deadline cuts the
+// planning of one chunk, not the calls of a whole night. Planning runs up to planAhead chunks
+// ahead of the calls, its workers moving on to the next chunk while one
+// call of this chunk is slow, so reads and updates, limited each on its
+// own, do not take turns; each chunk is still gated in order, after the
+// previous one's calls are settled. When the next chunk would not fit
+// before the run must stop, the rest goes to the work queue as a
+// continuation. It reports whether every chunk was looked at here.
+func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records map[events.VersionType]map[string]Record) (complete bool) {
+	complete = true
+	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(8, r.cfg.MaxConcurrency)))
+	// Chunks planned or being called, at most planAhead+1; a slot is taken
+	// before a chunk is planned and given back once its calls are settled.
+	inFlight := make(chan struct{}, planAhead+1)
+	pending := make(chan chan []*candidate, planAhead+1) // in chunk order
+	workers := make(chan struct{}, r.cfg.MaxConcurrency)
+	// How long the last chunk took to plan, and to gate, call and settle:
+	// a chunk planned now ends after its planning and the calls of every
+	// chunk in flight, its own included.
+	var planTook, callsTook atomic.Int64
+	go func() {
+		defer close(pending)
+		next := 0 // the first chunk not handed to the calls
+		defer func() {
+			// As survive does for one gateway: the chunks not planned yet
+			// fail, each gateway with a result.
+			if p := recover(); p != nil {
+				r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
+				r.recordAll(j, slices.Concat(chunks[next:]...), events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p))
+			}
+		}()
+		for i, chunk := range chunks {
+			next = i
+			inFlight <- struct{}{}
+			ends := time.Now().Add(time.Duration(planTook.Load() + int64(len(inFlight))*callsTook.Load()))
+			if i > 0 && ends.After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
+				complete = false // written before pending is closed, read after
+				return
+			}
+			if r.stopped(ctx, j, chunk) {
+				<-inFlight
+				complete = false // the rest was not looked at
+				continue
+			}
+			out := make(chan []*candidate, 1)
+			pending <- out
+			go func() {
+				began := time.Now()
+				cands := r.plan(ctx, j, chunk, records, workers)
+				planTook.Store(int64(time.Since(began)))
+				out <- cands
+			}()
+		}
+	}()
+	for out := range pending {
+		cands := <-out
+		began := time.Now()
+		calls, admitted := r.gate(ctx, j, cands)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.cfg.MaxConcurrency)
+		for _, c := range calls {
+			g.Go(func() error {
+				defer r.survive(j, c.res, c.start)
+				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
+				return nil
+			})
+		}
+		_ = g.Wait()
+		r.settleRollouts(ctx, j, admitted)
+		callsTook.Store(int64(time.Since(began)))
+		<-inFlight
+	}
+	return complete
+}
+
 // readFailure turns a failed read into an outcome.
 func readFailure(res events.Result, err error) events.Result {
 	applyError(&res, err)
@@ -363,6 +356,20 @@ func applyError(res *events.Result, err error) {
 		res.ErrorCode = ae.Code
 		if res.ErrorCode == "" && ae.NoAnswer {
 			res.ErrorCode = "NoAnswer"
+		}
+	}
+}
+
+// recordAll gives every version type of these gateways one outcome, where
+// the run settles them together without looking at each.
+func (r *run) recordAll(j job, gws []Gateway, outcome events.Outcome, reason, detail string) {
+	for _, g := range gws {
+		for _, vt := range j.types {
+			res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Outcome: outcome, Reason: reason, Error: detail}
+			if vt == events.VersionDevice {
+				res.FromVersion = g.SoftwareVersion
+			}
+			r.record(j, res, 0)
 		}
 	}
 }
