@@ -8,10 +8,9 @@
 //	    "audit#<time, fixed width, UTC>#<VersionType>#<event>"  the audit trail, insert-only
 //
 // and documents (rollouts, the kill switch) under pk = the document's id,
-// sk = "doc", with a JSON body column.
-//
-// and the attribute columns written by encode below (kind, state, rev, target,
-// lease_until, …). CreateTable makes it; deploy/README.md documents it.
+// sk = "doc", with a JSON body column. The attribute columns are those
+// encode below writes (kind, state, rev, target, lease_until, …).
+// CreateTable makes the table; deploy/README.md documents it.
 //
 // A state row is only ever written on a condition: insert-if-absent for the
 // first revision, "rev equals the previous revision" for every other. The
@@ -200,21 +199,31 @@ func (l *Ledger) Get(ctx context.Context, vt events.VersionType, ids []string) (
 	return out, nil
 }
 
+// putRevision writes revision rev of a row: only if absent for the first,
+// only over revision rev-1 for any other. conditionFailed says the condition
+// did not hold (the caller reads the row back); err is any other failure.
+func (l *Ledger) putRevision(ctx context.Context, change *ots.PutRowChange, rev int64) (conditionFailed bool, err error) {
+	if rev == 1 {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_NOT_EXIST)
+	} else {
+		change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
+		change.SetColumnCondition(ots.NewSingleColumnCondition("rev", ots.CT_EQUAL, rev-1))
+	}
+	err = call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
+	var e *Error
+	if errors.As(err, &e) && e.Code == "OTSConditionCheckFail" {
+		return true, nil
+	}
+	return false, err
+}
+
 // Put implements handler.Ledger.
 func (l *Ledger) Put(ctx context.Context, r handler.Record) error {
 	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(r.Gateway, statePrefix+string(r.VersionType))}
 	for _, c := range encode(r) {
 		change.AddColumn(c.ColumnName, c.Value)
 	}
-	if r.Rev == 1 {
-		change.SetCondition(ots.RowExistenceExpectation_EXPECT_NOT_EXIST)
-	} else {
-		change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
-		change.SetColumnCondition(ots.NewSingleColumnCondition("rev", ots.CT_EQUAL, r.Rev-1))
-	}
-	err := call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
-	var e *Error
-	if !errors.As(err, &e) || e.Code != "OTSConditionCheckFail" {
+	if failed, err := l.putRevision(ctx, change, r.Rev); !failed {
 		return err
 	}
 	// The condition failed: another writer came first, or an earlier attempt
@@ -421,9 +430,7 @@ func (l *Ledger) GetDoc(ctx context.Context, id string) (handler.Doc, bool, erro
 	if err != nil || len(resp.Columns) == 0 {
 		return handler.Doc{}, false, err
 	}
-	c := columns(resp.Columns)
-	body, _ := c.get("body").(string)
-	return handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)}, true, nil
+	return docOf(id, resp.Columns), true, nil
 }
 
 // PutDoc implements handler.Ledger: the revision rule of Put, and the same
@@ -433,15 +440,7 @@ func (l *Ledger) PutDoc(ctx context.Context, d handler.Doc) error {
 	change.AddColumn("kind", "doc")
 	change.AddColumn("rev", d.Rev)
 	change.AddColumn("body", string(d.Body))
-	if d.Rev == 1 {
-		change.SetCondition(ots.RowExistenceExpectation_EXPECT_NOT_EXIST)
-	} else {
-		change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
-		change.SetColumnCondition(ots.NewSingleColumnCondition("rev", ots.CT_EQUAL, d.Rev-1))
-	}
-	err := call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
-	var e *Error
-	if !errors.As(err, &e) || e.Code != "OTSConditionCheckFail" {
+	if failed, err := l.putRevision(ctx, change, d.Rev); !failed {
 		return err
 	}
 	cur, found, gerr := l.GetDoc(ctx, d.ID)
@@ -468,10 +467,12 @@ func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, er
 	}
 	out := make([]handler.Doc, len(rows))
 	for i, row := range rows {
-		c := columns(row.Columns)
 		id, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
-		body, _ := c.get("body").(string)
-		out[i] = handler.Doc{ID: id, Rev: c.int("rev"), Body: []byte(body)}
+		out[i] = docOf(id, row.Columns)
 	}
 	return out, nil
+}
+
+func docOf(id string, cols columns) handler.Doc {
+	return handler.Doc{ID: id, Rev: cols.int("rev"), Body: []byte(cols.str("body"))}
 }

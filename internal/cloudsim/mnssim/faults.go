@@ -151,5 +151,3 @@ func (s *Server) pickFault(op string) FaultKind {
 	}
 	return kinds[x%uint64(len(kinds))]
 }
-
-// faultHash mixes seed, operation and request number into 64 random bits.

@@ -87,7 +87,6 @@ func consumed(read, write int32) *otsprotocol.ConsumedCapacity {
 // capacityUnits: one unit per started 4 KB, at least one.
 func capacityUnits(bytes int) int32 { return int32(max(1, (bytes+4095)/4096)) }
 
-func millis(t time.Time) int64 { return t.UnixMilli() }
 
 // decodeRowField decodes a request's one-row PlainBuffer field.
 func decodeRowField(field string, b []byte) (pbRow, *otsError) {
@@ -192,7 +191,7 @@ func cellTime(c pbCell, now time.Time) int64 {
 	if c.hasTS {
 		return c.ts
 	}
-	return millis(now)
+	return now.UnixMilli()
 }
 
 // updateRow changes the columns it names: a put, a deletion of one version
@@ -275,7 +274,7 @@ func (t *table) applyUpdate(r *row, c pbCell, now time.Time) *otsError {
 			}
 			sum += versions[0].v.num
 		}
-		r.put(c.name, cell{ts: millis(now), v: intValue(sum)}, t.meta.MaxVersions)
+		r.put(c.name, cell{ts: now.UnixMilli(), v: intValue(sum)}, t.meta.MaxVersions)
 	default:
 		return invalidParam("Invalid cell type 0x%x of column '%s'.", c.op, c.name)
 	}

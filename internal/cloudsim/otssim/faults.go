@@ -1,8 +1,6 @@
 package otssim
 
 import (
-	"net"
-	"net/http"
 	"slices"
 	"time"
 
@@ -133,29 +131,4 @@ var faultErrors = map[FaultKind]*otsError{
 	ServerBusy:          errServerBusy,
 	InternalServerError: errInternal,
 	Timeout:             errTimeout,
-}
-
-const badGatewayPage = `<html>
-<head><title>502 Bad Gateway</title></head>
-<body>
-<center><h1>502 Bad Gateway</h1></center>
-<hr><center>Tengine</center>
-</body>
-</html>
-`
-
-func writeBadGateway(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/html")
-	w.WriteHeader(http.StatusBadGateway)
-	_, _ = w.Write([]byte(badGatewayPage))
-}
-
-// hijack takes the connection over so that the caller can close it without
-// an answer; nil when it cannot (HTTP/2), and the caller answers instead.
-func hijack(w http.ResponseWriter) net.Conn {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return nil
-	}
-	return conn
 }

@@ -78,6 +78,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/chaos"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 )
 
@@ -167,9 +168,6 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Instance is the instance name clients must use.
-func (s *Server) Instance() string { return s.instance }
-
 // operation is a decoded call, ready to run.
 type operation struct {
 	// key names what the call touches (table and primary key) for the
@@ -249,10 +247,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case BadGateway:
 		s.count(s.failures, string(fault))
-		writeBadGateway(w)
+		chaos.WriteBadGateway(w)
 		return
 	case Drop:
-		if conn := hijack(w); conn != nil {
+		if conn := chaos.Hijack(w); conn != nil {
 			s.count(s.failures, string(fault))
 			_ = conn.Close()
 			return
@@ -285,7 +283,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch fault {
 	case LostReply:
-		if conn := hijack(w); conn != nil {
+		if conn := chaos.Hijack(w); conn != nil {
 			s.count(s.failures, string(fault))
 			_ = conn.Close()
 			return

@@ -1,7 +1,6 @@
 package sagsim
 
 import (
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -68,31 +67,4 @@ func (f Faults) slowDelay() time.Duration {
 var faultErrors = map[FaultKind]*apiError{
 	InternalError:      {http.StatusInternalServerError, "InternalError", "The request processing has failed due to some unknown error, exception or failure."},
 	ServiceUnavailable: {http.StatusServiceUnavailable, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."},
-}
-
-const badGatewayPage = `<html>
-<head><title>502 Bad Gateway</title></head>
-<body>
-<center><h1>502 Bad Gateway</h1></center>
-<hr><center>Tengine</center>
-</body>
-</html>
-`
-
-func writeBadGateway(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/html")
-	w.WriteHeader(http.StatusBadGateway)
-	_, _ = w.Write([]byte(badGatewayPage))
-}
-
-// hijack takes the client's connection over so that the caller can close it
-// without an answer (after logging the call: the client may look at the log
-// as soon as the connection closes). It returns nil when the connection
-// cannot be taken over (HTTP/2); the caller then answers instead.
-func hijack(w http.ResponseWriter) net.Conn {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return nil
-	}
-	return conn
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/chaos"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"golang.org/x/time/rate"
@@ -202,10 +203,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case BadGateway:
 		call.HTTPStatus = http.StatusBadGateway
 		s.record(call)
-		writeBadGateway(w)
+		chaos.WriteBadGateway(w)
 		return
 	case Drop:
-		if conn := hijack(w); conn != nil {
+		if conn := chaos.Hijack(w); conn != nil {
 			s.record(call)
 			_ = conn.Close()
 			return
@@ -242,7 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			call.HTTPStatus = http.StatusOK
 		}
-		if conn := hijack(w); conn != nil {
+		if conn := chaos.Hijack(w); conn != nil {
 			s.record(call)
 			_ = conn.Close()
 			return
