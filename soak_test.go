@@ -1,8 +1,11 @@
 package main_test
 
 import (
+	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
@@ -58,4 +61,24 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// A night too small to fan out leaves no batch to kill: the soak ends with
+// the night and says so, rather than wait for a kill that cannot come.
+func TestSoakWithNothingToKillEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a small night")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	res, err := night.Soak(ctx, night.SoakConfig{Binary: binary, Gateways: 300, Seed: 7, Runtimes: 2, Kills: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the soak waited for its kill until the test's own time ran out")
+	}
+	if !slices.ContainsFunc(res.Problems, func(p string) bool { return strings.Contains(p, "no invocation was killed") }) {
+		t.Errorf("problems %q: the missing kill is not reported", res.Problems)
+	}
 }

@@ -7,4 +7,4 @@
 #
 #   scripts/soak.sh [flags] [SIZE]     e.g. -soak-runtimes 6 -kills 3 -seed 2 20000
 set -euo pipefail
-exec "$(dirname "$0")/bench.sh" -soak -coldstarts 0 "$@"
+exec "$(dirname "$0")/bench.sh" -soak "$@"

@@ -79,6 +79,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -binary is required (scripts/bench.sh builds it)")
 		os.Exit(2)
 	}
+	if o.qps <= 0 || o.instanceQPS <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -qps and -instance-qps must be above 0")
+		os.Exit(2)
+	}
 	if o.sizeOf == "" {
 		o.sizeOf = o.binary
 	}
@@ -142,21 +146,18 @@ func (o options) env(apiQPS float64) []string {
 
 // sizeResult is the measurement of one night.
 type sizeResult struct {
-	Gateways    int            `json:"gateways"`
-	Instances   int            `json:"instances"`
-	APIQPS      float64        `json:"apiQpsPerInstance"`
-	Concurrency int            `json:"maxConcurrency"`
-	LatencyMs   float64        `json:"latencyMs"`
-	LimitQPS    float64        `json:"limitQpsPerAction"`
-	WallS       float64        `json:"wallSeconds"`
-	Calls       int            `json:"calls"`
-	ByAction    map[string]int `json:"callsByAction"`
-	Throttled   int            `json:"throttled"`
-	BoundS      float64        `json:"boundSeconds"`
-	Ratio       float64        `json:"ratio"`
-	// The service's own bound: its limit is per action, so instances
-	// asking for more than the limit in all still wait for the busiest
-	// action's calls.
+	Gateways       int            `json:"gateways"`
+	Instances      int            `json:"instances"`
+	APIQPS         float64        `json:"apiQpsPerInstance"`
+	Concurrency    int            `json:"maxConcurrency"`
+	LatencyMs      float64        `json:"latencyMs"`
+	LimitQPS       float64        `json:"limitQpsPerAction"`
+	WallS          float64        `json:"wallSeconds"`
+	Calls          int            `json:"calls"`
+	ByAction       map[string]int `json:"callsByAction"`
+	Throttled      int            `json:"throttled"`
+	BoundS         float64        `json:"boundSeconds"` // the busiest action's answered calls / its limit
+	Ratio          float64        `json:"ratio"`
 	PeakRSSMB      float64        `json:"peakRssMB"`
 	UpToDate       int            `json:"upToDate"`
 	CallsPerUpToDt float64        `json:"callsPerUpToDate"`
@@ -214,16 +215,15 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency,
 		LatencyMs: float64(o.latency) / 1e6, LimitQPS: o.qps,
 		WallS: nt.Wall.Seconds(), Calls: calls.Total, ByAction: calls.ByAction, Throttled: calls.Throttled,
-		PeakRSSMB: float64(w.PeakRSS()) / (1 << 20), Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
+		PeakRSSMB: float64(w.PeakRSS()) / 1e6, Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
 		VerifyLeft: nt.Trigger.Left, Outcomes: map[string]int{},
 		LedgerCalls: w.Cloud.OTS.Calls(), QueueCalls: w.Cloud.MNS.Calls(),
 	}
 	// The service limits each action to o.qps calls a second, so no
 	// schedule, however many instances, does the busiest action's answered
 	// calls faster than this.
-	for _, answered := range calls.Answered {
-		r.BoundS = max(r.BoundS, float64(answered)/o.qps)
-	}
+	busiest, answered := calls.Busiest()
+	r.BoundS = float64(answered) / o.qps
 	r.Ratio = r.WallS / r.BoundS
 	reports := nt.Reports()
 	for _, rep := range reports {
@@ -241,14 +241,9 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 	if spans := w.Spans(); spans != nil {
 		first := slices.MinFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
 		last := slices.MaxFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Finished.Compare(b.Finished) })
-		busiest := ""
-		for a, n := range calls.Answered {
-			if busiest == "" || n > calls.Answered[busiest] || n == calls.Answered[busiest] && a < busiest {
-				busiest = a
-			}
-		}
+		interval := time.Duration(float64(time.Second) / o.qps) // the limit's spacing
 		r.UnusedAction = busiest
-		unused, by := night.Starved(spans, nt.Invocations, busiest, first.Started, last.Finished, time.Duration(float64(time.Second)/o.qps))
+		unused, by := night.Starved(spans, nt.Invocations, busiest, first.Started, last.Finished, interval)
 		r.UnusedS, r.UnusedBy, r.RequestS = unused.Seconds(), map[string]float64{}, map[string]float64{}
 		for k, d := range by {
 			r.UnusedBy[k] = d.Seconds()
@@ -266,7 +261,7 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 					t.SAGCalls++
 				}
 			}
-			unused, by := night.Starved(spans, []night.Invocation{inv}, busiest, inv.Started, inv.Finished, time.Duration(float64(time.Second)/o.qps))
+			unused, by := night.Starved(spans, []night.Invocation{inv}, busiest, inv.Started, inv.Finished, interval)
 			t.UnusedS = unused.Seconds()
 			for k, d := range by {
 				t.UnusedBy[k] = d.Seconds()
@@ -610,13 +605,14 @@ func soakMode(o options, sizes []int) error {
 	}
 	defer closeOut()
 	began := time.Now()
-	res, err := night.Soak(context.Background(), night.SoakConfig{Binary: o.binary, Gateways: n, Seed: o.seed,
+	const faultRate = 0.1
+	res, err := night.Soak(context.Background(), night.SoakConfig{Binary: o.binary, Gateways: n, Seed: o.seed, FaultRate: faultRate,
 		Runtimes: o.soakRuntimes, Kills: o.kills, Output: out, Progress: os.Stderr})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("soak: %d gateways (%d visible), %d instances, 10%% SAG faults of every kind, %d processes killed mid-batch\n",
-		n, res.Gateways, o.soakRuntimes, res.Crashes)
+	fmt.Printf("soak: %d gateways (%d visible), %d instances, %.0f%% SAG faults of every kind, %d invocations crashed by SIGKILL\n",
+		n, res.Gateways, o.soakRuntimes, 100*faultRate, res.Crashes)
 	fmt.Printf("night           %.1f s, %d invocations (%d failed, %d redelivered, %d given up)\n", res.Night.Wall.Seconds(),
 		res.Night.Trigger.Invocations, res.Night.Trigger.Failures, res.Night.Trigger.Redeliveries, len(res.Night.Trigger.DeadLetters))
 	fmt.Printf("SAG calls       %d (%d with an injected fault, %d throttled); %d update calls reached the service, %d upgrades applied\n",
@@ -646,6 +642,6 @@ func soakMode(o options, sizes []int) error {
 		}
 		return fmt.Errorf("soak: %d problems", len(res.Problems))
 	}
-	fmt.Println("soak: ok: every gateway has exactly one final outcome, none was upgraded or called twice")
+	fmt.Printf("soak: ok: every gateway has exactly one final outcome (%d HA pairs held by a killed run's claim), none was upgraded or called twice\n", res.Held)
 	return nil
 }

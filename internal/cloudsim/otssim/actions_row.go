@@ -87,7 +87,6 @@ func consumed(read, write int32) *otsprotocol.ConsumedCapacity {
 // capacityUnits: one unit per started 4 KB, at least one.
 func capacityUnits(bytes int) int32 { return int32(max(1, (bytes+4095)/4096)) }
 
-
 // decodeRowField decodes a request's one-row PlainBuffer field.
 func decodeRowField(field string, b []byte) (pbRow, *otsError) {
 	if len(b) > maxRowBytes {

@@ -239,6 +239,17 @@ type Calls struct {
 	Answered map[string]int
 }
 
+// Busiest is the action with the most answered calls (by name on a tie), the
+// one a per-action limit binds first.
+func (c Calls) Busiest() (action string, answered int) {
+	for a, n := range c.Answered {
+		if n > answered || n == answered && a < action {
+			action, answered = a, n
+		}
+	}
+	return action, answered
+}
+
 // CountCalls reads the SAG emulator's call log.
 func CountCalls(cloud *cloudsim.Cloud) Calls {
 	c := Calls{ByAction: map[string]int{}, Answered: map[string]int{}}

@@ -127,6 +127,9 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		mu.Unlock()
 	}
 	watch := func(inv Invocation) {
+		mu.Lock()
+		delete(running, inv.Runtime) // done: no longer mid-batch
+		mu.Unlock()
 		if inv.Report != nil && inv.Report.Fanout != nil {
 			batches.Store(int64(inv.Report.Fanout.Batches))
 		}
@@ -150,6 +153,10 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		}
 		return upgraded >= 3 && upgraded <= len(req.GatewayIDs)/2
 	}
+	// The killer stops with the night: a night too small to fan out, or
+	// one that ends before a kill lands, must not leave Soak waiting.
+	killCtx, nightOver := context.WithCancel(ctx)
+	defer nightOver()
 	killer := make(chan struct{})
 	go func() {
 		defer close(killer)
@@ -157,7 +164,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 			r := k % len(w.Runtimes)
 			deadline := time.Time{}
 			for crashes.Load() < int64(k) {
-				if ctx.Err() != nil {
+				if killCtx.Err() != nil {
 					return
 				}
 				if batches.Load() == 0 || workersDone.Load() < int64(k)*batches.Load()/int64(c.Kills+1) {
@@ -180,6 +187,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 	res := SoakResult{Outcomes: map[string]int{}}
 	say("soak: the night (%d gateways, %d instances, %.0f%% SAG faults)…", c.Gateways, c.Runtimes, 100*c.FaultRate)
 	res.Night, err = w.Run(ctx, Timer, cloudsim.Trigger{RetryDelay: soakRetryDelay, OnDispatch: dispatch}, watch)
+	nightOver()
 	<-killer
 	if err != nil {
 		return res, err
