@@ -136,6 +136,42 @@ func TestGenerateIsDeterministicAndMixed(t *testing.T) {
 	}
 }
 
+func TestGenerateALargeFleetWithAMix(t *testing.T) {
+	mix, err := ParseMix("outdated=80, lost=10,reverts=5,other-account=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	f := Generate(Options{Gateways: n, Seed: 5, Mix: mix})
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[Case]int{}
+	perRegion := map[string]int{}
+	for _, g := range f.Gateways {
+		got[g.Case]++
+		perRegion[g.RegionID]++
+	}
+	for c, w := range mix {
+		want := n * w / 100
+		if d := float64(got[c]) - want; d < -want/10 || d > want/10 {
+			t.Errorf("%s: %d gateways, want about %.0f", c, got[c], want)
+		}
+	}
+	if len(got) != len(mix) {
+		t.Errorf("cases %v, want only those of the mix", got)
+	}
+	if perRegion["cn-shanghai"] != n/2 || perRegion["ap-southeast-1"] != n/2 {
+		t.Errorf("regions %v, want the gateways split evenly", perRegion)
+	}
+
+	for _, bad := range []string{"outdated", "outdated=x", "nosuch=1", "outdated=-1", "outdated=0"} {
+		if _, err := ParseMix(bad); err == nil {
+			t.Errorf("ParseMix(%q) accepted", bad)
+		}
+	}
+}
+
 func TestBadRelease(t *testing.T) {
 	f := Generate(Options{Gateways: 4000, Seed: 9, BadRelease: 0.5})
 	would, bad := 0, 0

@@ -2,7 +2,10 @@ package fleet
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -115,6 +118,39 @@ var DefaultMix = map[Case]float64{
 	CaseOffline: 4, CaseNotActivated: 1, CaseUnconfirmed: 0.5, CaseArrears: 1, CaseExpired: 1,
 	CaseNotBoundCCN: 1, CaseReseller: 0.5, CaseVersionUnknown: 0.5, CaseSoftware: 1,
 	CaseRecentRelease: 1.5,
+}
+
+// ParseMix reads a mix written "case=weight,case=weight" (genfleet's -mix),
+// for a night DefaultMix leaves out, such as devices that are lost or revert.
+func ParseMix(s string) (map[Case]float64, error) {
+	known := map[Case]bool{}
+	for _, c := range AllCases {
+		known[c] = true
+	}
+	mix := map[Case]float64{}
+	for _, part := range strings.Split(s, ",") {
+		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("mix %q: want case=weight", part)
+		}
+		c := Case(name)
+		if !known[c] {
+			return nil, fmt.Errorf("mix: unknown case %q", name)
+		}
+		w, err := strconv.ParseFloat(weight, 64)
+		if err != nil || w < 0 || math.IsInf(w, 0) || math.IsNaN(w) {
+			return nil, fmt.Errorf("mix: weight of %s: %q is not a number of 0 or more", name, weight)
+		}
+		mix[c] = w
+	}
+	total := 0.0
+	for _, w := range mix {
+		total += w
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("mix %q: the weights add up to 0", s)
+	}
+	return mix, nil
 }
 
 // Generate builds a fleet. The same options always give the same fleet.

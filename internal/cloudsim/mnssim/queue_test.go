@@ -195,6 +195,36 @@ func TestLongPollWokenBySend(t *testing.T) {
 	}
 }
 
+func TestBatchLongPollWokenBySend(t *testing.T) {
+	e := newEnv(t)
+	e.createQueue("work", mnssim.QueueOptions{})
+
+	type result struct {
+		batch ali_mns.BatchMessageReceiveResponse
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := batchReceive(ali_mns.NewMNSQueue("work", e.client), 16, 30)
+		done <- result{b, err}
+	}()
+	for e.mns.Calls()["BatchReceiveMessage"] == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The poll is waiting on an empty queue; a send must end it at once
+	// rather than when the poll gives up empty (MaxPollWait).
+	send(t, ali_mns.NewMNSQueue("work", e.client), "wake up")
+
+	select {
+	case r := <-done:
+		if r.err != nil || len(r.batch.Messages) != 1 || r.batch.Messages[0].MessageBody != "wake up" {
+			t.Fatalf("batch long poll returned %+v, %v; want the one sent message", r.batch, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch long poll was not woken by the send")
+	}
+}
+
 func TestDelaySecondsFollowsTheClock(t *testing.T) {
 	e := newEnv(t)
 	q := e.createQueue("work", mnssim.QueueOptions{})

@@ -34,10 +34,16 @@ func count(f *fleet.Fleet, ok func(fleet.Gateway) bool) int {
 // client should, checking every page's bookkeeping.
 func listAll(t *testing.T, cli *smartag.Client, filter func(*smartag.DescribeSmartAccessGatewaysRequest)) []smartag.SmartAccessGateway {
 	t.Helper()
+	return listInPages(t, cli, 50, filter)
+}
+
+// listInPages pages through a listing size gateways at a time.
+func listInPages(t *testing.T, cli *smartag.Client, size int, filter func(*smartag.DescribeSmartAccessGatewaysRequest)) []smartag.SmartAccessGateway {
+	t.Helper()
 	var all []smartag.SmartAccessGateway
 	for page := 1; ; page++ {
 		req := smartag.CreateDescribeSmartAccessGatewaysRequest()
-		req.PageSize = requests.NewInteger(50)
+		req.PageSize = requests.NewInteger(size)
 		req.PageNumber = requests.NewInteger(page)
 		if filter != nil {
 			filter(req)
@@ -47,11 +53,11 @@ func listAll(t *testing.T, cli *smartag.Client, filter func(*smartag.DescribeSma
 			t.Fatalf("page %d: %v", page, err)
 		}
 		got := resp.SmartAccessGateways.SmartAccessGateway
-		if resp.PageNumber != page || resp.PageSize != 50 || len(got) > 50 {
+		if resp.PageNumber != page || resp.PageSize != size || len(got) > size {
 			t.Fatalf("page %d: PageNumber %d PageSize %d with %d entries", page, resp.PageNumber, resp.PageSize, len(got))
 		}
 		all = append(all, got...)
-		if page*50 >= resp.TotalCount || len(got) == 0 {
+		if page*size >= resp.TotalCount || len(got) == 0 {
 			if len(all) != resp.TotalCount {
 				t.Fatalf("collected %d gateways, TotalCount %d", len(all), resp.TotalCount)
 			}
@@ -81,6 +87,17 @@ func TestListPagesTheWholeFleet(t *testing.T) {
 			}
 		}
 		total += len(all)
+		// The smallest page gives the same gateways in the same order.
+		if one := listInPages(t, e.client(region), 1, nil); len(one) != len(all) {
+			t.Errorf("%s: pages of 1 listed %d gateways, pages of 50 %d", region, len(one), len(all))
+		} else {
+			for i := range one {
+				if one[i].SmartAGId != all[i].SmartAGId {
+					t.Errorf("%s: entry %d is %s in pages of 1, %s in pages of 50", region, i, one[i].SmartAGId, all[i].SmartAGId)
+					break
+				}
+			}
+		}
 	}
 	if total != len(e.fleet.Gateways)-count(e.fleet, func(g fleet.Gateway) bool { return g.Case == fleet.CaseOtherAccount }) {
 		t.Errorf("listed %d gateways over all regions", total)

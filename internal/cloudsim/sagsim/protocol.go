@@ -70,6 +70,10 @@ func invalidParameter(name string) *apiError {
 	return &apiError{http.StatusBadRequest, "InvalidParameter", fmt.Sprintf("The specified parameter %q is not valid.", name)}
 }
 
+// errActionNotFound is the API gateway's answer to an action it does not
+// know, as users of the real endpoints report it (for one,
+// aliyun/alibabacloud-api-vscode-toolkit#193); the common error table only
+// says InvalidParameter, which the gateway keeps for bad parameter values.
 var errActionNotFound = &apiError{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
 
 // authenticate runs the gateway checks of a real endpoint, in its order,
@@ -144,6 +148,11 @@ func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 	if req.region == "" {
 		return req, missingParameter("RegionId")
 	}
+	// Through the SDK's own endpoint rule an unknown region never gets this
+	// far: smartag.<region>.aliyuncs.com does not resolve, and the caller sees
+	// a DNS error. Only a client pointed at one endpoint (SAG_ENDPOINT, these
+	// emulators) can name a region the service lacks; it gets the common
+	// OpenAPI code (unverified for SAG: no captured answer exists).
 	if !s.regions[req.region] {
 		return req, &apiError{http.StatusNotFound, "InvalidRegionId.NotFound", "The specified RegionId does not exist in our records."}
 	}
