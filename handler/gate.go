@@ -25,8 +25,8 @@ func (r *run) stopped(ctx context.Context, j job, chunk []Gateway) bool {
 // gate decides which candidates this run calls for, together: the kill
 // switch stops all; outside the maintenance window none starts (unless
 // forced); a rollout lets in only its wave, and nothing while its breaker is
-// open (unless forced); the run limit caps the rest. A dry run reports the
-// admitted ones as planned and calls nothing.
+// open (unless forced); the run limit caps the rest, dry run or not. A dry
+// run reports the admitted ones within the cap as planned and calls nothing.
 func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admitted []*candidate) {
 	hold := func(c *candidate, reason, detail string) {
 		res := deferred(c.res, reason)
@@ -107,14 +107,17 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 		}
 	}
 
+	// The run limit comes before the dry run: planned means "would be
+	// requested", so a dry run counts its planned gateways against the cap
+	// (and keeps the place, as an accepted call would) without calling.
 	for _, c := range admitted {
 		switch {
+		case !r.reserveUpgrade():
+			hold(c, ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
 		case j.dryRun:
 			res := c.res
 			res.Outcome = events.OutcomePlanned
 			r.record(j, res, time.Since(c.start))
-		case !r.reserveUpgrade():
-			hold(c, ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
 		default:
 			calls = append(calls, c)
 		}

@@ -276,6 +276,25 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 	if report.Counts.Requested != 2 || report.Counts.Deferred != 1 || len(sag.updates) != 2 {
 		t.Fatalf("run limit: counts %+v, updates %v", report.Counts, sag.updates)
 	}
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonRunLimit {
+			t.Errorf("deferred %s for %q, want %s", r.SmartAGID, r.Reason, ReasonRunLimit)
+		}
+	}
+
+	// A dry run is the same path: the cap applies, without a call.
+	sag = newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"), gateway("sag-c", "2.0.8"))
+	sag.offered = catalog()
+	hs = newHarness(t, sag, func(c *Config) { c.MaxUpgradesPerRun = 2 })
+	report, _ = hs.invoke(t, `{"dryRun":true}`)
+	if c := report.Counts; c.Planned != 2 || c.Deferred != 1 || c.Requested != 0 || len(sag.updates) != 0 {
+		t.Fatalf("dry run with the run limit: counts %+v, updates %v", c, sag.updates)
+	}
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonRunLimit {
+			t.Errorf("dry run deferred %s for %q, want %s", r.SmartAGID, r.Reason, ReasonRunLimit)
+		}
+	}
 
 	sag = newFakeSAG(gateway("sag-a", "2.0.8"))
 	sag.offered = catalog()
