@@ -156,6 +156,28 @@ func (w *world) published(runID string) []events.CloudEvent {
 	return out
 }
 
+// rejected returns the data of every sag.upgrade.rejected event published so
+// far, in order.
+func (w *world) rejected() []events.Result {
+	w.t.Helper()
+	var out []events.Result
+	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		var ev events.CloudEvent
+		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
+			w.t.Fatalf("a published message is not a CloudEvent: %v", err)
+		}
+		if ev.Type != "sag.upgrade.rejected" {
+			continue
+		}
+		var res events.Result
+		if err := json.Unmarshal(ev.Data, &res); err != nil {
+			w.t.Fatalf("rejected event data: %v", err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
 func results(r events.Report) map[string]events.Result {
 	m := map[string]events.Result{}
 	for _, res := range r.Results {
@@ -349,6 +371,9 @@ func TestEventBridgeBatch(t *testing.T) {
 	if report.Counts.Rejected != 1 || report.Counts.Requested != 3 {
 		t.Errorf("counts %+v: want 3 requested and the bad message rejected", report.Counts)
 	}
+	if rej := w.rejected(); len(rej) != 1 || rej[0].Message != `{"gatewayIds":"not-a-list"}` {
+		t.Errorf("rejected events %+v: want one carrying the bad body", rej)
+	}
 }
 
 func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
@@ -431,24 +456,28 @@ func TestMalformedMessageIsRejectedAndTheProcessServesOn(t *testing.T) {
 		!strings.Contains(res.ErrorMessage, "gatewayIds[0]") || !strings.Contains(res.ErrorMessage, "regions[0]") {
 		t.Fatalf("malformed request: failed %v type %q message %q", res.Failed, res.ErrorType, res.ErrorMessage)
 	}
-	var rejected []events.CloudEvent
-	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
-		var ev events.CloudEvent
-		json.Unmarshal([]byte(p.Body), &ev)
-		if ev.Type == "sag.upgrade.rejected" {
-			rejected = append(rejected, ev)
-		}
-	}
-	if len(rejected) != 1 || !strings.Contains(string(rejected[0].Data), `SAG-1`) || !strings.Contains(string(rejected[0].Data), "gatewayIds[0]") {
+	// The event carries the raw message in its own field, exactly: the error
+	// text names the id too, so a match anywhere in data proves nothing.
+	rejected := w.rejected()
+	if len(rejected) != 1 || rejected[0].Message != `{"gatewayIds":["SAG-1"],"regions":["cn-beijing"]}` ||
+		!strings.Contains(rejected[0].Error, "gatewayIds[0]") {
 		t.Fatalf("rejected events: %+v", rejected)
 	}
 	if n := len(w.cloud.SAG.Calls()); n != 0 {
 		t.Fatalf("%d SAG calls for a rejected message", n)
 	}
 	pid := w.fn.PID()
-	for _, bad := range [][]byte{[]byte("hello topic"), []byte(`{"dryRun":"yes"}`), []byte(`[{"specversion":"1.0"}]`)} {
-		if res, _ := w.invoke(bad); !res.Failed || res.ErrorType != "RejectedRequest" {
-			t.Errorf("%q: %+v", bad, res)
+	for _, bad := range []struct{ payload, raw string }{
+		{"hello topic", "hello topic"},
+		{`{"dryRun":"yes"}`, `{"dryRun":"yes"}`},
+		{`[{"specversion":"1.0"}]`, `{"specversion":"1.0"}`}, // a batch: the raw element
+	} {
+		if res, _ := w.invoke([]byte(bad.payload)); !res.Failed || res.ErrorType != "RejectedRequest" {
+			t.Errorf("%q: %+v", bad.payload, res)
+		}
+		rejected := w.rejected()
+		if last := rejected[len(rejected)-1]; last.Message != bad.raw {
+			t.Errorf("%q: rejected event carries message %q, want %q", bad.payload, last.Message, bad.raw)
 		}
 	}
 	res, report := w.invoke([]byte(`{"dryRun":true}`))
