@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -22,13 +23,13 @@ type Config struct {
 	Channel           string               `json:"releaseChannel"`
 	DryRun            bool                 `json:"dryRun"`
 	Window            Window               `json:"maintenanceWindow"`
-	UpgradeTime       time.Duration        `json:"-"`
+	UpgradeTime       time.Duration        `json:"upgradeTime"`
 	MaxConcurrency    int                  `json:"maxConcurrency"`
 	APIQPS            float64              `json:"apiQps"`
 	MaxUpgradesPerRun int                  `json:"maxUpgradesPerRun"`
 	HoldVersions      []string             `json:"holdVersions,omitempty"`
-	MinReleaseAge     time.Duration        `json:"-"`
-	DeadlineMargin    time.Duration        `json:"-"` // 0: derived from each invocation's time budget
+	MinReleaseAge     time.Duration        `json:"minReleaseAge"`
+	DeadlineMargin    time.Duration        `json:"deadlineMargin"` // 0: derived from each invocation's time budget
 	MNSEndpoint       string               `json:"mnsEndpoint,omitempty"`
 	OutcomeTopic      string               `json:"outcomeTopic,omitempty"`
 	WorkQueue         string               `json:"workQueue,omitempty"`
@@ -40,14 +41,14 @@ type Config struct {
 	LedgerTable    string `json:"ledgerTable,omitempty"`
 	// LedgerLease protects a claim: no other run calls for the gateway
 	// before it ends. It must outlive the function's timeout.
-	LedgerLease time.Duration `json:"-"`
+	LedgerLease time.Duration `json:"ledgerLease"`
 	// VerifyTimeout is how long after UpgradeTime a device may take to
 	// report the target before it is unverified.
-	VerifyTimeout time.Duration `json:"-"`
+	VerifyTimeout time.Duration `json:"verifyTimeout"`
 	// MaxAttempts consecutive failed or unverified upgrades put a gateway in
 	// the penalty box for PenaltyCooldown.
 	MaxAttempts     int           `json:"maxAttempts"`
-	PenaltyCooldown time.Duration `json:"-"`
+	PenaltyCooldown time.Duration `json:"penaltyCooldown"`
 
 	// Rollouts (need the ledger): a canary of RolloutCanary gateways, then
 	// waves up to each share of RolloutWaves, each starting when the
@@ -56,7 +57,7 @@ type Config struct {
 	// upgrades failed or stayed unverified.
 	RolloutCanary     int           `json:"rolloutCanary"`
 	RolloutWaves      []float64     `json:"rolloutWaves"`
-	RolloutSoak       time.Duration `json:"-"`
+	RolloutSoak       time.Duration `json:"rolloutSoak"`
 	RolloutMinSample  int           `json:"rolloutMinSample"`
 	RolloutMaxFailure float64       `json:"rolloutMaxFailure"`
 	// KillSwitch stops every update call (and the ledger's switch, set by a
@@ -68,6 +69,24 @@ type Config struct {
 	// workers to sweep.
 	FanoutThreshold int `json:"fanoutThreshold"`
 	BatchSize       int `json:"batchSize"`
+}
+
+// MarshalJSON gives the configuration as the "run started" line logs it,
+// durations as Go duration strings ("10m0s"): nanoseconds are unreadable.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // the fields, without this method
+	return json.Marshal(struct {
+		plain
+		// Same names as the embedded fields: these, less deep, win.
+		UpgradeTime     string `json:"upgradeTime"`
+		MinReleaseAge   string `json:"minReleaseAge"`
+		DeadlineMargin  string `json:"deadlineMargin"`
+		LedgerLease     string `json:"ledgerLease"`
+		VerifyTimeout   string `json:"verifyTimeout"`
+		PenaltyCooldown string `json:"penaltyCooldown"`
+		RolloutSoak     string `json:"rolloutSoak"`
+	}{plain(c), c.UpgradeTime.String(), c.MinReleaseAge.String(), c.DeadlineMargin.String(),
+		c.LedgerLease.String(), c.VerifyTimeout.String(), c.PenaltyCooldown.String(), c.RolloutSoak.String()})
 }
 
 // Ledger reports whether the ledger is configured.

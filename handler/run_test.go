@@ -451,6 +451,49 @@ func TestLogsCarryIDsAndNoSecret(t *testing.T) {
 	}
 }
 
+// The start line carries the effective configuration, durations as Go
+// duration strings, and the end line the counts.
+func TestStartAndEndLines(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-cur", "2.3.1"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, func(c *Config) {
+		c.UpgradeTime, c.MinReleaseAge, c.MaxUpgradesPerRun = 15*time.Minute, 72*time.Hour, 7
+	})
+	report, _ := hs.invoke(t, `{}`)
+	var start, end struct {
+		Config map[string]any `json:"config"`
+		Counts *events.Counts `json:"counts"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(hs.logs.String()), "\n") {
+		var m struct{ Message string }
+		json.Unmarshal([]byte(l), &m)
+		switch m.Message {
+		case "run started":
+			json.Unmarshal([]byte(l), &start)
+		case "run finished":
+			json.Unmarshal([]byte(l), &end)
+		}
+	}
+	want := map[string]any{
+		"upgradeTime": "15m0s", "minReleaseAge": "72h0m0s", "deadlineMargin": "0s",
+		"ledgerLease": DefaultLedgerLease.String(), "maxUpgradesPerRun": 7.0, "releaseChannel": "release",
+	}
+	for k, v := range want {
+		if start.Config[k] != v {
+			t.Errorf("run started: config %s = %v, want %v", k, start.Config[k], v)
+		}
+	}
+	for _, k := range []string{"regions", "versionTypes", "maintenanceWindow", "apiQps", "maxConcurrency",
+		"verifyTimeout", "penaltyCooldown", "rolloutSoak", "rolloutWaves", "killSwitch"} {
+		if _, ok := start.Config[k]; !ok {
+			t.Errorf("run started: config without %s", k)
+		}
+	}
+	if end.Counts == nil || *end.Counts != report.Counts || end.Counts.Requested != 1 || end.Counts.Skipped != 1 {
+		t.Errorf("run finished: counts %+v, report %+v", end.Counts, report.Counts)
+	}
+}
+
 func TestRunIDStableForRedelivery(t *testing.T) {
 	timer := `{"triggerTime":"2026-11-22T18:00:00Z","triggerName":"nightly","payload":"{}"}`
 	a := runID(Invocation{RequestID: "r1"}, events.Decode([]byte(timer)), []byte(timer))
