@@ -525,7 +525,7 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 	}
 }
 
-func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestID(t *testing.T) {
+func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestAndRunIDs(t *testing.T) {
 	w := newWorld(t, worldOptions{sag: sagsim.Options{Faults: sagsim.Faults{Seed: 3, Rate: 0.2}}})
 	var bodies [][]byte
 	var requestIDs []string
@@ -534,6 +534,14 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestID(t *testing.T) 
 		bodies = append(bodies, res.Body)
 		requestIDs = append(requestIDs, res.RequestID)
 	}
+	// An instance with an invalid configuration logs its error line too.
+	misconfigured := w.startFunction(worldOptions{env: []string{"RELEASE_CHANNEL=nightly"}})
+	res, _ := w.invokeOn(misconfigured, []byte(`{}`))
+	if !res.Failed || res.ErrorType != "ConfigurationError" {
+		t.Fatalf("invalid configuration: failed %v, type %q", res.Failed, res.ErrorType)
+	}
+	bodies = append(bodies, res.Body)
+	requestIDs = append(requestIDs, res.RequestID)
 	var haystack bytes.Buffer
 	haystack.WriteString(w.out.String())
 	for _, b := range bodies {
@@ -577,6 +585,9 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestID(t *testing.T) 
 			id, _ := m["requestId"].(string)
 			if !contains(requestIDs, id) {
 				t.Errorf("a JSON log line without the request id: %s", line)
+			}
+			if run, _ := m["runId"].(string); !strings.HasPrefix(run, "run-") {
+				t.Errorf("a JSON log line without the run id: %s", line)
 			}
 			continue
 		}

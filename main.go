@@ -74,7 +74,9 @@ func serveFC() {
 	fc.Start(func(ctx context.Context, payload []byte) (*events.Report, error) {
 		inv := invocation(ctx)
 		if cfgErr != nil {
-			log.Error().Str("requestId", inv.RequestID).Err(cfgErr).Msg("invalid configuration")
+			// Every line carries both ids, this one too: the id Invoke would give the run.
+			log.Error().Str("requestId", inv.RequestID).Str("runId", handler.RunID(inv, payload)).
+				Err(cfgErr).Msg("invalid configuration")
 			return nil, messages.InvokeResponse_Error{Message: cfgErr.Error(), Type: "ConfigurationError"}
 		}
 		report, err := h.Invoke(ctx, inv, payload)

@@ -221,6 +221,12 @@ func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endA
 	return deadline.Add(-margin), deadline.Add(-margin / 2), deadline.Add(-margin / 5)
 }
 
+// RunID is the run id Invoke gives this payload: for the log lines of an
+// invocation that fails before Invoke (an invalid configuration).
+func RunID(inv Invocation, payload []byte) string {
+	return runID(inv, events.Decode(payload), payload)
+}
+
 // runID names the run. The same trigger delivered again (an FC async retry, an
 // MNS redelivery) gets the same id, so its events keep their ids too.
 func runID(inv Invocation, decoded events.Invocation, payload []byte) string {

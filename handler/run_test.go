@@ -503,6 +503,14 @@ func TestRunIDStableForRedelivery(t *testing.T) {
 	if a != b || c == d || a == c {
 		t.Fatalf("run ids: timer %s %s, direct %s %s", a, b, c, d)
 	}
+	// RunID (for lines logged before Invoke) gives the id Invoke uses.
+	sag := newFakeSAG(gateway("sag-a", "2.3.1"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, _ := hs.invoke(t, timer)
+	if id := RunID(Invocation{RequestID: "other"}, []byte(timer)); id != report.RunID {
+		t.Errorf("RunID %s, Invoke's run %s", id, report.RunID)
+	}
 }
 
 type syncWriter struct {
