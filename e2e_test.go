@@ -305,6 +305,11 @@ func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
 		if len(report.Results) != 2 || report.Counts.Scanned != 2 {
 			t.Fatalf("%s: results %+v", format, report.Results)
 		}
+		// A STREAM body without attributes is the bare request: it reads as
+		// direct, and only the JSON form can be told apart.
+		if format == mnssim.FormatJSON && report.Trigger != events.TriggerMNSTopic {
+			t.Errorf("%s: trigger %q, want %q", format, report.Trigger, events.TriggerMNSTopic)
+		}
 		for _, r := range report.Results {
 			if r.SmartAGID != named[0] && r.SmartAGID != named[1] {
 				t.Fatalf("%s: a gateway not named: %s", format, r.SmartAGID)
@@ -386,6 +391,28 @@ func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
 		if c.Action == update {
 			t.Fatalf("a dry run called %s for %s", update, c.SmartAGID)
 		}
+	}
+	// Planned is what a timer sweep would call for (as its test expects):
+	// the gateways it requests, and the reseller's, refused only by the call.
+	planned := map[string]string{}
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomePlanned {
+			planned[r.SmartAGID] = r.ToVersion
+		}
+	}
+	want := 0
+	for _, g := range w.cloud.Fleet.Gateways {
+		outcome, _, to := expected(g)
+		if outcome != events.OutcomeRequested && g.Case != fleet.CaseReseller {
+			continue
+		}
+		want++
+		if got, ok := planned[g.SmartAGID]; !ok || got != to {
+			t.Errorf("%s (%s): planned %v → %q, want planned → %q", g.SmartAGID, g.Case, ok, got, to)
+		}
+	}
+	if len(planned) != want {
+		t.Errorf("%d gateways planned, want the %d a timer sweep calls for", len(planned), want)
 	}
 }
 
@@ -519,6 +546,33 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 	}
 	if deferred+continued == 0 || len(report.Results)+continued != report.Counts.Scanned {
 		t.Fatalf("%d deferred, %d continued, %d results for %d scanned", deferred, continued, len(report.Results), report.Counts.Scanned)
+	}
+	// A continuation the report claims is on WORK_QUEUE: sweeps of this run's
+	// remaining gateways, each once, none of them already in the report.
+	// (The queue also holds the delayed verifications of the requested ones.)
+	seen := map[string]bool{}
+	for _, r := range report.Results {
+		seen[r.SmartAGID] = true
+	}
+	queued := 0
+	for _, m := range w.cloud.MNS.Messages(cloudsim.WorkQueue) {
+		req, err := events.ParseRequest([]byte(m.Body))
+		if err == nil && req.Kind == events.KindVerify {
+			continue
+		}
+		if err != nil || req.Kind != events.KindSweep || req.ParentRunID != report.RunID {
+			t.Fatalf("work queue message %s (%v): want a sweep continuing run %s", m.Body, err, report.RunID)
+		}
+		for _, id := range req.GatewayIDs {
+			if seen[id] {
+				t.Errorf("%s is continued but already in the report or another batch", id)
+			}
+			seen[id] = true
+			queued++
+		}
+	}
+	if queued != continued {
+		t.Errorf("%d gateways on the work queue, the report says %d continued", queued, continued)
 	}
 	if report.Publishing.Failed != 0 || len(w.published(report.RunID)) != len(report.Results)+1 {
 		t.Errorf("not every event was out before the deadline: %+v", report.Publishing)
