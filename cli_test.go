@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -58,6 +61,22 @@ func TestSimulateWithAnEventFile(t *testing.T) {
 }
 
 func TestServeSimulatedCloud(t *testing.T) {
+	exported, stop := serveSimulated(t)
+	joined := strings.Join(exported, "\n")
+	for _, want := range []string{"SAG_ENDPOINT=http://127.0.0.1:", "MNS_ENDPOINT=", "OUTCOME_TOPIC=", "ALIBABA_CLOUD_ACCESS_KEY_ID="} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("-serve does not print %q:\n%s", want, joined)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveSimulated starts "-simulate -serve" and returns the environment it
+// prints (NAME=value), and stop, which interrupts it and says how it ended.
+func serveSimulated(t *testing.T) (env []string, stop func() error) {
+	t.Helper()
 	cmd := exec.Command(binary, "-simulate", "-serve", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -66,33 +85,90 @@ func TestServeSimulatedCloud(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
 	lines := bufio.NewScanner(stderr)
-	var exported []string
 	for lines.Scan() {
 		if l := strings.TrimSpace(lines.Text()); strings.HasPrefix(l, "export ") {
-			exported = append(exported, l)
+			env = append(env, strings.TrimPrefix(l, "export "))
 		}
 		if strings.Contains(lines.Text(), "Interrupt") {
 			break
 		}
 	}
+	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	joined := strings.Join(exported, "\n")
-	for _, want := range []string{"SAG_ENDPOINT=http://127.0.0.1:", "MNS_ENDPOINT=", "OUTCOME_TOPIC=", "ALIBABA_CLOUD_ACCESS_KEY_ID="} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("-serve does not print %q:\n%s", want, joined)
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("-serve ended with %v", err)
+			}
+			return nil
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			return errors.New("-serve did not stop on an interrupt")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("-serve ended with %v", err)
+	t.Cleanup(func() { stop() })
+	return env, stop
+}
+
+// "-event FILE" is the real-cloud mode: pointed by its environment at the
+// simulated cloud served by another process, the dry-run event plans the
+// same gateways as the in-process simulation does, and calls nothing.
+func TestEventFileAgainstAServedCloud(t *testing.T) {
+	env, _ := serveSimulated(t)
+	const event = "testdata/events/direct-dry-run.json"
+	run := func(args ...string) events.Report {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binary, args...)
+		// The emulator is local: no need for the default, cautious rate.
+		cmd.Env = append(append(cmd.Environ(), env...), "API_QPS=100")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr.String())
 		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("-serve did not stop on an interrupt")
+		for _, kv := range env {
+			if k, v, _ := strings.Cut(kv, "="); k == "ALIBABA_CLOUD_ACCESS_KEY_SECRET" &&
+				(strings.Contains(stdout.String(), v) || strings.Contains(stderr.String(), v)) {
+				t.Errorf("%v: the access key secret was printed", args)
+			}
+		}
+		var report events.Report
+		if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+			t.Fatalf("%v: stdout is not a report: %v", args, err)
+		}
+		return report
+	}
+	planned := func(r events.Report) map[string]string {
+		m := map[string]string{}
+		for _, res := range r.Results {
+			if res.Outcome == events.OutcomePlanned {
+				m[res.SmartAGID+"/"+string(res.VersionType)] = res.ToVersion
+			}
+		}
+		return m
+	}
+	want := planned(run("-simulate", "-event", event))
+	if len(want) == 0 {
+		t.Fatal("the simulated dry run planned nothing")
+	}
+	// Twice: had the first called for an upgrade, its gateway would be
+	// rebooting, not planned again.
+	for i := range 2 {
+		report := run("-event", event)
+		if !report.DryRun || report.Trigger != events.TriggerDirect || report.Counts.Requested != 0 || report.Counts.Failed != 0 {
+			t.Fatalf("run %d: dry run %v, trigger %q, counts %+v", i, report.DryRun, report.Trigger, report.Counts)
+		}
+		if got := planned(report); !maps.Equal(got, want) {
+			t.Fatalf("run %d: planned %d gateways %v, want the simulation's %d %v", i, len(got), got, len(want), want)
+		}
 	}
 }
 
