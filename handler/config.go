@@ -40,7 +40,9 @@ type Config struct {
 	LedgerInstance string `json:"ledgerInstance,omitempty"`
 	LedgerTable    string `json:"ledgerTable,omitempty"`
 	// LedgerLease protects a claim: no other run calls for the gateway
-	// before it ends. It must outlive the function's timeout.
+	// before it ends. It must cover UpgradeTime + VerifyTimeout (checked
+	// here) and outlive the function's timeout (which FC does not tell the
+	// configuration: a run warns when its own time budget is longer).
 	LedgerLease time.Duration `json:"ledgerLease"`
 	// VerifyTimeout is how long after UpgradeTime a device may take to
 	// report the target before it is unverified.
@@ -294,8 +296,12 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 			fail("LEDGER_ENDPOINT", "%v", err)
 		}
 	}
-	if c.LedgerLease < c.UpgradeTime {
-		fail("LEDGER_LEASE", "%v is shorter than UPGRADE_TIME %v: a claim must outlive the upgrade", c.LedgerLease, c.UpgradeTime)
+	// A claim is only settled by verification, up to UPGRADE_TIME +
+	// VERIFY_TIMEOUT after its call: a shorter lease could let another run
+	// claim the gateway and call again while the first upgrade is unverified.
+	if c.LedgerLease < c.UpgradeTime+c.VerifyTimeout {
+		fail("LEDGER_LEASE", "%v is shorter than UPGRADE_TIME %v + VERIFY_TIMEOUT %v: a claim must outlive the upgrade and its verification",
+			c.LedgerLease, c.UpgradeTime, c.VerifyTimeout)
 	}
 
 	if v := env("LOG_LEVEL"); v != "" {

@@ -73,3 +73,32 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		t.Errorf("no region at all: err = %v", err)
 	}
 }
+
+// A claim is settled by verification up to UPGRADE_TIME + VERIFY_TIMEOUT
+// after its call; a shorter lease would let a second run call again.
+func TestConfigLeaseCoversUpgradeAndVerification(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		fail bool
+	}{
+		{map[string]string{}, false}, // defaults: 30m = 10m + 20m
+		{map[string]string{"LEDGER_LEASE": "29m"}, true},
+		{map[string]string{"VERIFY_TIMEOUT": "21m"}, true},
+		{map[string]string{"UPGRADE_TIME": "15m", "VERIFY_TIMEOUT": "15m", "LEDGER_LEASE": "30m"}, false},
+		{map[string]string{"UPGRADE_TIME": "15m", "VERIFY_TIMEOUT": "15m", "LEDGER_LEASE": "29m"}, true},
+	} {
+		c, err := ConfigFromEnv(env(tc.env), "cn-shanghai")
+		if !tc.fail {
+			if err != nil {
+				t.Errorf("%v: %v", tc.env, err)
+			}
+			continue
+		}
+		// The error names both variables and the values at fault.
+		for _, want := range []string{"LEDGER_LEASE: ", c.LedgerLease.String(), "UPGRADE_TIME " + c.UpgradeTime.String(), "VERIFY_TIMEOUT " + c.VerifyTimeout.String()} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, want)
+			}
+		}
+	}
+}

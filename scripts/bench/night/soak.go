@@ -28,6 +28,8 @@ const (
 	soakLease       = 3 * time.Second
 	soakRetryDelay  = soakLease + 500*time.Millisecond
 	soakUpgradeTime = time.Second
+	// soakDeviceReboot is how long a device reboots on the simulated clock.
+	soakDeviceReboot = 30 * time.Second
 )
 
 // SoakConfig describes a soak: a fan-out night with injected SAG faults and
@@ -54,7 +56,7 @@ type SoakResult struct {
 	Updates     int             // update calls that reached the service
 	Applied     int             // upgrades started
 	Outcomes    map[string]int  // each gateway's one final outcome, by outcome/reason
-	Settled     int             // of those, left in progress by a killed run and settled by a verify run
+	Settled     int             // of those, left in progress by a killed run and settled by its redelivery or a verify run
 	Unconfirmed int             // upgrades started whose night reported failed/unconfirmed
 	Held        int             // HA pairs a killed run claimed just before its call: held by the claim, not called
 	Problems    []string
@@ -94,7 +96,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		SAG: sagsim.Options{
 			// Devices are back 30 simulated seconds after an update, before
 			// the verification the function asks for a minute later.
-			UpgradeTime: 30 * time.Second,
+			UpgradeTime: soakDeviceReboot,
 			DefaultQPS:  2000,
 			Faults: sagsim.Faults{Seed: c.Seed, Rate: c.FaultRate, SlowDelay: 50 * time.Millisecond, Kinds: []sagsim.FaultKind{
 				sagsim.InternalError, sagsim.ServiceUnavailable, sagsim.BadGateway, sagsim.Drop, sagsim.LostReply, sagsim.Slow}},
@@ -104,9 +106,9 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 			"ROLLOUT_CANARY=1000000", "ROLLOUT_MIN_SAMPLE=1000000", "MAX_UPGRADES_PER_RUN=1000000",
 			// Leases and deadlines run on the machine's clock: a short
 			// UPGRADE_TIME lets a redelivery read the device of a gateway
-			// the dead run requested, and VERIFY_TIMEOUT stays long, so
-			// a device still rebooting is verified later, not unverified.
-			"UPGRADE_TIME=" + soakUpgradeTime.String(), "VERIFY_TIMEOUT=10m", "LEDGER_LEASE=" + soakLease.String(),
+			// the dead run requested. LEDGER_LEASE must cover UPGRADE_TIME
+			// + VERIFY_TIMEOUT, so VERIFY_TIMEOUT takes the rest of it.
+			"UPGRADE_TIME=" + soakUpgradeTime.String(), "VERIFY_TIMEOUT=" + (soakLease - soakUpgradeTime).String(), "LEDGER_LEASE=" + soakLease.String(),
 		}})
 	if err != nil {
 		return SoakResult{}, err
@@ -122,6 +124,12 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 	dispatch := func(d cloudsim.Delivery) {
 		var req events.Request
 		json.Unmarshal([]byte(d.Body), &req)
+		if d.Attempt > 1 {
+			// A redelivery comes after the dead run's leases, which cover
+			// UPGRADE_TIME + VERIFY_TIMEOUT: the devices that run upgraded
+			// are back by then, as they would be in the cloud.
+			w.Cloud.Clock.Advance(soakDeviceReboot)
+		}
 		mu.Lock()
 		running[d.Runtime] = req
 		mu.Unlock()
@@ -387,6 +395,11 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 		}
 		switch {
 		case applied == 0 || outcome.Outcome == events.OutcomeRequested || len(t.finals) == 0:
+		case outcome.Outcome == events.OutcomeVerified:
+			// Left in progress by a killed run: its redelivery comes after
+			// the lease (UPGRADE_TIME + VERIFY_TIMEOUT), when the device is
+			// back, and verifies it.
+			res.Settled++
 		case outcome.Reason == "unconfirmed":
 			// The update's answer was lost and the read after it could not
 			// tell: an HA pair stays Active while its standby reboots, and
