@@ -21,6 +21,12 @@ type Report struct {
 	Rollouts []Rollout `json:"rollouts,omitempty"`
 	// KillSwitch is set when the kill switch held back update calls.
 	KillSwitch bool `json:"killSwitch,omitempty"`
+	// Ledger says whether the run had the ledger. Without it there are no
+	// claims, rollout waves, breaker, penalty box nor follow-up verification.
+	Ledger bool `json:"ledger"`
+	// Warnings are what an operator should know about the run's setup (the
+	// ledger off, outcome events not published, a short lease).
+	Warnings []string `json:"warnings,omitempty"`
 	// Fanout is set when the run was a planner: it sent the fleet to the
 	// work queue in batches, for workers to sweep.
 	Fanout *Fanout `json:"fanout,omitempty"`

@@ -118,12 +118,14 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	}
 	r.rollouts = &rollouts{r: r}
 	r.kill = &killSwitch{r: r}
+	warnings := h.warnings(ctx, startedAt, cloud)
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
 		Interface("config", h.Config).Bool("eventsEnabled", cloud.Events != nil).
+		Bool("ledgerEnabled", cloud.Ledger != nil).Strs("warnings", warnings).
 		Time("stopStartingAt", stopAt).Msg("run started")
-	if cloud.Events == nil {
-		log.Warn().Msg("OUTCOME_TOPIC is not set: outcome events are not published")
+	for _, w := range warnings {
+		log.Warn().Msg(w)
 	}
 
 	var problems []string
@@ -178,6 +180,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
 		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
+		Ledger: cloud.Ledger != nil, Warnings: warnings,
 	}
 	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
@@ -193,6 +196,33 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 // reject reports a message that cannot be processed, with its raw content.
 func (r *run) reject(m events.Message) {
 	r.record(job{info: r.info}, m.Rejected(), 0)
+}
+
+// Warnings of a run's setup, in its first log line and its report.
+const (
+	WarnNoLedger = "the ledger is off (LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE unset): " +
+		"no claims (a redelivered request can upgrade a gateway twice), no rollout waves, no breaker, " +
+		"no penalty box and no follow-up verification"
+	WarnNoEvents = "OUTCOME_TOPIC is not set: outcome events are not published"
+)
+
+// warnings says what an operator should know before reading the run's
+// results: features that are off, and a lease shorter than this invocation
+// (FC tells the timeout only through the deadline, so ConfigFromEnv cannot
+// check it).
+func (h *Handler) warnings(ctx context.Context, start time.Time, cloud Cloud) []string {
+	var w []string
+	if cloud.Ledger == nil {
+		w = append(w, WarnNoLedger)
+	} else if deadline, ok := ctx.Deadline(); ok && deadline.Sub(start) > h.Config.LedgerLease {
+		w = append(w, fmt.Sprintf("LEDGER_LEASE %v is shorter than this invocation's time budget %v: "+
+			"a claim of a slow run can expire while its call is on its way; set LEDGER_LEASE above the function's timeout",
+			h.Config.LedgerLease, deadline.Sub(start).Round(time.Second)))
+	}
+	if cloud.Events == nil {
+		w = append(w, WarnNoEvents)
+	}
+	return w
 }
 
 // instancePace is the rate limit every run of this process shares (API_QPS

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -657,5 +658,65 @@ func TestPanicFailsOneGatewayNotTheRun(t *testing.T) {
 	}
 	if n := strings.Count(hs.logs.String(), "gateway aborted by a panic"); n != 2 {
 		t.Errorf("%d panic log lines, want 2", n)
+	}
+}
+
+// Without the ledger a run has no claims, waves, breaker or penalty box:
+// its first log line and its report say so.
+func TestRunWithoutLedgerSaysSo(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, ``)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Ledger || !slices.Contains(report.Warnings, WarnNoLedger) {
+		t.Errorf("report: ledger %v, warnings %q; want the ledger off and %q", report.Ledger, report.Warnings, WarnNoLedger)
+	}
+	first, _, _ := strings.Cut(hs.logs.String(), "\n")
+	var line struct {
+		Msg      string   `json:"message"`
+		Ledger   *bool    `json:"ledgerEnabled"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line.Msg != "run started" || line.Ledger == nil || *line.Ledger || !slices.Contains(line.Warnings, WarnNoLedger) {
+		t.Errorf("first log line %s: want run started with ledgerEnabled false and the warning", first)
+	}
+	if !slices.ContainsFunc(strings.Split(hs.logs.String(), "\n"), func(l string) bool {
+		return strings.Contains(l, `"level":"warn"`) && strings.Contains(l, `"message":"`+WarnNoLedger+`"`)
+	}) {
+		t.Errorf("no warning line for the ledger being off:\n%s", hs.logs)
+	}
+
+	// With the ledger, no such warning.
+	lh := newLedgerHarness(t, newFakeSAG(gateway("sag-a", "2.3.1")))
+	report, err = lh.invoke(t, ``)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !report.Ledger || slices.Contains(report.Warnings, WarnNoLedger) {
+		t.Errorf("with the ledger: ledger %v, warnings %q", report.Ledger, report.Warnings)
+	}
+}
+
+// FC tells a run its timeout only through the deadline: a lease shorter than
+// the run's time budget is warned about.
+func TestShortLeaseWarns(t *testing.T) {
+	lh := newLedgerHarness(t, newFakeSAG(gateway("sag-a", "2.3.1")))
+	lh.h.Config.LedgerLease = 30 * time.Second // the harness's invocations have a minute
+	report, err := lh.invoke(t, ``)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Warnings) != 1 || !strings.Contains(report.Warnings[0], "LEDGER_LEASE 30s is shorter than this invocation's time budget") {
+		t.Errorf("warnings %q, want the short lease", report.Warnings)
+	}
+	lh.h.Config.LedgerLease = 30 * time.Minute
+	if report, _ = lh.invoke(t, ``); len(report.Warnings) != 0 {
+		t.Errorf("warnings %q with a lease longer than the invocation", report.Warnings)
 	}
 }
