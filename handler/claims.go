@@ -226,7 +226,7 @@ func (r *run) put(ctx context.Context, j job, prev *Record, rec Record) error {
 	r.rollouts.moved(prev, rec)
 	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: r.now(), Event: rec.State,
 		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
-		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.req.Force, Error: rec.LastError}
+		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.req.Force, Error: rec.LastError, Rev: rec.Rev}
 	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Audit(ctx, entry) }); err != nil {
 		r.log.Warn().Str("smartAGId", rec.Gateway).Err(err).Msg("ledger: audit entry not written")
 	}

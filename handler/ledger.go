@@ -110,6 +110,10 @@ type AuditEntry struct {
 	Correlation  string             `json:"correlationId,omitempty"`
 	Force        bool               `json:"force,omitempty"`
 	Error        string             `json:"error,omitempty"`
+	// Rev is the record's revision the entry moved it to. It orders the
+	// entries of one gateway and version type written at the same instant
+	// (a frozen test clock, a release and a new claim in one run).
+	Rev int64 `json:"rev,omitempty"`
 }
 
 // WorkQueue sends requests to the function's own work queue (WORK_QUEUE).

@@ -5,7 +5,7 @@
 //
 //	pk  the SmartAGId (Tablestore partitions on it, so a fleet spreads out)
 //	sk  "state#<VersionType>"                              one state row per gateway and version type
-//	    "audit#<time, fixed width, UTC>#<VersionType>#<event>"  the audit trail, insert-only
+//	    "audit#<time, fixed width, UTC>#<VersionType>#<rev, 12 digits>#<event>"  the audit trail, insert-only
 //
 // and documents (rollouts, the kill switch) under pk = the document's id,
 // sk = "doc", with a JSON body column. The attribute columns are those
@@ -297,14 +297,16 @@ func (l *Ledger) rangeRows(ctx context.Context, start, end *ots.PrimaryKey, filt
 
 // Audit implements handler.Ledger: an insert-only row under the gateway.
 func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
-	sk := fmt.Sprintf("%s%s#%s#%s", auditPrefix, e.Time.UTC().Format(auditTime), e.VersionType, e.Event)
+	// The revision after the time: entries of one instant sort in the order
+	// they were made, not by event name, and none overwrites another.
+	sk := fmt.Sprintf("%s%s#%s#%012d#%s", auditPrefix, e.Time.UTC().Format(auditTime), e.VersionType, e.Rev, e.Event)
 	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(e.Gateway, sk)}
 	change.SetCondition(ots.RowExistenceExpectation_IGNORE)
 	for name, v := range map[string]any{
 		"kind": "audit", "version_type": string(e.VersionType), "event": string(e.Event), "target": e.Target,
 		"from_version": e.From, "serial": e.Serial, "run_id": e.RunID, "request_id": e.RequestID,
 		"api_request_id": e.APIRequestID, "trigger": string(e.Trigger), "correlation_id": e.Correlation,
-		"force": e.Force, "error": e.Error, "at": e.Time.UnixMilli(),
+		"force": e.Force, "error": e.Error, "at": e.Time.UnixMilli(), "rev": e.Rev,
 	} {
 		change.AddColumn(name, v)
 	}
@@ -325,7 +327,7 @@ func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEn
 			Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
 			Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
 			APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
-			Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"),
+			Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"), Rev: c.int("rev"),
 		})
 	}
 	return out, nil

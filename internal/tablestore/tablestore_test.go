@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,34 @@ func TestDocuments(t *testing.T) {
 	// Documents are not records.
 	if recs, err := e.ledger.Scan(ctx, handler.StateClaimed); err != nil || len(recs) != 1 || recs[0].Gateway != "rollout-lookalike" {
 		t.Fatalf("Scan = %+v, %v", recs, err)
+	}
+}
+
+// Entries of one instant (a frozen clock; a release and a new claim in one
+// run) come back in the order they were made, by the record's revision, not
+// by event name, and none overwrites another.
+func TestAuditTrailOfOneInstantInRevisionOrder(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	steps := []handler.State{handler.StateReleased, handler.StateClaimed, handler.StateRequested, handler.StateReleased, handler.StateClaimed}
+	for i, s := range steps {
+		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+			Event: s, RunID: "run-1", Rev: int64(i + 3)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := e.ledger.History(ctx, "sag-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []handler.State
+	for i, entry := range h {
+		got = append(got, entry.Event)
+		if entry.Rev != int64(i+3) {
+			t.Errorf("entry %d: rev %d, want %d", i, entry.Rev, i+3)
+		}
+	}
+	if !slices.Equal(got, steps) {
+		t.Fatalf("history %v, want %v", got, steps)
 	}
 }
