@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -181,5 +182,54 @@ func TestUsageAndDebugRefusal(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "DEBUG=sdk") {
 		t.Fatalf("DEBUG=sdk was not refused: %v %s", err, out)
+	}
+}
+
+// -nights runs simulated nights and -audit prints a gateway's audit trail
+// from the emulated Tablestore: who triggered each step, in which run and FC
+// request, with which API request id, and what was verified, in order.
+func TestSimulateNightsAndAudit(t *testing.T) {
+	const id = "sag-xhlyhgshtqqag" // outdated in the demo fleet
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary, "-simulate", "-nights", "2", "-audit", id)
+	cmd.Env = append(os.Environ(), "ROLLOUT_CANARY=10000", "LOG_LEVEL=warn") // every gateway on night 1
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var reports []events.Report
+	if err := json.Unmarshal(stdout.Bytes(), &reports); err != nil || len(reports) < 2 {
+		t.Fatalf("stdout: %d reports, %v", len(reports), err)
+	}
+	out := stderr.String()
+	for _, want := range []string{"=== Night 1,", "\nNight 1:", "=== Night 2,", "\nNight 2:", "\nLedger: verified "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	_, trail, ok := strings.Cut(out, "Audit trail of "+id+":\n")
+	if !ok {
+		t.Fatalf("no audit trail on stderr:\n%s", out)
+	}
+	rows := strings.Split(strings.TrimSpace(trail), "\n")
+	if len(rows) != 4 || !strings.HasPrefix(rows[0], "TIME") {
+		t.Fatalf("audit trail:\n%s", trail)
+	}
+	// TIME (date, hour, zone) EVENT FROM → TO TRIGGER RUN FC-REQUEST [API-REQUEST]
+	var apiRequest string
+	for i, want := range []struct{ event, trigger string }{{"claimed", "timer"}, {"requested", "timer"}, {"verified", "mns-queue"}} {
+		f := strings.Fields(rows[i+1])
+		if len(f) < 10 || f[3] != want.event || f[4] != "2.0.8" || f[6] != "2.3.1" || f[7] != want.trigger ||
+			!strings.HasPrefix(f[8], "run-") || !strings.HasPrefix(f[9], "sim-") {
+			t.Fatalf("entry %d: %q, want %s by %s with its run and FC request", i, rows[i+1], want.event, want.trigger)
+		}
+		switch {
+		case i == 0 && len(f) != 10:
+			t.Errorf("the claim has an API request id: %q", rows[i+1])
+		case i == 1:
+			apiRequest = f[10]
+		case i == 2 && f[10] != apiRequest:
+			t.Errorf("verified names API request %s, the request was %s", f[10], apiRequest)
+		}
 	}
 }
