@@ -67,14 +67,16 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	expect(1, n1, fleet.CaseHAPair, events.OutcomeVerified) // the standby; the master follows tomorrow
 
 	n2 := night(2)
-	expect(2, n2, fleet.CaseLost, events.OutcomeSkipped, "offline") // never came back: not touched again
+	expect(2, n2, fleet.CaseLost, events.OutcomeUnverified, "offline") // still not back: a second unverified night
 	expect(2, n2, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
 	expect(2, n2, fleet.CaseHAPair, events.OutcomeVerified)
 	expect(2, n2, fleet.CaseOutdated, events.OutcomeSkipped, "up_to_date")
 
-	// Two unverified nights in a row: the penalty box (MAX_ATTEMPTS=2).
+	// Two unverified nights in a row: the penalty box (MAX_ATTEMPTS=2), for
+	// the device that reverts and for the one that never came back.
 	n3 := night(3)
 	expect(3, n3, fleet.CaseReverts, events.OutcomeSkipped, "penalty")
+	expect(3, n3, fleet.CaseLost, events.OutcomeSkipped, "penalty")
 	for _, id := range byCase[fleet.CaseReverts] {
 		if n := s.cloud.SAG.Count(update, id); n != 2 {
 			t.Errorf("%s: %d update calls over three nights, want 2", id, n)

@@ -180,6 +180,23 @@ func (r *run) settle(ctx context.Context, j job, claim Record, res events.Result
 	}
 }
 
+// stillDownAfter spaces the nights a device that never came back is counted
+// again: a second run the same night does not count.
+const stillDownAfter = 20 * time.Hour
+
+// stillDown reports a device that has not come back since an upgrade left it
+// unverified, once more, and counts the night as another unverified attempt:
+// MaxAttempts of them put it in the penalty box, where an operator sees it,
+// rather than it being skipped as merely offline night after night.
+func (r *run) stillDown(ctx context.Context, j job, g Gateway, rec Record) events.Result {
+	res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: rec.VersionType, SerialNumber: rec.Serial,
+		FromVersion: rec.From, ToVersion: rec.Target, RequestID: rec.APIRequestID}
+	next := r.fail(rec, j, StateUnverified, fmt.Sprintf("still %s since the upgrade to %s requested %s", g.Status, rec.Target,
+		rec.RequestedAt.UTC().Format(time.RFC3339)))
+	res.Outcome, res.Reason, res.Error = events.OutcomeUnverified, ReasonOffline, next.LastError
+	return r.write(ctx, j, &rec, next, res)
+}
+
 // fail moves a record to a failed state and counts the attempt; the
 // MaxAttempts-th consecutive one starts the penalty box.
 func (r *run) fail(rec Record, j job, state State, cause string) Record {

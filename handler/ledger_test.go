@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,6 +225,56 @@ func TestUnverifiedAttemptsEndInThePenaltyBox(t *testing.T) {
 	if r := report.Results[0]; r.Outcome != events.OutcomeRequested {
 		t.Fatalf("after the cool-down: %+v", r)
 	}
+}
+
+func TestDeviceStillDownCountsOncePerNight(t *testing.T) {
+	g := gateway("sag-lost", "2.0.8")
+	sag := upgradingSAG(g)
+	lh := newLedgerHarness(t, sag)
+	lh.h.Config.MaxAttempts = 2
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeRequested {
+		t.Fatalf("first night: %+v", r)
+	}
+	sag.mu.Lock()
+	sag.gateways[0].Status = "Offline" // and the listing shows it so from now on
+	sag.mu.Unlock()
+	lh.clock.Advance(24 * time.Hour)
+	if r := mustInvoke(t, lh, `{"kind":"verify","gatewayIds":["sag-lost"]}`); r.Outcome != events.OutcomeUnverified {
+		t.Fatalf("verify: %+v", r)
+	}
+	// A second run the same night: offline, not another attempt.
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeSkipped || r.Reason != ReasonOffline {
+		t.Fatalf("same night: %+v", r)
+	}
+	if rec := lh.ledger.row(g.ID); rec.Attempts != 1 {
+		t.Fatalf("same night counted: %+v", rec)
+	}
+	// The next night it is still down: reported again, counted, and with
+	// MAX_ATTEMPTS=2 held back.
+	lh.clock.Advance(21 * time.Hour)
+	r := mustInvoke(t, lh, `{}`)
+	if r.Outcome != events.OutcomeUnverified || r.Reason != ReasonOffline || !strings.Contains(r.Error, "since the upgrade to") {
+		t.Fatalf("next night: %+v", r)
+	}
+	if rec := lh.ledger.row(g.ID); rec.Attempts != 2 || !rec.PenaltyUntil.After(lh.clock.Now()) {
+		t.Fatalf("next night's record: %+v", rec)
+	}
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeSkipped || r.Reason != ReasonPenalty {
+		t.Fatalf("in the penalty box: %+v", r)
+	}
+	if n := sag.count("Update", g.ID); n != 1 {
+		t.Fatalf("%d update calls, want 1", n)
+	}
+}
+
+// mustInvoke runs one invocation of a one-gateway fleet and returns its result.
+func mustInvoke(t *testing.T, lh *ledgerHarness, payload string) events.Result {
+	t.Helper()
+	report, _ := lh.invoke(t, payload)
+	if len(report.Results) != 1 {
+		t.Fatalf("%s: %d results, want 1: %+v", payload, len(report.Results), report.Results)
+	}
+	return report.Results[0]
 }
 
 func TestRefusedUpdateReleasesOrFails(t *testing.T) {

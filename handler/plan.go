@@ -87,6 +87,9 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 			Error: rec.LastError}
 		return nil, skipped(res, ReasonPenalty)
 	}
+	if rec != nil && rec.State == StateUnverified && !strings.EqualFold(g.Status, "active") && r.now().Sub(rec.UpdatedAt) >= stillDownAfter {
+		return nil, r.stillDown(ctx, j, g, *rec)
+	}
 	res := events.Result{
 		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
 		SerialNumber: strings.Join(g.SerialNumbers, ","),
