@@ -64,12 +64,12 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	expect(1, n1, fleet.CaseOutdated, events.OutcomeVerified)
 	expect(1, n1, fleet.CaseLost, events.OutcomeUnverified, "offline")
 	expect(1, n1, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
-	expect(1, n1, fleet.CaseHAPair, events.OutcomeVerified) // the standby; the master follows tomorrow
+	expect(1, n1, fleet.CaseHAPair, events.OutcomeVerified, "ha_peer_pending") // the standby; the master follows tomorrow
 
 	n2 := night(2)
 	expect(2, n2, fleet.CaseLost, events.OutcomeUnverified, "offline") // still not back: a second unverified night
 	expect(2, n2, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
-	expect(2, n2, fleet.CaseHAPair, events.OutcomeVerified)
+	expect(2, n2, fleet.CaseHAPair, events.OutcomeVerified, "") // both devices now
 	expect(2, n2, fleet.CaseOutdated, events.OutcomeSkipped, "up_to_date")
 
 	// Two unverified nights in a row: the penalty box (MAX_ATTEMPTS=2), for

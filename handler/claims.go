@@ -63,6 +63,12 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 		next = r.follow(rec, j, StateVerified)
 		next.VerifiedAt, next.Attempts, next.PenaltyUntil, next.LastError = now, 0, time.Time{}, ""
 		res.Outcome = events.OutcomeVerified
+		if behind := peersBehind(d, rec, vt); behind != "" {
+			// The gateway is on the target only when its other device is too:
+			// say so, rather than let "verified" speak for the pair.
+			res.Reason = ReasonHAPeerPending
+			res.Error = fmt.Sprintf("device %s runs %s; its peer %s does not yet and is upgraded in a later run", rec.Serial, rec.Target, behind)
+		}
 		return r.write(ctx, j, &rec, next, res), next, true
 	}
 	upgrading := vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
@@ -125,6 +131,18 @@ func reached(d Detail, rec Record, vt events.VersionType) bool {
 		}
 	}
 	return true
+}
+
+// peersBehind lists the other devices of a pair that do not run the target
+// yet (serial=version), or "" when there are none.
+func peersBehind(d Detail, rec Record, vt events.VersionType) string {
+	var behind []string
+	for _, dev := range d.Devices {
+		if rec.Serial != "" && dev.SerialNumber != rec.Serial && compareVersions(dev.Version(vt), rec.Target) < 0 {
+			behind = append(behind, dev.SerialNumber+"="+dev.Version(vt))
+		}
+	}
+	return strings.Join(behind, ",")
 }
 
 func versions(d Detail, vt events.VersionType) string {
