@@ -11,13 +11,12 @@ import (
 
 // The kill switch stops every update call. KILL_SWITCH=true in the
 // environment stops the runs of instances started with it; a stop request
-// sets the switch in the ledger, which every run reads again before each
-// update call (at most switchTTL old), so runs already under way stop too.
+// sets the switch in the ledger, which every run reads again, uncached, right
+// before each update call (after its pacing wait and its claim), so a run
+// already under way makes at most one more call per worker: the calls whose
+// read came before the stop was written.
 
-const (
-	controlDoc = "control"
-	switchTTL  = time.Second
-)
+const controlDoc = "control"
 
 type control struct {
 	KillSwitch bool      `json:"killSwitch"`
@@ -25,12 +24,10 @@ type control struct {
 	At         time.Time `json:"at,omitzero"`
 }
 
-// killSwitch caches the ledger's switch for one run.
+// killSwitch reads the switch for one run.
 type killSwitch struct {
 	r       *run
 	mu      sync.Mutex
-	on      bool
-	readAt  time.Time
 	stopped bool // the switch held back at least one call (for the report)
 }
 
@@ -43,20 +40,12 @@ func (k *killSwitch) check(ctx context.Context) (bool, error) {
 	if k.r.ledger == nil {
 		return false, nil
 	}
-	k.mu.Lock()
-	fresh := time.Since(k.readAt) < switchTTL
-	on := k.on
-	k.mu.Unlock()
-	if fresh {
-		return k.hold(on), nil
-	}
+	// No cache: a switch read even a second ago lets a run make a second's
+	// worth of calls after the stop.
 	c, _, err := k.read(ctx)
 	if err != nil {
 		return true, err
 	}
-	k.mu.Lock()
-	k.on, k.readAt = c.KillSwitch, time.Now()
-	k.mu.Unlock()
 	return k.hold(c.KillSwitch), nil
 }
 
@@ -103,9 +92,6 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) {
 		body, _ := json.Marshal(control{KillSwitch: on, By: j.info.RunID + " " + j.info.CorrelationID, At: r.now()})
 		err = r.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
 		if err == nil {
-			k.mu.Lock()
-			k.on, k.readAt = on, time.Now()
-			k.mu.Unlock()
 			r.log.Warn().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch set")
 			return
 		}

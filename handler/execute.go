@@ -10,19 +10,10 @@ import (
 )
 
 // execute makes the call for an admitted candidate: it claims the gateway in
-// the ledger, checks the kill switch once more, calls, and records what the
-// call did.
+// the ledger, reads the kill switch right before the call, calls, and records
+// what the call did.
 func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 	res := c.res
-	if on, err := r.kill.check(ctx); on {
-		r.upgrades.Add(-1)
-		if err != nil {
-			res.Error = err.Error()
-			return deferred(res, ReasonLedgerDown)
-		}
-		res.Error = "the kill switch is on"
-		return deferred(res, ReasonKillSwitch)
-	}
 	// Claim before the call: no other run or worker calls for this gateway
 	// while the claim lives, and a crash leaves a trace the next run settles.
 	var claim Record
@@ -35,11 +26,23 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 		c.claimed = true
 	}
 	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
+		// Here, after the pacing wait and before each try: a stop written
+		// while this worker waited holds the call back.
+		if on, err := r.kill.check(ctx); on {
+			return "", heldBack{ledger: err}
+		}
 		return r.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
 	})
-	if err == nil {
+	var held heldBack
+	switch {
+	case err == nil:
 		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
-	} else {
+	case errors.As(err, &held) && held.ledger != nil:
+		res = r.ledgerFailure(res, held.ledger) // no call without knowing the switch
+	case errors.As(err, &held):
+		res.Error = held.Error()
+		res = deferred(res, ReasonKillSwitch)
+	default:
 		res = r.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
 	}
 	if res.Outcome != events.OutcomeRequested {
@@ -49,6 +52,17 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 		r.settle(ctx, j, claim, res)
 	}
 	return res
+}
+
+// heldBack is the kill switch holding an update call back: on, or (ledger
+// set) unreadable. No call was made, so the claim is released.
+type heldBack struct{ ledger error }
+
+func (h heldBack) Error() string {
+	if h.ledger != nil {
+		return h.ledger.Error()
+	}
+	return "the kill switch is on"
 }
 
 // updateFailure turns a failed update call into an outcome. When the call may

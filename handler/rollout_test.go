@@ -284,10 +284,10 @@ func TestKillSwitch(t *testing.T) {
 	}
 	atStop := len(sag.updatesSnapshot())
 	report = <-done
-	// The run read the switch at most switchTTL ago: at most that long of
-	// calls (20 a second, one at a time) after the stop.
-	if extra := len(sag.updatesSnapshot()) - atStop; extra > 21 {
-		t.Fatalf("%d update calls after the stop", extra)
+	// The run reads the switch right before each call: after the stop is
+	// written, only a call whose read came before it (one per worker).
+	if extra := len(sag.updatesSnapshot()) - atStop; extra > lh.h.Config.MaxConcurrency {
+		t.Fatalf("%d update calls after the stop; at most %d (one per worker)", extra, lh.h.Config.MaxConcurrency)
 	}
 	if !report.KillSwitch || report.Counts.Deferred == 0 {
 		t.Fatalf("the run under way: %+v", report.Counts)
@@ -302,6 +302,45 @@ func TestKillSwitch(t *testing.T) {
 	report, _ = lh.invoke(t, `{}`)
 	if report.Counts.Requested == 0 || report.KillSwitch {
 		t.Fatalf("after resume: %+v", report.Counts)
+	}
+}
+
+// A stop written after a gateway's claim, while its worker waits for its
+// turn, still holds the call back: the claim is released and the gateway has
+// one outcome, deferred for the kill switch.
+func TestKillSwitchAfterTheClaim(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(4))
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.MaxConcurrency = 1
+	var once sync.Once
+	lh.ledger.fail = func(op string) error {
+		if op == "Put" { // the first claim: stop everything right after it
+			once.Do(func() {
+				body, _ := json.Marshal(control{KillSwitch: true, By: "test"})
+				lh.ledger.mu.Lock()
+				lh.ledger.docs[controlDoc] = Doc{ID: controlDoc, Rev: 1, Body: body}
+				lh.ledger.mu.Unlock()
+			})
+		}
+		return nil
+	}
+	report, _ := lh.invoke(t, `{}`)
+	if n := len(sag.updatesSnapshot()); n != 0 {
+		t.Fatalf("%d update calls after the stop", n)
+	}
+	if !report.KillSwitch || len(report.Results) != 4 {
+		t.Fatalf("killSwitch %v, %d results for 4 gateways", report.KillSwitch, len(report.Results))
+	}
+	for _, res := range report.Results {
+		if res.Outcome != events.OutcomeDeferred || res.Reason != ReasonKillSwitch {
+			t.Fatalf("%s: %s/%s", res.SmartAGID, res.Outcome, res.Reason)
+		}
+		if rec := lh.ledger.row(res.SmartAGID); rec.State == StateClaimed {
+			t.Fatalf("%s left claimed", res.SmartAGID)
+		}
+	}
+	if rec := lh.ledger.row("sag-r00"); rec.State != StateReleased || rec.LastError != "the kill switch is on" {
+		t.Fatalf("the gateway claimed before the stop: %s %q", rec.State, rec.LastError)
 	}
 }
 
