@@ -11,7 +11,8 @@ import (
 // fanOut makes a full sweep of a large fleet a planner: it reports the
 // gateways the listing alone rules out, sets each rollout's population, and
 // sends the rest to the work queue in batches (in spread order, one region a
-// batch) for workers to sweep. It reports whether it did.
+// batch, the regions taking turns) for workers to sweep. It reports whether
+// it did.
 func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) bool {
 	if !full || r.work == nil || j.req.Kind != events.KindSweep && j.req.Kind != "" {
 		return false
@@ -68,9 +69,12 @@ type batch struct {
 }
 
 // batches cuts gateways into sweep requests of BatchSize, one region each,
-// in the order given, carrying the job's request.
+// carrying the job's request. The regions take turns (round-robin over each
+// region's batches, each in the order given): workers take batches in about
+// this order, so a canary or a wave spreads across regions instead of the
+// first region's gateways taking all of it.
 func (r *run) batches(j job, gws []Gateway) []batch {
-	var out []batch
+	var perRegion [][]batch
 	for _, region := range j.regions {
 		var ids []string
 		for _, g := range gws {
@@ -78,15 +82,28 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 				ids = append(ids, g.ID)
 			}
 		}
+		var bs []batch
 		for chunk := range slices.Chunk(ids, r.cfg.BatchSize) {
-			out = append(out, batch{req: events.Request{
+			bs = append(bs, batch{req: events.Request{
 				Kind: events.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
 				TargetVersion: j.req.TargetVersion, DryRun: j.req.DryRun, Force: j.req.Force,
 				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID,
 			}})
 		}
+		perRegion = append(perRegion, bs)
 	}
-	return out
+	var out []batch
+	for i := 0; ; i++ {
+		n := len(out)
+		for _, bs := range perRegion {
+			if i < len(bs) {
+				out = append(out, bs[i])
+			}
+		}
+		if len(out) == n {
+			return out
+		}
+	}
 }
 
 // send puts batches on the work queue, 16 a call, and records which failed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,53 @@ func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
 		if want := map[bool]int{true: 0, false: 1}[g.Status == "Offline"]; sag.count("Update", g.ID) != want {
 			t.Errorf("%s: %d update calls", g.ID, sag.count("Update", g.ID))
 		}
+	}
+}
+
+// The planner's batches take the regions in turns, so the workers, which
+// take them in about that order, spread a canary across regions rather than
+// giving all of it to the first region.
+func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
+	gws := fanFleet(60) // 30 eligible in cn-shanghai, 24 in ap-southeast-1
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.FanoutThreshold = 10
+	lh.h.Config.BatchSize = 1
+	if plan, err := lh.invoke(t, `{}`); err != nil || plan.Fanout == nil {
+		t.Fatalf("no fan-out: %v", err)
+	}
+	var regions []string
+	lh.queue.mu.Lock()
+	for _, m := range lh.queue.msgs {
+		var req events.Request
+		json.Unmarshal([]byte(m.Body), &req)
+		regions = append(regions, req.Regions[0])
+	}
+	lh.queue.mu.Unlock()
+	if len(regions) != 54 {
+		t.Fatalf("%d batches, want 54", len(regions))
+	}
+	// Alternating while both regions have batches left, then the rest of
+	// the larger region.
+	for i, region := range regions {
+		want := lh.h.Config.Regions[i%2]
+		if i >= 48 {
+			want = "cn-shanghai"
+		}
+		if region != want {
+			t.Fatalf("batch %d is in %s, want %s: %v", i, region, want, regions)
+		}
+	}
+	lh.drain(t)
+	called := map[string]bool{}
+	for _, u := range sag.updatesSnapshot() {
+		for _, g := range gws {
+			if strings.HasPrefix(u, g.ID+" ") {
+				called[g.Region] = true
+			}
+		}
+	}
+	if n := len(sag.updatesSnapshot()); n != DefaultRolloutCanary || len(called) != 2 {
+		t.Fatalf("the canary under fan-out: %d update calls in regions %v; want %d across both", n, called, DefaultRolloutCanary)
 	}
 }
 
