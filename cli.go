@@ -174,8 +174,8 @@ func simulate(o cliOptions, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "sag-upgrade:", err)
 			return 1
 		}
-		summarizeNight(stderr, night, tonight)
 		all = append(all, tonight...)
+		summarizeNight(stderr, night, tonight, latestRollouts(all))
 	}
 	s.summarizeLedger(stderr, o.audit)
 	if err := writeJSON(stdout, all); err != nil {
@@ -264,8 +264,9 @@ func timerEvent(at time.Time) []byte {
 	return b
 }
 
-// summarizeNight prints one line per invocation of a night.
-func summarizeNight(w io.Writer, night int, reports []events.Report) {
+// summarizeNight prints one line per invocation of a night, then where the
+// rollouts stand at its end.
+func summarizeNight(w io.Writer, night int, reports []events.Report, rollouts []events.Rollout) {
 	fmt.Fprintf(w, "\nNight %d:\n", night)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTRIGGER\tREQUESTED\tVERIFIED\tUNVERIFIED\tSKIPPED\tDEFERRED\tFAILED\tIN PROGRESS\tPENALTY")
@@ -284,9 +285,26 @@ func summarizeNight(w io.Writer, night int, reports []events.Report) {
 			c.Skipped, c.Deferred, c.Failed, inProgress, penalty)
 	}
 	tw.Flush()
-	if len(reports) > 0 {
-		printRollouts(w, reports[0].Rollouts)
+	printRollouts(w, rollouts)
+}
+
+// latestRollouts is each rollout as the last run that touched it left it:
+// after a night, its state at the end of that night, not at the start of its
+// sweep (so a breaker that opened or a wave verified later that night shows).
+func latestRollouts(reports []events.Report) []events.Rollout {
+	var out []events.Rollout
+	at := map[string]int{}
+	for _, r := range reports {
+		for _, ro := range r.Rollouts {
+			if i, ok := at[ro.ID]; ok {
+				out[i] = ro
+				continue
+			}
+			at[ro.ID] = len(out)
+			out = append(out, ro)
+		}
 	}
+	return out
 }
 
 // printRollouts shows where each rollout stands.

@@ -3,7 +3,9 @@ package main
 // Staged rollouts over simulated nights, in-process on the emulators.
 
 import (
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,33 @@ func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 	}
 	if !resumed {
 		t.Fatal("no SAG-1000 was called after the reset")
+	}
+}
+
+// The rollout table of `-simulate -nights N` shows each night's end: the
+// breaker a bad release opened on night 1, and a good release done.
+func TestNightTablesShowTheEndOfTheNight(t *testing.T) {
+	t.Setenv("LOG_LEVEL", "error")
+	// The sag-1000 row of night n's table, over `nights` nights.
+	row := func(fleetFile string, nights, n int) string {
+		var stdout, stderr strings.Builder
+		if code := simulate(cliOptions{simulate: true, fleet: fleetFile, nights: nights}, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		_, night, _ := strings.Cut(stderr.String(), fmt.Sprintf("\nNight %d:\n", n))
+		night, _, _ = strings.Cut(night, "=== Night")
+		for line := range strings.Lines(night) {
+			if strings.HasPrefix(line, "Device sag-1000 → "+fleet.NewestDevice) {
+				return strings.Join(strings.Fields(line), " ")
+			}
+		}
+		t.Fatalf("night %d's table has no sag-1000 rollout:\n%s", n, night)
+		return ""
+	}
+	if r := row("testdata/fleets/bad-release.json", 2, 1); !strings.Contains(r, " open ") {
+		t.Errorf("bad release, night 1: %q, want the breaker open", r)
+	}
+	if r := row("testdata/fleets/demo.json", 4, 4); !strings.Contains(r, fleet.NewestDevice+" done ") {
+		t.Errorf("good release, night 4: %q, want done", r)
 	}
 }
