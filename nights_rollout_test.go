@@ -3,13 +3,17 @@ package main
 // Staged rollouts over simulated nights, in-process on the emulators.
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 )
 
@@ -24,6 +28,39 @@ func rolloutOf(r events.Report, id string) (events.Rollout, bool) {
 	return events.Rollout{}, false
 }
 
+// rolloutEvents are the sag.upgrade.rollout.* events published for a
+// rollout, run by run in the order the runs published (the simulation runs
+// one invocation at a time). A run publishes its events concurrently, so
+// within a run they are put in the order its reviews make them.
+func rolloutEvents(t *testing.T, s *simulation, id string) []events.RolloutData {
+	t.Helper()
+	rank := map[string]int{events.RolloutStarted: 0, events.RolloutReset: 1, events.RolloutWave: 2,
+		events.RolloutVerified: 3, events.RolloutBreaker: 4, events.RolloutDone: 5}
+	runAt := map[string]int{}
+	var out []events.RolloutData
+	for _, p := range s.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		var ev events.CloudEvent
+		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
+			t.Fatal(err)
+		}
+		var d events.RolloutData
+		if !strings.HasPrefix(ev.Type, "sag.upgrade.rollout.") || json.Unmarshal(ev.Data, &d) != nil || d.ID != id {
+			continue
+		}
+		if ev.Type != "sag.upgrade.rollout."+d.Transition {
+			t.Fatalf("event type %s carries transition %s", ev.Type, d.Transition)
+		}
+		if _, ok := runAt[d.RunID]; !ok {
+			runAt[d.RunID] = len(runAt)
+		}
+		out = append(out, d)
+	}
+	slices.SortStableFunc(out, func(a, b events.RolloutData) int {
+		return cmp.Or(runAt[a.RunID]-runAt[b.RunID], rank[a.Transition]-rank[b.Transition])
+	})
+	return out
+}
+
 func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 	t.Setenv("LOG_LEVEL", "warn")
 	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
@@ -31,9 +68,13 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.cloud.Close()
-	var outdated []string
+	var outdated, sag1000s []string
 	for _, g := range s.cloud.Fleet.Gateways {
-		if g.Case == fleet.CaseOutdated && g.HardwareVersion == "sag-1000" {
+		if g.HardwareVersion != "sag-1000" {
+			continue
+		}
+		sag1000s = append(sag1000s, g.SmartAGID)
+		if g.Case == fleet.CaseOutdated {
 			outdated = append(outdated, g.SmartAGID)
 		}
 	}
@@ -44,29 +85,44 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Only the sweep calls, so its rollout is the wave the calls had.
 		ro, ok := rolloutOf(reports[0], sag1000)
 		if !ok {
 			t.Fatalf("night %d: the sweep reports no %s", night, sag1000)
 		}
-		// Never more in flight than the wave lets in: right after the sweep
-		// every upgrade of tonight is in flight.
-		inFlight := 0
-		for _, id := range outdated {
-			if st, _ := s.cloud.SAG.Gateway(id); st.Status == "Offline" {
-				inFlight++
+		// Never more gateways started than the wave lets in: every gateway
+		// that ever got an update call counts, over all nights so far.
+		called := 0
+		for _, id := range sag1000s {
+			if s.cloud.SAG.Count(update, id) > 0 {
+				called++
 			}
 		}
-		if inFlight > ro.WaveLimit {
-			t.Fatalf("night %d: %d in flight, the wave lets in %d", night, inFlight, ro.WaveLimit)
+		if called > ro.WaveLimit {
+			t.Fatalf("night %d: %d gateways called, wave %d lets in %d", night, called, ro.Wave, ro.WaveLimit)
 		}
-		if ro.Wave < lastWave || ro.Breaker != "closed" {
-			t.Fatalf("night %d: rollout %+v", night, ro)
+		// The waves in order, at most one more a night (the canary first).
+		if ro.Wave != lastWave && ro.Wave != lastWave+1 || night == 1 && ro.Wave != 0 || ro.Breaker != "closed" {
+			t.Fatalf("night %d: wave %d after wave %d: %+v", night, ro.Wave, lastWave, ro)
 		}
 		lastWave = ro.Wave
-		t.Logf("night %d: wave %d, limit %d of %d, %d verified", night, ro.Wave, ro.WaveLimit, ro.Population, ro.Verified)
+		t.Logf("night %d: wave %d, limit %d of %d, %d called, %d verified", night, ro.Wave, ro.WaveLimit, ro.Population, called, ro.Verified)
 	}
 	if lastWave != 3 {
 		t.Fatalf("the rollout reached wave %d, want the last (3)", lastWave)
+	}
+	// Each wave fully verified (nothing in flight, every upgrade it started
+	// finished) before the next began: the events, in order.
+	var seq []string
+	for _, d := range rolloutEvents(t, s, sag1000) {
+		seq = append(seq, fmt.Sprintf("%s %d", d.Transition, d.Wave))
+		if d.Transition == events.RolloutVerified && (d.InFlight != 0 || d.Verified+d.Failed != d.Started || d.LetIn < d.WaveLimit) {
+			t.Errorf("wave %d verified with %+v", d.Wave, d.Rollout)
+		}
+	}
+	want := "[started 0 verified 0 wave 1 verified 1 wave 2 verified 2 wave 3 verified 3 done 3]"
+	if got := fmt.Sprint(seq); got != want {
+		t.Fatalf("rollout events %s, want %s", got, want)
 	}
 	for _, id := range outdated {
 		if st, _ := s.cloud.SAG.Gateway(id); st.Devices[0].SoftwareVersion != fleet.NewestDevice {
