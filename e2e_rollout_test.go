@@ -63,3 +63,30 @@ func TestStopReachesARunUnderWay(t *testing.T) {
 		t.Fatalf("after resume: %+v", r.Counts)
 	}
 }
+
+// KILL_SWITCH=true in the function's environment: the compiled binary makes
+// no update call and reports each eligible gateway deferred for the switch.
+func TestKillSwitchInTheEnvironment(t *testing.T) {
+	w := newWorld(t, worldOptions{env: []string{"KILL_SWITCH=true"}})
+	res, report := w.invoke([]byte(`{"correlationId":"frozen"}`))
+	if res.Failed {
+		t.Fatalf("invoke: %s", res.Body)
+	}
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.Action == update {
+			t.Fatalf("an update call for %s with KILL_SWITCH=true", c.SmartAGID)
+		}
+	}
+	stopped := 0
+	for _, r := range report.Results {
+		if r.Outcome == events.OutcomeRequested {
+			t.Fatalf("%s requested with KILL_SWITCH=true", r.SmartAGID)
+		}
+		if r.Outcome == events.OutcomeDeferred && r.Reason == "kill_switch" {
+			stopped++
+		}
+	}
+	if !report.KillSwitch || stopped == 0 || stopped != report.Counts.Deferred {
+		t.Fatalf("killSwitch %v, %d deferred for the switch, counts %+v", report.KillSwitch, stopped, report.Counts)
+	}
+}
