@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,9 +175,51 @@ func TestCanarySpreadsOverRegionsAndCCNs(t *testing.T) {
 	}
 }
 
+// rolloutLogs are the `rollout` log lines of a rollout (its decisions, with
+// the numbers behind them), decoded.
+func rolloutLogs(t *testing.T, lh *ledgerHarness, id string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range strings.Lines(lh.logs.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if m["message"] == "rollout" && m["rollout"] == id {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// rolloutEvent is the last rollout event of a transition, decoded.
+func rolloutEvent(t *testing.T, pub *fakePublisher, transition string) (events.RolloutData, bool) {
+	t.Helper()
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	var d events.RolloutData
+	found := false
+	for _, ev := range pub.events {
+		if ev.Type == "sag.upgrade.rollout."+transition {
+			found = json.Unmarshal(ev.Data, &d) == nil
+		}
+	}
+	return d, found
+}
+
 func TestBreakerOpensHoldsAndResets(t *testing.T) {
 	lh, sag := newRolloutHarness(t, rolloutFleet(40))
 	lh.invoke(t, `{}`) // the canary: two gateways
+	// The decision's log line gives its numbers: the canary of 2 let in.
+	const id = "rollout#Device#sag-1000#2.3.1"
+	logs := rolloutLogs(t, lh, id)
+	if len(logs) == 0 {
+		t.Fatal("no rollout log line")
+	}
+	if l := logs[0]; l["wave"] != 0.0 || l["waveLimit"] != 2.0 || l["admitted"] != 2.0 || l["allocated"] != 2.0 ||
+		l["population"].(float64) < 2 || l["breaker"] != "closed" {
+		t.Fatalf("the first rollout log line: %v", l)
+	}
 	// One canary device comes back on its old version, the other on the
 	// new one; after the deadline the first is unverified: 1 of 2 finished
 	// failed, 50% > 20%.
@@ -210,16 +253,42 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 	if len(sag.updates) != calls {
 		t.Fatalf("%d update calls with the breaker open", len(sag.updates)-calls)
 	}
-	// An operator may still force one gateway, and it is recorded.
+	// Each held run logs why, with the numbers: 1 of 2 finished failed.
+	logs = rolloutLogs(t, lh, id)
+	if l := logs[len(logs)-1]; l["reason"] != ReasonBreakerOpen || l["admitted"] != 0.0 || l["failed"] != 1.0 || l["verified"] != 1.0 {
+		t.Fatalf("the last rollout log line with the breaker open: %v", l)
+	}
+	// An operator may still force one gateway, and it is recorded: in the
+	// result, its event and the ledger's audit.
 	report, _ = lh.invoke(t, `{"gatewayIds":["sag-r07"],"force":true,"correlationId":"ticket-9"}`)
 	if r := report.Results[0]; r.Outcome != events.OutcomeRequested || !r.Force {
 		t.Fatalf("forced past the breaker: %+v", r)
 	}
+	forced := false
+	lh.pub.mu.Lock()
+	for _, ev := range lh.pub.events {
+		var d events.OutcomeData
+		if json.Unmarshal(ev.Data, &d) == nil && d.SmartAGID == "sag-r07" && d.Outcome == events.OutcomeRequested {
+			forced = d.Force && d.CorrelationID == "ticket-9"
+		}
+	}
+	lh.pub.mu.Unlock()
+	if !forced {
+		t.Error("the forced upgrade's event does not say force")
+	}
+	history, _ := lh.ledger.History(context.Background(), "sag-r07")
+	if len(history) == 0 || slices.ContainsFunc(history, func(e AuditEntry) bool { return !e.Force }) {
+		t.Errorf("the forced upgrade's audit trail: %+v", history)
+	}
 	// Reset: the breaker closes with the failures acknowledged, and the
-	// rollout goes on.
+	// rollout goes on; the reset is published with who asked.
 	lh.invoke(t, `{"kind":"reset","targetVersion":"2.3.1","correlationId":"ticket-10"}`)
 	if doc := lh.rolloutDoc(t); doc.Breaker != "closed" || doc.BaseFailed != 1 {
 		t.Fatalf("after the reset: %+v", doc)
+	}
+	if d, ok := rolloutEvent(t, lh.pub, events.RolloutReset); !ok || d.ID != id || d.Transition != events.RolloutReset ||
+		d.Breaker != "closed" || d.CorrelationID != "ticket-10" {
+		t.Fatalf("the reset event: %+v (found %v)", d, ok)
 	}
 	lh.completeUpgrades(t, sag, "2.3.1")
 	lh.clock.Advance(DefaultRolloutSoak + time.Hour)
