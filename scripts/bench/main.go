@@ -627,7 +627,7 @@ func soakMode(o options, sizes []int) error {
 		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), res.Outcomes[k]))
 	}
 	fmt.Printf("final outcomes  %s\n", strings.Join(parts, ", "))
-	fmt.Printf("                (%d of them left in progress by a killed run, verify request queued, settled by a verify run)\n", res.Settled)
+	fmt.Printf("                (%d of them verified by a redelivered batch or a verify run, during the night or after it)\n", res.Settled)
 	fmt.Printf("                (%d upgrades started although reported failed/unconfirmed: lost answer, and the read after it could not tell)\n", res.Unconfirmed)
 	fmt.Printf("                (%d HA pairs claimed by a killed run just before its call: held by the claim until an upgrade would show, not called)\n", res.Held)
 	fmt.Printf("total           %.1f s\n", time.Since(began).Seconds())

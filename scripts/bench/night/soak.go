@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ type SoakResult struct {
 	Updates     int             // update calls that reached the service
 	Applied     int             // upgrades started
 	Outcomes    map[string]int  // each gateway's one final outcome, by outcome/reason
-	Settled     int             // of those, left in progress by a killed run and settled by its redelivery or a verify run
+	Settled     int             // of those, verified by a redelivered batch or a verify run (during the night or after it)
 	Unconfirmed int             // upgrades started whose night reported failed/unconfirmed
 	Held        int             // HA pairs a killed run claimed just before its call: held by the claim, not called
 	Problems    []string
@@ -362,12 +363,13 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 		if t == nil {
 			t = &tally{}
 		}
+		finals := confirmed(t.finals)
 		var outcome events.Result
 		switch {
-		case len(t.finals) == 1:
-			outcome = t.finals[0]
-		case len(t.finals) > 1:
-			res.problem("%s (%s): %d final outcomes: %s", id, g.Case, len(t.finals), describe(t.finals))
+		case len(finals) == 1:
+			outcome = finals[0]
+		case len(finals) > 1:
+			res.problem("%s (%s): %d final outcomes: %s", id, g.Case, len(finals), describe(finals))
 			continue
 		case t.inProgress == 0:
 			res.problem("%s (%s): no outcome at all", id, g.Case)
@@ -394,11 +396,14 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 			res.problem("%s (%s): %s, but %d upgrades applied", id, g.Case, outcome.Outcome, applied)
 		}
 		switch {
-		case applied == 0 || outcome.Outcome == events.OutcomeRequested || len(t.finals) == 0:
+		case applied == 0 || outcome.Outcome == events.OutcomeRequested || len(finals) == 0:
 		case outcome.Outcome == events.OutcomeVerified:
 			// Left in progress by a killed run: its redelivery comes after
 			// the lease (UPGRADE_TIME + VERIFY_TIMEOUT), when the device is
-			// back, and verifies it.
+			// back, and verifies it. Or requested, and confirmed by its
+			// verify request: each redelivery moves the simulated clock on
+			// by a reboot, and over the night that can bring verify
+			// requests due.
 			res.Settled++
 		case outcome.Reason == "unconfirmed":
 			// The update's answer was lost and the read after it could not
@@ -410,6 +415,26 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 			res.problem("%s (%s): upgraded, but the night reported %s/%s", id, g.Case, outcome.Outcome, outcome.Reason)
 		}
 	}
+}
+
+// confirmed drops a requested result that a verified one to the same
+// version follows: that is one upgrade and its confirmation, not two
+// outcomes. Each verification pairs with one request only, so a gateway
+// requested twice still shows two.
+func confirmed(finals []events.Result) []events.Result {
+	verified := map[string]int{}
+	for _, r := range finals {
+		if r.Outcome == events.OutcomeVerified {
+			verified[r.ToVersion]++
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(finals), func(r events.Result) bool {
+		if r.Outcome == events.OutcomeRequested && verified[r.ToVersion] > 0 {
+			verified[r.ToVersion]--
+			return true
+		}
+		return false
+	})
 }
 
 func describe(rs []events.Result) string {
