@@ -302,6 +302,25 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 
 // Runs over different gateways at once (fan-out workers, say) share one
 // wave: the allowance is taken in the ledger, not counted per run.
+func TestBreakerWaitsForItsMinimumSample(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(40))
+	lh.h.Config.RolloutMinSample = 3
+	lh.invoke(t, `{}`) // the canary: two gateways
+	// The same canary as TestBreakerOpensHoldsAndResets, 1 of 2 failed, is
+	// a sample too small to judge by: the breaker stays closed.
+	first, second := sag.updates[0][:len("sag-r00")], sag.updates[1][:len("sag-r00")]
+	finishUpgrade(sag, first, "2.0.8")
+	finishUpgrade(sag, second, "2.3.1")
+	lh.clock.Advance(DefaultUpgradeTime + DefaultVerifyTimeout + time.Minute)
+	report, _ := lh.invoke(t, `{"kind":"verify","gatewayIds":["`+first+`","`+second+`"]}`)
+	if doc := lh.rolloutDoc(t); doc.Breaker == "open" {
+		t.Fatalf("the breaker opened on 2 finished upgrades with a minimum sample of 3: %+v", report.Results)
+	}
+	if tr := transitions(lh.pub); slices.Contains(tr, events.RolloutBreaker) {
+		t.Fatalf("transitions %v", tr)
+	}
+}
+
 func TestConcurrentRunsShareTheWave(t *testing.T) {
 	gws := rolloutFleet(28)
 	lh, sag := newRolloutHarness(t, gws)
