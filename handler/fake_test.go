@@ -155,6 +155,16 @@ func gateway(id, version string) Gateway {
 		SoftwareVersion: version, CcnID: "ccn-1", EndTime: testNow.Add(300 * day)}
 }
 
+// gateways makes n gateways on one version, named by idFormat and their
+// index (for example "sag-%02d").
+func gateways(idFormat string, n int, version string) []Gateway {
+	gws := make([]Gateway, n)
+	for i := range gws {
+		gws[i] = gateway(fmt.Sprintf(idFormat, i), version)
+	}
+	return gws
+}
+
 func catalog() []Release {
 	return []Release{
 		{Code: "2.3.1", Type: "release", Created: testNow.Add(-60 * day)},

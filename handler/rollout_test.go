@@ -16,12 +16,10 @@ import (
 // rolloutFleet is n gateways behind on firmware, spread over two regions and
 // four CCNs.
 func rolloutFleet(n int) []Gateway {
-	var gws []Gateway
-	for i := range n {
-		g := gateway(fmt.Sprintf("sag-r%02d", i), "2.0.8")
-		g.Region = []string{"cn-shanghai", "ap-southeast-1"}[i%2]
-		g.CcnID = fmt.Sprintf("ccn-%d", i%4)
-		gws = append(gws, g)
+	gws := gateways("sag-r%02d", n, "2.0.8")
+	for i := range gws {
+		gws[i].Region = []string{"cn-shanghai", "ap-southeast-1"}[i%2]
+		gws[i].CcnID = fmt.Sprintf("ccn-%d", i%4)
 	}
 	return gws
 }

@@ -318,10 +318,7 @@ func TestDeadlineDefersTheRest(t *testing.T) {
 	// Six chunks of 8 gateways (MaxConcurrency 2), 48 version lists and 48
 	// updates at 20 calls a second of each: about 2.4 s of work for a 1.5 s
 	// invocation.
-	var gws []Gateway
-	for i := range 48 {
-		gws = append(gws, gateway(fmt.Sprintf("sag-d%02d", i), "2.0.8"))
-	}
+	gws := gateways("sag-d%02d", 48, "2.0.8")
 	sag := newFakeSAG(gws...)
 	sag.offered = catalog()
 	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 20; c.MaxConcurrency = 2; c.DeadlineMargin = 200 * time.Millisecond })
@@ -526,10 +523,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 func TestSweepPagesThroughLargeRegions(t *testing.T) {
-	var gws []Gateway
-	for i := range 123 {
-		gws = append(gws, gateway(fmt.Sprintf("sag-%03d", i), "2.3.1"))
-	}
+	gws := gateways("sag-%03d", 123, "2.3.1")
 	sag := newFakeSAG(gws...)
 	sag.offered = catalog()
 	hs := newHarness(t, sag, nil)
@@ -624,10 +618,7 @@ func TestPinWithBothVersionTypes(t *testing.T) {
 // alone, with the panic in the log: the run goes on, the other gateways are
 // upgraded, and the report comes back.
 func TestPanicFailsOneGatewayNotTheRun(t *testing.T) {
-	var gws []Gateway
-	for i := range 20 {
-		gws = append(gws, gateway(fmt.Sprintf("sag-p%02d", i), "2.0.8"))
-	}
+	gws := gateways("sag-p%02d", 20, "2.0.8")
 	sag := newFakeSAG(gws...)
 	sag.offered = catalog()
 	sag.fail = func(action, id string, n int) error {

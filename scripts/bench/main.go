@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -386,16 +387,7 @@ func printSize(out io.Writer, r sizeResult) {
 	fmt.Fprintf(tw, "wall/bound\t%.3f\n", r.Ratio)
 	fmt.Fprintf(tw, "peak RSS\t%.1f MB\t(max VmHWM of the function processes)\n", r.PeakRSSMB)
 	fmt.Fprintf(tw, "up to date\t%d gateways\t%.3f API calls each\n", r.UpToDate, r.CallsPerUpToDt)
-	keys := make([]string, 0, len(r.Outcomes))
-	for k := range r.Outcomes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), r.Outcomes[k]))
-	}
-	fmt.Fprintf(tw, "outcomes\t%s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(tw, "outcomes\t%s\n", outcomeList(r.Outcomes))
 	fmt.Fprintf(tw, "Tablestore\t%s\n", inline(r.LedgerCalls))
 	fmt.Fprintf(tw, "MNS\t%s\n", inline(r.QueueCalls))
 	if r.UnusedBy != nil {
@@ -617,16 +609,7 @@ func soakMode(o options, sizes []int) error {
 		res.Night.Trigger.Invocations, res.Night.Trigger.Failures, res.Night.Trigger.Redeliveries, len(res.Night.Trigger.DeadLetters))
 	fmt.Printf("SAG calls       %d (%d with an injected fault, %d throttled); %d update calls reached the service, %d upgrades applied\n",
 		res.Calls.Total, res.Calls.Faults, res.Calls.Throttled, res.Updates, res.Applied)
-	keys := make([]string, 0, len(res.Outcomes))
-	for k := range res.Outcomes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), res.Outcomes[k]))
-	}
-	fmt.Printf("final outcomes  %s\n", strings.Join(parts, ", "))
+	fmt.Printf("final outcomes  %s\n", outcomeList(res.Outcomes))
 	fmt.Printf("                (%d of them verified by a redelivered batch or a verify run, during the night or after it)\n", res.Settled)
 	fmt.Printf("                (%d upgrades started although reported failed/unconfirmed: lost answer, and the read after it could not tell)\n", res.Unconfirmed)
 	fmt.Printf("                (%d HA pairs claimed by a killed run just before its call: held by the claim until an upgrade would show, not called)\n", res.Held)
@@ -644,4 +627,14 @@ func soakMode(o options, sizes []int) error {
 	}
 	fmt.Printf("soak: ok: every gateway has exactly one final outcome (%d HA pairs held by a killed run's claim), none was upgraded or called twice\n", res.Held)
 	return nil
+}
+
+// outcomeList prints counts by "outcome/reason" in order, "requested 5,
+// skipped/offline 2" (an outcome without a reason loses its slash).
+func outcomeList(counts map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
