@@ -352,3 +352,11 @@ func quoteStart(text []byte) string {
 	}
 	return fmt.Sprintf("%q…", text[:max])
 }
+
+// Limits on one request. A set of gateways larger than MaxGatewayIDs goes by
+// region and fans out; MaxMessageBytes is MNS's limit on one message, so no
+// trigger can carry a larger request.
+const (
+	MaxGatewayIDs   = 1000
+	MaxMessageBytes = 64 << 10
+)
