@@ -65,6 +65,9 @@ type Config struct {
 	// KillSwitch stops every update call (and the ledger's switch, set by a
 	// stop request, stops runs already under way).
 	KillSwitch bool `json:"killSwitch"`
+	// ControlEndpoint marks the operators' function: deployed with no
+	// trigger, it alone serves control requests and force (authority.go).
+	ControlEndpoint bool `json:"controlEndpoint"`
 
 	// A full sweep of more eligible gateways than FanoutThreshold, with a
 	// work queue, fans out: it sends them in batches of BatchSize for
@@ -195,6 +198,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	}
 	boolean("DRY_RUN", &c.DryRun)
 	boolean("KILL_SWITCH", &c.KillSwitch)
+	boolean("CONTROL_ENDPOINT", &c.ControlEndpoint)
 
 	tz := env("MAINTENANCE_TZ")
 	if tz == "" {
