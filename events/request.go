@@ -161,10 +161,10 @@ func problem(field, format string, args ...any) RequestError {
 
 // ParseRequest decodes and validates one request. Empty or whitespace-only
 // text is {}, a default sweep. Unknown or misspelt fields (names are
-// case-sensitive), repeated fields, values of the wrong JSON type, text after
-// the object and anything but an object are errors; a null value counts as
-// an absent field. A missing kind becomes KindSweep. On error the Request is
-// zero and the error is a RequestError naming each bad field.
+// case-sensitive), repeated fields, values of the wrong JSON type, a null (as
+// a member or as a list element), text after the object and anything but an
+// object are errors. A missing kind becomes KindSweep. On error the Request
+// is zero and the error is a RequestError naming each bad field.
 func ParseRequest(raw []byte) (Request, error) {
 	req, err := decodeRequest(raw)
 	if err == nil {
@@ -214,11 +214,12 @@ func decodeRequest(raw []byte) (Request, error) {
 			return Request{}, problem(name, "appears twice")
 		}
 		seen[name] = true
-		if err := dec.Decode(target); err != nil {
-			if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-				return Request{}, problem(name, "want %s, found a JSON %s", want, ute.Value)
-			}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
 			return Request{}, syntaxProblem(err)
+		}
+		if err := decodeMember(name, value, target, want); err != nil {
+			return Request{}, err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the '}'
@@ -229,6 +230,35 @@ func decodeRequest(raw []byte) (Request, error) {
 	}
 	return req, nil
 }
+
+// decodeMember decodes one member's value into target. encoding/json reads
+// null as "leave the target alone" and a null element as "", so a null is
+// refused before that: {"gatewayIds":null} must not mean "no limit".
+func decodeMember(name string, value json.RawMessage, target any, want string) error {
+	if isNull(value) {
+		return problem(name, "null is not allowed (leave the field out for the default)")
+	}
+	switch target.(type) {
+	case *[]string, *[]VersionType:
+		var elems []json.RawMessage
+		if json.Unmarshal(value, &elems) == nil {
+			for i, e := range elems {
+				if isNull(e) {
+					return problem(fmt.Sprintf("%s[%d]", name, i), "null is not allowed (want a string)")
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(value, target); err != nil {
+		if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			return problem(name, "want %s, found a JSON %s", want, ute.Value)
+		}
+		return syntaxProblem(err) // cannot happen: the decoder read a whole value
+	}
+	return nil
+}
+
+func isNull(value []byte) bool { return string(trimJSONSpace(value)) == "null" }
 
 func suggestField(name string) string {
 	for _, f := range requestFields {

@@ -18,7 +18,6 @@ func TestParseRequestValid(t *testing.T) {
 		{"empty", "", Request{Kind: KindSweep}},
 		{"whitespace", " \n\t\r ", Request{Kind: KindSweep}},
 		{"empty object", "{}", Request{Kind: KindSweep}},
-		{"null means absent", `{"regions":null,"kind":null,"dryRun":null}`, Request{Kind: KindSweep}},
 		{"verify", `{"kind":"verify","gatewayIds":["sag-0ovhf732a9j"]}`,
 			Request{Kind: KindVerify, GatewayIDs: []string{"sag-0ovhf732a9j"}}},
 		{"every field", `{"kind":"sweep","regions":["cn-shanghai","ap-northeast-1"],"gatewayIds":["sag-0ovhf732a9j","sag-abc123"],
@@ -110,6 +109,39 @@ func TestParseRequestErrorsNameTheField(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), tt.field+": ") {
 				t.Errorf("message %q does not start with the field", err)
+			}
+		})
+	}
+}
+
+// An explicit null is not an absent field: {"gatewayIds":null} read as "no
+// limit" would upgrade the whole fleet, as [] would. Every member, and every
+// element of a list, that is null is rejected naming it.
+func TestParseRequestRejectsNull(t *testing.T) {
+	for _, name := range requestFields {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseRequest([]byte(`{"` + name + `":null}`))
+			want := name + ": null is not allowed (leave the field out for the default)"
+			if err == nil || err.Error() != want {
+				t.Errorf("got %v, want %q", err, want)
+			}
+		})
+	}
+	tests := []struct{ in, want string }{
+		{`{"gatewayIds":null,"dryRun":null}`, "gatewayIds: null is not allowed"},
+		{`{"regions":["cn-shanghai",null]}`, "regions[1]: null is not allowed (want a string)"},
+		{`{"gatewayIds":[null]}`, "gatewayIds[0]: null is not allowed (want a string)"},
+		{`{"versionTypes":["Device", null ]}`, "versionTypes[1]: null is not allowed (want a string)"},
+		{`{"kind":"verify","regions" : null }`, "regions: null is not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			req, err := ParseRequest([]byte(tt.in))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got %+v, %v; want %q", req, err, tt.want)
+			}
+			if _, ok := errors.AsType[*FieldError](err); !ok {
+				t.Errorf("%v: no FieldError in it", err)
 			}
 		})
 	}
