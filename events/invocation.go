@@ -61,7 +61,8 @@ type Invocation struct {
 //   - a JSON object whose only keys are body and attrs, body present: MNS
 //     topic, STREAM format with attributes;
 //   - a JSON object with specversion: one EventBridge CloudEvent
-//     (event-driven mode), which must carry data.messageBody;
+//     (event-driven mode), which must be of type mns:Queue:SendMessage and
+//     carry data.messageBody;
 //   - any other JSON object: the direct request itself;
 //   - anything else (text that is not JSON, or a JSON string, number, boolean
 //     or null): the raw body of an MNS topic message in STREAM format, which
@@ -199,15 +200,18 @@ func queueMessage(text []byte) (Message, string) {
 	if id == "" {
 		id = ev.ID
 	}
-	// A CloudEvent from any other source has no messageBody. Reading that as
-	// an empty body, a default sweep, would be a dangerous mistake.
+	// Only an MNS queue message carries a request. Another event read as an
+	// empty body would be a default sweep of the whole fleet.
+	if ev.Type != MNSQueueMessageType {
+		return Message{ID: id, Raw: text, Err: fmt.Errorf("CloudEvent of type %q is not an MNS queue message (want type %q)", ev.Type, MNSQueueMessageType)}, source
+	}
 	var probe struct {
 		Data struct {
 			MessageBody *string `json:"messageBody"`
 		} `json:"data"`
 	}
 	if json.Unmarshal(text, &probe) != nil || probe.Data.MessageBody == nil {
-		return Message{ID: id, Raw: text, Err: fmt.Errorf("CloudEvent of type %q has no data.messageBody: not an MNS queue message", ev.Type)}, source
+		return Message{ID: id, Raw: text, Err: errors.New("CloudEvent: an MNS queue message with no data.messageBody")}, source
 	}
 	return mnsBody(id, []byte(ev.Data.MessageBody)), source
 }

@@ -173,7 +173,11 @@ func TestDecodeBatchWithOneBadElement(t *testing.T) {
 func TestDecodeEnvelopeVariants(t *testing.T) {
 	body := `{\"dryRun\":true}`
 	b64 := base64.StdEncoding.EncodeToString([]byte(`{"dryRun":true}`))
-	event := `{"specversion":"1.0","data":{"messageBody":"` + body + `"}}`
+	event := `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":{"messageBody":"` + body + `"}}`
+	// An empty body is {}, a default sweep: only an MNS queue message may say so.
+	empty := func(typ string) string {
+		return `{"specversion":"1.0","id":"e1","type":` + typ + `,"data":{"messageId":"m1","messageBody":""}}`
+	}
 	tests := []struct {
 		name    string
 		payload string
@@ -192,14 +196,26 @@ func TestDecodeEnvelopeVariants(t *testing.T) {
 		{"stream raw body base64", b64, TriggerMNSTopic, []string{""}, true},
 		{"body with other keys is direct", `{"body":"x","dryRun":true}`, TriggerDirect, []string{"body: unknown field"}, false},
 		{"CloudEvent from elsewhere", `{"specversion":"1.0","id":"1","source":"acs:oss","type":"oss:ObjectCreated:PutObject","data":{}}`,
-			TriggerMNSQueue, []string{`CloudEvent of type "oss:ObjectCreated:PutObject" has no data.messageBody`}, false},
+			TriggerMNSQueue, []string{`CloudEvent of type "oss:ObjectCreated:PutObject" is not an MNS queue message (want type "mns:Queue:SendMessage")`}, false},
+		{"unknown type with an empty body", empty(`"oss:ObjectCreated:PutObject"`), TriggerMNSQueue,
+			[]string{`CloudEvent of type "oss:ObjectCreated:PutObject" is not an MNS queue message`}, false},
+		{"no type with an empty body", `{"specversion":"1.0","data":{"messageBody":""}}`, TriggerMNSQueue,
+			[]string{`CloudEvent of type "" is not an MNS queue message`}, false},
+		{"type in another case", empty(`"mns:queue:sendmessage"`), TriggerMNSQueue,
+			[]string{`CloudEvent of type "mns:queue:sendmessage" is not an MNS queue message`}, false},
+		{"type not a string", empty(`1`), TriggerMNSQueue, []string{"CloudEvent: type: want a string, found a JSON number"}, false},
+		{"type null", empty(`null`), TriggerMNSQueue, []string{`CloudEvent of type "" is not an MNS queue message`}, false},
+		{"batch with an unknown type", `[` + event + `,` + empty(`"mns:Topic:PublishMessage"`) + `]`, TriggerMNSQueue,
+			[]string{"", `batch event 1: CloudEvent of type "mns:Topic:PublishMessage" is not an MNS queue message`}, true},
+		{"MNS queue message without a body", `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":{}}`,
+			TriggerMNSQueue, []string{"CloudEvent: an MNS queue message with no data.messageBody"}, false},
 		{"CloudEvent data not an object", `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":"x"}`,
 			TriggerMNSQueue, []string{"CloudEvent: data: want an object, found a JSON string"}, false},
-		{"queue body neither JSON nor base64", `{"specversion":"1.0","data":{"messageBody":"TEST"}}`,
+		{"queue body neither JSON nor base64", `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":{"messageBody":"TEST"}}`,
 			TriggerMNSQueue, []string{`the request is not JSON (it starts with "TEST")`}, false},
-		{"queue body base64 of text stays as it is", `{"specversion":"1.0","data":{"messageBody":"bWVlc2FnZSBmcm9tIE1OUyBjb25zb2xl"}}`,
+		{"queue body base64 of text stays as it is", `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":{"messageBody":"bWVlc2FnZSBmcm9tIE1OUyBjb25zb2xl"}}`,
 			TriggerMNSQueue, []string{`it starts with "bWVlc2FnZSBmcm9tIE1OUyBj"…`}, false},
-		{"empty queue body is {}", `{"specversion":"1.0","data":{"messageBody":""}}`, TriggerMNSQueue, []string{""}, false},
+		{"empty queue body is {}", empty(`"mns:Queue:SendMessage"`), TriggerMNSQueue, []string{""}, false},
 		{"empty batch", `[]`, TriggerMNSQueue, []string{"EventBridge batch: no events in it"}, false},
 		{"batch with a number", `[1,` + event + `]`, TriggerMNSQueue,
 			[]string{"batch event 0: want a CloudEvent object or a JSON string holding one", ""}, true},
@@ -228,6 +244,22 @@ func TestDecodeEnvelopeVariants(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A CloudEvent of another type is rejected whole, even with an empty
+// messageBody (which an MNS queue message would read as a default sweep),
+// and keeps its id and text for the rejected event.
+func TestDecodeUnknownCloudEventType(t *testing.T) {
+	payload := `{"specversion":"1.0","id":"e1","source":"acs:oss","subject":"` + queueSubject + `","type":"oss:ObjectCreated:PutObject",` +
+		`"data":{"messageId":"m1","messageBody":""}}`
+	inv := Decode([]byte(payload))
+	if inv.Trigger != TriggerMNSQueue || inv.Source != queueSubject || len(inv.Messages) != 1 {
+		t.Fatalf("trigger %q source %q with %d messages", inv.Trigger, inv.Source, len(inv.Messages))
+	}
+	m := inv.Messages[0]
+	if m.Err == nil || m.ID != "m1" || string(m.Raw) != payload || !reflect.DeepEqual(m.Request, Request{}) {
+		t.Errorf("got %+v", m)
 	}
 }
 
