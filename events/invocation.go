@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"unicode/utf8"
 )
 
 // Trigger names how an invocation reached the function.
@@ -203,7 +202,7 @@ func queueMessage(text []byte) (Message, string) {
 	// Only an MNS queue message carries a request. Another event read as an
 	// empty body would be a default sweep of the whole fleet.
 	if ev.Type != MNSQueueMessageType {
-		return Message{ID: id, Raw: text, Err: fmt.Errorf("CloudEvent of type %q is not an MNS queue message (want type %q)", ev.Type, MNSQueueMessageType)}, source
+		return Message{ID: id, Raw: text, Err: fmt.Errorf("CloudEvent of type %s is not an MNS queue message (want type %q)", quoteShort(ev.Type), MNSQueueMessageType)}, source
 	}
 	var probe struct {
 		Data struct {
@@ -297,9 +296,5 @@ func truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes in all)", s[:cut], len(s))
+	return fmt.Sprintf("%s… (%d bytes in all)", cut(s, max), len(s))
 }

@@ -261,6 +261,11 @@ func TestDecodeUnknownCloudEventType(t *testing.T) {
 	if m.Err == nil || m.ID != "m1" || string(m.Raw) != payload || !reflect.DeepEqual(m.Request, Request{}) {
 		t.Errorf("got %+v", m)
 	}
+	// The type is quoted only in part: the error stays short.
+	huge := `{"specversion":"1.0","type":"` + strings.Repeat("<", 60<<10) + `","data":{"messageBody":""}}`
+	if err := Decode([]byte(huge)).Messages[0].Err; err == nil || len(err.Error()) > 512 {
+		t.Errorf("%d bytes of error: %.300v", len(err.Error()), err)
+	}
 }
 
 func TestMessageRejected(t *testing.T) {

@@ -208,6 +208,9 @@ func decodeRequest(raw []byte) (Request, error) {
 		name, _ := tok.(string) // the decoder only yields strings as member names
 		target, want := req.field(name)
 		if target == nil {
+			if len(name) > 64 {
+				name = cut(name, 64) + "…" // the name as sent may be as long as the message
+			}
 			return Request{}, problem(name, "unknown field%s", suggestField(name))
 		}
 		if seen[name] {
@@ -279,25 +282,29 @@ func syntaxProblem(err error) RequestError {
 	return problem("", "the request is not valid JSON: %v", err)
 }
 
-// Validate checks every field and reports all problems at once. A zero Kind
-// means the default, sweep.
+// Validate checks every field and reports its problems at once, the first
+// maxProblems of them and how many more. A zero Kind means the default,
+// sweep.
 func (r Request) Validate() error {
-	var errs RequestError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, problem(field, format, args...)...)
-	}
+	var errs problems
+	add := errs.add
 	if r.Kind != "" && !r.Kind.Known() {
-		add("kind", "%q is not a known kind (want one of %s)", r.Kind, joinQuoted(kinds))
+		add("kind", "%s is not a known kind (want one of %s)", quoteShort(string(r.Kind)), joinQuoted(kinds))
 	}
 	checkList(&errs, "regions", r.Regions, KnownRegion,
 		"is not a SAG region (want one of "+strings.Join(sagRegions, ", ")+")")
-	checkList(&errs, "gatewayIds", r.GatewayIDs, gatewayIDPattern.MatchString,
-		`is not a gateway id (want "sag-" followed by lowercase letters and digits)`)
+	if n := len(r.GatewayIDs); n > MaxGatewayIDs {
+		// One error for the list: one per id made megabytes of error text.
+		add("gatewayIds", "%d ids (at most %d; a larger set goes by region, which fans out)", n, MaxGatewayIDs)
+	} else {
+		checkList(&errs, "gatewayIds", r.GatewayIDs, gatewayIDPattern.MatchString,
+			`is not a gateway id (want "sag-" followed by lowercase letters and digits)`)
+	}
 	checkList(&errs, "versionTypes", r.VersionTypes, VersionType.Known,
 		`is not a version type (want "Device" or "Dpi")`)
 	if r.TargetVersion != "" {
 		if !versionPattern.MatchString(r.TargetVersion) {
-			add("targetVersion", "%q is not a version (want 2 to 4 dot-separated numbers, e.g. \"2.3.1\")", r.TargetVersion)
+			add("targetVersion", "%s is not a version (want 2 to 4 dot-separated numbers, e.g. \"2.3.1\")", quoteShort(r.TargetVersion))
 		}
 		// The pin applies to every requested version type; a type whose
 		// list does not offer it reports skipped/target_not_offered, so a
@@ -318,28 +325,52 @@ func (r Request) Validate() error {
 			break
 		}
 	}
-	if len(errs) == 0 {
-		return nil
+	return errs.err()
+}
+
+// problems collects a request's problems: the first maxProblems in full,
+// the others only counted.
+type problems struct {
+	list RequestError
+	more int
+}
+
+func (p *problems) add(field, format string, args ...any) {
+	if len(p.list) == maxProblems {
+		p.more++
+		return
 	}
-	return errs
+	p.list = append(p.list, problem(field, format, args...)...)
+}
+
+// err is nil without problems, else a RequestError.
+func (p *problems) err() error {
+	switch {
+	case len(p.list) == 0:
+		return nil
+	case p.more == 1:
+		return append(p.list, &FieldError{Problem: "and 1 more problem"})
+	case p.more > 1:
+		return append(p.list, &FieldError{Problem: fmt.Sprintf("and %d more problems", p.more)})
+	}
+	return p.list
 }
 
 // checkList validates a list field: not given as an empty list (an empty
 // gatewayIds read as "no limit" would upgrade the whole fleet), every item
 // valid, no item twice.
-func checkList[T ~string](errs *RequestError, field string, items []T, valid func(T) bool, notValid string) {
+func checkList[T ~string](errs *problems, field string, items []T, valid func(T) bool, notValid string) {
 	if items != nil && len(items) == 0 {
-		*errs = append(*errs, problem(field, "is an empty list (leave the field out to use the default)")...)
+		errs.add(field, "is an empty list (leave the field out to use the default)")
 		return
 	}
 	first := make(map[T]int, len(items))
 	for i, item := range items {
-		at := fmt.Sprintf("%s[%d]", field, i)
 		switch j, dup := first[item]; {
 		case !valid(item):
-			*errs = append(*errs, problem(at, "%q %s", item, notValid)...)
+			errs.add(fmt.Sprintf("%s[%d]", field, i), "%s %s", quoteShort(string(item)), notValid)
 		case dup:
-			*errs = append(*errs, problem(at, "%q repeats %s[%d]", item, field, j)...)
+			errs.add(fmt.Sprintf("%s[%d]", field, i), "%s repeats %s[%d]", quoteShort(string(item)), field, j)
 		default:
 			first[item] = i
 		}
@@ -375,12 +406,28 @@ func jsonKind(c byte) string {
 }
 
 // quoteStart quotes the first few characters of text for an error message.
-func quoteStart(text []byte) string {
-	const max = 24
-	if len(text) <= max {
-		return fmt.Sprintf("%q", text)
+func quoteStart(text []byte) string { return quoteCut(string(text), 24) }
+
+// quoteShort quotes a value for an error message, only in part when it is
+// long: a value sent may be as long as the message, and its error must not.
+func quoteShort(s string) string { return quoteCut(s, 64) }
+
+func quoteCut(s string, max int) string {
+	if len(s) <= max {
+		return strconv.Quote(s)
 	}
-	return fmt.Sprintf("%q…", text[:max])
+	return strconv.Quote(cut(s, max)) + "…"
+}
+
+// cut returns at most the first max bytes of s, not splitting a character.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
 }
 
 // Limits on one request. A set of gateways larger than MaxGatewayIDs goes by
@@ -390,3 +437,7 @@ const (
 	MaxGatewayIDs   = 1000
 	MaxMessageBytes = 64 << 10
 )
+
+// maxProblems is how many problems a RequestError lists; the rest are
+// counted, so that a request with thousands of bad ids makes a short error.
+const maxProblems = 10

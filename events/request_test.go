@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -193,6 +194,73 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	if want := []string{"regions[0]", "gatewayIds[0]", "versionTypes[0]"}; !reflect.DeepEqual(fields, want) {
 		t.Errorf("fields %q, want %q (%v)", fields, want, err)
+	}
+}
+
+func gatewayIDs(n int, format string) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf(format, i)
+	}
+	return ids
+}
+
+// More than MaxGatewayIDs is one short error, however many ids and however
+// bad: 100,000 invalid ids made a 10.7 MB error.
+func TestValidateGatewayIDLimit(t *testing.T) {
+	if err := (Request{GatewayIDs: gatewayIDs(MaxGatewayIDs, "sag-%d")}).Validate(); err != nil {
+		t.Errorf("%d ids: %v", MaxGatewayIDs, err)
+	}
+	for _, n := range []int{MaxGatewayIDs + 1, 100_000} {
+		for _, format := range []string{"sag-%d", "SAG-%d"} {
+			err := Request{GatewayIDs: gatewayIDs(n, format)}.Validate()
+			want := fmt.Sprintf("gatewayIds: %d ids (at most 1000; a larger set goes by region, which fans out)", n)
+			if err == nil || err.Error() != want {
+				t.Errorf("%d ids %q: got %.200v, want %q", n, format, err, want)
+			}
+		}
+	}
+	body, _ := json.Marshal(Request{GatewayIDs: gatewayIDs(MaxGatewayIDs+1, "sag-%d")})
+	if _, err := ParseRequest(body); err == nil || !strings.HasPrefix(err.Error(), "gatewayIds: 1001 ids (at most 1000") {
+		t.Errorf("ParseRequest: %.200v", err)
+	}
+}
+
+// A request reports its first maxProblems problems and how many more.
+func TestValidateCapsProblems(t *testing.T) {
+	err := Request{GatewayIDs: gatewayIDs(MaxGatewayIDs-1, "SAG-%d"), VersionTypes: []VersionType{"dpi"}}.Validate()
+	reqErr, ok := errors.AsType[RequestError](err)
+	if !ok {
+		t.Fatalf("%v is not a RequestError", err)
+	}
+	if len(reqErr) != maxProblems+1 || reqErr[0].Field != "gatewayIds[0]" || reqErr[maxProblems].Error() != "and 990 more problems" {
+		t.Errorf("%d problems: %v", len(reqErr), err)
+	}
+	if len(err.Error()) > 2<<10 {
+		t.Errorf("%d bytes of error", len(err.Error()))
+	}
+	if err := (Request{GatewayIDs: gatewayIDs(maxProblems, "SAG-%d")}).Validate(); strings.Contains(err.Error(), "more") {
+		t.Errorf("%d problems said as more: %v", maxProblems, err)
+	}
+}
+
+// An error quotes a value only in part, so a huge value makes a short error.
+func TestErrorsQuoteValuesInPart(t *testing.T) {
+	huge, long := strings.Repeat("<", 60<<10), strings.Repeat("a", 30<<10)
+	for _, in := range []string{
+		`{"kind":"` + huge + `"}`,
+		`{"gatewayIds":["sag-` + huge + `"]}`,
+		`{"gatewayIds":["sag-` + long + `","sag-` + long + `"]}`, // repeats
+		`{"regions":["` + huge + `"]}`,
+		`{"versionTypes":["` + huge + `"]}`,
+		`{"targetVersion":"` + huge + `"}`,
+		`{"` + huge + `":1}`,
+		`{"correlationId":"` + huge + `"}`,
+	} {
+		_, err := ParseRequest([]byte(in))
+		if err == nil || len(err.Error()) > 512 {
+			t.Errorf("%.30s…: %d bytes of error: %.300v", in, len(err.Error()), err)
+		}
 	}
 }
 
