@@ -99,7 +99,11 @@ func newSimulation(o cliOptions, stderr io.Writer) (*simulation, error) {
 	creds := cloud.Credentials(24 * time.Hour * time.Duration(max(o.nights, 1)+1))
 	return &simulation{
 		cloud: cloud,
-		h:     &handler.Handler{Config: cfg, Connect: connector(cfg), Clock: cloud.Clock.Now, Log: newLogger(progressWriter(stderr), cfg.LogLevel)},
+		// The simulation plays the operators' function: an event file is
+		// invoked as `s invoke` would, so a direct stop or reset is served
+		// (a timer, topic or queue event is still refused control).
+		h: &handler.Handler{Config: cfg, Connect: connector(cfg), Clock: cloud.Clock.Now, Log: newLogger(progressWriter(stderr), cfg.LogLevel),
+			Control: true},
 		inv: handler.Invocation{Region: cloudsim.Region, AccountID: f.AccountID, FunctionName: "sag-upgrade",
 			Credentials: handler.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken}},
 	}, nil

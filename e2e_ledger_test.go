@@ -243,7 +243,7 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 }
 
 func TestKilledBetweenClaimAndCall(t *testing.T) {
-	w := newWorld(t, worldOptions{env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s", "VERIFY_TIMEOUT=1s"}})
+	w := newWorld(t, worldOptions{env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s", "VERIFY_TIMEOUT=1s"}, control: true})
 	id := w.outdated(1, map[string]bool{})[0]
 	// The claim is written, then its answer is held back while the
 	// instance is killed: the claim exists, the call was never made.

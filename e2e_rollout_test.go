@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 )
 
@@ -13,7 +16,7 @@ import (
 func TestStopReachesARunUnderWay(t *testing.T) {
 	slow := worldOptions{sag: sagsim.Options{Latency: 20 * time.Millisecond}, env: []string{"API_QPS=40", "MAX_CONCURRENCY=2"}}
 	w := newWorld(t, slow)
-	other := w.startFunction(worldOptions{})
+	other := w.startFunction(worldOptions{control: true})
 	updates := func() int {
 		n := 0
 		for _, c := range w.cloud.SAG.Calls() {
@@ -88,5 +91,55 @@ func TestKillSwitchInTheEnvironment(t *testing.T) {
 	}
 	if !report.KillSwitch || stopped == 0 || stopped != report.Counts.Deferred {
 		t.Fatalf("killSwitch %v, %d deferred for the switch, counts %+v", report.KillSwitch, stopped, report.Counts)
+	}
+}
+
+// Anyone who may publish to the requests topic may ask for a sweep, never
+// steer: after a stop from the operators' function, a resume and a forced
+// sweep published to the topic, in JSON and in STREAM format, are rejected,
+// and no update call follows, theirs or a later sweep's.
+func TestTopicCannotLiftAStop(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	control := w.startFunction(worldOptions{control: true})
+	if res, report := w.invokeOn(control, []byte(`{"kind":"stop","correlationId":"incident-9"}`)); res.Failed || len(report.Control) != 1 || !report.Control[0].Changed {
+		t.Fatalf("stop: %s", res.Body)
+	}
+	// MNS builds the payloads the topic trigger would hand the function,
+	// one per subscription format.
+	payloads := map[mnssim.NotifyFormat]chan []byte{}
+	for _, format := range []mnssim.NotifyFormat{mnssim.FormatJSON, mnssim.FormatStream} {
+		ch := make(chan []byte, 8)
+		payloads[format] = ch
+		if err := w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: "fc-" + strings.ToLower(string(format)),
+			Format: format, Callback: func(p []byte) { ch <- p }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, request := range []string{`{"kind":"resume"}`, `{"force":true}`, `{"force":true,"gatewayIds":["` + w.outdated(1, map[string]bool{})[0] + `"]}`} {
+		w.publishRequest(request)
+		w.cloud.MNS.Flush()
+		for format, ch := range payloads {
+			res, _ := w.invoke(<-ch)
+			if !res.Failed || !strings.Contains(string(res.Body), "RejectedRequest") || !strings.Contains(string(res.Body), "control function") {
+				t.Fatalf("%s %s: %s", format, request, res.Body)
+			}
+		}
+	}
+	if _, report := w.invoke([]byte(`{}`)); !report.KillSwitch || report.Counts.Requested != 0 {
+		t.Fatalf("the sweep after: killSwitch %v, counts %+v", report.KillSwitch, report.Counts)
+	}
+	for _, c := range w.cloud.SAG.Calls() {
+		if c.Action == update {
+			t.Fatalf("an update call for %s after the stop", c.SmartAGID)
+		}
+	}
+	rejected := 0
+	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+		if strings.Contains(p.Body, `"type":"sag.upgrade.rejected"`) && strings.Contains(p.Body, `"reason":"unauthorized"`) {
+			rejected++
+		}
+	}
+	if rejected != 6 {
+		t.Fatalf("%d sag.upgrade.rejected events for unauthorized requests, want 6", rejected)
 	}
 }

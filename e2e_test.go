@@ -64,6 +64,9 @@ type worldOptions struct {
 	sag     sagsim.Options
 	env     []string
 	timeout time.Duration
+	// control deploys the operators' function (CONTROL_ENDPOINT=true, no
+	// trigger): the one that serves control requests and force.
+	control bool
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -92,8 +95,12 @@ func (w *world) startFunction(o worldOptions) *fcsim.Runtime {
 	// Rollout waves are tested on their own (e2e_rollout_test.go); the other
 	// tests let every gateway in at once.
 	env := append(w.cloud.Env(), "API_QPS=200", "MAX_CONCURRENCY=8", "ROLLOUT_CANARY=10000")
+	name := "sag-upgrade"
+	if o.control {
+		env, name = append(env, "CONTROL_ENDPOINT=true"), "sag-upgrade-control"
+	}
 	fn, err := fcsim.Start(fcsim.Config{
-		Binary: binary, Env: append(env, o.env...), FunctionName: "sag-upgrade", Handler: "main",
+		Binary: binary, Env: append(env, o.env...), FunctionName: name, Handler: "main",
 		Region: cloudsim.Region, AccountID: w.cloud.Fleet.AccountID, Timeout: o.timeout,
 		Credentials: func() auth.Credential {
 			c := w.cloud.Credentials(time.Hour)

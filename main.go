@@ -68,7 +68,7 @@ func refuseSDKDebug(debug string) error {
 func serveFC() {
 	cfg, cfgErr := handler.ConfigFromEnv(os.Getenv, os.Getenv("FC_REGION"))
 	log := newLogger(os.Stdout, cfg.LogLevel)
-	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Log: log}
+	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Log: log, Control: cfg.ControlEndpoint}
 	// The event is taken as raw bytes (a typed event fails before this code
 	// on an empty or non-JSON body) and the report returned as a struct.
 	fc.Start(func(ctx context.Context, payload []byte) (*events.Report, error) {
@@ -81,9 +81,12 @@ func serveFC() {
 		}
 		report, err := h.Invoke(ctx, inv, payload)
 		var rejected *handler.RejectedError
+		var control *handler.ControlError
 		switch {
 		case errors.As(err, &rejected):
 			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "RejectedRequest"}
+		case errors.As(err, &control):
+			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "ControlFailed"}
 		case err != nil:
 			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "InvocationError"}
 		}

@@ -30,6 +30,8 @@ type Report struct {
 	// Fanout is set when the run was a planner: it sent the fleet to the
 	// work queue in batches, for workers to sweep.
 	Fanout *Fanout `json:"fanout,omitempty"`
+	// Control is what a control request (stop, resume, reset) changed.
+	Control []Control `json:"control,omitempty"`
 }
 
 // Fanout says what a planner sent to the work queue.

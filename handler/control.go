@@ -3,8 +3,13 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
@@ -75,29 +80,108 @@ func (k *killSwitch) read(ctx context.Context) (control, int64, error) {
 	return c, g.d.Rev, err
 }
 
-// set turns the ledger's switch on (stop) or off (resume).
-func (k *killSwitch) set(ctx context.Context, j job, on bool) {
+// set turns the ledger's switch on (stop) or off (resume), and answers with
+// its state before and after. A write that cannot be made is an error: an
+// operator who asked for a stop must not believe the fleet stopped.
+func (k *killSwitch) set(ctx context.Context, j job, on bool) (events.Control, error) {
 	r := k.r
-	if r.ledger == nil {
-		r.record(j, events.Result{Outcome: events.OutcomeRejected, Reason: ReasonNoLedger,
-			Error: "stop and resume need the ledger; without it set KILL_SWITCH=true in the environment"}, 0)
-		return
+	kind := events.KindResume
+	if on {
+		kind = events.KindStop
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		_, rev, err := k.read(ctx)
+	ctl := events.Control{Kind: kind, Subject: "killSwitch"}
+	if r.ledger == nil {
+		return ctl, fmt.Errorf("%w: stop and resume need it; without it set KILL_SWITCH=true in the environment", errNoLedger)
+	}
+	// Only other control writes race this one: read again and write
+	// again until it lands or the run's time to start calls is over.
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 20*time.Millisecond, time.Second
+	for {
+		before, rev, err := k.read(ctx)
 		if err != nil {
-			r.record(j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
-			return
+			return ctl, fmt.Errorf("reading the kill switch: %w", err)
 		}
-		body, _ := json.Marshal(control{KillSwitch: on, By: j.info.RunID + " " + j.info.CorrelationID, At: r.now()})
-		err = r.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
+		after := control{KillSwitch: on, By: strings.TrimSpace(j.info.RunID + " " + j.info.CorrelationID), At: r.now()}
+		ctl.Before, ctl.After = before.state(), after.state()
+		ctl.Changed = before.KillSwitch != on
+		if !ctl.Changed {
+			ctl.After = ctl.Before // already so: nothing written
+			r.log.Info().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch already so")
+			return ctl, nil
+		}
+		body, _ := json.Marshal(after)
+		_, err = store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
+		})
 		if err == nil {
 			r.log.Warn().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch set")
-			return
+			return ctl, nil
 		}
-		if err != ErrConflict {
-			r.record(j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
-			return
+		wait := b.NextBackOff()
+		if !errors.Is(err, ErrConflict) || time.Now().Add(wait).After(r.api.stopAt) {
+			return ctl, fmt.Errorf("writing the kill switch: %w", err)
 		}
+		r.log.Info().Err(err).Msg("kill switch written by another request meanwhile; reading it again")
+		time.Sleep(wait)
 	}
+}
+
+func (c control) state() events.State {
+	on := c.KillSwitch
+	return events.State{KillSwitch: &on, SetBy: c.By, SetAt: c.At}
+}
+
+// errNoLedger: the request needs the ledger, which is not configured.
+var errNoLedger = errors.New("no ledger")
+
+// resetRollouts serves a reset request.
+func (r *run) resetRollouts(ctx context.Context, j job) ([]events.Control, error) {
+	if r.ledger == nil {
+		return nil, fmt.Errorf("%w: a reset needs it", errNoLedger)
+	}
+	return r.rollouts.reset(ctx, j)
+}
+
+// controlled answers a control request: what it changed goes in the report
+// and out as an event. A request that names nothing there is to act on, or
+// needs the ledger this deployment lacks, is rejected (the problem is
+// returned); a write that could not be made fails the invocation.
+func (r *run) controlled(m events.Message, j job, ctls []events.Control, err error) (rejected string) {
+	for _, c := range ctls {
+		if c.Subject == "" {
+			continue
+		}
+		r.mu.Lock()
+		r.controls = append(r.controls, c)
+		r.mu.Unlock()
+		r.out.add(events.ControlEvent(r.out.source, j.info, c, r.now()))
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errNoLedger), errors.Is(err, errNoSuchRollout):
+		m.Err = err
+		reason := ReasonNoLedger
+		if errors.Is(err, errNoSuchRollout) {
+			reason = ReasonNotFound
+		}
+		res := m.Rejected()
+		res.Reason = reason
+		r.record(j, res, 0)
+		return err.Error()
+	}
+	r.log.Error().Err(err).Str("kind", string(m.Request.Kind)).Str("correlationId", j.info.CorrelationID).Msg("control request failed")
+	r.mu.Lock()
+	r.controlErrs = append(r.controlErrs, fmt.Sprintf("%s: %v", m.Request.Kind, err))
+	r.mu.Unlock()
+	return ""
+}
+
+// ControlError is returned when a control request could not be carried out:
+// the caller must not believe it was.
+type ControlError struct{ Problems []string }
+
+func (e *ControlError) Error() string {
+	return "control request failed: " + strings.Join(e.Problems, "; ")
 }

@@ -28,6 +28,10 @@ type Handler struct {
 	// Log receives the JSON log lines; every line of an invocation carries
 	// its requestId and runId.
 	Log zerolog.Logger
+	// Control says this function is the operators' control endpoint
+	// (CONTROL_ENDPOINT=true): deployed with no trigger, it alone serves
+	// control requests and force (authority.go).
+	Control bool
 
 	mu   sync.Mutex
 	pace *pace // the instance's SAG rate limit, made for Config.APIQPS
@@ -115,6 +119,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		log:       log,
 		info:      info,
 		scanned:   map[string]bool{},
+		control:   h.Control,
 	}
 	r.rollouts = &rollouts{r: r}
 	r.kill = &killSwitch{r: r}
@@ -131,9 +136,17 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	var problems []string
 	allDry := true
 	for _, m := range decoded.Messages {
+		if m.Err == nil {
+			if err := r.authorise(ctx, decoded.Trigger, m.Request); err != nil {
+				m.Err = err
+				problems = append(problems, err.Error())
+				r.reject(m, ReasonUnauthorized)
+				continue
+			}
+		}
 		if m.Err != nil {
 			problems = append(problems, m.Err.Error())
-			r.reject(m)
+			r.reject(m, events.ReasonInvalidRequest)
 			continue
 		}
 		j := r.jobFor(m.Request)
@@ -148,12 +161,16 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		switch m.Request.Kind {
 		case events.KindVerify:
 			r.verify(ctx, j)
-		case events.KindStop:
-			r.kill.set(ctx, j, true)
-		case events.KindResume:
-			r.kill.set(ctx, j, false)
+		case events.KindStop, events.KindResume:
+			ctl, err := r.kill.set(ctx, j, m.Request.Kind == events.KindStop)
+			if problem := r.controlled(m, j, []events.Control{ctl}, err); problem != "" {
+				problems = append(problems, problem)
+			}
 		case events.KindReset:
-			r.rollouts.reset(ctx, j)
+			ctls, err := r.resetRollouts(ctx, j)
+			if problem := r.controlled(m, j, ctls, err); problem != "" {
+				problems = append(problems, problem)
+			}
 		default:
 			r.sweep(ctx, j)
 		}
@@ -180,13 +197,16 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
 		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
-		Ledger: cloud.Ledger != nil, Warnings: warnings,
+		Ledger: cloud.Ledger != nil, Warnings: warnings, Control: r.controls,
 	}
 	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")
 
+	if len(r.controlErrs) > 0 {
+		return report, &ControlError{Problems: r.controlErrs}
+	}
 	if len(decoded.Messages) > 0 && len(problems) == len(decoded.Messages) {
 		return report, &RejectedError{Problems: problems}
 	}
@@ -194,8 +214,10 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 }
 
 // reject reports a message that cannot be processed, with its raw content.
-func (r *run) reject(m events.Message) {
-	r.record(job{info: r.info}, m.Rejected(), 0)
+func (r *run) reject(m events.Message, reason string) {
+	res := m.Rejected()
+	res.Reason = reason
+	r.record(job{info: r.info}, res, 0)
 }
 
 // Warnings of a run's setup, in its first log line and its report.

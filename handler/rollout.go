@@ -472,20 +472,19 @@ func (ro *rollouts) list() []events.Rollout {
 }
 
 // reset closes the breaker of the request's rollouts (every model of the
-// target version), acknowledging the failures seen so far.
-func (ro *rollouts) reset(ctx context.Context, j job) {
+// target version), acknowledging the failures seen so far, and answers with
+// each rollout's state before and after. A target with no rollout is an
+// error the caller rejects (errNoSuchRollout); a write that cannot be made is
+// an error that fails the invocation.
+func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) {
 	r := ro.r
-	if r.ledger == nil {
-		r.record(j, events.Result{Outcome: events.OutcomeRejected, Reason: ReasonNoLedger, Error: "reset needs the ledger"}, 0)
-		return
-	}
+	var out []events.Control
 	for _, vt := range j.types {
 		docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 			return r.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
 		})
 		if err != nil {
-			r.record(j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
-			return
+			return out, fmt.Errorf("listing the rollouts: %w", err)
 		}
 		for _, d := range docs {
 			var found rolloutDoc
@@ -493,7 +492,10 @@ func (ro *rollouts) reset(ctx context.Context, j job) {
 				continue
 			}
 			k := rolloutKey{found.VersionType, found.Model, found.Target}
+			ctl := events.Control{Kind: events.KindReset, Subject: k.id()}
 			_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+				before := ro.status(k, *doc, doc.BreakerReason)
+				ctl.Before, ctl.After, ctl.Changed = events.State{Rollout: &before}, events.State{Rollout: &before}, false
 				if doc.Breaker != "open" {
 					return nil
 				}
@@ -501,15 +503,35 @@ func (ro *rollouts) reset(ctx context.Context, j job) {
 				doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, r.now()
 				doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
 					j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
-				r.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
+				after := ro.status(k, *doc, doc.BreakerReason)
+				ctl.After, ctl.Changed = events.State{Rollout: &after}, true
 				ro.report(k, *doc, doc.BreakerReason)
 				return []string{events.RolloutReset}
 			})
 			if err != nil {
-				r.log.Error().Err(err).Str("rollout", k.id()).Msg("rollout not reset")
+				return out, fmt.Errorf("resetting %s: %w", k.id(), err)
 			}
+			if ctl.Changed {
+				r.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
+			}
+			out = append(out, ctl)
 		}
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no %s rollout to version %s in the ledger", errNoSuchRollout, joinTypes(j.types), j.req.TargetVersion)
+	}
+	return out, nil
+}
+
+// errNoSuchRollout: a control request named a rollout the ledger does not hold.
+var errNoSuchRollout = errors.New("no such rollout")
+
+func joinTypes(types []events.VersionType) string {
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = string(t)
+	}
+	return strings.Join(s, " or ")
 }
 
 // countPopulation stores, after a full sweep, how many gateways each

@@ -44,6 +44,9 @@ type run struct {
 
 	fanout       *events.Fanout       // set when the run was a planner
 	continuation *events.Continuation // set when it handed work over
+	controls     []events.Control     // what control requests changed
+	controlErrs  []string             // control requests that could not be carried out
+	control      bool                 // the invocation reached the control endpoint
 
 	catalogMu sync.Mutex
 	catalogs  map[string][]Release // Versions answers of this run, by gateway and version type

@@ -46,6 +46,9 @@ func newHarness(t *testing.T, sag *fakeSAG, mutate func(*Config)) *harness {
 		},
 		Clock: func() time.Time { return testNow },
 		Log:   zerolog.New(&syncWriter{w: logs}),
+		// The operator's function: these tests send control requests
+		// and force directly (authority_test.go tests who may).
+		Control: true,
 	}
 	return &harness{h: h, sag: sag, pub: pub, logs: logs}
 }

