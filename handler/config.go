@@ -2,7 +2,9 @@ package handler
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -204,71 +206,80 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	if tz == "" {
 		tz = DefaultTimeZone
 	}
-	w, err := ParseWindow(env("MAINTENANCE_WINDOW"), tz)
-	if err != nil {
+	// The zone is checked even without a window: a typo must not wait for
+	// the day someone sets one.
+	if _, err := loadZone(tz); err != nil {
+		fail("MAINTENANCE_TZ", "%q is not an IANA time zone such as Asia/Shanghai", tz) // loadZone's error names it too
+	} else if w, err := ParseWindow(env("MAINTENANCE_WINDOW"), tz); err != nil {
 		fail("MAINTENANCE_WINDOW", "%v", err)
+	} else {
+		c.Window = w
 	}
-	c.Window = w
 
-	duration := func(name string, dst *time.Duration) {
-		if v := env(name); v != "" {
-			d, err := parseDuration(v)
-			if err != nil || d < 0 {
-				fail(name, "%q is not a duration such as 90s, 10m, 72h or 3d", v)
+	for _, v := range durationVars {
+		if s := env(v.name); s != "" {
+			d, err := parseDuration(s)
+			if err == nil || errors.Is(err, errTooLong) {
+				err = v.check(d)
+			} else {
+				err = fmt.Errorf("is not a duration such as 90s, 10m, 72h or 3d (from %s)", v.bounds())
 			}
-			*dst = d
+			if err != nil {
+				fail(v.name, "%q %v", s, err)
+			}
+			*v.field(&c) = d
 		}
 	}
-	duration("UPGRADE_TIME", &c.UpgradeTime)
-	duration("MIN_RELEASE_AGE", &c.MinReleaseAge)
-	duration("DEADLINE_MARGIN", &c.DeadlineMargin)
-	duration("LEDGER_LEASE", &c.LedgerLease)
-	duration("VERIFY_TIMEOUT", &c.VerifyTimeout)
-	duration("PENALTY_COOLDOWN", &c.PenaltyCooldown)
-	duration("ROLLOUT_SOAK", &c.RolloutSoak)
-
-	positive := func(name string, dst *int) {
-		if v := env(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				fail(name, "%q is not a whole number of at least 1", v)
+	for _, v := range intVars {
+		if s := env(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err == nil {
+				err = v.check(n)
+			} else {
+				err = fmt.Errorf("is not a whole number from %s", v.bounds())
 			}
-			*dst = n
+			if err != nil {
+				fail(v.name, "%q %v", s, err)
+			}
+			*v.field(&c) = n
 		}
 	}
-	positive("MAX_CONCURRENCY", &c.MaxConcurrency)
-	positive("MAX_UPGRADES_PER_RUN", &c.MaxUpgradesPerRun)
-	positive("MAX_ATTEMPTS", &c.MaxAttempts)
-	positive("ROLLOUT_CANARY", &c.RolloutCanary)
-	positive("FANOUT_THRESHOLD", &c.FanoutThreshold)
-	positive("BATCH_SIZE", &c.BatchSize)
-	positive("ROLLOUT_MIN_SAMPLE", &c.RolloutMinSample)
+
 	waves := env("ROLLOUT_WAVES")
 	if waves == "" {
 		waves = DefaultRolloutWaves
 	}
 	for _, w := range list(waves) {
 		f, err := percent(w)
-		if err != nil || f <= 0 || f > 1 || (len(c.RolloutWaves) > 0 && f <= c.RolloutWaves[len(c.RolloutWaves)-1]) {
-			fail("ROLLOUT_WAVES", "%q is not a list of growing shares such as 5%%,25%%,100%%", waves)
-			break
+		if err != nil {
+			f = math.NaN() // checkWaves says what a share must be
 		}
 		c.RolloutWaves = append(c.RolloutWaves, f)
 	}
-	if n := len(c.RolloutWaves); n > 0 && c.RolloutWaves[n-1] != 1 {
-		fail("ROLLOUT_WAVES", "%q does not end at 100%%: the rollout would never finish", waves)
+	if err := checkWaves(c.RolloutWaves); err != nil {
+		fail("ROLLOUT_WAVES", "%q %v", waves, err)
 	}
 	if v := env("ROLLOUT_MAX_FAILURE"); v != "" {
 		f, err := percent(v)
-		if err != nil || f < 0 || f >= 1 {
-			fail("ROLLOUT_MAX_FAILURE", "%q is not a share such as 20%% (0%% to 99%%)", v)
+		if err == nil {
+			err = checkMaxFailure(f)
+		} else {
+			err = checkMaxFailure(math.NaN())
+		}
+		if err != nil {
+			fail("ROLLOUT_MAX_FAILURE", "%q %v", v, err)
 		}
 		c.RolloutMaxFailure = f
 	}
 	if v := env("API_QPS"); v != "" {
 		q, err := strconv.ParseFloat(v, 64)
-		if err != nil || q <= 0 {
-			fail("API_QPS", "%q is not a positive number", v)
+		if err == nil {
+			err = checkQPS(q)
+		} else {
+			err = checkQPS(math.NaN())
+		}
+		if err != nil {
+			fail("API_QPS", "%q %v", v, err)
 		}
 		c.APIQPS = q
 	}
@@ -300,17 +311,15 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 			fail("LEDGER_ENDPOINT", "%v", err)
 		}
 	}
-	// A claim is only settled by verification, up to UPGRADE_TIME +
-	// VERIFY_TIMEOUT after its call: a shorter lease could let another run
-	// claim the gateway and call again while the first upgrade is unverified.
-	if c.LedgerLease < c.UpgradeTime+c.VerifyTimeout {
-		fail("LEDGER_LEASE", "%v is shorter than UPGRADE_TIME %v + VERIFY_TIMEOUT %v: a claim must outlive the upgrade and its verification",
-			c.LedgerLease, c.UpgradeTime, c.VerifyTimeout)
+	if err := checkLease(c); err != nil {
+		fail("LEDGER_LEASE", "%v", err)
 	}
 
 	if v := env("LOG_LEVEL"); v != "" {
+		// ParseLevel also takes numbers and "disabled", which would log
+		// everything or nothing: only the five names.
 		l, err := zerolog.ParseLevel(strings.ToLower(v))
-		if err != nil || l == zerolog.NoLevel {
+		if err != nil || !slices.Contains(logLevels, l) {
 			fail("LOG_LEVEL", "%q is not one of trace, debug, info, warn, error", v)
 		}
 		c.LogLevel = l
@@ -320,6 +329,169 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+const aDay = 24 * time.Hour
+
+// maxDuration bounds every duration variable: a year is beyond any sensible
+// setting, and far inside what time.Duration holds (292 years), so sums such
+// as UPGRADE_TIME + VERIFY_TIMEOUT cannot overflow either.
+const maxDuration = 365 * aDay
+
+// The documented range of every number of the configuration (README's
+// configuration table states the same, TestREADMEStatesEachRange checks it).
+// ConfigFromEnv rejects a value outside it; check asserts the same rules of a
+// Config, so they are stated once.
+type intVar struct {
+	name     string
+	min, max int
+	field    func(*Config) *int
+}
+
+var intVars = []intVar{
+	{"MAX_CONCURRENCY", 1, 256, func(c *Config) *int { return &c.MaxConcurrency }},
+	{"MAX_UPGRADES_PER_RUN", 1, 1_000_000, func(c *Config) *int { return &c.MaxUpgradesPerRun }},
+	{"MAX_ATTEMPTS", 1, 100, func(c *Config) *int { return &c.MaxAttempts }},
+	{"ROLLOUT_CANARY", 1, 1_000_000, func(c *Config) *int { return &c.RolloutCanary }},
+	{"ROLLOUT_MIN_SAMPLE", 1, 1_000_000, func(c *Config) *int { return &c.RolloutMinSample }},
+	{"FANOUT_THRESHOLD", 1, 1_000_000, func(c *Config) *int { return &c.FanoutThreshold }},
+	// A batch is a sweep request naming its gateways.
+	{"BATCH_SIZE", 1, events.MaxGatewayIDs, func(c *Config) *int { return &c.BatchSize }},
+}
+
+func (v intVar) bounds() string { return fmt.Sprintf("%d to %d", v.min, v.max) }
+
+func (v intVar) check(n int) error {
+	if n < v.min || n > v.max {
+		return fmt.Errorf("is not a whole number from %s", v.bounds())
+	}
+	return nil
+}
+
+type durationVar struct {
+	name     string
+	min, max time.Duration
+	field    func(*Config) *time.Duration
+}
+
+var durationVars = []durationVar{
+	// Longer than a day never fits a daily window.
+	{"UPGRADE_TIME", time.Second, aDay, func(c *Config) *time.Duration { return &c.UpgradeTime }},
+	{"MIN_RELEASE_AGE", 0, maxDuration, func(c *Config) *time.Duration { return &c.MinReleaseAge }},
+	// 0 derives the margin from each invocation's budget.
+	{"DEADLINE_MARGIN", 0, time.Hour, func(c *Config) *time.Duration { return &c.DeadlineMargin }},
+	// A dead run's claim holds its gateway for the whole lease.
+	{"LEDGER_LEASE", time.Second, 30 * aDay, func(c *Config) *time.Duration { return &c.LedgerLease }},
+	{"VERIFY_TIMEOUT", time.Second, 7 * aDay, func(c *Config) *time.Duration { return &c.VerifyTimeout }},
+	{"PENALTY_COOLDOWN", 0, maxDuration, func(c *Config) *time.Duration { return &c.PenaltyCooldown }},
+	{"ROLLOUT_SOAK", 0, maxDuration, func(c *Config) *time.Duration { return &c.RolloutSoak }},
+}
+
+func (v durationVar) bounds() string {
+	return fmt.Sprintf("%s to %s", formatDuration(v.min), formatDuration(v.max))
+}
+
+func (v durationVar) check(d time.Duration) error {
+	if d < v.min || d > v.max {
+		return fmt.Errorf("is not a duration from %s", v.bounds())
+	}
+	return nil
+}
+
+// formatDuration writes whole days as days ("365d"), as they are configured.
+func formatDuration(d time.Duration) string {
+	if d > aDay && d%aDay == 0 {
+		return fmt.Sprintf("%dd", d/aDay)
+	}
+	if d == 0 {
+		return "0"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
+}
+
+// The bounds of API_QPS: below a call a hundred seconds nothing useful
+// happens in a run, and the rate limiter's arithmetic stays far from
+// overflow; above a thousand a second is no API's real limit.
+const (
+	minAPIQPS = 0.01
+	maxAPIQPS = 1000
+	// maxRolloutWaves bounds ROLLOUT_WAVES: each wave soaks and waits for
+	// its verification, so more than this would take months.
+	maxRolloutWaves = 20
+)
+
+// The checks below are written as "in range" tests, so that NaN, which
+// compares false with everything, fails them.
+
+func checkQPS(q float64) error {
+	if !(q >= minAPIQPS && q <= maxAPIQPS) {
+		return fmt.Errorf("is not a number from %v to %v", minAPIQPS, maxAPIQPS)
+	}
+	return nil
+}
+
+func checkMaxFailure(f float64) error {
+	if !(f >= 0 && f < 1) {
+		return errors.New("is not a share such as 20% (from 0% up to, not including, 100%)")
+	}
+	return nil
+}
+
+func checkWaves(waves []float64) error {
+	if len(waves) == 0 || len(waves) > maxRolloutWaves {
+		return fmt.Errorf("is not a list of 1 to %d growing shares such as 5%%,25%%,100%%", maxRolloutWaves)
+	}
+	prev := 0.0
+	for _, f := range waves {
+		if !(f > prev && f <= 1) {
+			return fmt.Errorf("is not a list of 1 to %d growing shares such as 5%%,25%%,100%%", maxRolloutWaves)
+		}
+		prev = f
+	}
+	if prev != 1 {
+		return errors.New("does not end at 100%: the rollout would never finish")
+	}
+	return nil
+}
+
+// checkLease: a claim is only settled by verification, up to UPGRADE_TIME +
+// VERIFY_TIMEOUT after its call; a shorter lease could let another run claim
+// the gateway and call again while the first upgrade is unverified.
+func checkLease(c Config) error {
+	if c.LedgerLease < c.UpgradeTime+c.VerifyTimeout {
+		return fmt.Errorf("%v is shorter than UPGRADE_TIME %v + VERIFY_TIMEOUT %v: a claim must outlive the upgrade and its verification",
+			c.LedgerLease, c.UpgradeTime, c.VerifyTimeout)
+	}
+	return nil
+}
+
+var logLevels = []zerolog.Level{zerolog.TraceLevel, zerolog.DebugLevel, zerolog.InfoLevel, zerolog.WarnLevel, zerolog.ErrorLevel}
+
+// check reports every number of c outside its documented range, naming the
+// variable: the invariant of whatever ConfigFromEnv accepts.
+func (c Config) check() error {
+	var errs []error
+	bad := func(name string, value any, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v %w", name, value, err))
+		}
+	}
+	for _, v := range intVars {
+		bad(v.name, *v.field(&c), v.check(*v.field(&c)))
+	}
+	for _, v := range durationVars {
+		bad(v.name, *v.field(&c), v.check(*v.field(&c)))
+	}
+	bad("API_QPS", c.APIQPS, checkQPS(c.APIQPS))
+	bad("ROLLOUT_MAX_FAILURE", c.RolloutMaxFailure, checkMaxFailure(c.RolloutMaxFailure))
+	bad("ROLLOUT_WAVES", c.RolloutWaves, checkWaves(c.RolloutWaves))
+	if err := checkLease(c); err != nil {
+		errs = append(errs, fmt.Errorf("LEDGER_LEASE: %w", err))
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %v is not one of trace, debug, info, warn, error", c.LogLevel))
+	}
+	return errors.Join(errs...)
 }
 
 func list(s string) []string {
@@ -359,15 +531,24 @@ func percent(s string) (float64, error) {
 	return strconv.ParseFloat(s, 64)
 }
 
+var errTooLong = errors.New("more days than a duration holds")
+
 // parseDuration accepts Go durations and whole days ("3d"), since release ages
-// are naturally counted in days.
+// are naturally counted in days. A count of days that time.Duration cannot
+// hold is an error, not a wrapped-around duration.
 func parseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
+		n, err := strconv.ParseInt(d, 10, 64)
 		if err != nil {
 			return 0, err
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		if n > math.MaxInt64/int64(aDay) {
+			return math.MaxInt64, errTooLong
+		}
+		if n < math.MinInt64/int64(aDay) {
+			return math.MinInt64, errTooLong
+		}
+		return time.Duration(n) * aDay, nil
 	}
 	return time.ParseDuration(s)
 }

@@ -1,6 +1,10 @@
 package handler
 
 import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +103,151 @@ func TestConfigLeaseCoversUpgradeAndVerification(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%v: err = %v, want it to contain %q", tc.env, err, want)
 			}
+		}
+	}
+}
+
+// A value that is not a finite number in its documented range, or a duration
+// beyond it (or beyond what time.Duration holds), is an error naming the
+// variable and the value: never a silently disabled safety net.
+func TestConfigRejectsNonFiniteAndOutOfRangeValues(t *testing.T) {
+	cases := []struct{ name, value string }{
+		// NaN compares false with every bound: the breaker never opened.
+		{"ROLLOUT_MAX_FAILURE", "NaN"},
+		{"ROLLOUT_MAX_FAILURE", "NaN%"},
+		{"ROLLOUT_MAX_FAILURE", "-Inf%"},
+		{"ROLLOUT_MAX_FAILURE", "100%"},
+		{"ROLLOUT_WAVES", "NaN,100%"},
+		{"ROLLOUT_WAVES", "5%,NaN,100%"},
+		{"ROLLOUT_WAVES", "5%,Inf%"},
+		{"ROLLOUT_WAVES", "1%,2%,3%,4%,5%,6%,7%,8%,9%,10%,11%,12%,13%,14%,15%,16%,17%,18%,19%,20%,100%"},
+		{"API_QPS", "NaN"},
+		{"API_QPS", "Inf"},
+		{"API_QPS", "+Inf"},
+		{"API_QPS", "1e309"},
+		{"API_QPS", "0.001"},
+		{"API_QPS", "1001"},
+		// Whole days overflowed time.Duration: 213504d became 25m26s.
+		{"PENALTY_COOLDOWN", "213504d"},
+		{"LEDGER_LEASE", "213505d"},
+		{"MIN_RELEASE_AGE", "9223372036854775807d"},
+		{"PENALTY_COOLDOWN", "366d"},
+		{"MIN_RELEASE_AGE", "8761h"},
+		{"ROLLOUT_SOAK", "366d"},
+		{"LEDGER_LEASE", "31d"},
+		{"VERIFY_TIMEOUT", "8d"},
+		{"VERIFY_TIMEOUT", "0"},
+		{"UPGRADE_TIME", "25h"},
+		{"UPGRADE_TIME", "0s"},
+		{"DEADLINE_MARGIN", "61m"},
+		{"ROLLOUT_SOAK", "-1h"},
+		// A batch is a request naming its gateways: at most events.MaxGatewayIDs.
+		{"BATCH_SIZE", "1001"},
+		{"MAX_CONCURRENCY", "257"},
+		{"MAX_UPGRADES_PER_RUN", "1000001"},
+		{"MAX_ATTEMPTS", "101"},
+		{"ROLLOUT_CANARY", "1000001"},
+		{"ROLLOUT_MIN_SAMPLE", "1000001"},
+		{"FANOUT_THRESHOLD", "1000001"},
+		{"FANOUT_THRESHOLD", "99999999999999999999"},
+		// A zone is checked even with no window, and a level is one of the five.
+		{"MAINTENANCE_TZ", "Mars/Olympus"},
+		{"LOG_LEVEL", "disabled"},
+		{"LOG_LEVEL", "-100"},
+	}
+	for _, tc := range cases {
+		_, err := ConfigFromEnv(env(map[string]string{tc.name: tc.value}), "cn-shanghai")
+		if err == nil || !strings.Contains(err.Error(), tc.name+": ") || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.value)) {
+			t.Errorf("%s=%q: err = %v, want it to name the variable and the value", tc.name, tc.value, err)
+		}
+	}
+}
+
+// The ends of every documented range are accepted.
+func TestConfigAcceptsTheEndsOfEachRange(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"API_QPS": "0.01", "MAX_CONCURRENCY": "1", "MAX_UPGRADES_PER_RUN": "1", "MAX_ATTEMPTS": "1", "ROLLOUT_CANARY": "1",
+			"ROLLOUT_MIN_SAMPLE": "1", "FANOUT_THRESHOLD": "1", "BATCH_SIZE": "1", "ROLLOUT_MAX_FAILURE": "0%", "ROLLOUT_WAVES": "100%",
+			"UPGRADE_TIME": "1s", "VERIFY_TIMEOUT": "1s", "LEDGER_LEASE": "2s", "MIN_RELEASE_AGE": "0", "PENALTY_COOLDOWN": "0d",
+			"ROLLOUT_SOAK": "0s", "DEADLINE_MARGIN": "0"},
+		{"API_QPS": "1000", "MAX_CONCURRENCY": "256", "MAX_UPGRADES_PER_RUN": "1000000", "MAX_ATTEMPTS": "100", "ROLLOUT_CANARY": "1000000",
+			"ROLLOUT_MIN_SAMPLE": "1000000", "FANOUT_THRESHOLD": "1000000", "BATCH_SIZE": "1000", "ROLLOUT_MAX_FAILURE": "99.9%",
+			"ROLLOUT_WAVES": "1%,2%,3%,4%,5%,6%,7%,8%,9%,10%,11%,12%,13%,14%,15%,16%,17%,18%,19%,100%",
+			"UPGRADE_TIME":  "24h", "VERIFY_TIMEOUT": "7d", "LEDGER_LEASE": "30d", "MIN_RELEASE_AGE": "365d", "PENALTY_COOLDOWN": "8760h",
+			"ROLLOUT_SOAK": "365d", "DEADLINE_MARGIN": "1h"},
+	} {
+		c, err := ConfigFromEnv(env(vars), "cn-shanghai")
+		if err != nil {
+			t.Errorf("%v: %v", vars, err)
+			continue
+		}
+		if err := c.check(); err != nil {
+			t.Errorf("%v: check: %v", vars, err)
+		}
+	}
+	if c, _ := ConfigFromEnv(env(map[string]string{"MIN_RELEASE_AGE": "365d", "BATCH_SIZE": "1000"}), "cn-shanghai"); c.MinReleaseAge != 365*24*time.Hour || c.BatchSize != events.MaxGatewayIDs {
+		t.Errorf("365d = %v, BATCH_SIZE 1000 = %d", c.MinReleaseAge, c.BatchSize)
+	}
+}
+
+// check is the invariant ConfigFromEnv's result meets: it finds a value out
+// of range in a Config made by hand, naming the variable.
+func TestConfigCheckNamesTheVariable(t *testing.T) {
+	good, err := ConfigFromEnv(env(nil), "cn-shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := good.check(); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	for name, spoil := range map[string]func(*Config){
+		"API_QPS":             func(c *Config) { c.APIQPS = math.NaN() },
+		"ROLLOUT_MAX_FAILURE": func(c *Config) { c.RolloutMaxFailure = math.NaN() },
+		"ROLLOUT_WAVES":       func(c *Config) { c.RolloutWaves = []float64{math.NaN(), 1} },
+		"BATCH_SIZE":          func(c *Config) { c.BatchSize = events.MaxGatewayIDs + 1 },
+		"PENALTY_COOLDOWN":    func(c *Config) { c.PenaltyCooldown = -time.Nanosecond },
+		"LEDGER_LEASE":        func(c *Config) { c.LedgerLease = c.UpgradeTime },
+		"MAX_CONCURRENCY":     func(c *Config) { c.MaxConcurrency = 0 },
+	} {
+		c := good
+		c.RolloutWaves = slices.Clone(good.RolloutWaves)
+		spoil(&c)
+		if err := c.check(); err == nil || !strings.Contains(err.Error(), name+": ") {
+			t.Errorf("%s spoilt: check = %v", name, err)
+		}
+	}
+}
+
+// README's configuration table states the range of each number as the code
+// checks it.
+func TestREADMEStatesEachRange(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(name string) string {
+		for _, line := range strings.Split(string(readme), "\n") {
+			if strings.HasPrefix(line, "| `"+name+"` |") {
+				return line
+			}
+		}
+		t.Errorf("README has no row for %s", name)
+		return ""
+	}
+	want := map[string]string{
+		"API_QPS":             fmt.Sprintf("%v to %v", minAPIQPS, maxAPIQPS),
+		"ROLLOUT_WAVES":       fmt.Sprintf("1 to %d growing shares", maxRolloutWaves),
+		"ROLLOUT_MAX_FAILURE": "0% up to, not including, 100%",
+	}
+	for _, v := range intVars {
+		want[v.name] = v.bounds()
+	}
+	for _, v := range durationVars {
+		want[v.name] = v.bounds()
+	}
+	for name, text := range want {
+		if r := row(name); r != "" && !strings.Contains(r, text) {
+			t.Errorf("README's row of %s does not say %q: %s", name, text, r)
 		}
 	}
 }

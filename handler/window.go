@@ -20,9 +20,9 @@ func ParseWindow(spec, tz string) (Window, error) {
 	if spec == "" {
 		return Window{}, nil
 	}
-	loc, err := time.LoadLocation(tz)
+	loc, err := loadZone(tz)
 	if err != nil {
-		return Window{}, fmt.Errorf("MAINTENANCE_TZ %q is not an IANA time zone such as Asia/Shanghai", tz)
+		return Window{}, err
 	}
 	var h1, m1, h2, m2 int
 	var rest string
@@ -36,6 +36,16 @@ func ParseWindow(spec, tz string) (Window, error) {
 	}
 	w.text = fmt.Sprintf("%02d:%02d-%02d:%02d %s", h1, m1, h2, m2, tz)
 	return w, nil
+}
+
+// loadZone loads an IANA time zone. "Local" and "" are not zones: they would
+// mean whatever the machine is set to (UTC under FC).
+func loadZone(tz string) (*time.Location, error) {
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "" || tz == "Local" {
+		return nil, fmt.Errorf("MAINTENANCE_TZ %q is not an IANA time zone such as Asia/Shanghai", tz)
+	}
+	return loc, nil
 }
 
 // Always reports whether the window is always open.
