@@ -71,10 +71,16 @@ type Invocation struct {
 // MNS message bodies (topic and queue) that are not a JSON object but are
 // standard base64 of one are decoded first: the Java and Python SDKs encode
 // by default, and a queue trigger with IsBase64Decode off passes base64 on.
+//
+// A payload over MaxPayloadBytes is rejected unread, as one message; so is
+// each request text over MaxMessageBytes (see ParseRequest).
 func Decode(payload []byte) Invocation {
 	text := trimJSONSpace(payload)
 	if len(text) == 0 {
 		return direct(payload)
+	}
+	if len(payload) > MaxPayloadBytes {
+		return oversized(payload, text[0])
 	}
 	switch {
 	case text[0] == '[' && json.Valid(text):
@@ -83,6 +89,27 @@ func Decode(payload []byte) Invocation {
 		return decodeObject(payload, text)
 	}
 	return Invocation{Trigger: TriggerMNSTopic, Messages: []Message{mnsBody("", payload)}}
+}
+
+// MaxPayloadBytes is the largest payload Decode reads: room for a request
+// of MaxMessageBytes in any envelope, where escaping can double it (a quote
+// or a newline takes two bytes in a JSON string) and base64 adds a third.
+const MaxPayloadBytes = 4 * MaxMessageBytes
+
+// oversized rejects a payload too large to be one message, without reading
+// it. Its trigger goes by the first character alone: only EventBridge sends
+// arrays, and an object is taken for direct as an unrecognised one would be.
+func oversized(payload []byte, first byte) Invocation {
+	inv := Invocation{Trigger: TriggerMNSTopic}
+	switch first {
+	case '[':
+		inv.Trigger = TriggerMNSQueue
+	case '{':
+		inv.Trigger = TriggerDirect
+	}
+	err := fmt.Errorf("the payload is %d bytes (at most %d: one MNS message of %d bytes in its envelope)", len(payload), MaxPayloadBytes, MaxMessageBytes)
+	inv.Messages = []Message{{Raw: payload, Err: err}}
+	return inv
 }
 
 func direct(payload []byte) Invocation {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -265,6 +266,94 @@ func TestDecodeUnknownCloudEventType(t *testing.T) {
 	huge := `{"specversion":"1.0","type":"` + strings.Repeat("<", 60<<10) + `","data":{"messageBody":""}}`
 	if err := Decode([]byte(huge)).Messages[0].Err; err == nil || len(err.Error()) > 512 {
 		t.Errorf("%d bytes of error: %.300v", len(err.Error()), err)
+	}
+}
+
+// envelopes wraps a request body in every envelope that carries one, with
+// the message id each gives ("" where it has none).
+func envelopes(t *testing.T, body string) map[string]struct{ payload, id string } {
+	t.Helper()
+	js := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	event := func(body string) string {
+		return js(map[string]any{"specversion": "1.0", "id": "e1", "source": "acs:mns", "type": MNSQueueMessageType,
+			"subject": queueSubject, "data": map[string]any{"messageId": "m1", "messageBody": body}})
+	}
+	return map[string]struct{ payload, id string }{
+		"direct":       {body, ""},
+		"timer":        {js(map[string]any{"triggerTime": "2026-03-02T18:00:00Z", "triggerName": "t", "payload": body}), ""},
+		"topic JSON":   {js(map[string]any{"TopicOwner": "1", "TopicName": "t", "MessageId": "m1", "Message": body, "PublishTime": 1}), "m1"},
+		"topic STREAM": {js(map[string]any{"body": body, "attrs": map[string]string{"k": "v"}}), ""},
+		"queue":        {event(body), "m1"},
+		"queue base64": {event(base64.StdEncoding.EncodeToString([]byte(body))), "m1"},
+		"queue batch":  {"[" + event(body) + "," + event(body) + "]", "m1"},
+	}
+}
+
+// Every request an MNS message can carry is read in every envelope: the
+// payload limit leaves room for the envelope, its escaping and base64. One
+// byte more in the request and it is rejected, with its message id.
+func TestDecodeSizeLimits(t *testing.T) {
+	var ids strings.Builder
+	for i := range MaxGatewayIDs {
+		fmt.Fprintf(&ids, `%s"sag-%044d"`, map[bool]string{true: "", false: ","}[i == 0], i)
+	}
+	text := `{"gatewayIds":[` + ids.String() + `]}`
+	full := text + strings.Repeat("\n", MaxMessageBytes-len(text)) // newlines: two bytes each in a JSON string
+	if len(full) != MaxMessageBytes {
+		t.Fatalf("body of %d bytes", len(full))
+	}
+	for name, env := range envelopes(t, full) {
+		inv := Decode([]byte(env.payload))
+		for i, m := range inv.Messages {
+			if m.Err != nil || len(m.Request.GatewayIDs) != MaxGatewayIDs {
+				t.Errorf("%s (%d bytes), message %d: %.200v", name, len(env.payload), i, m.Err)
+			}
+		}
+	}
+	for name, env := range envelopes(t, full+" ") {
+		inv := Decode([]byte(env.payload))
+		for i, m := range inv.Messages {
+			want := "the request is 65537 bytes (at most 65536"
+			if m.Err == nil || !strings.Contains(m.Err.Error(), want) || m.ID != env.id || len(m.Raw) != MaxMessageBytes+1 {
+				t.Errorf("%s, message %d: id %q, %d bytes of raw, %.200v; want %q", name, i, m.ID, len(m.Raw), m.Err, want)
+			}
+		}
+	}
+}
+
+// A payload larger than any envelope of one message is rejected whole,
+// before it is read: a batch of small valid events too.
+func TestDecodePayloadLimit(t *testing.T) {
+	event := `{"specversion":"1.0","type":"mns:Queue:SendMessage","data":{"messageBody":"{}"}}`
+	more := (MaxPayloadBytes - len(event) - 2) / (len(event) + 1)
+	under := "[" + event + strings.Repeat(","+event, more) + "]"
+	batch := "[" + event + strings.Repeat(","+event, more+1) + "]"
+	tests := []struct {
+		payload string
+		trigger Trigger
+	}{
+		{batch, TriggerMNSQueue},
+		{"{" + strings.Repeat(" ", MaxPayloadBytes) + "}", TriggerDirect},
+		{strings.Repeat("x", MaxPayloadBytes+1), TriggerMNSTopic},
+	}
+	for _, tt := range tests {
+		inv := Decode([]byte(tt.payload))
+		want := fmt.Sprintf("the payload is %d bytes (at most %d", len(tt.payload), MaxPayloadBytes)
+		if inv.Trigger != tt.trigger || len(inv.Messages) != 1 {
+			t.Fatalf("%.20s…: trigger %q with %d messages", tt.payload, inv.Trigger, len(inv.Messages))
+		}
+		if m := inv.Messages[0]; m.Err == nil || !strings.HasPrefix(m.Err.Error(), want) || string(m.Raw) != tt.payload {
+			t.Errorf("%.20s…: %.200v, want %q", tt.payload, m.Err, want)
+		}
+	}
+	if inv := Decode([]byte(under)); len(inv.Messages) != more+1 || inv.Messages[0].Err != nil {
+		t.Errorf("a batch of %d bytes: %d messages, %v", len(under), len(inv.Messages), inv.Messages[0].Err)
 	}
 }
 

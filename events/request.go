@@ -163,9 +163,14 @@ func problem(field, format string, args ...any) RequestError {
 // text is {}, a default sweep. Unknown or misspelt fields (names are
 // case-sensitive), repeated fields, values of the wrong JSON type, a null (as
 // a member or as a list element), text after the object and anything but an
-// object are errors. A missing kind becomes KindSweep. On error the Request
-// is zero and the error is a RequestError naming each bad field.
+// object are errors, and so is text longer than MaxMessageBytes. A missing
+// kind becomes KindSweep. On error the Request is zero and the error is a
+// RequestError naming each bad field.
 func ParseRequest(raw []byte) (Request, error) {
+	if len(raw) > MaxMessageBytes {
+		// No trigger can carry it: refuse it before spending time on it.
+		return Request{}, problem("", "the request is %d bytes (at most %d, MNS's limit on one message)", len(raw), MaxMessageBytes)
+	}
 	req, err := decodeRequest(raw)
 	if err == nil {
 		err = req.Validate()

@@ -264,6 +264,27 @@ func TestErrorsQuoteValuesInPart(t *testing.T) {
 	}
 }
 
+// A request longer than an MNS message is refused before it is parsed.
+func TestParseRequestSizeLimit(t *testing.T) {
+	pad := func(text string, n int) []byte { return []byte(text + strings.Repeat(" ", n-len(text))) }
+	if req, err := ParseRequest(pad(`{"dryRun":true}`, MaxMessageBytes)); err != nil || !req.DryRun {
+		t.Errorf("%d bytes: %+v, %v", MaxMessageBytes, req, err)
+	}
+	for _, in := range [][]byte{
+		pad(`{"dryRun":true}`, MaxMessageBytes+1),
+		pad(`{"dryRun":tru`, 1<<20), // not JSON, but too long comes first
+	} {
+		_, err := ParseRequest(in)
+		want := fmt.Sprintf("the request is %d bytes (at most 65536, MNS's limit on one message)", len(in))
+		if err == nil || err.Error() != want {
+			t.Errorf("got %.200v, want %q", err, want)
+		}
+		if _, ok := errors.AsType[*FieldError](err); !ok {
+			t.Errorf("%v: no FieldError in it", err)
+		}
+	}
+}
+
 func TestValidateZeroRequest(t *testing.T) {
 	if err := (Request{}).Validate(); err != nil {
 		t.Errorf("a zero Request is a default sweep, got %v", err)
