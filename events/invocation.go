@@ -292,10 +292,11 @@ func jsonTypeOf(t reflect.Type) string {
 
 // Limits on what a rejection carries, so that its outcome event fits in one
 // MNS message (64 KiB) even when every byte needs escaping in JSON (up to
-// six bytes each).
+// six bytes each): 6 × 9.1 KiB and the rest of the event stay under 57 KiB.
 const (
-	MaxRejectedMessage = 8 << 10 // bytes of the raw message kept
-	MaxRejectedError   = 1 << 10 // bytes of the error text kept
+	MaxRejectedMessage   = 8 << 10 // bytes of the raw message kept
+	MaxRejectedError     = 1 << 10 // bytes of the error text kept
+	MaxRejectedMessageID = 128     // bytes of the message id kept (MNS ids have 32)
 )
 
 // ReasonInvalidRequest is the reason of every rejected result.
@@ -313,7 +314,7 @@ func (m Message) Rejected() Result {
 		Reason:    ReasonInvalidRequest,
 		Error:     truncate(errText, MaxRejectedError),
 		Message:   truncate(string(m.Raw), MaxRejectedMessage),
-		MessageID: m.ID,
+		MessageID: truncate(m.ID, MaxRejectedMessageID), // any envelope may send any id
 	}
 }
 

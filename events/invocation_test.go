@@ -369,25 +369,57 @@ func TestMessageRejected(t *testing.T) {
 }
 
 // However large and however awkward the message, its rejected event fits in
-// one MNS message.
+// one MNS message: the raw text, the error and the message id are cut, even
+// when every byte left takes six in JSON (\u003c for '<', \u0001, \ufffd for
+// a byte that is not UTF-8).
 func TestMessageRejectedFitsMNS(t *testing.T) {
-	for _, fill := range []string{"<", "\x01", "\xff", "工"} {
-		huge := strings.Repeat(fill, 1<<20)
-		inv := Decode([]byte(`{"` + huge + `":1}`))
-		r := inv.Messages[0].Rejected()
-		if !utf8.ValidString(r.Message) && fill != "\xff" {
-			t.Errorf("%q: message cut inside a character", fill)
+	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	run := RunInfo{RunID: strings.Repeat("f", 64), CorrelationID: strings.Repeat("<", MaxCorrelationIDLen)}
+	for _, fill := range []string{"<", "\x01", "\xff", "工", `"`, `\`, "\u2028"} {
+		escaped := len(js(fill)) - 2
+		n := (MaxPayloadBytes - 1024) / escaped / 2 // two such strings fit in one payload
+		huge := strings.Repeat(fill, n)
+		event := func(id, typ, body string) string {
+			return js(map[string]any{"specversion": "1.0", "id": id, "type": typ, "data": map[string]any{"messageBody": body}})
 		}
-		if !strings.HasSuffix(r.Message, "bytes in all)") || len(r.Message) > MaxRejectedMessage+32 || len(r.Error) > MaxRejectedError+32 {
-			t.Errorf("%q: not cut to size: %d bytes of message, %d of error", fill, len(r.Message), len(r.Error))
+		payloads := map[string]string{
+			"over the payload limit":      `{"` + strings.Repeat(fill, MaxPayloadBytes) + `":1}`,
+			"over the message limit":      `{"` + huge + `":1}`,
+			"a huge field name":           `{"` + strings.Repeat(fill, MaxMessageBytes/len(fill)-8) + `":1}`,
+			"a huge gateway id":           `{"gatewayIds":["` + strings.Repeat(fill, MaxMessageBytes/len(fill)-20) + `"]}`,
+			"a huge body in a CloudEvent": event("e1", MNSQueueMessageType, huge),
+			"a huge id and type":          event(huge, huge, ""),
+			"a huge id and body":          event(huge, MNSQueueMessageType, strings.Repeat(fill, MaxMessageBytes/len(fill))),
+			"a topic message":             js(map[string]any{"TopicOwner": "1", "MessageId": huge, "Message": huge, "PublishTime": 1}),
+			"a batch":                     js([]string{huge, huge}),
 		}
-		ev := OutcomeEvent(functionARN, RunInfo{RunID: "r", Trigger: inv.Trigger}, r, fixtureAt)
-		b, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
+		for name, payload := range payloads {
+			inv := Decode([]byte(payload))
+			for i, m := range inv.Messages {
+				if m.Err == nil {
+					t.Errorf("%q, %s, message %d: accepted", fill, name, i)
+					continue
+				}
+				r := m.Rejected()
+				run.Trigger = inv.Trigger
+				b, err := json.Marshal(OutcomeEvent(functionARN, run, r, fixtureAt))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(b) > 64<<10 {
+					t.Errorf("%q, %s, message %d: event of %d bytes, more than an MNS message holds (%d of message, %d of error, %d of id)",
+						fill, name, i, len(b), len(r.Message), len(r.Error), len(r.MessageID))
+				}
+				if fill != "\xff" && !utf8.ValidString(r.Message+r.Error+r.MessageID) {
+					t.Errorf("%q, %s: cut inside a character", fill, name)
+				}
+			}
 		}
-		if len(b) > 64<<10 {
-			t.Errorf("%q: event is %d bytes, more than an MNS message holds", fill, len(b))
+	}
+	long := Message{ID: strings.Repeat("i", 1<<20), Raw: []byte(strings.Repeat("r", 1<<20)), Err: errors.New(strings.Repeat("e", 1<<20))}.Rejected()
+	for _, s := range []string{long.Message, long.Error, long.MessageID} {
+		if !strings.HasSuffix(s, "(1048576 bytes in all)") {
+			t.Errorf("not cut, or not said: %.40q…%q", s, s[max(0, len(s)-30):])
 		}
 	}
 }
