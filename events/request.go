@@ -2,10 +2,12 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,12 +27,64 @@ const (
 	KindReset  Kind = "reset"  // close a rollout's breaker (targetVersion, versionTypes)
 )
 
-// kinds is every kind a request may name. A new kind is one constant above
-// and one entry here.
-var kinds = []Kind{KindSweep, KindVerify, KindStop, KindResume, KindReset}
+// kindFields is every kind a request may name, with the fields that apply
+// to it besides kind and correlationId (which apply to every kind). Any
+// other field given is an error: a stop naming gateways would stop the whole
+// fleet. A new kind is one constant above and one row here.
+var kindFields = []kindRow{
+	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId"}},
+	{KindVerify, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
+	{KindStop, nil},
+	{KindResume, nil},
+	{KindReset, []string{"versionTypes", "targetVersion"}},
+}
+
+type kindRow struct {
+	kind   Kind
+	fields []string
+}
 
 // Known reports whether k is a kind this version of the function handles.
-func (k Kind) Known() bool { return slices.Contains(kinds, k) }
+func (k Kind) Known() bool {
+	_, ok := fieldsOf(k)
+	return ok
+}
+
+// fieldsOf returns the row of kind k, and whether there is one.
+func fieldsOf(k Kind) ([]string, bool) {
+	for _, row := range kindFields {
+		if row.kind == k {
+			return row.fields, true
+		}
+	}
+	return nil, false
+}
+
+// applies reports whether field may be given in a request of kind k.
+func applies(k Kind, field string) bool {
+	fields, _ := fieldsOf(k)
+	return field == "kind" || field == "correlationId" || slices.Contains(fields, field)
+}
+
+// knownKinds lists the kinds in the table's order.
+func knownKinds() []Kind {
+	ks := make([]Kind, len(kindFields))
+	for i, row := range kindFields {
+		ks[i] = row.kind
+	}
+	return ks
+}
+
+// kindsOf names the kinds that field applies to, for an error message.
+func kindsOf(field string) string {
+	var ks []string
+	for _, row := range kindFields {
+		if applies(row.kind, field) {
+			ks = append(ks, string(row.kind))
+		}
+	}
+	return strings.Join(ks, ", ")
+}
 
 // VersionType names the software a version belongs to.
 type VersionType string
@@ -171,9 +225,11 @@ func ParseRequest(raw []byte) (Request, error) {
 		// No trigger can carry it: refuse it before spending time on it.
 		return Request{}, problem("", "the request is %d bytes (at most %d, MNS's limit on one message)", len(raw), MaxMessageBytes)
 	}
-	req, err := decodeRequest(raw)
+	req, sent, err := decodeRequest(raw)
 	if err == nil {
-		err = req.Validate()
+		// A member sent counts, even false or "": {"kind":"stop","dryRun":false}
+		// is as wrong as with true.
+		err = req.validate(func(name string) bool { return sent[name] })
 	}
 	if err != nil {
 		return Request{}, err
@@ -188,27 +244,28 @@ func ParseRequest(raw []byte) (Request, error) {
 // DisallowUnknownFields: encoding/json matches names case-insensitively and
 // silently keeps the last of two equal names, and a request that says
 // "GatewayIds" or names gatewayIds twice must not be half understood.
-func decodeRequest(raw []byte) (Request, error) {
+// It also returns the names of the members sent.
+func decodeRequest(raw []byte) (Request, map[string]bool, error) {
 	var req Request
 	text := trimJSONSpace(raw)
 	if len(text) == 0 {
-		return req, nil
+		return req, nil, nil
 	}
 	if text[0] != '{' {
 		if !json.Valid(text) {
-			return req, problem("", "the request is not JSON (it starts with %s)", quoteStart(text))
+			return req, nil, problem("", "the request is not JSON (it starts with %s)", quoteStart(text))
 		}
-		return req, problem("", "the request must be a JSON object, got %s", jsonKind(text[0]))
+		return req, nil, problem("", "the request must be a JSON object, got %s", jsonKind(text[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(text))
 	if _, err := dec.Token(); err != nil { // the '{'
-		return Request{}, syntaxProblem(err)
+		return Request{}, nil, syntaxProblem(err)
 	}
 	seen := make(map[string]bool)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return Request{}, syntaxProblem(err)
+			return Request{}, nil, syntaxProblem(err)
 		}
 		name, _ := tok.(string) // the decoder only yields strings as member names
 		target, want := req.field(name)
@@ -216,27 +273,27 @@ func decodeRequest(raw []byte) (Request, error) {
 			if len(name) > 64 {
 				name = cut(name, 64) + "…" // the name as sent may be as long as the message
 			}
-			return Request{}, problem(name, "unknown field%s", suggestField(name))
+			return Request{}, nil, problem(name, "unknown field%s", suggestField(name))
 		}
 		if seen[name] {
-			return Request{}, problem(name, "appears twice")
+			return Request{}, nil, problem(name, "appears twice")
 		}
 		seen[name] = true
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
-			return Request{}, syntaxProblem(err)
+			return Request{}, nil, syntaxProblem(err)
 		}
 		if err := decodeMember(name, value, target, want); err != nil {
-			return Request{}, err
+			return Request{}, nil, err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the '}'
-		return Request{}, syntaxProblem(err)
+		return Request{}, nil, syntaxProblem(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Request{}, problem("", "unexpected text after the request object")
+		return Request{}, nil, problem("", "unexpected text after the request object")
 	}
-	return req, nil
+	return req, seen, nil
 }
 
 // decodeMember decodes one member's value into target. encoding/json reads
@@ -289,12 +346,29 @@ func syntaxProblem(err error) RequestError {
 
 // Validate checks every field and reports its problems at once, the first
 // maxProblems of them and how many more. A zero Kind means the default,
-// sweep.
-func (r Request) Validate() error {
+// sweep. A field with a value that does not apply to the kind is a problem.
+func (r Request) Validate() error { return r.validate(r.given) }
+
+// given reports whether the field has a value, the nearest a Request built
+// in code comes to "the member was sent".
+func (r *Request) given(name string) bool {
+	target, _ := r.field(name)
+	return target != nil && !reflect.ValueOf(target).Elem().IsZero()
+}
+
+// validate is Validate, with sent telling which fields were given.
+func (r Request) validate(sent func(name string) bool) error {
 	var errs problems
 	add := errs.add
-	if r.Kind != "" && !r.Kind.Known() {
-		add("kind", "%s is not a known kind (want one of %s)", quoteShort(string(r.Kind)), joinQuoted(kinds))
+	kind := cmp.Or(r.Kind, KindSweep)
+	if !kind.Known() {
+		add("kind", "%s is not a known kind (want one of %s)", quoteShort(string(r.Kind)), joinQuoted(knownKinds()))
+	} else {
+		for _, name := range requestFields {
+			if sent(name) && !applies(kind, name) {
+				add(name, "does not apply to kind %q (it applies to %s)", kind, kindsOf(name))
+			}
+		}
 	}
 	checkList(&errs, "regions", r.Regions, KnownRegion,
 		"is not a SAG region (want one of "+strings.Join(sagRegions, ", ")+")")

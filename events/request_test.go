@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -145,6 +146,88 @@ func TestParseRequestRejectsNull(t *testing.T) {
 				t.Errorf("%v: no FieldError in it", err)
 			}
 		})
+	}
+}
+
+// A field that does not apply to a kind is rejected naming it, whatever its
+// value: a stop naming gateways stopped the whole fleet, and a stop with
+// dryRun really stopped.
+func TestParseRequestFieldsPerKind(t *testing.T) {
+	tests := []struct {
+		in     string
+		fields []string // that do not apply, in order
+		text   string   // of the first
+	}{
+		{`{"kind":"stop","gatewayIds":["sag-abc"]}`, []string{"gatewayIds"}, `gatewayIds: does not apply to kind "stop" (it applies to sweep, verify)`},
+		{`{"kind":"stop","dryRun":true}`, []string{"dryRun"}, `dryRun: does not apply to kind "stop" (it applies to sweep)`},
+		{`{"kind":"stop","dryRun":false}`, []string{"dryRun"}, `dryRun: does not apply to kind "stop" (it applies to sweep)`},
+		{`{"kind":"stop","targetVersion":""}`, []string{"targetVersion"}, `targetVersion: does not apply to kind "stop" (it applies to sweep, verify, reset)`},
+		{`{"kind":"resume","regions":["cn-shanghai"],"force":true,"retryFailedOnly":true}`, []string{"regions", "force", "retryFailedOnly"},
+			`regions: does not apply to kind "resume" (it applies to sweep, verify)`},
+		{`{"kind":"verify","dryRun":true,"force":false,"retryFailedOnly":true}`, []string{"dryRun", "force", "retryFailedOnly"},
+			`dryRun: does not apply to kind "verify" (it applies to sweep)`},
+		{`{"kind":"reset","targetVersion":"2.3.1","regions":["cn-shanghai"],"gatewayIds":["sag-abc"],"parentRunId":""}`,
+			[]string{"regions", "gatewayIds", "parentRunId"}, `regions: does not apply to kind "reset" (it applies to sweep, verify)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			req, err := ParseRequest([]byte(tt.in))
+			reqErr, ok := errors.AsType[RequestError](err)
+			if !ok {
+				t.Fatalf("got %+v, %v", req, err)
+			}
+			var fields []string
+			for _, fe := range reqErr {
+				fields = append(fields, fe.Field)
+			}
+			if !reflect.DeepEqual(fields, tt.fields) || reqErr[0].Error() != tt.text {
+				t.Errorf("got %v\nwant fields %q, the first %q", err, tt.fields, tt.text)
+			}
+		})
+	}
+	// Built in code, a field with a value counts (a false or "" one cannot
+	// be told from an absent one).
+	for _, req := range []Request{{Kind: KindStop, DryRun: true}, {Kind: KindResume, GatewayIDs: []string{"sag-abc"}}, {Kind: KindVerify, Force: true}} {
+		if err := req.Validate(); err == nil || !strings.Contains(err.Error(), "does not apply to kind") {
+			t.Errorf("%+v: %v", req, err)
+		}
+	}
+}
+
+// Every field with every kind: accepted exactly when the kind's row of the
+// table lists it.
+func TestKindFieldTable(t *testing.T) {
+	values := map[string]string{
+		"regions": `["cn-shanghai"]`, "gatewayIds": `["sag-abc"]`, "versionTypes": `["Device"]`, "targetVersion": `"2.3.1"`,
+		"dryRun": "true", "force": "false", "correlationId": `"c"`, "retryFailedOnly": "true", "parentRunId": `"r"`,
+	}
+	applies := map[Kind][]string{
+		KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId"},
+		KindVerify: {"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"},
+		KindStop:   nil, KindResume: nil,
+		KindReset: {"versionTypes", "targetVersion"},
+	}
+	for kind, fields := range applies {
+		for _, f := range requestFields {
+			if f == "kind" {
+				continue
+			}
+			in := `{"kind":"` + string(kind) + `","` + f + `":` + values[f]
+			if kind == KindReset && f != "targetVersion" {
+				in += `,"targetVersion":"2.3.1"`
+			}
+			in += "}"
+			_, err := ParseRequest([]byte(in))
+			if f == "correlationId" || slices.Contains(fields, f) {
+				if err != nil {
+					t.Errorf("%s: %v", in, err)
+				}
+				continue
+			}
+			if want := f + `: does not apply to kind "` + string(kind) + `"`; err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("%s: got %v, want %s…", in, err, want)
+			}
+		}
 	}
 }
 
