@@ -32,7 +32,7 @@ const (
 // other field given is an error: a stop naming gateways would stop the whole
 // fleet. A new kind is one constant above and one row here.
 var kindFields = []kindRow{
-	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId"}},
+	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
 	{KindVerify, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
 	{KindStop, nil},
 	{KindResume, nil},
@@ -115,6 +115,7 @@ const MaxCorrelationIDLen = 128
 
 var (
 	gatewayIDPattern = regexp.MustCompile(`^sag-[a-z0-9]+$`)
+	batchIDPattern   = regexp.MustCompile(`^[a-z0-9-]{0,64}$`)
 	versionPattern   = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}$`)
 )
 
@@ -135,10 +136,15 @@ type Request struct {
 	// ParentRunID is set on the batches a planner fans out and on
 	// continuations: the run that sent the request.
 	ParentRunID string `json:"parentRunId,omitempty"`
+	// BatchID is set by a planner on each batch it sends to the work queue,
+	// as the ledger records it: a batch's force holds only if the ledger
+	// records that exact batch, so a message forged onto the queue cannot
+	// carry it.
+	BatchID string `json:"batchId,omitempty"`
 }
 
 // requestFields are the JSON member names of a Request, in order.
-var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly", "parentRunId"}
+var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly", "parentRunId", "batchId"}
 
 // field returns where the value of the JSON member name goes and what it
 // must be; target is nil for a name that is not a field.
@@ -164,6 +170,8 @@ func (r *Request) field(name string) (target any, want string) {
 		return &r.RetryFailedOnly, "true or false"
 	case "parentRunId":
 		return &r.ParentRunID, "a string"
+	case "batchId":
+		return &r.BatchID, "a string"
 	}
 	return nil, ""
 }
@@ -391,6 +399,9 @@ func (r Request) validate(sent func(name string) bool) error {
 	}
 	if len(r.ParentRunID) > 64 {
 		add("parentRunId", "is %d characters long (at most 64)", len(r.ParentRunID))
+	}
+	if !batchIDPattern.MatchString(r.BatchID) {
+		add("batchId", "%s is not a batch id (want at most 64 lowercase letters, digits and hyphens)", quoteShort(r.BatchID))
 	}
 	if r.Kind == KindReset && r.TargetVersion == "" {
 		add("targetVersion", "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)")

@@ -32,6 +32,9 @@ func TestParseRequestValid(t *testing.T) {
 				VersionTypes: []VersionType{VersionDevice, VersionDpi}, TargetVersion: "2.3.1", DryRun: true, CorrelationID: "ticket-4711"}},
 		{"a pin without version types", `{"targetVersion":"2.3.1"}`, Request{Kind: KindSweep, TargetVersion: "2.3.1"}},
 		{"retry failed only", `{"retryFailedOnly":true}`, Request{Kind: KindSweep, RetryFailedOnly: true}},
+		{"a planner's batch", `{"kind":"sweep","gatewayIds":["sag-abc"],"force":true,"parentRunId":"run-1","batchId":"run-1-0007"}`,
+			Request{Kind: KindSweep, GatewayIDs: []string{"sag-abc"}, Force: true, ParentRunID: "run-1", BatchID: "run-1-0007"}},
+		{"longest batch id", `{"batchId":"` + strings.Repeat("a-9", 21) + `z"}`, Request{Kind: KindSweep, BatchID: strings.Repeat("a-9", 21) + "z"}},
 		{"stop", `{"kind":"stop","correlationId":"incident-9"}`, Request{Kind: KindStop, CorrelationID: "incident-9"}},
 		{"reset a rollout", `{"kind":"reset","versionTypes":["Device"],"targetVersion":"2.3.1"}`,
 			Request{Kind: KindReset, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3.1"}},
@@ -92,6 +95,12 @@ func TestParseRequestErrorsNameTheField(t *testing.T) {
 		{`{"GatewayIds":["sag-abc"]}`, "GatewayIds", `unknown field (did you mean "gatewayIds"?)`},
 		{`{"region":["cn-shanghai"]}`, "region", "unknown field (want kind, regions, gatewayIds"},
 		{`{"dryRun":true,"dryRun":false}`, "dryRun", "appears twice"},
+		{`{"batchId":"Batch-1"}`, "batchId", `"Batch-1" is not a batch id (want at most 64 lowercase letters, digits and hyphens)`},
+		{`{"batchId":"b_1"}`, "batchId", "is not a batch id"},
+		{`{"batchId":"` + strings.Repeat("b", 65) + `"}`, "batchId", "is not a batch id"},
+		{`{"batchId":7}`, "batchId", "want a string, found a JSON number"},
+		{`{"batchID":"b1"}`, "batchID", `unknown field (did you mean "batchId"?)`},
+		{`{"kind":"verify","batchId":"b1"}`, "batchId", `does not apply to kind "verify" (it applies to sweep)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -199,10 +208,10 @@ func TestParseRequestFieldsPerKind(t *testing.T) {
 func TestKindFieldTable(t *testing.T) {
 	values := map[string]string{
 		"regions": `["cn-shanghai"]`, "gatewayIds": `["sag-abc"]`, "versionTypes": `["Device"]`, "targetVersion": `"2.3.1"`,
-		"dryRun": "true", "force": "false", "correlationId": `"c"`, "retryFailedOnly": "true", "parentRunId": `"r"`,
+		"dryRun": "true", "force": "false", "correlationId": `"c"`, "retryFailedOnly": "true", "parentRunId": `"r"`, "batchId": `"b"`,
 	}
 	applies := map[Kind][]string{
-		KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId"},
+		KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"},
 		KindVerify: {"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"},
 		KindStop:   nil, KindResume: nil,
 		KindReset: {"versionTypes", "targetVersion"},
@@ -379,20 +388,24 @@ func TestValidateZeroRequest(t *testing.T) {
 
 // A valid request survives encoding, so it can be forwarded (fan-out).
 func TestRequestMarshalRoundTrip(t *testing.T) {
-	want, err := ParseRequest(readFixture(t, "direct.json"))
+	direct, err := ParseRequest(readFixture(t, "direct.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := ParseRequest(b)
-	if err != nil {
-		t.Fatalf("%s: %v", b, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %+v, want %+v", got, want)
+	batch := Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2}, VersionTypes: []VersionType{VersionDevice},
+		TargetVersion: "2.3.1", DryRun: true, Force: true, CorrelationID: "c", RetryFailedOnly: true, ParentRunID: "run-1", BatchID: "run-1-0001"}
+	for _, want := range []Request{direct, batch} {
+		b, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseRequest(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
 	}
 }
 
