@@ -17,6 +17,13 @@
 // SDK's own retries are off: after a connection reset it resends a write, and
 // the handler retries by error class instead. A conditional write that fails
 // is read back, so a write whose reply was lost is recognised as ours.
+//
+// Rows are read strictly on what this version knows and tolerantly of what it
+// does not: a known column of another type, a value out of range (a negative
+// rev or attempt count, an unknown version type or state) or a missing
+// required column is a *RowError naming the row and the column, never a zero
+// value to act on; a column it does not know is ignored, since a newer
+// version may add columns and a rollback must still read its rows.
 package tablestore
 
 import (
@@ -24,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,7 +201,10 @@ func (l *Ledger) Get(ctx context.Context, vt events.VersionType, ids []string) (
 		if row.PrimaryKey.PrimaryKeys == nil || len(row.Columns) == 0 {
 			continue // no such row
 		}
-		rec := decode(row.PrimaryKey.PrimaryKeys, row.Columns)
+		rec, err := decode("BatchGetRow", row.PrimaryKey.PrimaryKeys, row.Columns)
+		if err != nil {
+			return nil, err
+		}
 		out[rec.Gateway] = rec
 	}
 	return out, nil
@@ -268,7 +279,9 @@ func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.R
 	}
 	out := make([]handler.Record, len(rows))
 	for i, row := range rows {
-		out[i] = decode(row.PrimaryKey.PrimaryKeys, row.Columns)
+		if out[i], err = decode("GetRange", row.PrimaryKey.PrimaryKeys, row.Columns); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -302,13 +315,8 @@ func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
 	sk := fmt.Sprintf("%s%s#%s#%012d#%s", auditPrefix, e.Time.UTC().Format(auditTime), e.VersionType, e.Rev, e.Event)
 	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(e.Gateway, sk)}
 	change.SetCondition(ots.RowExistenceExpectation_IGNORE)
-	for name, v := range map[string]any{
-		"kind": "audit", "version_type": string(e.VersionType), "event": string(e.Event), "target": e.Target,
-		"from_version": e.From, "serial": e.Serial, "run_id": e.RunID, "request_id": e.RequestID,
-		"api_request_id": e.APIRequestID, "trigger": string(e.Trigger), "correlation_id": e.Correlation,
-		"force": e.Force, "error": e.Error, "at": e.Time.UnixMilli(), "rev": e.Rev,
-	} {
-		change.AddColumn(name, v)
+	for _, c := range encodeAudit(e) {
+		change.AddColumn(c.ColumnName, c.Value)
 	}
 	return call(ctx, l, "PutRow", func() error { _, err := l.client.PutRow(&ots.PutRowRequest{PutRowChange: change}); return err })
 }
@@ -321,14 +329,11 @@ func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEn
 	}
 	var out []handler.AuditEntry
 	for _, row := range rows {
-		c := columns(row.Columns)
-		out = append(out, handler.AuditEntry{
-			Gateway: gateway, VersionType: events.VersionType(c.str("version_type")), Time: c.time("at"),
-			Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
-			Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
-			APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
-			Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"), Rev: c.int("rev"),
-		})
+		e, err := decodeAudit("GetRange", row.PrimaryKey.PrimaryKeys, row.Columns)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -336,12 +341,6 @@ func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEn
 // encode lays a record out as columns. Times are epoch milliseconds, 0 for
 // none.
 func encode(r handler.Record) []ots.AttributeColumn {
-	ms := func(t time.Time) int64 {
-		if t.IsZero() {
-			return 0
-		}
-		return t.UnixMilli()
-	}
 	cols := []ots.AttributeColumn{
 		{ColumnName: "kind", Value: "state"},
 		{ColumnName: "region", Value: r.Region},
@@ -371,28 +370,250 @@ func encode(r handler.Record) []ots.AttributeColumn {
 	return cols
 }
 
-func decode(pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) handler.Record {
-	c := columns(attrs)
+// ms is a time as epoch milliseconds, 0 for none (the zero time's own count
+// is negative, which no reader takes).
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func encodeAudit(e handler.AuditEntry) []ots.AttributeColumn {
+	return []ots.AttributeColumn{
+		{ColumnName: "kind", Value: "audit"},
+		{ColumnName: "version_type", Value: string(e.VersionType)},
+		{ColumnName: "event", Value: string(e.Event)},
+		{ColumnName: "target", Value: e.Target},
+		{ColumnName: "from_version", Value: e.From},
+		{ColumnName: "serial", Value: e.Serial},
+		{ColumnName: "run_id", Value: e.RunID},
+		{ColumnName: "request_id", Value: e.RequestID},
+		{ColumnName: "api_request_id", Value: e.APIRequestID},
+		{ColumnName: "trigger", Value: string(e.Trigger)},
+		{ColumnName: "correlation_id", Value: e.Correlation},
+		{ColumnName: "force", Value: e.Force},
+		{ColumnName: "error", Value: e.Error},
+		{ColumnName: "at", Value: ms(e.Time)},
+		{ColumnName: "rev", Value: e.Rev},
+	}
+}
+
+func encodeDoc(d handler.Doc) []ots.AttributeColumn {
+	return []ots.AttributeColumn{
+		{ColumnName: "kind", Value: "doc"},
+		{ColumnName: "rev", Value: d.Rev},
+		{ColumnName: "body", Value: string(d.Body)},
+	}
+}
+
+// states are the values of a state row's state column. A state this version
+// does not know (a newer one's) is an error, not a record to act on: it may
+// mean an upgrade in flight that this version would call for again.
+var states = []handler.State{handler.StateClaimed, handler.StateRequested, handler.StateVerified,
+	handler.StateUnverified, handler.StateFailed, handler.StateReleased}
+
+func decode(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (handler.Record, error) {
+	c := newRow(op, pk, attrs)
+	c.kind("state")
 	r := handler.Record{
-		Region: c.str("region"), Model: c.str("model"), VersionType: events.VersionType(c.str("version_type")), Rev: c.int("rev"),
-		State: handler.State(c.str("state")), Target: c.str("target"), From: c.str("from_version"),
-		Serial: c.str("serial"), ClaimID: c.str("claim_id"), LeaseUntil: c.time("lease_until"),
+		Gateway: c.pk, Region: c.str("region"), Model: c.str("model"), VersionType: c.versionType(),
+		Rev: c.int("rev", 1, required), State: handler.State(c.string("state", required)), Target: c.str("target"),
+		From: c.str("from_version"), Serial: c.str("serial"), ClaimID: c.str("claim_id"), LeaseUntil: c.time("lease_until"),
 		VerifyBy: c.time("verify_by"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
 		APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
 		Correlation: c.str("correlation_id"), ClaimedAt: c.time("claimed_at"), RequestedAt: c.time("requested_at"),
-		VerifiedAt: c.time("verified_at"), Attempts: int(c.int("attempts")), PenaltyUntil: c.time("penalty_until"),
+		VerifiedAt: c.time("verified_at"), Attempts: int(c.int("attempts", 0, optional)), PenaltyUntil: c.time("penalty_until"),
 		LastError: c.str("last_error"), UpdatedAt: c.time("updated_at"),
 	}
+	if c.err == nil && !slices.Contains(states, r.State) {
+		c.fail("state", "holds %q, not a state this version knows", r.State)
+	}
+	if c.err == nil && c.sk != statePrefix+string(r.VersionType) {
+		c.fail("version_type", "holds %q, but the row is %s", r.VersionType, c.sk)
+	}
+	if c.err != nil {
+		return handler.Record{}, c.err
+	}
+	return r, nil
+}
+
+func decodeAudit(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (handler.AuditEntry, error) {
+	c := newRow(op, pk, attrs)
+	c.kind("audit")
+	e := handler.AuditEntry{
+		Gateway: c.pk, VersionType: c.versionType(), Time: c.time("at"),
+		// An event this version does not know is still history to show.
+		Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
+		Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
+		APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
+		Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"), Rev: c.int("rev", 0, optional),
+	}
+	if c.err != nil {
+		return handler.AuditEntry{}, c.err
+	}
+	return e, nil
+}
+
+func decodeDoc(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (handler.Doc, error) {
+	c := newRow(op, pk, attrs)
+	c.kind("doc")
+	d := handler.Doc{ID: c.pk, Rev: c.int("rev", 1, required), Body: []byte(c.string("body", required))}
+	if c.err != nil {
+		return handler.Doc{}, c.err
+	}
+	return d, nil
+}
+
+// RowError is a ledger row this version of the function cannot read: a
+// column it knows holds another type or a value out of range, or one it needs
+// is missing. Reading it again gives the same, so it is not temporary.
+type RowError struct {
+	Op      string // the call that read the row
+	Key     string // its partition key: the gateway, or the document's id
+	Sort    string // its sort key
+	Column  string
+	Problem string
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("tablestore %s: row %s (%s) is unreadable: column %s %s", e.Op, e.Key, e.Sort, e.Column, e.Problem)
+}
+
+// row reads the attribute columns of one row strictly on what it knows and
+// tolerant of what it does not: a newer version of the function may add
+// columns, and a rollback must still read the row. The first problem is kept
+// in err.
+type row struct {
+	op, pk, sk string
+	cols       columns
+	err        *RowError
+}
+
+const (
+	optional = false
+	required = true
+)
+
+func newRow(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) *row {
+	r := &row{op: op, cols: attrs}
 	for _, k := range pk {
-		if k.ColumnName == "pk" {
-			r.Gateway, _ = k.Value.(string)
+		v, ok := k.Value.(string)
+		switch {
+		case k.ColumnName != "pk" && k.ColumnName != "sk":
+			continue
+		case !ok:
+			r.fail(k.ColumnName, "(primary key) holds %s, want a string", typeName(k.Value))
+		case k.ColumnName == "pk":
+			r.pk = v
+		default:
+			r.sk = v
 		}
 	}
 	return r
 }
 
+func (r *row) fail(column, format string, args ...any) {
+	if r.err == nil {
+		r.err = &RowError{Op: r.op, Key: r.pk, Sort: r.sk, Column: column, Problem: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (r *row) wrongType(column, want string) {
+	r.fail(column, "holds %s, want %s", typeName(r.cols.get(column)), want)
+}
+
+func (r *row) value(name string, need bool) any {
+	v := r.cols.get(name)
+	if v == nil && need {
+		r.fail(name, "is missing")
+	}
+	return v
+}
+
+func (r *row) str(name string) string { return r.string(name, optional) }
+
+func (r *row) string(name string, need bool) string {
+	v := r.value(name, need)
+	s, ok := v.(string)
+	if v != nil && !ok {
+		r.wrongType(name, "a string")
+	}
+	return s
+}
+
+func (r *row) int(name string, min int64, need bool) int64 {
+	v := r.value(name, need)
+	n, ok := v.(int64)
+	switch {
+	case v != nil && !ok:
+		r.wrongType(name, "an integer")
+	case ok && n < min:
+		r.fail(name, "holds %d, below %d", n, min)
+	}
+	return n
+}
+
+func (r *row) bool(name string) bool {
+	v := r.value(name, optional)
+	b, ok := v.(bool)
+	if v != nil && !ok {
+		r.wrongType(name, "a boolean")
+	}
+	return b
+}
+
+// maxMillis is the end of year 9999: a later time is no time this function
+// wrote, and would hold a lease or a penalty for ever.
+var maxMillis = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+
+// time reads epoch milliseconds, 0 for none.
+func (r *row) time(name string) time.Time {
+	ms := r.int(name, 0, optional)
+	if ms > maxMillis {
+		r.fail(name, "holds %d, after the year 9999", ms)
+	}
+	if ms <= 0 || ms > maxMillis {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func (r *row) kind(want string) {
+	if k := r.string("kind", required); r.err == nil && k != want {
+		r.fail("kind", "holds %q, want %q", k, want)
+	}
+}
+
+func (r *row) versionType() events.VersionType {
+	vt := events.VersionType(r.string("version_type", required))
+	if r.err == nil && !vt.Known() {
+		r.fail("version_type", "holds %q, not Device or Dpi", vt)
+	}
+	return vt
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a double"
+	case bool:
+		return "a boolean"
+	case []byte:
+		return "binary"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
 type columns []*ots.AttributeColumn
 
+// get returns the value of the named column, nil for none.
 func (cs columns) get(name string) any {
 	for _, c := range cs {
 		if c.ColumnName == name {
@@ -400,16 +621,6 @@ func (cs columns) get(name string) any {
 		}
 	}
 	return nil
-}
-
-func (cs columns) str(name string) string { s, _ := cs.get(name).(string); return s }
-func (cs columns) int(name string) int64  { n, _ := cs.get(name).(int64); return n }
-func (cs columns) bool(name string) bool  { b, _ := cs.get(name).(bool); return b }
-func (cs columns) time(name string) time.Time {
-	if ms := cs.int(name); ms != 0 {
-		return time.UnixMilli(ms)
-	}
-	return time.Time{}
 }
 
 const docKey = "doc"
@@ -432,16 +643,20 @@ func (l *Ledger) GetDoc(ctx context.Context, id string) (handler.Doc, bool, erro
 	if err != nil || len(resp.Columns) == 0 {
 		return handler.Doc{}, false, err
 	}
-	return docOf(id, resp.Columns), true, nil
+	d, err := decodeDoc("GetRow", resp.PrimaryKey.PrimaryKeys, resp.Columns)
+	if err != nil {
+		return handler.Doc{}, false, err
+	}
+	return d, true, nil
 }
 
 // PutDoc implements handler.Ledger: the revision rule of Put, and the same
 // read-back after a failed condition.
 func (l *Ledger) PutDoc(ctx context.Context, d handler.Doc) error {
 	change := &ots.PutRowChange{TableName: l.table, PrimaryKey: key(d.ID, docKey)}
-	change.AddColumn("kind", "doc")
-	change.AddColumn("rev", d.Rev)
-	change.AddColumn("body", string(d.Body))
+	for _, c := range encodeDoc(d) {
+		change.AddColumn(c.ColumnName, c.Value)
+	}
 	if failed, err := l.putRevision(ctx, change, d.Rev); !failed {
 		return err
 	}
@@ -469,12 +684,9 @@ func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, er
 	}
 	out := make([]handler.Doc, len(rows))
 	for i, row := range rows {
-		id, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
-		out[i] = docOf(id, row.Columns)
+		if out[i], err = decodeDoc("GetRange", row.PrimaryKey.PrimaryKeys, row.Columns); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
-}
-
-func docOf(id string, cols columns) handler.Doc {
-	return handler.Doc{ID: id, Rev: cols.int("rev"), Body: []byte(cols.str("body"))}
 }

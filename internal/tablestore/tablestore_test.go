@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	ots "github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
+
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
@@ -332,5 +334,137 @@ func TestAuditTrailOfOneInstantInRevisionOrder(t *testing.T) {
 	}
 	if !slices.Equal(got, steps) {
 		t.Fatalf("history %v, want %v", got, steps)
+	}
+}
+
+// raw writes columns into an existing row with the SDK itself, as another
+// version of the function (or a hand at the console) would.
+func (e *env) raw(t *testing.T, pk, sk string, cols map[string]any) {
+	t.Helper()
+	cfg := ots.NewDefaultTableStoreConfig()
+	cfg.RetryTimes = 0
+	client := ots.NewClientWithConfig(e.url, "sag-upgrade", e.creds.AccessKeyID, e.creds.AccessKeySecret, e.creds.SecurityToken, cfg)
+	key := new(ots.PrimaryKey)
+	key.AddPrimaryKeyColumn("pk", pk)
+	key.AddPrimaryKeyColumn("sk", sk)
+	change := &ots.UpdateRowChange{TableName: "ledger", PrimaryKey: key}
+	change.SetCondition(ots.RowExistenceExpectation_EXPECT_EXIST)
+	for name, v := range cols {
+		change.PutColumn(name, v)
+	}
+	if _, err := client.UpdateRow(&ots.UpdateRowRequest{UpdateRowChange: change}); err != nil {
+		t.Fatalf("UpdateRow %s %s: %v", pk, sk, err)
+	}
+}
+
+// auditKey is the sort key of the one audit entry a test writes at t0.
+const auditKey = "audit#2026-11-22T18:00:00.000000000Z#Device#000000000001#claimed"
+
+// A newer version of the function may add columns to every kind of row: this
+// one reads such rows as before (a rollback must not break on them).
+func TestRowsWithColumnsOfANewerVersionStillRead(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	want := record("sag-a", 1, handler.StateRequested)
+	if err := e.ledger.Put(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+		Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{"wave":0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]any{"wave": int64(3), "paused_by": "ops", "weight": 0.5, "priority_lane": true, "blob": []byte{1, 2}}
+	e.raw(t, "sag-a", "state#Device", extra)
+	e.raw(t, "sag-a", auditKey, extra)
+	e.raw(t, "rollout#Device#sag-1000#2.3.1", "doc", extra)
+
+	got, err := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"})
+	if err != nil || got["sag-a"].Rev != 1 || got["sag-a"].ClaimID != want.ClaimID || !got["sag-a"].LeaseUntil.Equal(want.LeaseUntil) {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if recs, err := e.ledger.Scan(ctx, handler.StateRequested); err != nil || len(recs) != 1 || recs[0].Serial != want.Serial {
+		t.Fatalf("Scan = %+v, %v", recs, err)
+	}
+	if h, err := e.ledger.History(ctx, "sag-a"); err != nil || len(h) != 1 || h[0].RunID != "run-1" || !h[0].Time.Equal(t0) {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	if d, found, err := e.ledger.GetDoc(ctx, "rollout#Device#sag-1000#2.3.1"); err != nil || !found || string(d.Body) != `{"wave":0}` {
+		t.Fatalf("GetDoc = %+v, %v, %v", d, found, err)
+	}
+	if docs, err := e.ledger.ListDocs(ctx, "rollout#"); err != nil || len(docs) != 1 || docs[0].Rev != 1 {
+		t.Fatalf("ListDocs = %+v, %v", docs, err)
+	}
+	// Writing the next revision over such a row works too.
+	if err := e.ledger.Put(ctx, record("sag-a", 2, handler.StateVerified)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A column this version knows that holds another type, or a value out of
+// range, makes the row unreadable: every read says which row and column,
+// rather than taking a zero value (a rev of 0, no lease) and acting on it.
+func TestUnreadableRowsAreErrorsNamingTheRowAndColumn(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		pk, sk string
+		cols   map[string]any
+		column string
+	}{
+		{"sag-a", "state#Device", map[string]any{"rev": "7"}, "rev"},
+		{"sag-a", "state#Device", map[string]any{"rev": int64(-1)}, "rev"},
+		{"sag-a", "state#Device", map[string]any{"attempts": int64(-3)}, "attempts"},
+		{"sag-a", "state#Device", map[string]any{"lease_until": "tomorrow"}, "lease_until"},
+		{"sag-a", "state#Device", map[string]any{"version_type": "Firmware"}, "version_type"},
+		{"sag-a", "state#Device", map[string]any{"state": "paused"}, "state"},
+		{"sag-a", "state#Device", map[string]any{"target": int64(231)}, "target"},
+		{"sag-a", auditKey, map[string]any{"at": "yesterday"}, "at"},
+		{"sag-a", auditKey, map[string]any{"force": "yes"}, "force"},
+		{"rollout#Device#sag-1000#2.3.1", "doc", map[string]any{"body": []byte(`{}`)}, "body"},
+		{"rollout#Device#sag-1000#2.3.1", "doc", map[string]any{"rev": 1.0}, "rev"},
+	} {
+		t.Run(tc.sk+"/"+tc.column, func(t *testing.T) {
+			e := setup(t)
+			if err := e.ledger.Put(ctx, record("sag-a", 1, handler.StateRequested)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+				Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ledger.PutDoc(ctx, handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			e.raw(t, tc.pk, tc.sk, tc.cols)
+			var reads map[string]error
+			switch {
+			case strings.HasPrefix(tc.sk, "state#"):
+				_, getErr := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"})
+				reads = map[string]error{"Get": getErr}
+				if tc.column != "state" { // Scan asks the server for known states only
+					_, reads["Scan"] = e.ledger.Scan(ctx, handler.StateRequested, handler.StateVerified)
+				}
+			case strings.HasPrefix(tc.sk, "audit#"):
+				_, err := e.ledger.History(ctx, "sag-a")
+				reads = map[string]error{"History": err}
+			default:
+				_, _, getErr := e.ledger.GetDoc(ctx, tc.pk)
+				_, listErr := e.ledger.ListDocs(ctx, "rollout#")
+				reads = map[string]error{"GetDoc": getErr, "ListDocs": listErr}
+			}
+			for read, err := range reads {
+				var re *tablestore.RowError
+				if !errors.As(err, &re) || re.Key != tc.pk || re.Column != tc.column ||
+					!strings.Contains(err.Error(), tc.pk) || !strings.Contains(err.Error(), "column "+tc.column+" ") {
+					t.Errorf("%s after %v: %v, want an error naming %s and column %s", read, tc.cols, err, tc.pk, tc.column)
+				}
+				var te interface{ Temporary() bool }
+				if errors.As(err, &te) && te.Temporary() {
+					t.Errorf("%s: an unreadable row is not worth a retry: %v", read, err)
+				}
+			}
+		})
 	}
 }
