@@ -15,6 +15,7 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 )
@@ -332,6 +333,56 @@ func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 	for _, g := range w.cloud.Fleet.Gateways {
 		if w.cloud.SAG.Applied(g.SmartAGID) == 1 && w.cloud.SAG.Count(update, g.SmartAGID) != before[g.SmartAGID] {
 			t.Errorf("%s: called again although its upgrade is in progress", g.SmartAGID)
+		}
+	}
+}
+
+// The outcome topic is down for a whole night: the sweep upgrades as usual,
+// every event is kept in the ledger (run.completed says so, itself kept
+// last), and the first sweep after MNS is back publishes every kept event
+// with its id, before its own.
+func TestEventsKeptThroughAnMNSOutage(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	w.cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"},
+		Kinds: []mnssim.FaultKind{mnssim.FaultInternalError, mnssim.FaultBadGateway}})
+	res, report := w.invoke([]byte(`{"correlationId":"outage"}`))
+	if res.Failed {
+		t.Fatalf("the night under the outage: %s", res.Body)
+	}
+	if report.Counts.Requested == 0 || report.Publishing.Published != 0 || report.Publishing.Failed != 0 ||
+		report.Publishing.Kept < len(report.Results)+1 {
+		t.Fatalf("under the outage: counts %+v, publishing %+v", report.Counts, report.Publishing)
+	}
+	if n := len(w.cloud.MNS.Published(cloudsim.OutcomeTopic)); n != 0 {
+		t.Fatalf("%d events reached the topic that was down", n)
+	}
+	kept := 0
+	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+		if pk, _ := row.Get("pk"); strings.HasPrefix(pk.(string), "outbox#") {
+			kept++
+		}
+	}
+	if kept != report.Publishing.Kept {
+		t.Fatalf("%d events in the ledger's outbox, the report says %d", kept, report.Publishing.Kept)
+	}
+
+	w.cloud.MNS.SetFaults(mnssim.Faults{})
+	_, after := w.invoke([]byte(`{"gatewayIds":["` + w.outdated(1, map[string]bool{})[0] + `"],"correlationId":"after"}`))
+	if after.Publishing.Republished != report.Publishing.Kept || after.Publishing.Failed != 0 {
+		t.Fatalf("the sweep after: publishing %+v, %d were kept", after.Publishing, report.Publishing.Kept)
+	}
+	outage := w.published(report.RunID)
+	if len(outage) != len(report.Results)+1 || outage[len(outage)-1].Type != events.RunCompletedType {
+		t.Fatalf("%d events of the outage's run published, want its %d results and run.completed last", len(outage), len(report.Results))
+	}
+	var done events.RunCompletedData
+	json.Unmarshal(outage[len(outage)-1].Data, &done)
+	if done.Events.Kept != report.Publishing.Kept-1 || done.Counts != report.Counts {
+		t.Fatalf("the outage's run.completed: %+v", done)
+	}
+	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+		if pk, _ := row.Get("pk"); strings.HasPrefix(pk.(string), "outbox#") {
+			t.Fatalf("still kept after the sweep published them: %v", pk)
 		}
 	}
 }

@@ -50,6 +50,10 @@ type RunCompletedData struct {
 	Trigger       Trigger `json:"trigger"`
 	CorrelationID string  `json:"correlationId"`
 	Counts        Counts  `json:"counts"`
+	// Events says what became of the run's other events before this one:
+	// published, kept for a later run, or failed. A consumer that sees
+	// kept > 0 gets those events later, with their ids.
+	Events Publishing `json:"events"`
 }
 
 // OutcomeEvent is the event for one result, of type sag.upgrade.<outcome>.
@@ -72,9 +76,11 @@ func OutcomeEvent(source string, run RunInfo, r Result, at time.Time) CloudEvent
 	return newEvent(source, OutcomeTypePrefix+string(r.Outcome), r.SmartAGID, id, at, data)
 }
 
-// RunCompletedEvent is the last event of a run, with its counts.
-func RunCompletedEvent(source string, run RunInfo, c Counts, at time.Time) CloudEvent {
-	data := RunCompletedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Counts: c}
+// RunCompletedEvent is the last event of a run, with its counts and what
+// became of its other events.
+func RunCompletedEvent(source string, run RunInfo, c Counts, p Publishing, at time.Time) CloudEvent {
+	p.Errors = nil // in the report and the log; not for every subscriber
+	data := RunCompletedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Counts: c, Events: p}
 	return newEvent(source, RunCompletedType, "", eventID(run.RunID, RunCompletedType), at, data)
 }
 

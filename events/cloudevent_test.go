@@ -32,7 +32,8 @@ func TestEventFixtures(t *testing.T) {
 		{"outcome-rejected-event.json", OutcomeEvent(functionARN,
 			RunInfo{RunID: "20260302T180003Z-b71e05", Trigger: TriggerMNSQueue}, fixtureRejected, fixtureAt)},
 		{"run-completed-event.json", RunCompletedEvent(functionARN, fixtureRun,
-			Counts{Scanned: 3, Requested: 1, Skipped: 1, Failed: 1}, time.Date(2026, 3, 2, 18, 0, 5, 126e6, time.UTC))},
+			Counts{Scanned: 3, Requested: 1, Skipped: 1, Failed: 1}, Publishing{Published: 2, Kept: 1, Errors: []string{"x"}},
+			time.Date(2026, 3, 2, 18, 0, 5, 126e6, time.UTC))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -61,7 +62,7 @@ func TestOutcomeEventData(t *testing.T) {
 	if !reflect.DeepEqual(data, want) {
 		t.Errorf("data %+v, want %+v", data, want)
 	}
-	done := RunCompletedEvent(functionARN, fixtureRun, Counts{Scanned: 7, Verified: 7}, fixtureAt)
+	done := RunCompletedEvent(functionARN, fixtureRun, Counts{Scanned: 7, Verified: 7}, Publishing{Published: 7}, fixtureAt)
 	var completed RunCompletedData
 	if err := json.Unmarshal(done.Data, &completed); err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestEventIDs(t *testing.T) {
 	run := fixtureRun
 	run.RunID = "20260303T180000Z-000000"
 	differ("other run", id(run, fixtureResult))
-	differ("run completed", RunCompletedEvent(functionARN, fixtureRun, Counts{}, fixtureAt).ID)
+	differ("run completed", RunCompletedEvent(functionARN, fixtureRun, Counts{}, Publishing{}, fixtureAt).ID)
 
 	// Rejected messages: keyed by message id, or by the raw text without one.
 	rej := fixtureRejected

@@ -69,12 +69,16 @@ type Continuation struct {
 	Remaining int  `json:"remaining"`
 }
 
-// Publishing says how many outcome events reached the topic, so a report
-// shows when events were lost.
+// Publishing says what became of a run's events: published to the topic,
+// kept in the ledger for a later run to publish (the topic failed), or failed
+// (neither: the event is whole in a log line). Republished counts events that
+// earlier runs kept and this run published.
 type Publishing struct {
-	Published int      `json:"published"`
-	Failed    int      `json:"failed"`
-	Errors    []string `json:"errors,omitempty"`
+	Published   int      `json:"published"`
+	Failed      int      `json:"failed"`
+	Kept        int      `json:"kept"`
+	Republished int      `json:"republished,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // MarshalJSON writes an empty results array rather than null, so that

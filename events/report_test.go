@@ -34,7 +34,7 @@ func TestReportEmpty(t *testing.T) {
 	}
 	s := string(b)
 	if !strings.Contains(s, `"results":[]`) || strings.Contains(s, "continuation") ||
-		!strings.Contains(s, `"publishing":{"published":0,"failed":0}`) {
+		!strings.Contains(s, `"publishing":{"published":0,"failed":0,"kept":0}`) {
 		t.Errorf("got %s", s)
 	}
 }

@@ -122,15 +122,23 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// fakePublisher records events; fail makes the next publishes fail.
+// fakePublisher records events; fail makes the next publishes fail, and
+// delay, when set, holds a publish back (outside the lock, as a slow topic
+// would, so other publishes go on meanwhile).
 type fakePublisher struct {
-	mu     sync.Mutex
-	events []events.CloudEvent
-	fail   func(ev events.CloudEvent) error
+	mu       sync.Mutex
+	events   []events.CloudEvent
+	attempts int
+	fail     func(ev events.CloudEvent) error
+	delay    func(ctx context.Context, ev events.CloudEvent)
 }
 
 func (p *fakePublisher) Publish(ctx context.Context, ev events.CloudEvent) error {
+	if p.delay != nil {
+		p.delay(ctx, ev)
+	}
 	p.mu.Lock()
+	p.attempts++
 	defer p.mu.Unlock()
 	if p.fail != nil {
 		if err := p.fail(ev); err != nil {

@@ -96,15 +96,13 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		}
 	}()
 
-	stopAt, endAt, publishBy := h.timeBudget(ctx, startedAt)
+	budget := h.timeBudget(ctx, startedAt)
 	cloud, err := h.Connect(ctx, inv)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot build the cloud clients")
 		return events.Report{}, err
 	}
-	pubCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), publishBy)
-	defer cancel()
-
+	lcall := &caller{stopAt: budget.stopAt, endAt: budget.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
 	r := &run{
 		cfg:       h.Config,
 		policy:    Policy{Channel: h.Config.Channel, Hold: h.Config.HoldVersions, MinReleaseAge: h.Config.MinReleaseAge},
@@ -112,9 +110,9 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		ledger:    cloud.Ledger,
 		work:      cloud.Work,
 		requestID: inv.RequestID,
-		api:       newCaller(h.instancePace(), stopAt, endAt),
-		lcall:     &caller{stopAt: stopAt, endAt: endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second},
-		out:       newOutbox(pubCtx, cloud.Events, inv.Source(), log),
+		api:       newCaller(h.instancePace(), budget.stopAt, budget.endAt),
+		lcall:     lcall,
+		out:       newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, inv.Source(), log, budget.publishBy, budget.keepBy),
 		now:       now,
 		log:       log,
 		info:      info,
@@ -128,11 +126,15 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
 		Interface("config", h.Config).Bool("eventsEnabled", cloud.Events != nil).
 		Bool("ledgerEnabled", cloud.Ledger != nil).Strs("warnings", warnings).
-		Time("stopStartingAt", stopAt).Msg("run started")
+		Time("stopStartingAt", budget.stopAt).Msg("run started")
 	for _, w := range warnings {
 		log.Warn().Msg(w)
 	}
 
+	if sweeps(decoded) {
+		// Events earlier runs could not publish go out first.
+		r.out.drain(ctx, info.RunID, now(), now().Add(time.Until(budget.deadline)))
+	}
 	var problems []string
 	allDry := true
 	for _, m := range decoded.Messages {
@@ -187,8 +189,9 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	if ids := correlationIDs(decoded); len(ids) == 1 {
 		completed.CorrelationID = ids[0]
 	}
-	r.out.add(events.RunCompletedEvent(r.out.source, completed, counts, now()))
-	publishing := r.out.close()
+	publishing := r.out.finish(func(p events.Publishing) events.CloudEvent {
+		return events.RunCompletedEvent(r.out.source, completed, counts, p, now())
+	})
 
 	slices.SortStableFunc(results, func(a, b events.Result) int {
 		return strings.Compare(a.RegionID+"/"+a.SmartAGID+"/"+string(a.VersionType), b.RegionID+"/"+b.SmartAGID+"/"+string(b.VersionType))
@@ -258,10 +261,15 @@ func (h *Handler) instancePace() *pace {
 	return h.pace
 }
 
-// timeBudget splits the time to the invocation's deadline: new API calls
-// start until stopAt, calls end by endAt, and events go out until publishBy,
-// so the response is back before the deadline.
-func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endAt, publishBy time.Time) {
+// budget splits the time to an invocation's deadline: new API calls start
+// until stopAt, calls end by endAt, events are published until publishBy and
+// kept in the ledger until keepBy, so the response is back before the
+// deadline.
+type budget struct {
+	stopAt, endAt, publishBy, keepBy, deadline time.Time
+}
+
+func (h *Handler) timeBudget(ctx context.Context, start time.Time) budget {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = start.Add(15 * time.Minute)
@@ -270,7 +278,19 @@ func (h *Handler) timeBudget(ctx context.Context, start time.Time) (stopAt, endA
 	if margin == 0 {
 		margin = min(max(deadline.Sub(start)/5, 500*time.Millisecond), 30*time.Second)
 	}
-	return deadline.Add(-margin), deadline.Add(-margin / 2), deadline.Add(-margin / 5)
+	return budget{stopAt: deadline.Add(-margin), endAt: deadline.Add(-margin / 2), publishBy: deadline.Add(-margin / 5),
+		keepBy: deadline.Add(-margin / 10), deadline: deadline}
+}
+
+// sweeps reports whether an invocation carries a sweep: only sweeps publish
+// the events earlier runs kept, not control requests nor verifications.
+func sweeps(inv events.Invocation) bool {
+	for _, m := range inv.Messages {
+		if m.Err == nil && m.Request.Kind == events.KindSweep {
+			return true
+		}
+	}
+	return false
 }
 
 // RunID is the run id Invoke gives this payload: for the log lines of an

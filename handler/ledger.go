@@ -37,6 +37,19 @@ type Ledger interface {
 	PutDoc(ctx context.Context, d Doc) error
 	// ListDocs returns the documents whose id starts with prefix.
 	ListDocs(ctx context.Context, prefix string) ([]Doc, error)
+
+	// The outbox: events that could not be published, kept for a later
+	// run. KeepEvents stores them; KeptEvents returns up to max of them,
+	// oldest first; DropEvents deletes those published since, by key.
+	KeepEvents(ctx context.Context, evs []events.CloudEvent) error
+	KeptEvents(ctx context.Context, max int) ([]KeptEvent, error)
+	DropEvents(ctx context.Context, keys []string) error
+}
+
+// KeptEvent is an event of the outbox, under the key the ledger keeps it.
+type KeptEvent struct {
+	Key   string
+	Event events.CloudEvent
 }
 
 // Doc is a document of the ledger.

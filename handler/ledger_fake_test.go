@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +17,41 @@ type fakeLedger struct {
 	rows  map[string]Record
 	docs  map[string]Doc
 	audit []AuditEntry
+	kept  []KeptEvent // the outbox, oldest first
+	keeps int         // keys given so far
 	fail  func(op string) error
+}
+
+func (l *fakeLedger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error {
+	if err := l.err("KeepEvents"); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range evs {
+		l.keeps++
+		l.kept = append(l.kept, KeptEvent{Key: fmt.Sprintf("outbox#%06d", l.keeps), Event: ev})
+	}
+	return nil
+}
+
+func (l *fakeLedger) KeptEvents(ctx context.Context, max int) ([]KeptEvent, error) {
+	if err := l.err("KeptEvents"); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.kept[:min(max, len(l.kept))]), nil
+}
+
+func (l *fakeLedger) DropEvents(ctx context.Context, keys []string) error {
+	if err := l.err("DropEvents"); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kept = slices.DeleteFunc(l.kept, func(k KeptEvent) bool { return slices.Contains(keys, k.Key) })
+	return nil
 }
 
 func newFakeLedger() *fakeLedger {

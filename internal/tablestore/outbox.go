@@ -1,0 +1,148 @@
+package tablestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	ots "github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler"
+)
+
+// The outbox: events that could not be published, kept until a later run
+// publishes them. Each is a row of its own,
+//
+//	pk  "outbox#<kept at, UTC nanoseconds, 20 digits>#<index, 4 digits>#<event id>"
+//	sk  "event"
+//
+// so a range over the "outbox#" keys reads them oldest first, and a run's
+// run.completed, kept after its outcome events, comes after them again.
+const (
+	outboxPrefix = "outbox#"
+	eventKey     = "event"
+	// maxBatchWrite is the most rows one BatchWriteRow takes.
+	maxBatchWrite = 200
+)
+
+// KeepEvents implements handler.Ledger: BatchWriteRow, 200 rows a call.
+// A row the service refused fails the call; rows already written stay, and
+// keeping them again makes a second copy with the same event id, which the
+// at-least-once promise allows.
+func (l *Ledger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error {
+	at := keepTime()
+	for start := 0; start < len(evs); start += maxBatchWrite {
+		req := &ots.BatchWriteRowRequest{}
+		for i, ev := range evs[start:min(start+maxBatchWrite, len(evs))] {
+			body, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("tablestore: encoding event %s: %w", ev.ID, err)
+			}
+			change := &ots.PutRowChange{TableName: l.table,
+				PrimaryKey: key(fmt.Sprintf("%s%020d#%04d#%s", outboxPrefix, at, start+i, ev.ID), eventKey)}
+			change.AddColumn("kind", "event")
+			change.AddColumn("body", string(body))
+			change.SetCondition(ots.RowExistenceExpectation_IGNORE)
+			req.AddRowChange(change)
+		}
+		if err := l.batchWrite(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// KeptEvents implements handler.Ledger: one GetRange page of at most max rows.
+func (l *Ledger) KeptEvents(ctx context.Context, max int) ([]handler.KeptEvent, error) {
+	start, end := new(ots.PrimaryKey), new(ots.PrimaryKey)
+	start.AddPrimaryKeyColumn("pk", outboxPrefix)
+	start.AddPrimaryKeyColumnWithMinValue("sk")
+	end.AddPrimaryKeyColumn("pk", prefixEnd(outboxPrefix))
+	end.AddPrimaryKeyColumnWithMaxValue("sk")
+	var out []handler.KeptEvent
+	for start != nil && len(out) < max {
+		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end,
+			Direction: ots.FORWARD, MaxVersion: 1, Limit: int32(min(max-len(out), 5000))}
+		var resp *ots.GetRangeResponse
+		err := call(ctx, l, "GetRange", func() error {
+			var err error
+			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range resp.Rows {
+			pk, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
+			var ev events.CloudEvent
+			body, ok := columns(row.Columns).get("body").(string)
+			if !ok {
+				return nil, fmt.Errorf("tablestore: kept event %s: no string column body", pk)
+			}
+			if err := json.Unmarshal([]byte(body), &ev); err != nil {
+				return nil, fmt.Errorf("tablestore: kept event %s: %w", pk, err)
+			}
+			out = append(out, handler.KeptEvent{Key: pk, Event: ev})
+		}
+		start = resp.NextStartPrimaryKey
+	}
+	return out, nil
+}
+
+// DropEvents implements handler.Ledger: BatchWriteRow deletes, 200 a call.
+func (l *Ledger) DropEvents(ctx context.Context, keys []string) error {
+	for start := 0; start < len(keys); start += maxBatchWrite {
+		req := &ots.BatchWriteRowRequest{}
+		for _, k := range keys[start:min(start+maxBatchWrite, len(keys))] {
+			change := &ots.DeleteRowChange{TableName: l.table, PrimaryKey: key(k, eventKey)}
+			change.SetCondition(ots.RowExistenceExpectation_IGNORE)
+			req.AddRowChange(change)
+		}
+		if err := l.batchWrite(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lastKeep is the newest time a key of the outbox was made of, in this
+// process: keys kept one after the other sort in that order even when the
+// clock does not move between them.
+var lastKeep atomic.Int64
+
+func keepTime() int64 {
+	for {
+		last, now := lastKeep.Load(), time.Now().UnixNano()
+		if now <= last {
+			now = last + 1
+		}
+		if lastKeep.CompareAndSwap(last, now) {
+			return now
+		}
+	}
+}
+
+// batchWrite makes one BatchWriteRow and fails when any row failed.
+func (l *Ledger) batchWrite(ctx context.Context, req *ots.BatchWriteRowRequest) error {
+	var resp *ots.BatchWriteRowResponse
+	err := call(ctx, l, "BatchWriteRow", func() error {
+		var err error
+		resp, err = l.client.BatchWriteRow(req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, rows := range resp.TableToRowsResult {
+		for _, r := range rows {
+			if !r.IsSucceed {
+				return &Error{Op: "BatchWriteRow", Code: r.Error.Code, Message: l.scrub.Replace(r.Error.Message),
+					temporary: temporaryCodes[r.Error.Code]}
+			}
+		}
+	}
+	return nil
+}
