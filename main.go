@@ -151,7 +151,9 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 			lastSAG.Close()
 		}
 		lastSAG = sag
-		cloud := handler.Cloud{SAG: sag}
+		// The SDKs without a context (MNS, Tablestore) run with their
+		// adapters' default timeouts.
+		cloud := handler.Cloud{SAG: sag, CallTimeout: max(mns.DefaultTimeout, tablestore.DefaultTimeout)}
 		if cfg.MNSEndpoint != "" {
 			c, err := mns.New(mns.Options{Endpoint: cfg.MNSEndpoint, Credentials: inv.Credentials})
 			if err != nil {

@@ -36,6 +36,7 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 	var held heldBack
 	switch {
 	case err == nil:
+		c.accepted.Store(&requestID)
 		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
 	case errors.As(err, &held) && held.ledger != nil:
 		res = r.ledgerFailure(res, held.ledger) // no call without knowing the switch

@@ -71,6 +71,12 @@ func (e *RejectedError) Error() string {
 	return "request rejected: " + strings.Join(e.Problems, "; ")
 }
 
+// InternalError is returned when a bug aborted a request: its report says
+// which gateways it left failed (internal_error), and the log has the stack.
+type InternalError struct{ Problems []string }
+
+func (e *InternalError) Error() string { return strings.Join(e.Problems, "; ") }
+
 // Source is the CloudEvents source of the function's events.
 func (inv Invocation) Source() string {
 	return fmt.Sprintf("acs:fc:%s:%s:functions/%s", inv.Region, inv.AccountID, inv.FunctionName)
@@ -96,12 +102,12 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		}
 	}()
 
-	budget := h.timeBudget(ctx, startedAt)
 	cloud, err := h.Connect(ctx, inv)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot build the cloud clients")
 		return events.Report{}, err
 	}
+	budget := h.timeBudget(ctx, startedAt, cloud.CallTimeout)
 	lcall := &caller{stopAt: budget.stopAt, endAt: budget.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
 	r := &run{
 		cfg:       h.Config,
@@ -151,7 +157,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 			r.reject(m, events.ReasonInvalidRequest)
 			continue
 		}
-		j := r.jobFor(m.Request)
+		j := r.jobFor(m.Request, len(r.jobs))
 		allDry = allDry && j.dryRun
 		log.Info().Str("messageId", m.ID).Str("kind", string(m.Request.Kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
 			Strs("gatewayIds", m.Request.GatewayIDs).Str("targetVersion", m.Request.TargetVersion).
@@ -160,21 +166,8 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		if m.Request.Force {
 			log.Warn().Str("correlationId", m.Request.CorrelationID).Msg("force: maintenance window bypassed for this request")
 		}
-		switch m.Request.Kind {
-		case events.KindVerify:
-			r.verify(ctx, j)
-		case events.KindStop, events.KindResume:
-			ctl, err := r.kill.set(ctx, j, m.Request.Kind == events.KindStop)
-			if problem := r.controlled(m, j, []events.Control{ctl}, err); problem != "" {
-				problems = append(problems, problem)
-			}
-		case events.KindReset:
-			ctls, err := r.resetRollouts(ctx, j)
-			if problem := r.controlled(m, j, ctls, err); problem != "" {
-				problems = append(problems, problem)
-			}
-		default:
-			r.sweep(ctx, j)
+		if problem := r.serve(ctx, m, j); problem != "" {
+			problems = append(problems, problem)
 		}
 	}
 
@@ -207,6 +200,9 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")
 
+	if len(r.aborted) > 0 {
+		return report, &InternalError{Problems: r.aborted}
+	}
 	if len(r.controlErrs) > 0 {
 		return report, &ControlError{Problems: r.controlErrs}
 	}
@@ -214,6 +210,36 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return report, &RejectedError{Problems: problems}
 	}
 	return report, nil
+}
+
+// serve carries out one request. A panic on its path ends the request, not
+// the run: every gateway it had not settled fails (internal_error), and the
+// run goes on to report, publish and return. It returns why the request was
+// rejected, if it was.
+func (r *run) serve(ctx context.Context, m events.Message, j job) (problem string) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("kind", string(j.req.Kind)).
+				Msg("request aborted by a panic")
+			r.mu.Lock()
+			r.aborted = append(r.aborted, fmt.Sprintf("%s: internal error: %v", j.req.Kind, p))
+			r.mu.Unlock()
+			r.failUnfinished(j, fmt.Sprintf("internal error: %v", p))
+		}
+	}()
+	switch m.Request.Kind {
+	case events.KindVerify:
+		r.verify(ctx, j)
+	case events.KindStop, events.KindResume:
+		ctl, err := r.kill.set(ctx, j, m.Request.Kind == events.KindStop)
+		return r.controlled(m, j, []events.Control{ctl}, err)
+	case events.KindReset:
+		ctls, err := r.resetRollouts(ctx, j)
+		return r.controlled(m, j, ctls, err)
+	default:
+		r.sweep(ctx, j)
+	}
+	return ""
 }
 
 // reject reports a message that cannot be processed, with its raw content.
@@ -269,17 +295,38 @@ type budget struct {
 	stopAt, endAt, publishBy, keepBy, deadline time.Time
 }
 
-func (h *Handler) timeBudget(ctx context.Context, start time.Time) budget {
+// timeBudget makes the budget of an invocation. callTimeout is how long an
+// SDK call without a context may outlive its abandonment: no such call starts
+// so late that its goroutine would outlive the invocation.
+func (h *Handler) timeBudget(ctx context.Context, start time.Time, callTimeout time.Duration) budget {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = start.Add(15 * time.Minute)
 	}
+	total := deadline.Sub(start)
 	margin := h.Config.DeadlineMargin
 	if margin == 0 {
-		margin = min(max(deadline.Sub(start)/5, 500*time.Millisecond), 30*time.Second)
+		margin = min(max(total/5, 500*time.Millisecond), 30*time.Second)
 	}
-	return budget{stopAt: deadline.Add(-margin), endAt: deadline.Add(-margin / 2), publishBy: deadline.Add(-margin / 5),
+	// The last calls of the run (ledger writes near stopAt, the last
+	// publish, the last keep) must end before the deadline.
+	if callTimeout > 0 {
+		margin = max(margin, min(2*callTimeout+time.Second, total/2))
+	}
+	b := budget{stopAt: deadline.Add(-margin), endAt: deadline.Add(-margin / 2), publishBy: deadline.Add(-margin / 5),
 		keepBy: deadline.Add(-margin / 10), deadline: deadline}
+	if callTimeout > 0 {
+		b.keepBy = earliest(b.keepBy, deadline.Add(-callTimeout-250*time.Millisecond))
+		b.publishBy = earliest(b.publishBy, b.keepBy.Add(-time.Second))
+	}
+	return b
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // sweeps reports whether an invocation carries a sweep: only sweeps publish

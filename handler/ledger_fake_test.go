@@ -20,6 +20,8 @@ type fakeLedger struct {
 	kept  []KeptEvent // the outbox, oldest first
 	keeps int         // keys given so far
 	fail  func(op string) error
+	// onGetDoc, when set, sees every document read (a test may panic).
+	onGetDoc func(id string)
 }
 
 func (l *fakeLedger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error {
@@ -61,6 +63,9 @@ func newFakeLedger() *fakeLedger {
 func (l *fakeLedger) GetDoc(ctx context.Context, id string) (Doc, bool, error) {
 	if err := l.err("GetDoc"); err != nil {
 		return Doc{}, false, err
+	}
+	if l.onGetDoc != nil {
+		l.onGetDoc(id)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

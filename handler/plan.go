@@ -61,6 +61,26 @@ func (r *run) survive(j job, res events.Result, start time.Time) {
 	r.record(j, res, time.Since(start))
 }
 
+// surviveCall, deferred by the goroutine that makes a candidate's call, turns
+// a panic into its result: requested when the service had accepted the call
+// (an upgrade is under way whatever went wrong after), failed otherwise.
+func (r *run) surviveCall(j job, c *candidate) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("smartAgId", c.g.ID).
+		Str("versionType", string(c.vt)).Msg("gateway aborted by a panic")
+	res := c.res
+	if id := c.accepted.Load(); id != nil {
+		res.Outcome, res.Reason, res.RequestID = events.OutcomeRequested, "", *id
+		res.Error = fmt.Sprintf("accepted; then an internal error: %v", p)
+	} else {
+		res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p)
+	}
+	r.record(j, res, time.Since(c.start))
+}
+
 // decide handles one gateway and version type up to the update call: first
 // its ledger record (an upgrade waiting to be confirmed is settled before
 // anything else, and the penalty box holds back a gateway that keeps

@@ -48,6 +48,11 @@ type Cloud struct {
 	Events Publisher // nil: outcome events are not published (OUTCOME_TOPIC unset)
 	Ledger Ledger    // nil: no claims, no verification follow-up (LEDGER_* unset)
 	Work   WorkQueue // nil: no verify messages; the next sweep verifies (WORK_QUEUE unset)
+	// CallTimeout is the longest an adapter's SDK call can run: the SDKs of
+	// MNS and Tablestore take no context, so an abandoned call's goroutine
+	// lives until this timeout ends it. The run starts none so late that it
+	// would outlive the invocation.
+	CallTimeout time.Duration
 }
 
 // Gateway is a SAG instance as the list shows it.

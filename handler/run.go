@@ -47,6 +47,12 @@ type run struct {
 	controls     []events.Control     // what control requests changed
 	controlErrs  []string             // control requests that could not be carried out
 	control      bool                 // the invocation reached the control endpoint
+	aborted      []string             // requests a panic ended
+
+	// What each job must give an outcome (its listed or named gateways,
+	// each version type) and what it has: a request a panic ends fails the
+	// difference, so no gateway is left without one.
+	jobs    []*jobOutcomes
 
 	catalogMu sync.Mutex
 	catalogs  map[string][]Release // Versions answers of this run, by gateway and version type
@@ -54,6 +60,7 @@ type run struct {
 
 // job is one request of the run, with the configuration applied.
 type job struct {
+	id      int // its index among the run's jobs
 	req     events.Request
 	info    events.RunInfo
 	regions []string
@@ -61,8 +68,17 @@ type job struct {
 	dryRun  bool
 }
 
-func (r *run) jobFor(req events.Request) job {
-	j := job{req: req, info: r.info, regions: req.Regions, types: req.VersionTypes, dryRun: r.cfg.DryRun || req.DryRun}
+// jobOutcomes are the gateways a job must settle, and those it has.
+type jobOutcomes struct {
+	due  map[string]Gateway // by id: listed, or named by the request
+	done map[string]bool    // id/versionType
+}
+
+func (r *run) jobFor(req events.Request, id int) job {
+	r.mu.Lock()
+	r.jobs = append(r.jobs, &jobOutcomes{due: map[string]Gateway{}, done: map[string]bool{}})
+	r.mu.Unlock()
+	j := job{id: id, req: req, info: r.info, regions: req.Regions, types: req.VersionTypes, dryRun: r.cfg.DryRun || req.DryRun}
 	j.info.CorrelationID = req.CorrelationID
 	if len(j.regions) == 0 {
 		j.regions = r.cfg.Regions
@@ -70,7 +86,46 @@ func (r *run) jobFor(req events.Request) job {
 	if len(j.types) == 0 {
 		j.types = r.cfg.VersionTypes
 	}
+	for _, gw := range req.GatewayIDs {
+		r.jobs[id].due[gw] = Gateway{ID: gw}
+	}
 	return j
+}
+
+// settled reports whether a job gave a gateway and version type an outcome.
+func (r *run) settled(j job, id string, vt events.VersionType) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return j.id < len(r.jobs) && r.jobs[j.id].done[id+"/"+string(vt)]
+}
+
+// expect notes gateways a job listed: each must end with an outcome.
+func (r *run) expect(j job, gws []Gateway) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range gws {
+		r.jobs[j.id].due[g.ID] = g
+	}
+}
+
+// failUnfinished fails every gateway and version type of a job that has no
+// outcome yet: a panic ended the job.
+func (r *run) failUnfinished(j job, cause string) {
+	r.mu.Lock()
+	var left []Gateway
+	if j.id < len(r.jobs) {
+		for _, g := range r.jobs[j.id].due {
+			for _, vt := range j.types {
+				if !r.jobs[j.id].done[g.ID+"/"+string(vt)] {
+					left = append(left, g)
+					break
+				}
+			}
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(left, func(a, b Gateway) int { return strings.Compare(a.ID, b.ID) })
+	r.recordAll(j, left, events.OutcomeFailed, ReasonInternal, cause)
 }
 
 // record adds a result to the report, logs the decision and queues its event.
@@ -78,6 +133,9 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.counts.Add(res.Outcome)
+	if res.SmartAGID != "" && j.id < len(r.jobs) && r.jobs[j.id] != nil {
+		r.jobs[j.id].done[res.SmartAGID+"/"+string(res.VersionType)] = true
+	}
 	r.mu.Unlock()
 
 	ev := r.log.Info()
@@ -120,6 +178,8 @@ type candidate struct {
 	fresh bool
 	// viaRollout: its rollout let it in; claimed: its claim was written.
 	viaRollout, claimed bool
+	// accepted holds the RequestId once the service accepted the call.
+	accepted atomic.Pointer[string]
 }
 
 func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.target.Code} }
@@ -179,13 +239,16 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, region := range j.regions {
 		g.Go(func() error {
-			gws, err := r.listRegion(gctx, region, j.req.GatewayIDs)
+			gws, err := r.listRegionSafely(gctx, region, j.req.GatewayIDs)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed = true
 				res := events.Result{RegionID: region, Outcome: events.OutcomeFailed, Reason: ReasonListFailed}
 				applyError(&res, err)
+				if errors.Is(err, errInternal) {
+					res.Reason = ReasonInternal
+				}
 				if errors.Is(err, errDeadline) {
 					res.Outcome, res.Reason = events.OutcomeDeferred, ReasonDeadline
 				}
@@ -193,6 +256,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 				return nil
 			}
 			fleet = append(fleet, gws...)
+			r.expect(j, gws)
 			r.mu.Lock()
 			for _, gw := range gws {
 				r.scanned[gw.ID] = true
@@ -207,6 +271,21 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
 	})
 	return fleet, failed
+}
+
+// errInternal is a bug met on the way: its stack is in the log.
+var errInternal = errors.New("internal error")
+
+// listRegionSafely lists a region on a goroutine of its own: a panic there
+// is an error of that region's listing, not the end of the process.
+func (r *run) listRegionSafely(ctx context.Context, region string, ids []string) (gws []Gateway, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("listing aborted by a panic")
+			gws, err = nil, fmt.Errorf("%w: %v", errInternal, p)
+		}
+	}()
+	return r.listRegion(ctx, region, ids)
 }
 
 // listRegion pages through a region, PageSize gateways a call; named
@@ -275,7 +354,15 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 	// a chunk planned now ends after its planning and the calls of every
 	// chunk in flight, its own included.
 	var planTook, callsTook atomic.Int64
+	// stop ends the planning when the calls end early (a panic on their
+	// side): no goroutine of the run outlives it.
+	stop := make(chan struct{})
+	var planning sync.WaitGroup
+	defer planning.Wait()
+	defer close(stop)
+	planning.Add(1)
 	go func() {
+		defer planning.Done()
 		defer close(pending)
 		next := 0 // the first chunk not handed to the calls
 		defer func() {
@@ -288,7 +375,11 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 		}()
 		for i, chunk := range chunks {
 			next = i
-			inFlight <- struct{}{}
+			select {
+			case inFlight <- struct{}{}:
+			case <-stop:
+				return
+			}
 			ends := time.Now().Add(time.Duration(planTook.Load() + int64(len(inFlight))*callsTook.Load()))
 			if i > 0 && ends.After(r.api.stopAt) && r.handOver(ctx, j, slices.Concat(chunks[i:]...)) {
 				complete = false // written before pending is closed, read after
@@ -300,12 +391,25 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 				continue
 			}
 			out := make(chan []*candidate, 1)
-			pending <- out
+			select {
+			case pending <- out:
+			case <-stop:
+				return
+			}
+			planning.Add(1)
 			go func() {
+				defer planning.Done()
+				var cands []*candidate
+				defer func() { out <- cands }() // even after a panic: the calls wait for it
+				defer func() {
+					if p := recover(); p != nil {
+						r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
+						r.recordAll(j, chunk, events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p))
+					}
+				}()
 				began := time.Now()
-				cands := r.plan(ctx, j, chunk, records, workers)
+				cands = r.plan(ctx, j, chunk, records, workers)
 				planTook.Store(int64(time.Since(began)))
-				out <- cands
 			}()
 		}
 	}()
@@ -317,7 +421,7 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 		g.SetLimit(r.cfg.MaxConcurrency)
 		for _, c := range calls {
 			g.Go(func() error {
-				defer r.survive(j, c.res, c.start)
+				defer r.surviveCall(j, c)
 				r.record(j, r.execute(gctx, j, c), time.Since(c.start))
 				return nil
 			})
@@ -364,10 +468,14 @@ func applyError(res *events.Result, err error) {
 }
 
 // recordAll gives every version type of these gateways one outcome, where
-// the run settles them together without looking at each.
+// the run settles them together without looking at each; those that have
+// one already keep it.
 func (r *run) recordAll(j job, gws []Gateway, outcome events.Outcome, reason, detail string) {
 	for _, g := range gws {
 		for _, vt := range j.types {
+			if r.settled(j, g.ID, vt) {
+				continue
+			}
 			res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Outcome: outcome, Reason: reason, Error: detail}
 			if vt == events.VersionDevice {
 				res.FromVersion = g.SoftwareVersion

@@ -33,6 +33,9 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// DefaultTimeout bounds one request when Options.Timeout is not set.
+const DefaultTimeout = 5 * time.Second
+
 // Client talks to one MNS endpoint.
 type Client struct {
 	sdk   ali_mns.MNSClient
@@ -51,7 +54,7 @@ func New(o Options) (c *Client, err error) {
 	}
 	timeout := int64(o.Timeout / time.Second)
 	if timeout <= 0 {
-		timeout = 5
+		timeout = int64(DefaultTimeout / time.Second)
 	}
 	endpoint, redirect := strings.TrimSuffix(o.Endpoint, "/"), false
 	if len(strings.Split(endpoint, ".")) != 5 || u.Path != "" {
@@ -116,6 +119,7 @@ func (t *Topic) Publish(ctx context.Context, ev events.CloudEvent) error {
 	msg := ali_mns.MessagePublishRequest{MessageBody: string(body), MessageTag: Tag(ev.Type)}
 	done := make(chan error, 1)
 	go func() {
+		defer sdkPanic(done)
 		// A topic object per publish: the SDK's QPS monitor races when one
 		// object is shared by goroutines.
 		_, err := ali_mns.NewMNSTopic(t.name, t.c.sdk).PublishMessage(msg)
@@ -126,6 +130,15 @@ func (t *Topic) Publish(ctx context.Context, ev events.CloudEvent) error {
 		return t.c.wrap("PublishMessage", t.name, err)
 	case <-ctx.Done():
 		return &Error{Op: "PublishMessage", Target: t.name, Message: "abandoned at the deadline: " + ctx.Err().Error()}
+	}
+}
+
+// sdkPanic, deferred by a goroutine that calls the SDK, turns a panic there
+// into the call's error: the goroutine is ours, and a panic in it would end
+// the process.
+func sdkPanic(done chan<- error) {
+	if p := recover(); p != nil {
+		done <- fmt.Errorf("mns: the SDK panicked: %v", p)
 	}
 }
 
@@ -209,6 +222,7 @@ func (q *Queue) Send(ctx context.Context, msgs []handler.QueueMessage) error {
 		}
 		done := make(chan error, 1)
 		go func() {
+			defer sdkPanic(done)
 			// A queue object per call: the SDK's QPS monitor races when
 			// one object is shared by goroutines.
 			_, err := ali_mns.NewMNSQueue(q.name, q.c.sdk).BatchSendMessage(reqs...)

@@ -50,6 +50,9 @@ type Options struct {
 	Timeout     time.Duration // one request; default 5 s
 }
 
+// DefaultTimeout bounds one request when Options.Timeout is not set.
+const DefaultTimeout = 5 * time.Second
+
 // Ledger implements handler.Ledger.
 type Ledger struct {
 	client *ots.TableStoreClient
@@ -72,7 +75,7 @@ func New(o Options) (*Ledger, error) {
 		return nil, errors.New("tablestore: no credentials")
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	cfg := ots.NewDefaultTableStoreConfig()
 	cfg.RetryTimes = 0
@@ -110,7 +113,16 @@ func (l *Ledger) CreateTable(ctx context.Context) error {
 // takes no context), and turns its error into an *Error.
 func call(ctx context.Context, l *Ledger, op string, f func() error) error {
 	done := make(chan error, 1)
-	go func() { done <- f() }()
+	go func() {
+		// The goroutine is ours: a panic in the SDK is this call's error,
+		// not the end of the process.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("the SDK panicked: %v", p)
+			}
+		}()
+		done <- f()
+	}()
 	select {
 	case err := <-done:
 		return l.wrap(op, err)
