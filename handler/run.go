@@ -52,7 +52,7 @@ type run struct {
 	// What each job must give an outcome (its listed or named gateways,
 	// each version type) and what it has: a request a panic ends fails the
 	// difference, so no gateway is left without one.
-	jobs    []*jobOutcomes
+	jobs []*jobOutcomes
 
 	catalogMu sync.Mutex
 	catalogs  map[string][]Release // Versions answers of this run, by gateway and version type
