@@ -78,12 +78,17 @@ func (p Policy) held(v string) bool {
 }
 
 // isNewer reports whether r is newer than the version current. Dotted numbers
-// compare numerically; DPI signature versions have no documented format, so
-// when either side does not parse, the release is newer if it was created
-// after the offered entry matching current.
+// compare numerically, and a device on a dotted version moves only to a
+// higher dotted version: a code that does not parse cannot be shown not to be
+// a downgrade. DPI signature versions have no documented format, so when
+// current does not parse, the release is newer if it was created after the
+// offered entry matching current. An empty code names nothing to install.
 func isNewer(r Release, current string, offered []Release) bool {
-	if validVersion(r.Code) && validVersion(current) {
-		return compareVersions(r.Code, current) > 0
+	if r.Code == "" {
+		return false
+	}
+	if validVersion(current) {
+		return validVersion(r.Code) && compareVersions(r.Code, current) > 0
 	}
 	i := slices.IndexFunc(offered, func(o Release) bool { return o.Code == current })
 	return i >= 0 && r.Created.After(offered[i].Created)

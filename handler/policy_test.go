@@ -65,3 +65,24 @@ func TestPolicyOpaqueVersions(t *testing.T) {
 		t.Fatalf("newest opaque version: reason %q, want up_to_date", reason)
 	}
 }
+
+// A device on a dotted version moves only to a higher dotted version: a code
+// that does not parse ("", "v1.0", "1.0-beta") cannot be shown not to be a
+// downgrade, however recently it was created (found by FuzzPolicyChoose).
+func TestPolicyNeverLeavesADottedVersionForAnUnparsedCode(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	for _, code := range []string{"", "v1.0", "1.0-beta", "sig-20261101"} {
+		offered := []Release{
+			{Code: "2.0.8", Type: "release", Created: now.Add(-100 * 24 * time.Hour)},
+			{Code: code, Type: "release", Created: now.Add(-24 * time.Hour)},
+		}
+		if got, reason := (Policy{Channel: "release"}).Choose("2.0.8", offered, "", now); reason != ReasonUpToDate {
+			t.Errorf("offered %q after 2.0.8: Choose = %q, %q; want up to date", code, got.Code, reason)
+		}
+	}
+	// An opaque current version still moves to what was created later.
+	offered := []Release{{Code: "sig-1", Type: "release", Created: now.Add(-48 * time.Hour)}, {Code: "", Type: "release", Created: now}}
+	if got, reason := (Policy{Channel: "release"}).Choose("sig-1", offered, "", now); reason != ReasonUpToDate {
+		t.Errorf("an empty code after sig-1: Choose = %q, %q; want up to date", got.Code, reason)
+	}
+}
