@@ -3,6 +3,8 @@ package handler
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -12,6 +14,16 @@ type Window struct {
 	start, end int // minutes after local midnight; end < start crosses midnight
 	loc        *time.Location
 	text       string
+}
+
+// windowSpec is HH:MM-HH:MM, the hours of one or two digits: fmt.Sscanf also
+// took signs, spaces and three-digit hours.
+var windowSpec = regexp.MustCompile(`^([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})$`)
+
+// twoDigits reads what windowSpec matched: at most two digits.
+func twoDigits(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // ParseWindow parses "HH:MM-HH:MM" in the time zone tz. An empty spec is the
@@ -24,10 +36,12 @@ func ParseWindow(spec, tz string) (Window, error) {
 	if err != nil {
 		return Window{}, err
 	}
-	var h1, m1, h2, m2 int
-	var rest string
-	n, _ := fmt.Sscanf(spec, "%d:%d-%d:%d%s", &h1, &m1, &h2, &m2, &rest)
-	if n != 4 || h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59 || h1 < 0 || h2 < 0 || m1 < 0 || m2 < 0 {
+	m := windowSpec.FindStringSubmatch(spec)
+	if m == nil {
+		return Window{}, fmt.Errorf("%q is not HH:MM-HH:MM, such as 01:00-05:00", spec)
+	}
+	h1, m1, h2, m2 := twoDigits(m[1]), twoDigits(m[2]), twoDigits(m[3]), twoDigits(m[4])
+	if h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59 {
 		return Window{}, fmt.Errorf("%q is not HH:MM-HH:MM, such as 01:00-05:00", spec)
 	}
 	w := Window{start: h1*60 + m1, end: h2*60 + m2, loc: loc}

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +29,7 @@ func FuzzParseWindow(f *testing.F) {
 		{"25:00-03:00", "UTC", 0},
 		{"01:00-05:00x", "UTC", 0},
 		{"+1:00-5:00", "UTC", 0},
+		{"1: 00-05:00", "UTC", 0},
 		{"", "Mars/Olympus", 0},
 	} {
 		f.Add(seed.spec, seed.tz, seed.at, int64(10*time.Minute))
@@ -36,6 +38,9 @@ func FuzzParseWindow(f *testing.F) {
 		w, err := ParseWindow(spec, tz)
 		if err != nil {
 			return
+		}
+		if strings.Trim(spec, "0123456789:-") != "" || len(spec) > len("00:00-00:00") {
+			t.Fatalf("%q was accepted as %v: a window is HH:MM-HH:MM", spec, w)
 		}
 		if spec == "" {
 			if !w.Always() {

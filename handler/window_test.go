@@ -44,12 +44,21 @@ func TestWindow(t *testing.T) {
 }
 
 func TestParseWindowErrors(t *testing.T) {
-	for _, spec := range []string{"1-5", "25:00-03:00", "01:00-01:00", "01:00-05:00x", "01:60-02:00"} {
+	for _, spec := range []string{"1-5", "25:00-03:00", "01:00-01:00", "01:00-05:00x", "01:60-02:00",
+		// fmt.Sscanf took signs, spaces, extra digits and one-digit minutes.
+		"+1:00-05:00", "-0:00-05:00", "1: 00-05:00", "01:00-+5:00", "1:0-5:0", "001:00-05:00", "01:00-05:00\n", " 01:00-05:00"} {
 		if _, err := ParseWindow(spec, "Asia/Shanghai"); err == nil {
 			t.Errorf("ParseWindow(%q) accepted it", spec)
 		}
 	}
 	if _, err := ParseWindow("01:00-05:00", "Mars/Olympus"); err == nil {
 		t.Error("an unknown time zone was accepted")
+	}
+	if _, err := ParseWindow("01:00-05:00", "Local"); err == nil {
+		t.Error("Local, whatever the machine is set to, was accepted as a zone")
+	}
+	// One-digit hours are still hours.
+	if w, err := ParseWindow("1:00-5:30", "UTC"); err != nil || w.String() != "01:00-05:30 UTC" {
+		t.Errorf("1:00-5:30 = %v, %v", w, err)
 	}
 }
