@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -24,6 +25,21 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 			return r.ledgerFailure(res, err)
 		}
 		c.claimed = true
+		// Another run may have claimed the other version type since this
+		// run read it. Read it after this claim: of two runs that claim
+		// both types at once, the later reader sees the other's claim, so
+		// at most one calls (both may wait, which is safe).
+		if busy, err := r.otherInFlight(ctx, c); busy || err != nil {
+			r.upgrades.Add(-1)
+			if err != nil {
+				res = r.ledgerFailure(res, err)
+			} else {
+				res = deferred(res, ReasonTypeInFlight)
+				res.Error = fmt.Sprintf("its %s upgrade was claimed meanwhile by another run", otherType(c.vt))
+			}
+			r.settle(ctx, j, claim, res)
+			return res
+		}
 	}
 	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
 		// Here, after the pacing wait and before each try: a stop written
@@ -53,6 +69,19 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 		r.settle(ctx, j, claim, res)
 	}
 	return res
+}
+
+// otherInFlight reads the gateway's record of the other version type and
+// reports whether its upgrade is in flight.
+func (r *run) otherInFlight(ctx context.Context, c *candidate) (bool, error) {
+	recs, err := store(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) {
+		return r.ledger.Get(ctx, otherType(c.vt), []string{c.g.ID})
+	})
+	if err != nil {
+		return false, err
+	}
+	rec, ok := recs[c.g.ID]
+	return ok && rec.inFlight(r.now()), nil
 }
 
 // heldBack is the kill switch holding an update call back: on, or (ledger

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
@@ -58,6 +59,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 		}
 		open = append(open, c)
 	}
+	open = r.oneAtATime(j, open, hold)
 
 	if r.ledger == nil || j.req.Force {
 		admitted = open // no rollout state to keep; force is recorded in every result
@@ -123,6 +125,49 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 		}
 	}
 	return calls, admitted
+}
+
+// oneAtATime keeps to one update call per gateway and run, whatever the
+// messages repeat, and one version type at a time per gateway: firmware
+// first, its signature database in a later run once the firmware upgrade is
+// settled (and the reverse when the signature database was first). A dry
+// run plans as a real run would call.
+func (r *run) oneAtATime(j job, cands []*candidate, hold func(c *candidate, reason, detail string)) []*candidate {
+	byType := slices.Clone(cands)
+	slices.SortStableFunc(byType, func(a, b *candidate) int { // firmware first
+		return boolInt(a.vt != events.VersionDevice) - boolInt(b.vt != events.VersionDevice)
+	})
+	refused := map[*candidate]bool{}
+	for _, c := range byType {
+		if c.other != nil && c.other.inFlight(r.now()) {
+			refused[c] = true
+			hold(c, ReasonTypeInFlight, fmt.Sprintf("its %s upgrade to %s is in flight (%s)", c.other.VersionType, c.other.Target, c.other.State))
+			continue
+		}
+		r.mu.Lock()
+		taken, ok := r.taken[c.g.ID]
+		if !ok {
+			if r.taken == nil {
+				r.taken = map[string]events.VersionType{}
+			}
+			r.taken[c.g.ID] = c.vt
+		}
+		r.mu.Unlock()
+		switch {
+		case !ok:
+		case taken == c.vt:
+			// Named twice (two messages, a batch and its redelivery in one
+			// invocation): the first holds it.
+			refused[c] = true
+			res := skipped(c.res, ReasonInProgress)
+			res.Error = "this run calls for it already: it was named more than once"
+			r.record(j, res, time.Since(c.start))
+		default:
+			refused[c] = true
+			hold(c, ReasonTypeInFlight, fmt.Sprintf("this run upgrades its %s first; %s waits for a later run", taken, c.vt))
+		}
+	}
+	return slices.DeleteFunc(cands, func(c *candidate) bool { return refused[c] })
 }
 
 // settleRollouts gives each rollout back what a chunk let in: the places

@@ -107,6 +107,13 @@ type Record struct {
 // pending reports whether the record waits for an upgrade to be confirmed.
 func (r Record) pending() bool { return r.State == StateClaimed || r.State == StateRequested }
 
+// inFlight reports whether the record's upgrade may be under way at now: a
+// live claim, or a requested upgrade not yet past its verification deadline.
+// Another version type of the gateway waits for it.
+func (r Record) inFlight(now time.Time) bool {
+	return r.State == StateClaimed && now.Before(r.LeaseUntil) || r.State == StateRequested && now.Before(r.VerifyBy)
+}
+
 // AuditEntry is one line of a gateway's history: who did what, when.
 type AuditEntry struct {
 	Gateway      string             `json:"smartAGId"`

@@ -38,6 +38,9 @@ func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[even
 					return nil
 				}
 				c.start = start
+				if got, ok := records[otherType(vt)][gw.ID]; ok {
+					c.other = &got
+				}
 				slots[i*len(j.types)+t] = c
 				return nil
 			})
@@ -59,6 +62,15 @@ func (r *run) survive(j job, res events.Result, start time.Time) {
 		Str("versionType", string(res.VersionType)).Msg("gateway aborted by a panic")
 	res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p)
 	r.record(j, res, time.Since(start))
+}
+
+// otherType is the version type that is not vt: a gateway upgrades one at a
+// time.
+func otherType(vt events.VersionType) events.VersionType {
+	if vt == events.VersionDevice {
+		return events.VersionDpi
+	}
+	return events.VersionDevice
 }
 
 // surviveCall, deferred by the goroutine that makes a candidate's call, turns

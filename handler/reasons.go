@@ -35,6 +35,9 @@ const (
 	ReasonWave          = "rollout_wave"       // waiting for its wave (the wave is full, or soaking)
 	ReasonBreakerOpen   = "breaker_open"       // the rollout's breaker is open
 	ReasonKillSwitch    = "kill_switch"        // the kill switch stops every update call
+	// The gateway's other version type is being upgraded (in this run, or
+	// in flight from an earlier one): one at a time, firmware first.
+	ReasonTypeInFlight = "type_in_flight"
 )
 
 // requested.

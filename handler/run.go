@@ -44,6 +44,7 @@ type run struct {
 
 	fanout       *events.Fanout       // set when the run was a planner
 	continuation *events.Continuation // set when it handed work over
+	taken        map[string]events.VersionType // gateways this run calls for (or plans to), and for which type
 	controls     []events.Control     // what control requests changed
 	controlErrs  []string             // control requests that could not be carried out
 	control      bool                 // the invocation reached the control endpoint
@@ -180,6 +181,9 @@ type candidate struct {
 	viaRollout, claimed bool
 	// accepted holds the RequestId once the service accepted the call.
 	accepted atomic.Pointer[string]
+	// other is the gateway's record of the other version type, when it has
+	// one: while that upgrade is in flight, this one waits.
+	other *Record
 }
 
 func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.target.Code} }
@@ -193,7 +197,9 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 	fleet, listFailed := r.list(ctx, j)
-	records, err := r.records(ctx, fleet, j.types)
+	// Both version types, whatever the request's: one in flight holds the
+	// other back.
+	records, err := r.records(ctx, fleet, []events.VersionType{events.VersionDevice, events.VersionDpi})
 	if err != nil {
 		// Without the ledger's view no claim can be trusted: call nothing.
 		r.log.Error().Err(err).Msg("ledger unreadable: every gateway deferred")
