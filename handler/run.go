@@ -42,13 +42,13 @@ type run struct {
 	rollouts *rollouts
 	kill     *killSwitch
 
-	fanout       *events.Fanout       // set when the run was a planner
-	continuation *events.Continuation // set when it handed work over
+	fanout       *events.Fanout                // set when the run was a planner
+	continuation *events.Continuation          // set when it handed work over
 	taken        map[string]events.VersionType // gateways this run calls for (or plans to), and for which type
-	controls     []events.Control     // what control requests changed
-	controlErrs  []string             // control requests that could not be carried out
-	control      bool                 // the invocation reached the control endpoint
-	aborted      []string             // requests a panic ended
+	controls     []events.Control              // what control requests changed
+	controlErrs  []string                      // control requests that could not be carried out
+	control      bool                          // the invocation reached the control endpoint
+	aborted      []string                      // requests a panic ended
 
 	// What each job must give an outcome (its listed or named gateways,
 	// each version type) and what it has: a request a panic ends fails the
