@@ -209,7 +209,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	// The zone is checked even without a window: a typo must not wait for
 	// the day someone sets one.
 	if _, err := loadZone(tz); err != nil {
-		fail("MAINTENANCE_TZ", "%q is not an IANA time zone such as Asia/Shanghai", tz) // loadZone's error names it too
+		fail("MAINTENANCE_TZ", "%q is not an IANA time zone such as Asia/Shanghai", tz)
 	} else if w, err := ParseWindow(env("MAINTENANCE_WINDOW"), tz); err != nil {
 		fail("MAINTENANCE_WINDOW", "%v", err)
 	} else {
@@ -252,7 +252,7 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	for _, w := range list(waves) {
 		f, err := percent(w)
 		if err != nil {
-			f = math.NaN() // checkWaves says what a share must be
+			f = math.NaN()
 		}
 		c.RolloutWaves = append(c.RolloutWaves, f)
 	}
@@ -261,24 +261,20 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 	}
 	if v := env("ROLLOUT_MAX_FAILURE"); v != "" {
 		f, err := percent(v)
-		if err == nil {
-			err = checkMaxFailure(f)
-		} else {
-			err = checkMaxFailure(math.NaN())
-		}
 		if err != nil {
+			f = math.NaN() // in no range: the check says what a share must be
+		}
+		if err := checkMaxFailure(f); err != nil {
 			fail("ROLLOUT_MAX_FAILURE", "%q %v", v, err)
 		}
 		c.RolloutMaxFailure = f
 	}
 	if v := env("API_QPS"); v != "" {
 		q, err := strconv.ParseFloat(v, 64)
-		if err == nil {
-			err = checkQPS(q)
-		} else {
-			err = checkQPS(math.NaN())
-		}
 		if err != nil {
+			q = math.NaN()
+		}
+		if err := checkQPS(q); err != nil {
 			fail("API_QPS", "%q %v", v, err)
 		}
 		c.APIQPS = q
