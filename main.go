@@ -82,11 +82,17 @@ func serveFC() {
 		report, err := h.Invoke(ctx, inv, payload)
 		var rejected *handler.RejectedError
 		var control *handler.ControlError
+		var unreachable *handler.InfrastructureError
+		var internal *handler.InternalError
 		switch {
 		case errors.As(err, &rejected):
 			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "RejectedRequest"}
 		case errors.As(err, &control):
 			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "ControlFailed"}
+		case errors.As(err, &unreachable):
+			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "ServicesUnreachable"}
+		case errors.As(err, &internal):
+			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "InternalError"}
 		case err != nil:
 			return nil, messages.InvokeResponse_Error{Message: err.Error(), Type: "InvocationError"}
 		}

@@ -77,6 +77,16 @@ type InternalError struct{ Problems []string }
 
 func (e *InternalError) Error() string { return strings.Join(e.Problems, "; ") }
 
+// InfrastructureError is returned, after the run's events are out, when a
+// request could do nothing because a service it needs could not be reached
+// (every listing failed, or SAG or the ledger for every gateway): FC retries
+// the invocation and its onFailure destination records it.
+type InfrastructureError struct{ Problems []string }
+
+func (e *InfrastructureError) Error() string {
+	return "services unreachable: " + strings.Join(e.Problems, "; ")
+}
+
 // Source is the CloudEvents source of the function's events.
 func (inv Invocation) Source() string {
 	return fmt.Sprintf("acs:fc:%s:%s:functions/%s", inv.Region, inv.AccountID, inv.FunctionName)
@@ -206,6 +216,9 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	if len(r.controlErrs) > 0 {
 		return report, &ControlError{Problems: r.controlErrs}
 	}
+	if down := r.unreachable(); len(down) > 0 {
+		return report, &InfrastructureError{Problems: down}
+	}
 	if len(decoded.Messages) > 0 && len(problems) == len(decoded.Messages) {
 		return report, &RejectedError{Problems: problems}
 	}
@@ -246,7 +259,7 @@ func (r *run) serve(ctx context.Context, m events.Message, j job) (problem strin
 func (r *run) reject(m events.Message, reason string) {
 	res := m.Rejected()
 	res.Reason = reason
-	r.record(job{info: r.info}, res, 0)
+	r.record(job{id: -1, info: r.info}, res, 0)
 }
 
 // Warnings of a run's setup, in its first log line and its report.

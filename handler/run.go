@@ -73,6 +73,9 @@ type job struct {
 type jobOutcomes struct {
 	due  map[string]Gateway // by id: listed, or named by the request
 	done map[string]bool    // id/versionType
+	// Its results, and those that say a service it needs could not be
+	// reached (infrastructureFailure).
+	results, unreachable int
 }
 
 func (r *run) jobFor(req events.Request, id int) job {
@@ -97,7 +100,7 @@ func (r *run) jobFor(req events.Request, id int) job {
 func (r *run) settled(j job, id string, vt events.VersionType) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return j.id < len(r.jobs) && r.jobs[j.id].done[id+"/"+string(vt)]
+	return j.id >= 0 && j.id < len(r.jobs) && r.jobs[j.id].done[id+"/"+string(vt)]
 }
 
 // expect notes gateways a job listed: each must end with an outcome.
@@ -114,7 +117,7 @@ func (r *run) expect(j job, gws []Gateway) {
 func (r *run) failUnfinished(j job, cause string) {
 	r.mu.Lock()
 	var left []Gateway
-	if j.id < len(r.jobs) {
+	if j.id >= 0 && j.id < len(r.jobs) {
 		for _, g := range r.jobs[j.id].due {
 			for _, vt := range j.types {
 				if !r.jobs[j.id].done[g.ID+"/"+string(vt)] {
@@ -134,8 +137,15 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.counts.Add(res.Outcome)
-	if res.SmartAGID != "" && j.id < len(r.jobs) && r.jobs[j.id] != nil {
-		r.jobs[j.id].done[res.SmartAGID+"/"+string(res.VersionType)] = true
+	if j.id >= 0 && j.id < len(r.jobs) {
+		jo := r.jobs[j.id]
+		if res.SmartAGID != "" {
+			jo.done[res.SmartAGID+"/"+string(res.VersionType)] = true
+		}
+		jo.results++
+		if infrastructureFailure(res) {
+			jo.unreachable++
+		}
 	}
 	r.mu.Unlock()
 
@@ -196,7 +206,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
 	}
-	fleet, listFailed := r.list(ctx, j)
+	fleet, listErr := r.list(ctx, j)
 	// Both version types, whatever the request's: one in flight holds the
 	// other back.
 	records, err := r.records(ctx, fleet, []events.VersionType{events.VersionDevice, events.VersionDpi})
@@ -222,43 +232,82 @@ func (r *run) sweep(ctx context.Context, j job) {
 	}
 	r.rollouts.reviewAll(ctx, j)
 
-	// A gateway the request named but no listed region has must not vanish.
+	r.unlisted(j, fleet, listErr, events.OutcomeSkipped)
+}
+
+// unlisted gives each gateway the request named that no listed region has
+// an outcome, so none vanishes: notFound when every region was listed, else
+// the outcome of the listing that failed (its gateway may be there).
+func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound events.Outcome) {
+	listed := make(map[string]bool, len(fleet))
+	for _, g := range fleet {
+		listed[g.ID] = true
+	}
 	for _, id := range j.req.GatewayIDs {
-		if slices.ContainsFunc(fleet, func(g Gateway) bool { return g.ID == id }) {
+		if listed[id] {
 			continue
 		}
 		for _, vt := range j.types {
-			res := events.Result{SmartAGID: id, VersionType: vt, Outcome: events.OutcomeSkipped, Reason: ReasonNotFound,
+			res := events.Result{SmartAGID: id, VersionType: vt, Outcome: notFound, Reason: ReasonNotFound,
 				Error: "not found in regions " + strings.Join(j.regions, ", ")}
-			if listFailed {
-				res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonListFailed, "its region could not be listed"
+			if listErr != nil {
+				res = listFailure(events.Result{SmartAGID: id, VersionType: vt}, listErr)
+				res.Error = "its region could not be listed: " + res.Error
 			}
 			r.record(j, res, 0)
 		}
 	}
 }
 
+// listFailure is the outcome of a listing that failed: deferred when the
+// run's time ran out or the API kept throttling (a later run lists again),
+// failed otherwise.
+func listFailure(res events.Result, err error) events.Result {
+	applyError(&res, err)
+	switch {
+	case errors.Is(err, errDeadline):
+		res.Error = err.Error()
+		return deferred(res, ReasonDeadline)
+	case classify(err) == throttled:
+		return deferred(res, ReasonThrottled)
+	case errors.Is(err, errInternal):
+		res.Outcome, res.Reason = events.OutcomeFailed, ReasonInternal
+		return res
+	}
+	res.Outcome, res.Reason = events.OutcomeFailed, ReasonListFailed
+	return res
+}
+
+// severity orders listing failures: one region's lasting failure outweighs
+// another's throttling, which outweighs a deadline.
+func severity(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errDeadline):
+		return 1
+	case classify(err) == throttled:
+		return 2
+	}
+	return 3
+}
+
 // list returns the gateways of the job's regions. A region that cannot be
-// listed is reported as a failed result of its own.
-func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
+// listed is reported as a result of its own; err is the most severe of
+// those failures, nil when every region was listed.
+func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, region := range j.regions {
 		g.Go(func() error {
-			gws, err := r.listRegionSafely(gctx, region, j.req.GatewayIDs)
+			gws, lerr := r.listRegionSafely(gctx, region, j.req.GatewayIDs)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				failed = true
-				res := events.Result{RegionID: region, Outcome: events.OutcomeFailed, Reason: ReasonListFailed}
-				applyError(&res, err)
-				if errors.Is(err, errInternal) {
-					res.Reason = ReasonInternal
+			if lerr != nil {
+				if severity(lerr) > severity(err) {
+					err = lerr
 				}
-				if errors.Is(err, errDeadline) {
-					res.Outcome, res.Reason = events.OutcomeDeferred, ReasonDeadline
-				}
-				r.record(j, res, 0)
+				r.record(j, listFailure(events.Result{RegionID: region}, lerr), 0)
 				return nil
 			}
 			fleet = append(fleet, gws...)
@@ -276,7 +325,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, failed bool) {
 	slices.SortFunc(fleet, func(a, b Gateway) int {
 		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
 	})
-	return fleet, failed
+	return fleet, err
 }
 
 // errInternal is a bug met on the way: its stack is in the log.
@@ -438,6 +487,37 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 		<-inFlight
 	}
 	return complete
+}
+
+// infrastructureFailure reports whether a result says a service the run
+// needs could not be reached: the ledger, the work queue, a region's
+// listing, or SAG itself (no answer, a server error that outlasted the
+// retries).
+func infrastructureFailure(res events.Result) bool {
+	switch res.Reason {
+	case ReasonLedgerDown, ReasonListFailed, ReasonQueueDown:
+		return true
+	case ReasonAPIError: // a read; an update that may have acted is unconfirmed, and a retry of the invocation must not call again
+		return res.Outcome == events.OutcomeFailed &&
+			(res.ErrorCode == "" || res.ErrorCode == "NoAnswer" || slices.Contains(transientCodes, res.ErrorCode))
+	}
+	return false
+}
+
+// unreachable lists the jobs whose every result is an infrastructure
+// failure: the invocation fails, so FC's retries and its onFailure
+// destination see it. A job with nothing to do, or with some gateways
+// settled, is not one.
+func (r *run) unreachable() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for i, jo := range r.jobs {
+		if jo.results > 0 && jo.unreachable == jo.results {
+			out = append(out, fmt.Sprintf("request %d: every one of its %d results says a service could not be reached", i+1, jo.results))
+		}
+	}
+	return out
 }
 
 // readFailure turns a failed read into an outcome.

@@ -15,7 +15,7 @@ import (
 // targetVersion, the record's, or else the newest version the policy would
 // install), unverified if not. It makes no update call.
 func (r *run) verify(ctx context.Context, j job) {
-	fleet, _ := r.list(ctx, j)
+	fleet, listErr := r.list(ctx, j)
 	records, err := r.records(ctx, fleet, j.types)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("ledger unreadable: verifying against the request and the policy only")
@@ -38,18 +38,7 @@ func (r *run) verify(ctx context.Context, j job) {
 		}
 	}
 	r.rollouts.reviewAll(ctx, j)
-	for _, id := range j.req.GatewayIDs {
-		found := false
-		for _, g := range fleet {
-			found = found || g.ID == id
-		}
-		if !found {
-			for _, vt := range j.types {
-				r.record(j, events.Result{SmartAGID: id, VersionType: vt, Outcome: events.OutcomeUnverified,
-					Reason: ReasonNotFound, Error: "not found in regions " + strings.Join(j.regions, ", ")}, 0)
-			}
-		}
-	}
+	r.unlisted(j, fleet, listErr, events.OutcomeUnverified)
 }
 
 func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType) events.Result {
