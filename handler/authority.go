@@ -2,7 +2,11 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 )
@@ -63,7 +67,63 @@ func (r *run) where(trigger events.Trigger) string {
 // boundForce reports whether a forced batch from the work queue is one an
 // authorised run handed itself. Run ids are public in events, so the batch
 // carries an id of its own and the ledger holds the digest of exactly the
-// request that run sent under it.
+// request that run sent under it: a message someone else puts on the queue
+// cannot borrow it for other gateways, another version or a later run.
 func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events.Request) bool {
-	return false
+	if trigger != events.TriggerMNSQueue || req.BatchID == "" || r.ledger == nil {
+		return false
+	}
+	type got struct {
+		d     Doc
+		found bool
+	}
+	g, err := store(ctx, r.lcall, func(ctx context.Context) (got, error) {
+		d, found, err := r.ledger.GetDoc(ctx, batchDoc(req.BatchID))
+		return got{d, found}, err
+	})
+	if err != nil || !g.found {
+		if err != nil {
+			r.log.Warn().Err(err).Str("batchId", req.BatchID).Msg("the batch's record cannot be read: its force is refused")
+		}
+		return false
+	}
+	var rec batchRecord
+	if json.Unmarshal(g.d.Body, &rec) != nil {
+		return false
+	}
+	return rec.Force && rec.Digest == digest(req)
+}
+
+// batchRecord is what a run that may force records of each forced batch it
+// hands itself through the work queue.
+type batchRecord struct {
+	Digest      string    `json:"digest"` // of the request, as sent
+	Force       bool      `json:"force"`
+	ParentRunID string    `json:"parentRunId"`
+	At          time.Time `json:"at"`
+}
+
+func batchDoc(id string) string { return "batch#" + id }
+
+// digest is the SHA-256 of a request's JSON: a parsed request marshals back
+// to the bytes it was sent as (fields in their fixed order).
+func digest(req events.Request) string {
+	b, _ := json.Marshal(req)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// recordForced writes the record of each forced batch before it is sent.
+// A batch whose record cannot be written is not sent (its error set).
+func (r *run) recordForced(ctx context.Context, batches []batch) {
+	for i := range batches {
+		b := &batches[i]
+		if !b.req.Force {
+			continue
+		}
+		body, _ := json.Marshal(batchRecord{Digest: digest(b.req), Force: true, ParentRunID: b.req.ParentRunID, At: r.now()})
+		_, b.err = store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: batchDoc(b.req.BatchID), Rev: 1, Body: body})
+		})
+	}
 }

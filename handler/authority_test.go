@@ -1,8 +1,10 @@
 package handler
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -169,5 +171,79 @@ func TestResetOfNoRolloutIsRejected(t *testing.T) {
 	if !errors.As(err, &rejected) || len(report.Results) != 1 || report.Results[0].Reason != ReasonNotFound ||
 		!strings.Contains(report.Results[0].Error, "9.9.9") {
 		t.Fatalf("reset of no rollout: %v %+v", err, report.Results)
+	}
+}
+
+// A forced sweep the operator fans out keeps its force on the workers, batch
+// by batch as the planner recorded each in the ledger; a message someone else
+// puts on the work queue cannot borrow it (another gateway in a recorded
+// batch, an unknown batch id, a batch without one).
+func TestForcedBatchesKeepTheirForceAndCannotBeForged(t *testing.T) {
+	lh, sag := newRolloutHarness(t, rolloutFleet(30))
+	lh.h.Config.FanoutThreshold = 10
+	lh.h.Config.BatchSize = 10
+	lh.h.Config.Window, _ = ParseWindow("10:00-11:00", "Asia/Shanghai") // closed at 02:00
+	if _, err := lh.invoke(t, `{"force":true,"correlationId":"change-1"}`); err != nil {
+		t.Fatal(err)
+	}
+	lh.queue.mu.Lock()
+	msgs := lh.queue.msgs
+	lh.queue.msgs = nil
+	lh.queue.mu.Unlock()
+	if len(msgs) < 2 {
+		t.Fatalf("%d batches", len(msgs))
+	}
+	lh.h.Control = false // the workers: the work-queue trigger's function
+	var first events.Request
+	json.Unmarshal([]byte(msgs[0].Body), &first)
+	forged := []string{
+		strings.Replace(msgs[0].Body, `"gatewayIds":["`, `"gatewayIds":["sag-zz","`, 1),
+		strings.Replace(msgs[0].Body, first.BatchID, "0000feedbeef", 1),
+		strings.Replace(msgs[0].Body, `,"batchId":"`+first.BatchID+`"`, "", 1),
+	}
+	for i, body := range forged {
+		report, err := lh.invoke(t, queueEvent(fmt.Sprintf("forged-%d", i), body))
+		var rejected *RejectedError
+		if !errors.As(err, &rejected) || report.Results[0].Reason != ReasonUnauthorized {
+			t.Fatalf("forged batch %d was served: %v %+v", i, err, report.Results)
+		}
+	}
+	if n := len(sag.updatesSnapshot()); n != 0 {
+		t.Fatalf("%d update calls from forged batches", n)
+	}
+	requested := 0
+	for i, m := range msgs {
+		report, err := lh.invoke(t, queueEvent(fmt.Sprintf("batch-%d", i), m.Body))
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		for _, r := range report.Results {
+			if !r.Force {
+				t.Fatalf("batch %d: %+v does not say force", i, r)
+			}
+			if r.Outcome == events.OutcomeRequested {
+				requested++
+			}
+		}
+	}
+	// Forced past the wave and outside the window: every gateway.
+	if requested != 30 {
+		t.Fatalf("%d forced upgrades, want 30", requested)
+	}
+}
+
+// Without a ledger a forced sweep's batches could not be recorded, so it is
+// never handed to the work queue: the run does the work itself.
+func TestForcedSweepWithoutALedgerDoesNotFanOut(t *testing.T) {
+	sag := newFakeSAG(gateways("sag-%02d", 30, "2.0.8")...)
+	sag.offered = catalog()
+	hs := newHarness(t, sag, func(c *Config) { c.FanoutThreshold, c.BatchSize = 10, 10 })
+	queue := &fakeQueue{}
+	hs.h.Connect = func(ctx context.Context, inv Invocation) (Cloud, error) {
+		return Cloud{SAG: sag, Events: hs.pub, Work: queue}, nil
+	}
+	report, err := hs.invoke(t, `{"force":true}`)
+	if err != nil || report.Fanout != nil || len(queue.msgs) != 0 || report.Counts.Requested != 30 {
+		t.Fatalf("%v: fanout %+v, %d queued, counts %+v", err, report.Fanout, len(queue.msgs), report.Counts)
 	}
 }

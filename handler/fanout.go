@@ -2,6 +2,8 @@ package handler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 
@@ -14,7 +16,7 @@ import (
 // batch, the regions taking turns) for workers to sweep. It reports whether
 // it did.
 func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) bool {
-	if !full || r.work == nil || j.req.Kind != events.KindSweep && j.req.Kind != "" {
+	if !full || !r.canHandOver(j) || j.req.Kind != events.KindSweep && j.req.Kind != "" {
 		return false
 	}
 	var eligible []Gateway
@@ -87,7 +89,7 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 			bs = append(bs, batch{req: events.Request{
 				Kind: events.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
 				TargetVersion: j.req.TargetVersion, DryRun: j.req.DryRun, Force: j.req.Force,
-				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID,
+				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID, BatchID: newBatchID(),
 			}})
 		}
 		perRegion = append(perRegion, bs)
@@ -107,27 +109,47 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 }
 
 // send puts batches on the work queue, 16 a call, and records which failed.
+// A forced batch goes only once its record is in the ledger.
 func (r *run) send(ctx context.Context, batches []batch) []batch {
-	for start := 0; start < len(batches); start += 16 {
-		group := batches[start:min(start+16, len(batches))]
+	r.recordForced(ctx, batches)
+	var ready []*batch
+	for i := range batches {
+		if batches[i].err == nil {
+			ready = append(ready, &batches[i])
+		}
+	}
+	for group := range slices.Chunk(ready, 16) {
 		msgs := make([]QueueMessage, len(group))
 		for i, b := range group {
 			body, _ := json.Marshal(b.req)
 			msgs[i] = QueueMessage{Body: string(body)}
 		}
 		_, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) })
-		for i := range group {
-			group[i].err = err
+		for _, b := range group {
+			b.err = err
 		}
 	}
 	return batches
+}
+
+// canHandOver reports whether the job's work may go to the work queue: there
+// is one, and a forced job's batches can be recorded in the ledger, which is
+// what lets the worker that takes them keep their force.
+func (r *run) canHandOver(j job) bool {
+	return r.work != nil && (!j.req.Force || r.ledger != nil)
+}
+
+func newBatchID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // handOver sends the gateways a run has no time left for to the work queue
 // as a continuation, and reports whether it did; if not, the run goes on and
 // its deadline defers them.
 func (r *run) handOver(ctx context.Context, j job, rest []Gateway) bool {
-	if r.work == nil || len(rest) == 0 {
+	if !r.canHandOver(j) || len(rest) == 0 {
 		return false
 	}
 	batches := r.send(ctx, r.batches(j, rest))

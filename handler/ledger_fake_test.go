@@ -20,8 +20,10 @@ type fakeLedger struct {
 	kept  []KeptEvent // the outbox, oldest first
 	keeps int         // keys given so far
 	fail  func(op string) error
-	// onGetDoc, when set, sees every document read (a test may panic).
+	// onGetDoc and onPut, when set, see every document read and record
+	// write (a test may panic).
 	onGetDoc func(id string)
+	onPut    func(r Record)
 }
 
 func (l *fakeLedger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error {
@@ -126,6 +128,9 @@ func (l *fakeLedger) Get(ctx context.Context, vt events.VersionType, ids []strin
 func (l *fakeLedger) Put(ctx context.Context, r Record) error {
 	if err := l.err("Put"); err != nil {
 		return err
+	}
+	if l.onPut != nil {
+		l.onPut(r)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -72,11 +72,10 @@ func TestPanicOnTheRunsPathEndsWithAReport(t *testing.T) {
 // call's RequestId: an upgrade is under way.
 func TestAcceptedCallStaysRequestedAfterAPanic(t *testing.T) {
 	lh := newLedgerHarness(t, upgradingSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8")))
-	lh.ledger.fail = func(op string) error {
-		if op == "Put" && lh.ledger.row("sag-a").State == StateClaimed {
+	lh.ledger.onPut = func(r Record) {
+		if r.Gateway == "sag-a" && r.State == StateRequested {
 			panic("the ledger adapter")
 		}
-		return nil
 	}
 	report, _ := lh.invoke(t, `{}`)
 	res := byID(report)
