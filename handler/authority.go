@@ -87,8 +87,9 @@ func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events
 		}
 		return false
 	}
-	var rec batchRecord
-	if json.Unmarshal(g.d.Body, &rec) != nil {
+	rec, err := decodeBatch(req.BatchID, g.d.Body)
+	if err != nil {
+		r.log.Warn().Err(err).Msg("the batch's record is unreadable: its force is refused")
 		return false
 	}
 	return rec.Force && rec.Digest == digest(req)

@@ -75,8 +75,7 @@ func (k *killSwitch) read(ctx context.Context) (control, int64, error) {
 	if err != nil || !g.found {
 		return control{}, 0, err
 	}
-	var c control
-	err = json.Unmarshal(g.d.Body, &c)
+	c, err := decodeControl(g.d.Body)
 	return c, g.d.Rev, err
 }
 

@@ -189,7 +189,11 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 	}
 	for _, d := range docs {
 		var doc rolloutDoc
-		if json.Unmarshal(d.Body, &doc) != nil || doc.Done {
+		if err := decodeRollout(d.ID, d.Body, &doc); err != nil {
+			r.log.Warn().Err(err).Msg("rollout population not counted")
+			continue
+		}
+		if doc.Done {
 			continue
 		}
 		below := 0

@@ -372,7 +372,7 @@ func (o *outbox) drain(ctx context.Context, runID string, now, until time.Time) 
 	}
 	var held drainLease
 	if g.found {
-		if err := json.Unmarshal(g.d.Body, &held); err != nil {
+		if held, err = decodeLease(g.d.Body); err != nil {
 			o.log.Warn().Err(err).Msg("the drain lease is unreadable; taking it")
 		}
 	}

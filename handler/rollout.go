@@ -412,8 +412,8 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 	if !g.found {
 		return doc, 0, nil
 	}
-	if err := json.Unmarshal(g.d.Body, &doc); err != nil {
-		return rolloutDoc{}, 0, fmt.Errorf("rollout %s: %w", k.id(), err)
+	if err := decodeRollout(k.id(), g.d.Body, &doc); err != nil {
+		return rolloutDoc{}, 0, err
 	}
 	return doc, g.d.Rev, nil
 }
@@ -488,7 +488,11 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) 
 		}
 		for _, d := range docs {
 			var found rolloutDoc
-			if json.Unmarshal(d.Body, &found) != nil || compareVersions(found.Target, j.req.TargetVersion) != 0 {
+			if err := decodeRollout(d.ID, d.Body, &found); err != nil {
+				r.log.Warn().Err(err).Msg("an unreadable rollout document is not reset")
+				continue
+			}
+			if compareVersions(found.Target, j.req.TargetVersion) != 0 {
 				continue
 			}
 			k := rolloutKey{found.VersionType, found.Model, found.Target}
