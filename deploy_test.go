@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,6 +169,9 @@ type deployment struct {
 	name  string // the resource's key
 	fn    deployProps
 	lines map[string]int // "triggers[i]" and prop names → line in s.yaml, for messages
+	// The operators' function (CONTROL_ENDPOINT=true, no trigger).
+	controlName string
+	control     deployProps
 }
 
 func loadDeployment(t *testing.T) deployment {
@@ -200,10 +205,18 @@ func loadDeployment(t *testing.T) deployment {
 		t.Fatalf("%s after rendering: %v", deploySYAML, err)
 	}
 	for name, r := range d.spec.Resources {
-		if strings.Contains(r.Component, "fc3") {
-			if d.name != "" {
-				t.Fatalf("%s: two fc3 resources, %s and %s; this test checks one function", deploySYAML, d.name, name)
-			}
+		if !strings.Contains(r.Component, "fc3") {
+			continue
+		}
+		control := r.Props.EnvironmentVariables["CONTROL_ENDPOINT"] == "true"
+		switch {
+		case control && d.controlName != "":
+			t.Fatalf("%s: two control functions, %s and %s", deploySYAML, d.controlName, name)
+		case control:
+			d.controlName, d.control = name, r.Props
+		case d.name != "":
+			t.Fatalf("%s: two fc3 functions without CONTROL_ENDPOINT, %s and %s; this test checks one and its control function", deploySYAML, d.name, name)
+		default:
 			d.name, d.fn = name, r.Props
 		}
 	}
@@ -382,6 +395,40 @@ func TestDeployFunction(t *testing.T) {
 	if fn.LogConfig == nil || fn.LogConfig.Project == "" || fn.LogConfig.Logstore == "" {
 		t.Errorf("%s: no logConfig project and logstore: the function's JSON logs would go nowhere", deploySYAML)
 	}
+}
+
+// The operators' function is the one place control and force are served, so
+// no trigger may reach it, and it is the same function as the one the
+// triggers reach in all else.
+func TestDeployControlFunction(t *testing.T) {
+	d := loadDeployment(t)
+	if d.controlName == "" {
+		t.Fatalf("%s: no function with CONTROL_ENDPOINT \"true\": operators could not stop, resume or reset the fleet", deploySYAML)
+	}
+	c, fn := d.control, d.fn
+	if len(c.Triggers) != 0 {
+		t.Errorf("%s: the control function %s has triggers: whoever can reach a trigger could steer the fleet", deploySYAML, d.controlName)
+	}
+	if v, ok := fn.EnvironmentVariables["CONTROL_ENDPOINT"]; ok && v != "false" {
+		t.Errorf("%s: the function the triggers reach sets CONTROL_ENDPOINT=%q", deploySYAML, v)
+	}
+	if c.FunctionName == fn.FunctionName || c.Region != fn.Region {
+		t.Errorf("%s: the control function is %q in %s, the other %q in %s", deploySYAML, c.FunctionName, c.Region, fn.FunctionName, fn.Region)
+	}
+	same := func(what string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: the control function's %s is %v, the other's %v", deploySYAML, what, a, b)
+		}
+	}
+	same("code", c.Code, fn.Code)
+	same("runtime", c.Runtime, fn.Runtime)
+	same("handler", c.Handler, fn.Handler)
+	same("role", c.Role, fn.Role)
+	same("timeout", c.Timeout, fn.Timeout)
+	same("logConfig", c.LogConfig, fn.LogConfig)
+	env := maps.Clone(c.EnvironmentVariables)
+	delete(env, "CONTROL_ENDPOINT")
+	same("environment (but CONTROL_ENDPOINT)", env, fn.EnvironmentVariables)
 }
 
 func TestDeployAsyncInvokeConfig(t *testing.T) {
@@ -790,11 +837,13 @@ func TestDeployRAMPolicy(t *testing.T) {
 		}
 	}
 
-	// The ledger: row reads and conditional writes on its one table.
+	// The ledger: every Tablestore action the adapter calls (read off its
+	// code, so a new call cannot go without its permission), on its one
+	// table. CreateTable is the operator's, once (scripts/ledgertable).
 	table := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", d.fn.Region, deployTestAccount, cfg.LedgerInstance, cfg.LedgerTable)
-	for _, a := range []string{"ots:GetRow", "ots:BatchGetRow", "ots:PutRow", "ots:GetRange"} {
-		if !p.allows(a, table) {
-			t.Errorf("%s does not grant %s on the ledger table %s", deployRAMPolicy, a, table)
+	for _, a := range ledgerActions(t) {
+		if a != "ots:CreateTable" && !p.allows(a, table) {
+			t.Errorf("%s does not grant %s on the ledger table %s: the ledger adapter calls it", deployRAMPolicy, a, table)
 		}
 	}
 
@@ -805,6 +854,36 @@ func TestDeployRAMPolicy(t *testing.T) {
 			t.Errorf("%s does not grant log:PostLogStoreLogs on %s", deployRAMPolicy, store)
 		}
 	}
+}
+
+// ledgerActions are the Tablestore actions internal/tablestore calls: each
+// l.client.<Action>( in its code.
+func ledgerActions(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("internal/tablestore/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := regexp.MustCompile(`\bl\.client\.([A-Z][A-Za-z]+)\(`)
+	var out []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(src), -1) {
+			if a := "ots:" + m[1]; !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	if len(out) < 4 {
+		t.Fatalf("found only %v in internal/tablestore: has the adapter's client changed its name?", out)
+	}
+	return out
 }
 
 func TestDeployTrustPolicy(t *testing.T) {
