@@ -323,12 +323,16 @@ func (h *Handler) timeBudget(ctx context.Context, start time.Time, callTimeout t
 	}
 	// The last calls of the run (ledger writes near stopAt, the last
 	// publish, the last keep) must end before the deadline.
-	if callTimeout > 0 {
+	// When the invocation is long enough (FC's timeout is minutes), its last
+	// calls must also end before the deadline; a short one keeps its
+	// proportions and accepts that an abandoned call may end after it.
+	long := callTimeout > 0 && total >= 4*callTimeout
+	if long {
 		margin = max(margin, min(2*callTimeout+time.Second, total/2))
 	}
 	b := budget{stopAt: deadline.Add(-margin), endAt: deadline.Add(-margin / 2), publishBy: deadline.Add(-margin / 5),
 		keepBy: deadline.Add(-margin / 10), deadline: deadline}
-	if callTimeout > 0 {
+	if long {
 		b.keepBy = earliest(b.keepBy, deadline.Add(-callTimeout-250*time.Millisecond))
 		b.publishBy = earliest(b.publishBy, b.keepBy.Add(-time.Second))
 	}

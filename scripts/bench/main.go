@@ -31,6 +31,7 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
 )
@@ -44,6 +45,7 @@ type options struct {
 	seed                             uint64
 	coldStarts                       int
 	trace                            bool
+	topicDown                        bool
 
 	distributed bool
 	instances   string
@@ -68,6 +70,7 @@ func main() {
 	flag.IntVar(&o.threshold, "threshold", 0, "FANOUT_THRESHOLD (0: the function's default)")
 	flag.Uint64Var(&o.seed, "seed", 1, "fleet seed")
 	flag.IntVar(&o.coldStarts, "coldstarts", 10, "fresh processes for the cold start median (0: skip)")
+	flag.BoolVar(&o.topicDown, "topic-down", false, "the outcome topic refuses every publish (500 InternalError) the whole night")
 	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
 	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
 	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
@@ -169,6 +172,9 @@ type sizeResult struct {
 	Outcomes       map[string]int `json:"outcomes"`
 	LedgerCalls    map[string]int `json:"ledgerCallsByAction"` // Tablestore
 	QueueCalls     map[string]int `json:"mnsCallsByOperation"`
+	// Events summed over the night's reports: published, kept for a later
+	// run (the topic was down), failed.
+	Events events.Publishing `json:"events"`
 	// With -trace: the API capacity left unused (seconds in which a call
 	// could have started and none did), by what was going on.
 	UnusedAction string             `json:"unusedAction,omitempty"`
@@ -204,6 +210,9 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		return sizeResult{}, err
 	}
 	defer w.Close()
+	if o.topicDown {
+		w.Cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"}, Kinds: []mnssim.FaultKind{mnssim.FaultInternalError}})
+	}
 
 	stop := progress(w, n)
 	nt, err := w.Run(context.Background(), night.Timer, cloudsim.Trigger{}, nil)
@@ -231,6 +240,9 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		if rep.Fanout != nil {
 			r.Batches += rep.Fanout.Batches
 		}
+		r.Events.Published += rep.Publishing.Published
+		r.Events.Kept += rep.Publishing.Kept
+		r.Events.Failed += rep.Publishing.Failed
 		for _, res := range rep.Results {
 			r.Outcomes[string(res.Outcome)+"/"+res.Reason]++
 		}
@@ -390,6 +402,7 @@ func printSize(out io.Writer, r sizeResult) {
 	fmt.Fprintf(tw, "outcomes\t%s\n", outcomeList(r.Outcomes))
 	fmt.Fprintf(tw, "Tablestore\t%s\n", inline(r.LedgerCalls))
 	fmt.Fprintf(tw, "MNS\t%s\n", inline(r.QueueCalls))
+	fmt.Fprintf(tw, "events\t%d published, %d kept for a later run, %d failed\n", r.Events.Published, r.Events.Kept, r.Events.Failed)
 	if r.UnusedBy != nil {
 		fmt.Fprintf(tw, "unused API\t%.1f s\t(could have started a %s call, the busiest action, and did not; by what was going on:)\n", r.UnusedS, r.UnusedAction)
 		for _, k := range byValue(r.UnusedBy) {
