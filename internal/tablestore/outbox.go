@@ -75,17 +75,20 @@ func (l *Ledger) KeptEvents(ctx context.Context, max int) ([]handler.KeptEvent, 
 		if err != nil {
 			return nil, err
 		}
-		for _, row := range resp.Rows {
-			pk, _ := row.PrimaryKey.PrimaryKeys[0].Value.(string)
+		for _, got := range resp.Rows {
+			r := newRow("GetRange", got.PrimaryKey.PrimaryKeys, got.Columns)
+			r.kind("event")
+			body := r.string("body", required)
 			var ev events.CloudEvent
-			body, ok := columns(row.Columns).get("body").(string)
-			if !ok {
-				return nil, fmt.Errorf("tablestore: kept event %s: no string column body", pk)
+			if r.err == nil {
+				if err := json.Unmarshal([]byte(body), &ev); err != nil {
+					r.fail("body", "is not a CloudEvent: %v", err)
+				}
 			}
-			if err := json.Unmarshal([]byte(body), &ev); err != nil {
-				return nil, fmt.Errorf("tablestore: kept event %s: %w", pk, err)
+			if r.err != nil {
+				return nil, r.err
 			}
-			out = append(out, handler.KeptEvent{Key: pk, Event: ev})
+			out = append(out, handler.KeptEvent{Key: r.pk, Event: ev})
 		}
 		start = resp.NextStartPrimaryKey
 	}
