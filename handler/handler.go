@@ -33,8 +33,9 @@ type Handler struct {
 	// control requests and force (authority.go).
 	Control bool
 
-	mu   sync.Mutex
-	pace *pace // the instance's SAG rate limit, made for Config.APIQPS
+	mu    sync.Mutex
+	pace  *pace       // the instance's SAG rate limit, made for Config.APIQPS
+	topic TopicHealth // when the outcome topic last failed this instance's runs
 }
 
 // Invocation is what the runtime says about one invocation.
@@ -128,7 +129,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		requestID: inv.RequestID,
 		api:       newCaller(h.instancePace(), budget.stopAt, budget.endAt),
 		lcall:     lcall,
-		out:       newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, inv.Source(), log, budget.publishBy, budget.keepBy),
+		out:       newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, inv.Source(), log, budget.publishBy, budget.keepBy, &h.topic),
 		now:       now,
 		log:       log,
 		info:      info,
@@ -148,8 +149,9 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	}
 
 	if sweeps(decoded) {
-		// Events earlier runs could not publish go out first.
-		r.out.drain(ctx, info.RunID, now(), now().Add(time.Until(budget.deadline)))
+		// Events earlier runs could not publish go out too, once this
+		// run finds the topic up.
+		r.out.drainOnceUp(info.RunID, now(), now().Add(time.Until(budget.deadline)))
 	}
 	var problems []string
 	allDry := true

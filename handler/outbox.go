@@ -50,6 +50,12 @@ type outbox struct {
 	drained  []string // keys of kept events this run published
 	lease    *drainLease
 	busy     int // events the workers have in hand
+	// The drain of the events earlier runs kept starts with this run's
+	// first successful publish (the topic is back), on its own goroutine.
+	drainPlan *drainPlan
+	draining  sync.WaitGroup
+	closing   bool // finish began: no drain starts any more
+	health    *TopicHealth
 	stats    events.Publishing
 	workers  sync.WaitGroup
 	keeper   sync.WaitGroup
@@ -72,10 +78,45 @@ const (
 	drainMax = 10000
 )
 
+// TopicHealth remembers, for the runs one instance serves, when the outcome
+// topic last failed: a run that starts soon after takes one failed attempt,
+// not downAfter, as the sign that it is still down (a circuit breaker's
+// half-open state), so each of a night's batches does not pay again to learn
+// what the last one learnt.
+type TopicHealth struct {
+	mu     sync.Mutex
+	downAt time.Time
+}
+
+// remember is how long a failed topic stays suspect.
+const remember = time.Minute
+
+func (h *TopicHealth) suspect() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.downAt.IsZero() && time.Since(h.downAt) < remember
+}
+
+func (h *TopicHealth) set(down bool) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if down {
+		h.downAt = time.Now()
+	} else {
+		h.downAt = time.Time{}
+	}
+}
+
 // newOutbox starts the publishing workers. Publishes are attempted until
 // publishBy, and events kept until keepBy.
-func newOutbox(ctx context.Context, pub Publisher, ledger Ledger, lcall *caller, source string, log zerolog.Logger, publishBy, keepBy time.Time) *outbox {
-	o := &outbox{pub: pub, ledger: ledger, lcall: lcall, source: source, log: log}
+func newOutbox(ctx context.Context, pub Publisher, ledger Ledger, lcall *caller, source string, log zerolog.Logger, publishBy, keepBy time.Time, health *TopicHealth) *outbox {
+	o := &outbox{pub: pub, ledger: ledger, lcall: lcall, source: source, log: log, health: health}
 	base := context.WithoutCancel(ctx)
 	o.publishCtx, o.cancelPublish = context.WithDeadline(base, publishBy)
 	o.keepCtx, o.cancelKeep = context.WithDeadline(base, keepBy)
@@ -190,22 +231,31 @@ func (o *outbox) send(item outgoing) {
 		} else {
 			o.stats.Published++
 		}
+		if !o.closing {
+			o.startDrain()
+		}
 		return
 	}
 	o.giveUp(item, err)
 }
 
 // attempted counts failed attempts in a row: many of them, whatever the
-// events, mean the topic is down.
+// events, mean the topic is down; one, when it failed for a run of this
+// instance a moment ago.
 func (o *outbox) attempted(err error) {
+	suspect := err != nil && o.health.suspect()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err == nil {
 		o.failures = 0
+		o.health.set(false)
 		return
 	}
-	if o.failures++; o.failures >= downAfter && o.down == nil {
+	o.failures++
+	if (o.failures >= downAfter || suspect) && o.down == nil {
 		o.down = fmt.Errorf("%d publish attempts in a row failed, the last: %w", o.failures, err)
+		o.health.set(true)
+		o.wake.Broadcast()
 		o.log.Error().Err(o.down).Msg("outcome topic failing: the run's remaining events are kept for a later run")
 	}
 }
@@ -294,11 +344,27 @@ func (o *outbox) finish(completed func(events.Publishing) events.CloudEvent) eve
 	if o.pub == nil {
 		return events.Publishing{}
 	}
+	// Every event so far attempted: then it is known whether the topic is
+	// up, and a drain not started yet by a success may start now.
+	o.mu.Lock()
+	for len(o.queue) > 0 || o.busy > 0 {
+		if o.down != nil {
+			// Nothing more goes out: end the attempts still waiting on a
+			// topic that does not answer, and keep their events now.
+			o.cancelPublish()
+		}
+		o.wake.Wait()
+	}
+	o.closing = true
+	if o.down == nil && o.stats.Published > 0 {
+		o.startDrain()
+	}
+	o.mu.Unlock()
+	o.draining.Wait() // a drain under way has queued what it read
+
 	o.mu.Lock()
 	o.closed = true
 	if o.down != nil {
-		// Nothing more goes out: end the attempts still waiting on a
-		// topic that does not answer, and keep their events now.
 		o.cancelPublish()
 	}
 	o.wake.Broadcast()
@@ -343,13 +409,49 @@ type drainLease struct {
 	rev   int64
 }
 
-// drain queues, ahead of this run's own events, the events earlier runs kept,
-// oldest first, unless another run is publishing them. until is when the
-// lease ends should this run die with it.
-func (o *outbox) drain(ctx context.Context, runID string, now, until time.Time) {
+// drainPlan is what a sweep's outbox needs to publish the events earlier
+// runs kept: its run, and when its lease would end should it die with it.
+type drainPlan struct {
+	runID      string
+	now, until time.Time
+}
+
+// drainOnceUp arranges for the events earlier runs kept to be published
+// once this run has published one of its own: a run that finds the topic
+// down reads none of them.
+func (o *outbox) drainOnceUp(runID string, now, until time.Time) {
 	if o.pub == nil || o.ledger == nil {
 		return
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.drainPlan = &drainPlan{runID: runID, now: now, until: until}
+}
+
+// startDrain starts the planned drain, once; o.mu is held.
+func (o *outbox) startDrain() {
+	p := o.drainPlan
+	if p == nil {
+		return
+	}
+	o.drainPlan = nil
+	o.draining.Add(1)
+	go func() {
+		defer o.draining.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				o.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).
+					Msg("publishing kept events aborted by a panic; they stay kept")
+			}
+		}()
+		o.drain(p)
+	}()
+}
+
+// drain queues the events earlier runs kept, oldest first, unless another
+// run is publishing them.
+func (o *outbox) drain(p *drainPlan) {
+	ctx, runID, now, until := o.publishCtx, p.runID, p.now, p.until
 	kept, err := store(ctx, o.lcall, func(ctx context.Context) ([]KeptEvent, error) { return o.ledger.KeptEvents(ctx, drainMax) })
 	if err != nil {
 		o.log.Warn().Err(err).Msg("kept events not read; a later sweep publishes them")
@@ -395,7 +497,7 @@ func (o *outbox) drain(ctx context.Context, runID string, now, until time.Time) 
 	}
 	o.mu.Lock()
 	o.lease = &lease
-	o.queue = append(items, o.queue...)
+	o.queue = append(o.queue, items...)
 	o.wake.Broadcast()
 	o.mu.Unlock()
 }

@@ -176,3 +176,31 @@ func TestEventsWithoutALedgerAreLoggedWhole(t *testing.T) {
 		t.Fatalf("%d events whole in the log, want 4", whole)
 	}
 }
+
+// A run soon after one that found the topic down, on the same instance,
+// takes one failed attempt as the sign it still is (a night's batches do not
+// each pay to learn it again), and a success clears the suspicion.
+func TestTopicDownIsRememberedByTheInstance(t *testing.T) {
+	lh := newLedgerHarness(t, upgradingSAG(gateways("sag-%02d", 6, "2.0.8")...))
+	down := true
+	lh.pub.fail = func(ev events.CloudEvent) error {
+		if down {
+			return temporaryError{errors.New("ServiceUnavailable")}
+		}
+		return nil
+	}
+	lh.invoke(t, `{"gatewayIds":["sag-00"]}`)
+	first := lh.pub.attempts
+	if first < downAfter {
+		t.Fatalf("the first run gave up after %d attempts", first)
+	}
+	report, _ := lh.invoke(t, `{"gatewayIds":["sag-01"]}`)
+	if n := lh.pub.attempts - first; n > publishWorkers || report.Publishing.Kept == 0 {
+		t.Fatalf("the next run made %d attempts on a topic this instance found down; kept %d", n, report.Publishing.Kept)
+	}
+	down = false
+	report, _ = lh.invoke(t, `{"gatewayIds":["sag-02"]}`)
+	if report.Publishing.Kept != 0 || report.Publishing.Published == 0 || report.Publishing.Republished == 0 {
+		t.Fatalf("the topic back: %+v", report.Publishing)
+	}
+}
