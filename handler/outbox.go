@@ -56,9 +56,9 @@ type outbox struct {
 	draining  sync.WaitGroup
 	closing   bool // finish began: no drain starts any more
 	health    *TopicHealth
-	stats    events.Publishing
-	workers  sync.WaitGroup
-	keeper   sync.WaitGroup
+	stats     events.Publishing
+	workers   sync.WaitGroup
+	keeper    sync.WaitGroup
 }
 
 // outgoing is an event to publish; key is set for an event an earlier run
