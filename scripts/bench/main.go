@@ -45,7 +45,7 @@ type options struct {
 	seed                             uint64
 	coldStarts                       int
 	trace                            bool
-	topicDown                        bool
+	topicDown                        string
 
 	distributed bool
 	instances   string
@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&o.threshold, "threshold", 0, "FANOUT_THRESHOLD (0: the function's default)")
 	flag.Uint64Var(&o.seed, "seed", 1, "fleet seed")
 	flag.IntVar(&o.coldStarts, "coldstarts", 10, "fresh processes for the cold start median (0: skip)")
-	flag.BoolVar(&o.topicDown, "topic-down", false, "the outcome topic refuses every publish (500 InternalError) the whole night")
+	flag.StringVar(&o.topicDown, "topic-down", "", "the outcome topic fails every publish the whole night: `error` (500 InternalError) or drop (the connection closes unanswered)")
 	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
 	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
 	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
@@ -210,8 +210,14 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		return sizeResult{}, err
 	}
 	defer w.Close()
-	if o.topicDown {
+	switch o.topicDown {
+	case "":
+	case "error":
 		w.Cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"}, Kinds: []mnssim.FaultKind{mnssim.FaultInternalError}})
+	case "drop":
+		w.Cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"}, Kinds: []mnssim.FaultKind{mnssim.FaultDrop}})
+	default:
+		return sizeResult{}, fmt.Errorf("-topic-down %q: want error or drop", o.topicDown)
 	}
 
 	stop := progress(w, n)
