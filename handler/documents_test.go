@@ -47,15 +47,37 @@ func TestDocumentsToleratePlusStrict(t *testing.T) {
 }
 
 // Any document body: an error, or a rollout every number of which is in
-// range, that writes and reads back the same.
-func FuzzDecodeRollout(f *testing.F) {
+// range, that writes and reads back the same; the kill switch, the drain
+// lease and a batch record likewise.
+func FuzzDecodeDocuments(f *testing.F) {
 	for _, s := range []string{
 		`{"versionType":"Device","model":"sag-1000","targetVersion":"2.3.1","wave":1,"allocated":7,"population":118,"breaker":"open","breakerReason":"3 of 7","records":{"verified":4,"failed":3}}`,
-		`{"wave":-1}`, `{"records":{"x":1}}`, `{}`, `null`, `{"reserved":3,"done":true,"waveVerifiedAt":"2026-11-22T18:00:00Z"}`,
+		`{"wave":-1}`, `{"records":{"x":1}}`, `{}`, `null`, `{"killSwitch":true,"by":"run-1 incident","at":"2026-11-22T18:00:00Z"}`,
+		`{"runId":"run-2","until":"2026-11-22T18:15:00Z"}`, `{"digest":"ab12","force":true,"parentRunId":"run-3"}`, `{"reserved":3,"done":true,"waveVerifiedAt":"2026-11-22T18:00:00Z"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The other documents: an error or a value, never a panic, and
+		// what they write reads back.
+		if c, err := decodeControl(body); err == nil {
+			again, _ := json.Marshal(c)
+			if back, err := decodeControl(again); err != nil || back.KillSwitch != c.KillSwitch || back.By != c.By {
+				t.Fatalf("control round trip: %+v, then %+v (%v)", c, back, err)
+			}
+		}
+		if l, err := decodeLease(body); err == nil {
+			again, _ := json.Marshal(l)
+			if back, err := decodeLease(again); err != nil || back.RunID != l.RunID || !back.Until.Equal(l.Until) {
+				t.Fatalf("lease round trip: %+v, then %+v (%v)", l, back, err)
+			}
+		}
+		if b, err := decodeBatch("b", body); err == nil {
+			again, _ := json.Marshal(b)
+			if back, err := decodeBatch("b", again); err != nil || back.Digest != b.Digest || back.Force != b.Force {
+				t.Fatalf("batch round trip: %+v, then %+v (%v)", b, back, err)
+			}
+		}
 		var doc rolloutDoc
 		if err := decodeRollout("rollout#x", body, &doc); err != nil {
 			return
