@@ -78,13 +78,7 @@ func TestSweepNeverWaitsForTheTopic(t *testing.T) {
 // control request or a verification does not.
 func TestEventsKeptWhileTheTopicIsDownThenPublished(t *testing.T) {
 	lh := newLedgerHarness(t, upgradingSAG(gateways("sag-%02d", 10, "2.0.8")...))
-	down := true
-	lh.pub.fail = func(ev events.CloudEvent) error {
-		if down {
-			return temporaryError{errors.New("ServiceUnavailable")}
-		}
-		return nil
-	}
+	down := lh.pub.downWhile(true)
 	report, err := lh.invoke(t, `{"correlationId":"night-1"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +103,7 @@ func TestEventsKeptWhileTheTopicIsDownThenPublished(t *testing.T) {
 	}
 
 	// The topic is back. A stop and a verification publish only their own.
-	down = false
+	*down = false
 	lh.invoke(t, `{"kind":"verify","gatewayIds":["sag-00"]}`)
 	if len(lh.ledger.kept) != len(kept) {
 		t.Fatalf("a verify run published kept events")
@@ -182,13 +176,7 @@ func TestEventsWithoutALedgerAreLoggedWhole(t *testing.T) {
 // each pay to learn it again), and a success clears the suspicion.
 func TestTopicDownIsRememberedByTheInstance(t *testing.T) {
 	lh := newLedgerHarness(t, upgradingSAG(gateways("sag-%02d", 6, "2.0.8")...))
-	down := true
-	lh.pub.fail = func(ev events.CloudEvent) error {
-		if down {
-			return temporaryError{errors.New("ServiceUnavailable")}
-		}
-		return nil
-	}
+	down := lh.pub.downWhile(true)
 	lh.invoke(t, `{"gatewayIds":["sag-00"]}`)
 	first := lh.pub.attempts
 	if first < downAfter {
@@ -198,9 +186,21 @@ func TestTopicDownIsRememberedByTheInstance(t *testing.T) {
 	if n := lh.pub.attempts - first; n > publishWorkers || report.Publishing.Kept == 0 {
 		t.Fatalf("the next run made %d attempts on a topic this instance found down; kept %d", n, report.Publishing.Kept)
 	}
-	down = false
+	*down = false
 	report, _ = lh.invoke(t, `{"gatewayIds":["sag-02"]}`)
 	if report.Publishing.Kept != 0 || report.Publishing.Published == 0 || report.Publishing.Republished == 0 {
 		t.Fatalf("the topic back: %+v", report.Publishing)
 	}
+}
+
+// downWhile makes every publish fail while *down is true, and returns down.
+func (p *fakePublisher) downWhile(initially bool) *bool {
+	down := &initially
+	p.fail = func(ev events.CloudEvent) error {
+		if *down {
+			return temporaryError{errors.New("ServiceUnavailable")}
+		}
+		return nil
+	}
+	return down
 }

@@ -55,42 +55,29 @@ func (l *Ledger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error 
 	return nil
 }
 
-// KeptEvents implements handler.Ledger: one GetRange page of at most max rows.
+// KeptEvents implements handler.Ledger: GetRange over the outbox's keys, at
+// most max rows.
 func (l *Ledger) KeptEvents(ctx context.Context, max int) ([]handler.KeptEvent, error) {
-	start, end := new(ots.PrimaryKey), new(ots.PrimaryKey)
-	start.AddPrimaryKeyColumn("pk", outboxPrefix)
-	start.AddPrimaryKeyColumnWithMinValue("sk")
-	end.AddPrimaryKeyColumn("pk", prefixEnd(outboxPrefix))
-	end.AddPrimaryKeyColumnWithMaxValue("sk")
-	var out []handler.KeptEvent
-	for start != nil && len(out) < max {
-		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end,
-			Direction: ots.FORWARD, MaxVersion: 1, Limit: int32(min(max-len(out), 5000))}
-		var resp *ots.GetRangeResponse
-		err := call(ctx, l, "GetRange", func() error {
-			var err error
-			resp, err = l.client.GetRange(&ots.GetRangeRequest{RangeRowQueryCriteria: crit})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, got := range resp.Rows {
-			r := newRow("GetRange", got.PrimaryKey.PrimaryKeys, got.Columns)
-			r.kind("event")
-			body := r.string("body", required)
-			var ev events.CloudEvent
-			if r.err == nil {
-				if err := json.Unmarshal([]byte(body), &ev); err != nil {
-					r.fail("body", "is not a CloudEvent: %v", err)
-				}
+	start, end := prefixRange(outboxPrefix)
+	rows, err := l.rangeRows(ctx, start, end, nil, max)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]handler.KeptEvent, 0, len(rows))
+	for _, got := range rows {
+		r := newRow("GetRange", got.PrimaryKey.PrimaryKeys, got.Columns)
+		r.kind("event")
+		body := r.string("body", required)
+		var ev events.CloudEvent
+		if r.err == nil {
+			if err := json.Unmarshal([]byte(body), &ev); err != nil {
+				r.fail("body", "is not a CloudEvent: %v", err)
 			}
-			if r.err != nil {
-				return nil, r.err
-			}
-			out = append(out, handler.KeptEvent{Key: r.pk, Event: ev})
 		}
-		start = resp.NextStartPrimaryKey
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, handler.KeptEvent{Key: r.pk, Event: ev})
 	}
 	return out, nil
 }

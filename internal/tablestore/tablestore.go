@@ -285,7 +285,7 @@ func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.R
 	start.AddPrimaryKeyColumnWithMinValue("sk")
 	end.AddPrimaryKeyColumnWithMaxValue("pk")
 	end.AddPrimaryKeyColumnWithMaxValue("sk")
-	rows, err := l.rangeRows(ctx, start, end, filter)
+	rows, err := l.rangeRows(ctx, start, end, filter, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -299,12 +299,15 @@ func (l *Ledger) Scan(ctx context.Context, states ...handler.State) ([]handler.R
 }
 
 // rangeRows reads the rows from start (inclusive) to end (exclusive) that
-// pass filter (nil: all), every page.
-func (l *Ledger) rangeRows(ctx context.Context, start, end *ots.PrimaryKey, filter ots.ColumnFilter) ([]*ots.Row, error) {
+// pass filter (nil: all), page after page, at most max of them (0: all).
+func (l *Ledger) rangeRows(ctx context.Context, start, end *ots.PrimaryKey, filter ots.ColumnFilter, max int) ([]*ots.Row, error) {
 	var rows []*ots.Row
-	for start != nil {
+	for start != nil && (max == 0 || len(rows) < max) {
 		crit := &ots.RangeRowQueryCriteria{TableName: l.table, StartPrimaryKey: start, EndPrimaryKey: end,
 			Direction: ots.FORWARD, MaxVersion: 1, Filter: filter}
+		if max > 0 {
+			crit.Limit = int32(min(max-len(rows), 5000))
+		}
 		var resp *ots.GetRangeResponse
 		err := call(ctx, l, "GetRange", func() error {
 			var err error
@@ -335,7 +338,7 @@ func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
 
 // History implements handler.Ledger: the gateway's audit rows in order.
 func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEntry, error) {
-	rows, err := l.rangeRows(ctx, key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix)), nil)
+	rows, err := l.rangeRows(ctx, key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix)), nil, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -639,6 +642,17 @@ const docKey = "doc"
 
 // prefixEnd is the first string after every string that starts with p (an
 // ASCII prefix): p with its last byte incremented, "audit#" → "audit$".
+// prefixRange is the range of the rows whose partition key starts with
+// prefix, every sort key included.
+func prefixRange(prefix string) (start, end *ots.PrimaryKey) {
+	start, end = new(ots.PrimaryKey), new(ots.PrimaryKey)
+	start.AddPrimaryKeyColumn("pk", prefix)
+	start.AddPrimaryKeyColumnWithMinValue("sk")
+	end.AddPrimaryKeyColumn("pk", prefixEnd(prefix))
+	end.AddPrimaryKeyColumnWithMaxValue("sk")
+	return start, end
+}
+
 func prefixEnd(p string) string {
 	return p[:len(p)-1] + string(p[len(p)-1]+1)
 }
@@ -685,12 +699,8 @@ func (l *Ledger) PutDoc(ctx context.Context, d handler.Doc) error {
 // ListDocs implements handler.Ledger: a range over the partition keys that
 // start with prefix.
 func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, error) {
-	start, end := new(ots.PrimaryKey), new(ots.PrimaryKey)
-	start.AddPrimaryKeyColumn("pk", prefix)
-	start.AddPrimaryKeyColumnWithMinValue("sk")
-	end.AddPrimaryKeyColumn("pk", prefixEnd(prefix))
-	end.AddPrimaryKeyColumnWithMaxValue("sk")
-	rows, err := l.rangeRows(ctx, start, end, ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "doc"))
+	start, end := prefixRange(prefix)
+	rows, err := l.rangeRows(ctx, start, end, ots.NewSingleColumnCondition("kind", ots.CT_EQUAL, "doc"), 0)
 	if err != nil {
 		return nil, err
 	}
