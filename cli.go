@@ -20,6 +20,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
@@ -228,7 +229,7 @@ func (s *simulation) drain(reports []events.Report) ([]events.Report, error) {
 func combine(reports []events.Report) events.Report {
 	out := reports[0]
 	out.Results = nil
-	out.Counts = events.Counts{Scanned: reports[0].Counts.Scanned} // the planner listed the fleet
+	out.Counts = upgrade.Counts{Scanned: reports[0].Counts.Scanned} // the planner listed the fleet
 	seen := map[string]bool{}
 	for _, r := range reports {
 		out.Results = append(out.Results, r.Results...)
@@ -270,7 +271,7 @@ func timerEvent(at time.Time) []byte {
 
 // summarizeNight prints one line per invocation of a night, then where the
 // rollouts stand at its end.
-func summarizeNight(w io.Writer, night int, reports []events.Report, rollouts []events.Rollout) {
+func summarizeNight(w io.Writer, night int, reports []events.Report, rollouts []upgrade.Rollout) {
 	fmt.Fprintf(w, "\nNight %d:\n", night)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTRIGGER\tREQUESTED\tVERIFIED\tUNVERIFIED\tSKIPPED\tDEFERRED\tFAILED\tIN PROGRESS\tPENALTY")
@@ -278,9 +279,9 @@ func summarizeNight(w io.Writer, night int, reports []events.Report, rollouts []
 		inProgress, penalty := 0, 0
 		for _, res := range r.Results {
 			switch res.Reason {
-			case handler.ReasonInProgress:
+			case upgrade.ReasonInProgress:
 				inProgress++
-			case handler.ReasonPenalty:
+			case upgrade.ReasonPenalty:
 				penalty++
 			}
 		}
@@ -295,8 +296,8 @@ func summarizeNight(w io.Writer, night int, reports []events.Report, rollouts []
 // latestRollouts is each rollout as the last run that touched it left it:
 // after a night, its state at the end of that night, not at the start of its
 // sweep (so a breaker that opened or a wave verified later that night shows).
-func latestRollouts(reports []events.Report) []events.Rollout {
-	var out []events.Rollout
+func latestRollouts(reports []events.Report) []upgrade.Rollout {
+	var out []upgrade.Rollout
 	at := map[string]int{}
 	for _, r := range reports {
 		for _, ro := range r.Rollouts {
@@ -312,7 +313,7 @@ func latestRollouts(reports []events.Report) []events.Rollout {
 }
 
 // printRollouts shows where each rollout stands.
-func printRollouts(w io.Writer, rollouts []events.Rollout) {
+func printRollouts(w io.Writer, rollouts []upgrade.Rollout) {
 	if len(rollouts) == 0 {
 		return
 	}
@@ -416,7 +417,7 @@ func progressWriter(w io.Writer) zerolog.ConsoleWriter {
 
 // summarize prints a table of the outcomes and their reasons.
 func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
-	reasons := map[events.Outcome]map[string]int{}
+	reasons := map[upgrade.Outcome]map[string]int{}
 	for _, res := range r.Results {
 		if reasons[res.Outcome] == nil {
 			reasons[res.Outcome] = map[string]int{}
@@ -433,12 +434,12 @@ func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
 	fmt.Fprintln(tw, "OUTCOME\tCOUNT\tREASONS")
 	c := r.Counts
 	for _, row := range []struct {
-		o events.Outcome
+		o upgrade.Outcome
 		n int
 	}{
-		{events.OutcomeRequested, c.Requested}, {events.OutcomePlanned, c.Planned}, {events.OutcomeSkipped, c.Skipped},
-		{events.OutcomeDeferred, c.Deferred}, {events.OutcomeFailed, c.Failed}, {events.OutcomeRejected, c.Rejected},
-		{events.OutcomeVerified, c.Verified}, {events.OutcomeUnverified, c.Unverified},
+		{upgrade.OutcomeRequested, c.Requested}, {upgrade.OutcomePlanned, c.Planned}, {upgrade.OutcomeSkipped, c.Skipped},
+		{upgrade.OutcomeDeferred, c.Deferred}, {upgrade.OutcomeFailed, c.Failed}, {upgrade.OutcomeRejected, c.Rejected},
+		{upgrade.OutcomeVerified, c.Verified}, {upgrade.OutcomeUnverified, c.Unverified},
 	} {
 		if row.n == 0 {
 			continue

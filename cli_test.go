@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // The README's first command: a sweep of the demo fleet on the simulated
@@ -150,7 +151,7 @@ func TestEventFileAgainstAServedCloud(t *testing.T) {
 	planned := func(r events.Report) map[string]string {
 		m := map[string]string{}
 		for _, res := range r.Results {
-			if res.Outcome == events.OutcomePlanned {
+			if res.Outcome == upgrade.OutcomePlanned {
 				m[res.SmartAGID+"/"+string(res.VersionType)] = res.ToVersion
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
@@ -80,9 +81,9 @@ func TestOneRequestDeliveredThreeTimesCallsOnce(t *testing.T) {
 			t.Fatalf("delivery %d: %s", delivery, res.Body)
 		}
 		runIDs = append(runIDs, report.RunID)
-		want, reason := events.OutcomeRequested, ""
+		want, reason := upgrade.OutcomeRequested, ""
 		if delivery > 1 {
-			want, reason = events.OutcomeSkipped, "in_progress"
+			want, reason = upgrade.OutcomeSkipped, "in_progress"
 		}
 		for _, r := range report.Results {
 			if r.Outcome != want || r.Reason != reason {
@@ -128,7 +129,7 @@ func TestRedeliveredMessageKeepsItsRefusals(t *testing.T) {
 			if delivery == 2 {
 				want = "attempted_this_run"
 			}
-			if r.Outcome != events.OutcomeFailed || r.Reason != want {
+			if r.Outcome != upgrade.OutcomeFailed || r.Reason != want {
 				t.Errorf("delivery %d, %s: %s/%s, want failed/%s", delivery, r.SmartAGID, r.Outcome, r.Reason, want)
 			}
 		}
@@ -179,7 +180,7 @@ func TestTwoWorkersOnTheSameBatchCallOnce(t *testing.T) {
 	for _, r := range reports {
 		requested += r.Counts.Requested
 		for _, res := range r.Results {
-			if res.Outcome != events.OutcomeRequested && res.Reason != "in_progress" {
+			if res.Outcome != upgrade.OutcomeRequested && res.Reason != "in_progress" {
 				t.Errorf("%s: %s/%s", res.SmartAGID, res.Outcome, res.Reason)
 			}
 		}
@@ -274,7 +275,7 @@ func TestKilledBetweenClaimAndCall(t *testing.T) {
 	}
 	time.Sleep(2100 * time.Millisecond)
 	_, report := w.invoke(naming([]string{id}, "kill-3"))
-	if r := report.Results[0]; r.Outcome != events.OutcomeRequested {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("after the lease: %+v", r)
 	}
 	readBeforeCall := false
@@ -315,7 +316,7 @@ func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 		if w.updateCalls(g.SmartAGID) > 1 || applied > 1 {
 			t.Errorf("%s: upgraded twice", g.SmartAGID)
 		}
-		if (r.Outcome == events.OutcomeRequested) != (applied == 1) {
+		if (r.Outcome == upgrade.OutcomeRequested) != (applied == 1) {
 			t.Errorf("%s: %s/%s but %d applied", g.SmartAGID, r.Outcome, r.Reason, applied)
 		}
 		// No claim lost: every upgrade that started is in the ledger.

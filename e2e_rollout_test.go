@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
@@ -82,10 +83,10 @@ func TestKillSwitchInTheEnvironment(t *testing.T) {
 	}
 	stopped := 0
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeRequested {
+		if r.Outcome == upgrade.OutcomeRequested {
 			t.Fatalf("%s requested with KILL_SWITCH=true", r.SmartAGID)
 		}
-		if r.Outcome == events.OutcomeDeferred && r.Reason == "kill_switch" {
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason == "kill_switch" {
 			stopped++
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
@@ -165,9 +166,9 @@ func (w *world) published(runID string) []events.CloudEvent {
 
 // rejected returns the data of every sag.upgrade.rejected event published so
 // far, in order.
-func (w *world) rejected() []events.Result {
+func (w *world) rejected() []upgrade.Result {
 	w.t.Helper()
-	var out []events.Result
+	var out []upgrade.Result
 	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
 		var ev events.CloudEvent
 		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
@@ -176,7 +177,7 @@ func (w *world) rejected() []events.Result {
 		if ev.Type != "sag.upgrade.rejected" {
 			continue
 		}
-		var res events.Result
+		var res upgrade.Result
 		if err := json.Unmarshal(ev.Data, &res); err != nil {
 			w.t.Fatalf("rejected event data: %v", err)
 		}
@@ -185,8 +186,8 @@ func (w *world) rejected() []events.Result {
 	return out
 }
 
-func results(r events.Report) map[string]events.Result {
-	m := map[string]events.Result{}
+func results(r events.Report) map[string]upgrade.Result {
+	m := map[string]upgrade.Result{}
 	for _, res := range r.Results {
 		m[res.SmartAGID+"/"+string(res.VersionType)] = res
 	}
@@ -195,31 +196,31 @@ func results(r events.Report) map[string]events.Result {
 
 // expected is what a nightly Device sweep must do with each case of the demo
 // fleet, derived from the gateway's state.
-func expected(g fleet.Gateway) (outcome events.Outcome, reason, to string) {
+func expected(g fleet.Gateway) (outcome upgrade.Outcome, reason, to string) {
 	newest := map[string]string{"sag-1000": fleet.NewestDevice, "sag-vcpe": fleet.NewestVCPE, "sag-100wm": fleet.NewestRecentModel}
 	switch g.Case {
 	case fleet.CaseOutdated, fleet.CaseReverts, fleet.CaseLost, fleet.CaseRecentRelease:
-		return events.OutcomeRequested, "", newest[g.HardwareVersion]
+		return upgrade.OutcomeRequested, "", newest[g.HardwareVersion]
 	case fleet.CaseHAPair:
-		return events.OutcomeRequested, "ha_peer_pending", newest[g.HardwareVersion]
+		return upgrade.OutcomeRequested, "ha_peer_pending", newest[g.HardwareVersion]
 	case fleet.CaseUpToDate, fleet.CaseBetaAhead, fleet.CaseDpiOutdated:
-		return events.OutcomeSkipped, "up_to_date", ""
+		return upgrade.OutcomeSkipped, "up_to_date", ""
 	case fleet.CaseOffline:
-		return events.OutcomeSkipped, "offline", ""
+		return upgrade.OutcomeSkipped, "offline", ""
 	case fleet.CaseNotActivated:
-		return events.OutcomeSkipped, "not_activated", ""
+		return upgrade.OutcomeSkipped, "not_activated", ""
 	case fleet.CaseUnconfirmed:
-		return events.OutcomeSkipped, "state_unknown", ""
+		return upgrade.OutcomeSkipped, "state_unknown", ""
 	case fleet.CaseArrears, fleet.CaseExpired:
-		return events.OutcomeSkipped, "expired", ""
+		return upgrade.OutcomeSkipped, "expired", ""
 	case fleet.CaseNotBoundCCN:
-		return events.OutcomeSkipped, "not_bound_ccn", ""
+		return upgrade.OutcomeSkipped, "not_bound_ccn", ""
 	case fleet.CaseVersionUnknown:
-		return events.OutcomeSkipped, "version_unknown", ""
+		return upgrade.OutcomeSkipped, "version_unknown", ""
 	case fleet.CaseSoftware:
-		return events.OutcomeSkipped, "no_device", ""
+		return upgrade.OutcomeSkipped, "no_device", ""
 	case fleet.CaseReseller:
-		return events.OutcomeFailed, "api_error", newest[g.HardwareVersion]
+		return upgrade.OutcomeFailed, "api_error", newest[g.HardwareVersion]
 	}
 	return "", "", ""
 }
@@ -255,11 +256,11 @@ func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
 		}
 		calls, applied := w.cloud.SAG.Count(update, g.SmartAGID), w.cloud.SAG.Applied(g.SmartAGID)
 		switch {
-		case outcome == events.OutcomeRequested && (calls != 1 || applied != 1 || r.RequestID == ""):
+		case outcome == upgrade.OutcomeRequested && (calls != 1 || applied != 1 || r.RequestID == ""):
 			t.Errorf("%s (%s): %d update calls, %d applied, request id %q; want exactly one", g.SmartAGID, g.Case, calls, applied, r.RequestID)
 		case g.Case == fleet.CaseReseller && (calls != 1 || applied != 0 || r.ErrorCode != "PermissionError"):
 			t.Errorf("%s (reseller): %d calls, %d applied, code %q", g.SmartAGID, calls, applied, r.ErrorCode)
-		case outcome == events.OutcomeSkipped && calls != 0:
+		case outcome == upgrade.OutcomeSkipped && calls != 0:
 			t.Errorf("%s (%s): skipped but %d update calls", g.SmartAGID, g.Case, calls)
 		}
 		if g.Case == fleet.CaseHAPair && r.SerialNumber == g.Devices[0].SerialNumber {
@@ -376,7 +377,7 @@ func TestEventBridgeBatch(t *testing.T) {
 	}
 	got := results(report)
 	for _, id := range ids {
-		if got[id+"/Device"].Outcome != events.OutcomeRequested || w.cloud.SAG.Applied(id) != 1 {
+		if got[id+"/Device"].Outcome != upgrade.OutcomeRequested || w.cloud.SAG.Applied(id) != 1 {
 			t.Errorf("%s: %+v", id, got[id+"/Device"])
 		}
 	}
@@ -403,14 +404,14 @@ func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
 	// the gateways it requests, and the reseller's, refused only by the call.
 	planned := map[string]string{}
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomePlanned {
+		if r.Outcome == upgrade.OutcomePlanned {
 			planned[r.SmartAGID] = r.ToVersion
 		}
 	}
 	want := 0
 	for _, g := range w.cloud.Fleet.Gateways {
 		outcome, _, to := expected(g)
-		if outcome != events.OutcomeRequested && g.Case != fleet.CaseReseller {
+		if outcome != upgrade.OutcomeRequested && g.Case != fleet.CaseReseller {
 			continue
 		}
 		want++
@@ -474,7 +475,7 @@ func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) 
 		}
 		// No silent upgrade and no false claim: requested iff applied.
 		r := results(report)[g.SmartAGID+"/Device"]
-		if (r.Outcome == events.OutcomeRequested) != (applied == 1) {
+		if (r.Outcome == upgrade.OutcomeRequested) != (applied == 1) {
 			t.Errorf("%s: outcome %s/%s but %d upgrades applied", g.SmartAGID, r.Outcome, r.Reason, applied)
 		}
 	}
@@ -535,13 +536,13 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 	}
 	deferred := 0
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeDeferred {
+		if r.Outcome == upgrade.OutcomeDeferred {
 			deferred++
 			if r.Reason != "deadline" {
 				t.Errorf("%s deferred for %q", r.SmartAGID, r.Reason)
 			}
 		}
-		if r.Outcome == events.OutcomeRequested && w.cloud.SAG.Applied(r.SmartAGID) != 1 {
+		if r.Outcome == upgrade.OutcomeRequested && w.cloud.SAG.Applied(r.SmartAGID) != 1 {
 			t.Errorf("%s requested but not applied", r.SmartAGID)
 		}
 	}
@@ -564,10 +565,10 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 	queued := 0
 	for _, m := range w.cloud.MNS.Messages(cloudsim.WorkQueue) {
 		req, err := events.ParseRequest([]byte(m.Body))
-		if err == nil && req.Kind == events.KindVerify {
+		if err == nil && req.Kind == upgrade.KindVerify {
 			continue
 		}
-		if err != nil || req.Kind != events.KindSweep || req.ParentRunID != report.RunID {
+		if err != nil || req.Kind != upgrade.KindSweep || req.ParentRunID != report.RunID {
 			t.Fatalf("work queue message %s (%v): want a sweep continuing run %s", m.Body, err, report.RunID)
 		}
 		for _, id := range req.GatewayIDs {

@@ -13,19 +13,20 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 )
 
 const sag1000 = "rollout#Device#sag-1000#" + fleet.NewestDevice
 
-func rolloutOf(r events.Report, id string) (events.Rollout, bool) {
+func rolloutOf(r events.Report, id string) (upgrade.Rollout, bool) {
 	for _, ro := range r.Rollouts {
 		if ro.ID == id {
 			return ro, true
 		}
 	}
-	return events.Rollout{}, false
+	return upgrade.Rollout{}, false
 }
 
 // rolloutEvents are the sag.upgrade.rollout.* events published for a
@@ -181,7 +182,7 @@ func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, res := range reports[0].Results {
-			if contains(sag1000s, res.SmartAGID) && res.Outcome == events.OutcomeDeferred && res.Reason != "breaker_open" && res.ToVersion == fleet.NewestDevice {
+			if contains(sag1000s, res.SmartAGID) && res.Outcome == upgrade.OutcomeDeferred && res.Reason != "breaker_open" && res.ToVersion == fleet.NewestDevice {
 				t.Fatalf("night %d: %s deferred for %s, want breaker_open", n, res.SmartAGID, res.Reason)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 )
 
@@ -26,11 +27,11 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		byCase[g.Case] = append(byCase[g.Case], g.SmartAGID)
 	}
 	// outcomes of one night, by gateway: the last result of each.
-	last := func(reports []events.Report) map[string]events.Result {
-		m := map[string]events.Result{}
+	last := func(reports []events.Report) map[string]upgrade.Result {
+		m := map[string]upgrade.Result{}
 		for _, r := range reports {
 			for _, res := range r.Results {
-				if res.VersionType == events.VersionDevice {
+				if res.VersionType == upgrade.VersionDevice {
 					m[res.SmartAGID] = res
 				}
 			}
@@ -38,7 +39,7 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		return m
 	}
 	start := s.cloud.Clock.Now()
-	night := func(n int) map[string]events.Result {
+	night := func(n int) map[string]upgrade.Result {
 		t.Helper()
 		reports, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
 		if err != nil {
@@ -46,7 +47,7 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		}
 		return last(reports)
 	}
-	expect := func(n int, got map[string]events.Result, c fleet.Case, outcome events.Outcome, reasons ...string) {
+	expect := func(n int, got map[string]upgrade.Result, c fleet.Case, outcome upgrade.Outcome, reasons ...string) {
 		t.Helper()
 		for _, id := range byCase[c] {
 			r := got[id]
@@ -61,22 +62,22 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	}
 
 	n1 := night(1)
-	expect(1, n1, fleet.CaseOutdated, events.OutcomeVerified)
-	expect(1, n1, fleet.CaseLost, events.OutcomeUnverified, "offline")
-	expect(1, n1, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
-	expect(1, n1, fleet.CaseHAPair, events.OutcomeVerified, "ha_peer_pending") // the standby; the master follows tomorrow
+	expect(1, n1, fleet.CaseOutdated, upgrade.OutcomeVerified)
+	expect(1, n1, fleet.CaseLost, upgrade.OutcomeUnverified, "offline")
+	expect(1, n1, fleet.CaseReverts, upgrade.OutcomeUnverified, "version_mismatch")
+	expect(1, n1, fleet.CaseHAPair, upgrade.OutcomeVerified, "ha_peer_pending") // the standby; the master follows tomorrow
 
 	n2 := night(2)
-	expect(2, n2, fleet.CaseLost, events.OutcomeUnverified, "offline") // still not back: a second unverified night
-	expect(2, n2, fleet.CaseReverts, events.OutcomeUnverified, "version_mismatch")
-	expect(2, n2, fleet.CaseHAPair, events.OutcomeVerified, "") // both devices now
-	expect(2, n2, fleet.CaseOutdated, events.OutcomeSkipped, "up_to_date")
+	expect(2, n2, fleet.CaseLost, upgrade.OutcomeUnverified, "offline") // still not back: a second unverified night
+	expect(2, n2, fleet.CaseReverts, upgrade.OutcomeUnverified, "version_mismatch")
+	expect(2, n2, fleet.CaseHAPair, upgrade.OutcomeVerified, "") // both devices now
+	expect(2, n2, fleet.CaseOutdated, upgrade.OutcomeSkipped, "up_to_date")
 
 	// Two unverified nights in a row: the penalty box (MAX_ATTEMPTS=2), for
 	// the device that reverts and for the one that never came back.
 	n3 := night(3)
-	expect(3, n3, fleet.CaseReverts, events.OutcomeSkipped, "penalty")
-	expect(3, n3, fleet.CaseLost, events.OutcomeSkipped, "penalty")
+	expect(3, n3, fleet.CaseReverts, upgrade.OutcomeSkipped, "penalty")
+	expect(3, n3, fleet.CaseLost, upgrade.OutcomeSkipped, "penalty")
 	for _, id := range byCase[fleet.CaseReverts] {
 		if n := s.cloud.SAG.Count(update, id); n != 2 {
 			t.Errorf("%s: %d update calls over three nights, want 2", id, n)
@@ -100,12 +101,12 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	}
 	retried := last(reports[:1])
 	for _, id := range byCase[fleet.CaseReverts] {
-		if retried[id].Outcome != events.OutcomeRequested {
+		if retried[id].Outcome != upgrade.OutcomeRequested {
 			t.Errorf("retryFailedOnly, %s: %+v", id, retried[id])
 		}
 	}
 	for id, r := range retried {
-		if r.Outcome == events.OutcomeRequested && !contains(byCase[fleet.CaseReverts], id) && !contains(byCase[fleet.CaseLost], id) &&
+		if r.Outcome == upgrade.OutcomeRequested && !contains(byCase[fleet.CaseReverts], id) && !contains(byCase[fleet.CaseLost], id) &&
 			!contains(byCase[fleet.CaseReseller], id) {
 			t.Errorf("retryFailedOnly touched %s, which had not failed", id)
 		}

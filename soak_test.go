@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
 )
 
@@ -37,7 +37,7 @@ func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
 	}
 	requested := 0
 	for k, n := range res.Outcomes {
-		if strings.HasPrefix(k, string(events.OutcomeRequested)+"/") {
+		if strings.HasPrefix(k, string(upgrade.OutcomeRequested)+"/") {
 			requested += n
 		}
 	}

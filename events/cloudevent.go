@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // The fixed attributes of the events this function publishes.
@@ -38,7 +40,7 @@ type RunInfo struct {
 
 // OutcomeData is the data of an outcome event: the report entry plus the run.
 type OutcomeData struct {
-	Result
+	upgrade.Result
 	RunID         string  `json:"runId"`
 	Trigger       Trigger `json:"trigger"`
 	CorrelationID string  `json:"correlationId"`
@@ -46,10 +48,10 @@ type OutcomeData struct {
 
 // RunCompletedData is the data of the run.completed event.
 type RunCompletedData struct {
-	RunID         string  `json:"runId"`
-	Trigger       Trigger `json:"trigger"`
-	CorrelationID string  `json:"correlationId"`
-	Counts        Counts  `json:"counts"`
+	RunID         string         `json:"runId"`
+	Trigger       Trigger        `json:"trigger"`
+	CorrelationID string         `json:"correlationId"`
+	Counts        upgrade.Counts `json:"counts"`
 	// Events says what became of the run's other events before this one:
 	// published, kept for a later run, or failed. A consumer that sees
 	// kept > 0 gets those events later, with their ids.
@@ -62,9 +64,9 @@ type RunCompletedData struct {
 // failure) gives the same id and consumers can drop the duplicate. A
 // rejected message names no gateway: its id comes from the run and the MNS
 // message id, or a hash of the raw message when it has no id.
-func OutcomeEvent(source string, run RunInfo, r Result, at time.Time) CloudEvent {
+func OutcomeEvent(source string, run RunInfo, r upgrade.Result, at time.Time) CloudEvent {
 	id := eventID(run.RunID, r.SmartAGID, string(r.VersionType), string(r.Outcome))
-	if r.Outcome == OutcomeRejected {
+	if r.Outcome == upgrade.OutcomeRejected {
 		msg := r.MessageID
 		if msg == "" {
 			sum := sha256.Sum256([]byte(r.Message))
@@ -78,7 +80,7 @@ func OutcomeEvent(source string, run RunInfo, r Result, at time.Time) CloudEvent
 
 // RunCompletedEvent is the last event of a run, with its counts and what
 // became of its other events.
-func RunCompletedEvent(source string, run RunInfo, c Counts, p Publishing, at time.Time) CloudEvent {
+func RunCompletedEvent(source string, run RunInfo, c upgrade.Counts, p Publishing, at time.Time) CloudEvent {
 	p.Errors = nil // in the report and the log; not for every subscriber
 	data := RunCompletedData{RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID, Counts: c, Events: p}
 	return newEvent(source, RunCompletedType, "", eventID(run.RunID, RunCompletedType), at, data)
@@ -105,7 +107,7 @@ func PlannedEvent(source string, run RunInfo, f Fanout, scanned, skipped int, at
 
 // RolloutData is the data of a sag.upgrade.rollout.* event.
 type RolloutData struct {
-	Rollout
+	upgrade.Rollout
 	Transition    string  `json:"transition"`
 	RunID         string  `json:"runId"`
 	Trigger       Trigger `json:"trigger"`
@@ -126,7 +128,7 @@ const (
 // RolloutEvent reports a rollout's transition. Its id depends on the
 // rollout, the transition and the wave, so a transition re-published (by a
 // retried run) keeps its id.
-func RolloutEvent(source string, run RunInfo, r Rollout, transition string, at time.Time) CloudEvent {
+func RolloutEvent(source string, run RunInfo, r upgrade.Rollout, transition string, at time.Time) CloudEvent {
 	id := eventID(r.ID, transition, strconv.Itoa(r.Wave), run.RunID)
 	data := RolloutData{Rollout: r, Transition: transition, RunID: run.RunID, Trigger: run.Trigger, CorrelationID: run.CorrelationID}
 	return newEvent(source, OutcomeTypePrefix+"rollout."+transition, r.ID, id, at, data)

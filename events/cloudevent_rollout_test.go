@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 func TestRolloutEvent(t *testing.T) {
-	r := Rollout{ID: "rollout#Device#sag-1000#2.3.1", VersionType: VersionDevice, Model: "sag-1000", Target: "2.3.1",
+	r := upgrade.Rollout{ID: "rollout#Device#sag-1000#2.3.1", VersionType: upgrade.VersionDevice, Model: "sag-1000", Target: "2.3.1",
 		Wave: 1, WaveLimit: 7, Population: 120, Started: 9, Failed: 2, FailureRate: 0.25, Breaker: "open",
 		Reason: "2 of 8 finished upgrades failed (25% > 20%)"}
 	run := RunInfo{RunID: "run-1", Trigger: TriggerMNSQueue, CorrelationID: "nightly"}

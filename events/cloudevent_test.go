@@ -5,16 +5,18 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 const functionARN = "acs:fc:cn-shanghai:1186202104331798:functions/sag-upgrade"
 
 var (
 	fixtureRun    = RunInfo{RunID: "20260302T180000Z-4f9c2a", Trigger: TriggerMNSTopic, CorrelationID: "cmdb-change-88213"}
-	fixtureResult = Result{SmartAGID: "sag-0ovhf732a9j", RegionID: "cn-shanghai", SerialNumber: "sagecw73h0qjqh",
-		VersionType: VersionDevice, FromVersion: "2.0.8", ToVersion: "2.3.1", Outcome: OutcomeRequested,
+	fixtureResult = upgrade.Result{SmartAGID: "sag-0ovhf732a9j", RegionID: "cn-shanghai", SerialNumber: "sagecw73h0qjqh",
+		VersionType: upgrade.VersionDevice, FromVersion: "2.0.8", ToVersion: "2.3.1", Outcome: upgrade.OutcomeRequested,
 		RequestID: "6C2F9E0A-3B1D-4E8A-9C57-2D4F8A1B6E30", MessageID: "2F5B3C082B923D4EAC694B76D9281A0C"}
-	fixtureRejected = Result{Outcome: OutcomeRejected, Reason: ReasonInvalidRequest,
+	fixtureRejected = upgrade.Result{Outcome: upgrade.OutcomeRejected, Reason: upgrade.ReasonInvalidRequest,
 		Error:     `gatewayIds[2]: "SAG-1" is not a gateway id (want "sag-" followed by lowercase letters and digits)`,
 		Message:   `{"gatewayIds":["sag-0ovhf732a9j","sag-3kq8d2m1xw7","SAG-1"]}`,
 		MessageID: "C6DB60D1574661357FA227277445AB02"}
@@ -32,7 +34,7 @@ func TestEventFixtures(t *testing.T) {
 		{"outcome-rejected-event.json", OutcomeEvent(functionARN,
 			RunInfo{RunID: "20260302T180003Z-b71e05", Trigger: TriggerMNSQueue}, fixtureRejected, fixtureAt)},
 		{"run-completed-event.json", RunCompletedEvent(functionARN, fixtureRun,
-			Counts{Scanned: 3, Requested: 1, Skipped: 1, Failed: 1}, Publishing{Published: 2, Kept: 1, Errors: []string{"x"}},
+			upgrade.Counts{Scanned: 3, Requested: 1, Skipped: 1, Failed: 1}, Publishing{Published: 2, Kept: 1, Errors: []string{"x"}},
 			time.Date(2026, 3, 2, 18, 0, 5, 126e6, time.UTC))},
 	}
 	for _, tt := range tests {
@@ -62,7 +64,7 @@ func TestOutcomeEventData(t *testing.T) {
 	if !reflect.DeepEqual(data, want) {
 		t.Errorf("data %+v, want %+v", data, want)
 	}
-	done := RunCompletedEvent(functionARN, fixtureRun, Counts{Scanned: 7, Verified: 7}, Publishing{Published: 7}, fixtureAt)
+	done := RunCompletedEvent(functionARN, fixtureRun, upgrade.Counts{Scanned: 7, Verified: 7}, Publishing{Published: 7}, fixtureAt)
 	var completed RunCompletedData
 	if err := json.Unmarshal(done.Data, &completed); err != nil {
 		t.Fatal(err)
@@ -75,7 +77,7 @@ func TestOutcomeEventData(t *testing.T) {
 // The same outcome published again gets the same id; any other outcome,
 // gateway, version type or run gets another.
 func TestEventIDs(t *testing.T) {
-	id := func(run RunInfo, r Result) string { return OutcomeEvent(functionARN, run, r, fixtureAt).ID }
+	id := func(run RunInfo, r upgrade.Result) string { return OutcomeEvent(functionARN, run, r, fixtureAt).ID }
 	base := id(fixtureRun, fixtureResult)
 
 	again := fixtureResult
@@ -97,15 +99,15 @@ func TestEventIDs(t *testing.T) {
 	r.SmartAGID = "sag-3kq8d2m1xw7"
 	differ("other gateway", id(fixtureRun, r))
 	r = fixtureResult
-	r.VersionType = VersionDpi
+	r.VersionType = upgrade.VersionDpi
 	differ("other version type", id(fixtureRun, r))
 	r = fixtureResult
-	r.Outcome = OutcomeFailed
+	r.Outcome = upgrade.OutcomeFailed
 	differ("other outcome", id(fixtureRun, r))
 	run := fixtureRun
 	run.RunID = "20260303T180000Z-000000"
 	differ("other run", id(run, fixtureResult))
-	differ("run completed", RunCompletedEvent(functionARN, fixtureRun, Counts{}, Publishing{}, fixtureAt).ID)
+	differ("run completed", RunCompletedEvent(functionARN, fixtureRun, upgrade.Counts{}, Publishing{}, fixtureAt).ID)
 
 	// Rejected messages: keyed by message id, or by the raw text without one.
 	rej := fixtureRejected

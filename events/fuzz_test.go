@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // FuzzDecode checks what the handler relies on, for any payload: Decode does
@@ -86,7 +88,7 @@ func FuzzDecode(f *testing.F) {
 			for name, v := range members {
 				var elems []json.RawMessage
 				_ = json.Unmarshal(v, &elems)
-				if !applies(m.Request.Kind, name) || isNull(v) || slices.ContainsFunc(elems, func(e json.RawMessage) bool { return isNull(e) }) {
+				if !upgrade.Applies(m.Request.Kind, name) || isNull(v) || slices.ContainsFunc(elems, func(e json.RawMessage) bool { return isNull(e) }) {
 					t.Fatalf("message %d: accepted %s: %s with kind %q", i, name, v, m.Request.Kind)
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Trigger names how an invocation reached the function.
@@ -299,19 +301,16 @@ const (
 	MaxRejectedMessageID = 128     // bytes of the message id kept (MNS ids have 32)
 )
 
-// ReasonInvalidRequest is the reason of every rejected result.
-const ReasonInvalidRequest = "invalid_request"
-
 // Rejected returns the result that reports m as rejected: its id, its error
 // and its raw text, each cut to the limits above.
-func (m Message) Rejected() Result {
+func (m Message) Rejected() upgrade.Result {
 	var errText string
 	if m.Err != nil {
 		errText = m.Err.Error()
 	}
-	return Result{
-		Outcome:   OutcomeRejected,
-		Reason:    ReasonInvalidRequest,
+	return upgrade.Result{
+		Outcome:   upgrade.OutcomeRejected,
+		Reason:    upgrade.ReasonInvalidRequest,
 		Error:     truncate(errText, MaxRejectedError),
 		Message:   truncate(string(m.Raw), MaxRejectedMessage),
 		MessageID: truncate(m.ID, MaxRejectedMessageID), // any envelope may send any id

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 const (
@@ -17,10 +19,10 @@ const (
 )
 
 var (
-	batch1 = Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2, "sag-5mt0c7vhe2a"}, CorrelationID: "batch-0001"}
-	batch2 = Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-7rj2pw9sk4b", "sag-8hd3ne6zq1y"}, CorrelationID: "batch-0002"}
-	batch3 = Request{Kind: KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"},
-		VersionTypes: []VersionType{VersionDevice}, CorrelationID: "verify-0001"}
+	batch1 = Request{Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2, "sag-5mt0c7vhe2a"}, CorrelationID: "batch-0001"}
+	batch2 = Request{Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-7rj2pw9sk4b", "sag-8hd3ne6zq1y"}, CorrelationID: "batch-0002"}
+	batch3 = Request{Kind: upgrade.KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"},
+		VersionTypes: []upgrade.VersionType{upgrade.VersionDevice}, CorrelationID: "verify-0001"}
 )
 
 // Every envelope fixture decodes to its trigger, source, message ids and requests.
@@ -33,23 +35,23 @@ func TestDecodeFixtures(t *testing.T) {
 		reqs    []Request
 	}{
 		{"direct.json", TriggerDirect, "", []string{""}, []Request{{
-			Kind: KindSweep, Regions: []string{"cn-shanghai", "cn-hongkong"}, GatewayIDs: []string{gw1, gw2},
-			VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3.1", CorrelationID: "ticket-4711"}}},
+			Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai", "cn-hongkong"}, GatewayIDs: []string{gw1, gw2},
+			VersionTypes: []upgrade.VersionType{upgrade.VersionDevice}, TargetVersion: "2.3.1", CorrelationID: "ticket-4711"}}},
 		{"direct-dry-run.json", TriggerDirect, "", []string{""}, []Request{{
-			Kind: KindSweep, Regions: []string{"cn-shanghai"}, VersionTypes: []VersionType{VersionDevice, VersionDpi},
+			Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai"}, VersionTypes: []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi},
 			DryRun: true, CorrelationID: "ops-dry-run-2026-03-02"}}},
 		{"timer.json", TriggerTimer, "nightly-sweep", []string{""}, []Request{{
-			Kind: KindSweep, Regions: []string{"cn-shanghai", "ap-southeast-1"}, VersionTypes: []VersionType{VersionDevice, VersionDpi}}}},
-		{"timer-empty-payload.json", TriggerTimer, "nightly-sweep", []string{""}, []Request{{Kind: KindSweep}}},
+			Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai", "ap-southeast-1"}, VersionTypes: []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi}}}},
+		{"timer-empty-payload.json", TriggerTimer, "nightly-sweep", []string{""}, []Request{{Kind: upgrade.KindSweep}}},
 		{"mns-topic-json.json", TriggerMNSTopic, "sag-upgrade-requests", []string{"2F5B3C082B923D4EAC694B76D9281A0C"}, []Request{{
-			Kind: KindSweep, GatewayIDs: []string{gw1}, VersionTypes: []VersionType{VersionDpi}, CorrelationID: "cmdb-change-88213"}}},
+			Kind: upgrade.KindSweep, GatewayIDs: []string{gw1}, VersionTypes: []upgrade.VersionType{upgrade.VersionDpi}, CorrelationID: "cmdb-change-88213"}}},
 		{"mns-topic-json-attributes.json", TriggerMNSTopic, "sag-upgrade-requests", []string{"2F5B3C281B283D4EAC694B742528A3E1"}, []Request{{
-			Kind: KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"}, CorrelationID: "cmdb-change-88214"}}},
+			Kind: upgrade.KindVerify, Regions: []string{"cn-hongkong"}, GatewayIDs: []string{"sag-9x2kd81nq0p"}, CorrelationID: "cmdb-change-88214"}}},
 		{"mns-topic-stream.json", TriggerMNSTopic, "", []string{""}, []Request{{
-			Kind: KindSweep, Regions: []string{"ap-southeast-1"}, DryRun: true, CorrelationID: "noc-1207"}}},
+			Kind: upgrade.KindSweep, Regions: []string{"ap-southeast-1"}, DryRun: true, CorrelationID: "noc-1207"}}},
 		// A STREAM body that is a request object cannot be told from a direct call.
 		{"mns-topic-stream-raw.txt", TriggerDirect, "", []string{""}, []Request{{
-			Kind: KindVerify, GatewayIDs: []string{gw1, gw2}, CorrelationID: "rollout-2026-03-02"}}},
+			Kind: upgrade.KindVerify, GatewayIDs: []string{gw1, gw2}, CorrelationID: "rollout-2026-03-02"}}},
 		{"eventbridge-single.json", TriggerMNSQueue, queueSubject, []string{"C6DB60D1574661357FA227277445AB01"}, []Request{batch1}},
 		{"eventbridge-batch.json", TriggerMNSQueue, queueSubject,
 			[]string{"C6DB60D1574661357FA227277445AB01", "C6DB60D1574661357FA227277445AB02", "C6DB60D1574661357FA227277445AB03"},
@@ -362,7 +364,7 @@ func TestDecodePayloadLimit(t *testing.T) {
 func TestMessageRejected(t *testing.T) {
 	m := Decode(readFixture(t, "eventbridge-batch-one-bad.json")).Messages[1]
 	r := m.Rejected()
-	if r.Outcome != OutcomeRejected || r.Reason != ReasonInvalidRequest || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
+	if r.Outcome != upgrade.OutcomeRejected || r.Reason != upgrade.ReasonInvalidRequest || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
 		t.Errorf("got %+v", r)
 	}
 	if r := (Message{Raw: []byte("{}")}).Rejected(); r.Error != "" || r.Message != "{}" {

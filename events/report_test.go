@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 func TestReportMarshaling(t *testing.T) {
@@ -16,7 +18,7 @@ func TestReportMarshaling(t *testing.T) {
 		t.Errorf("finishedAt %v, want %v", r.FinishedAt, want)
 	}
 	// The counts agree with the results they sum up.
-	c := Counts{Scanned: r.Counts.Scanned}
+	c := upgrade.Counts{Scanned: r.Counts.Scanned}
 	for _, res := range r.Results {
 		c.Add(res.Outcome)
 	}

@@ -9,106 +9,13 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
-
-// Kind says what a request asks the function to do.
-type Kind string
-
-const (
-	KindSweep  Kind = "sweep"  // upgrade every eligible gateway (the default)
-	KindVerify Kind = "verify" // re-check gateways after an upgrade
-	KindStop   Kind = "stop"   // the kill switch: no update call anywhere until resume
-	KindResume Kind = "resume" // clear the kill switch
-	KindReset  Kind = "reset"  // close a rollout's breaker (targetVersion, versionTypes)
-)
-
-// kindFields is every kind a request may name, with the fields that apply
-// to it besides kind and correlationId (which apply to every kind). Any
-// other field given is an error: a stop naming gateways would stop the whole
-// fleet. A new kind is one constant above and one row here.
-var kindFields = []kindRow{
-	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
-	{KindVerify, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
-	{KindStop, nil},
-	{KindResume, nil},
-	{KindReset, []string{"versionTypes", "targetVersion"}},
-}
-
-type kindRow struct {
-	kind   Kind
-	fields []string
-}
-
-// Known reports whether k is a kind this version of the function handles.
-func (k Kind) Known() bool {
-	_, ok := fieldsOf(k)
-	return ok
-}
-
-// fieldsOf returns the row of kind k, and whether there is one.
-func fieldsOf(k Kind) ([]string, bool) {
-	for _, row := range kindFields {
-		if row.kind == k {
-			return row.fields, true
-		}
-	}
-	return nil, false
-}
-
-// applies reports whether field may be given in a request of kind k.
-func applies(k Kind, field string) bool {
-	fields, _ := fieldsOf(k)
-	return field == "kind" || field == "correlationId" || slices.Contains(fields, field)
-}
-
-// knownKinds lists the kinds in the table's order.
-func knownKinds() []Kind {
-	ks := make([]Kind, len(kindFields))
-	for i, row := range kindFields {
-		ks[i] = row.kind
-	}
-	return ks
-}
-
-// kindsOf names the kinds that field applies to, for an error message.
-func kindsOf(field string) string {
-	var ks []string
-	for _, row := range kindFields {
-		if applies(row.kind, field) {
-			ks = append(ks, string(row.kind))
-		}
-	}
-	return strings.Join(ks, ", ")
-}
-
-// VersionType names the software a version belongs to.
-type VersionType string
-
-const (
-	VersionDevice VersionType = "Device" // the gateway firmware
-	VersionDpi    VersionType = "Dpi"    // the DPI signature database
-)
-
-// Known reports whether v is Device or Dpi, in the exact case SAG uses.
-func (v VersionType) Known() bool { return v == VersionDevice || v == VersionDpi }
-
-// sagRegions are the regions with a SAG endpoint: the SDK's endpoint table
-// plus the three the newer Smartag client adds.
-var sagRegions = []string{
-	"cn-shanghai", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
-	"ap-southeast-5", "eu-central-1", "cn-hangzhou", "cn-shanghai-finance-1", "ap-northeast-1",
-}
-
-// SAGRegions returns the regions that have a SAG endpoint.
-func SAGRegions() []string { return slices.Clone(sagRegions) }
-
-// KnownRegion reports whether id is a region with a SAG endpoint.
-func KnownRegion(id string) bool { return slices.Contains(sagRegions, id) }
 
 // MaxCorrelationIDLen is the longest correlationId accepted, in characters.
 const MaxCorrelationIDLen = 128
@@ -122,14 +29,14 @@ var (
 // Request is what every trigger carries: one JSON object, all fields
 // optional. Absent lists mean the configured defaults.
 type Request struct {
-	Kind          Kind          `json:"kind,omitempty"`
-	Regions       []string      `json:"regions,omitempty"`
-	GatewayIDs    []string      `json:"gatewayIds,omitempty"`
-	VersionTypes  []VersionType `json:"versionTypes,omitempty"`
-	TargetVersion string        `json:"targetVersion,omitempty"`
-	DryRun        bool          `json:"dryRun,omitempty"`
-	Force         bool          `json:"force,omitempty"`
-	CorrelationID string        `json:"correlationId,omitempty"`
+	Kind          upgrade.Kind          `json:"kind,omitempty"`
+	Regions       []string              `json:"regions,omitempty"`
+	GatewayIDs    []string              `json:"gatewayIds,omitempty"`
+	VersionTypes  []upgrade.VersionType `json:"versionTypes,omitempty"`
+	TargetVersion string                `json:"targetVersion,omitempty"`
+	DryRun        bool                  `json:"dryRun,omitempty"`
+	Force         bool                  `json:"force,omitempty"`
+	CorrelationID string                `json:"correlationId,omitempty"`
 	// RetryFailedOnly limits a sweep to the gateways whose last upgrade
 	// failed or stayed unverified, penalty box included (needs the ledger).
 	RetryFailedOnly bool `json:"retryFailedOnly,omitempty"`
@@ -243,7 +150,7 @@ func ParseRequest(raw []byte) (Request, error) {
 		return Request{}, err
 	}
 	if req.Kind == "" {
-		req.Kind = KindSweep
+		req.Kind = upgrade.KindSweep
 	}
 	return req, nil
 }
@@ -312,7 +219,7 @@ func decodeMember(name string, value json.RawMessage, target any, want string) e
 		return problem(name, "null is not allowed (leave the field out for the default)")
 	}
 	switch target.(type) {
-	case *[]string, *[]VersionType:
+	case *[]string, *[]upgrade.VersionType:
 		var elems []json.RawMessage
 		if json.Unmarshal(value, &elems) == nil {
 			for i, e := range elems {
@@ -368,18 +275,18 @@ func (r *Request) given(name string) bool {
 func (r Request) validate(sent func(name string) bool) error {
 	var errs problems
 	add := errs.add
-	kind := cmp.Or(r.Kind, KindSweep)
+	kind := cmp.Or(r.Kind, upgrade.KindSweep)
 	if !kind.Known() {
-		add("kind", "%s is not a known kind (want one of %s)", quoteShort(string(r.Kind)), joinQuoted(knownKinds()))
+		add("kind", "%s is not a known kind (want one of %s)", quoteShort(string(r.Kind)), joinQuoted(upgrade.Kinds()))
 	} else {
 		for _, name := range requestFields {
-			if sent(name) && !applies(kind, name) {
-				add(name, "does not apply to kind %q (it applies to %s)", kind, kindsOf(name))
+			if sent(name) && !upgrade.Applies(kind, name) {
+				add(name, "does not apply to kind %q (it applies to %s)", kind, upgrade.KindsTaking(name))
 			}
 		}
 	}
-	checkList(&errs, "regions", r.Regions, KnownRegion,
-		"is not a SAG region (want one of "+strings.Join(sagRegions, ", ")+")")
+	checkList(&errs, "regions", r.Regions, upgrade.KnownRegion,
+		"is not a SAG region (want one of "+strings.Join(upgrade.SAGRegions(), ", ")+")")
 	if n := len(r.GatewayIDs); n > MaxGatewayIDs {
 		// One error for the list: one per id made megabytes of error text.
 		add("gatewayIds", "%d ids (at most %d; a larger set goes by region, which fans out)", n, MaxGatewayIDs)
@@ -387,7 +294,7 @@ func (r Request) validate(sent func(name string) bool) error {
 		checkList(&errs, "gatewayIds", r.GatewayIDs, gatewayIDPattern.MatchString,
 			`is not a gateway id (want "sag-" followed by lowercase letters and digits)`)
 	}
-	checkList(&errs, "versionTypes", r.VersionTypes, VersionType.Known,
+	checkList(&errs, "versionTypes", r.VersionTypes, upgrade.VersionType.Known,
 		`is not a version type (want "Device" or "Dpi")`)
 	if r.TargetVersion != "" {
 		if !versionPattern.MatchString(r.TargetVersion) {
@@ -403,7 +310,7 @@ func (r Request) validate(sent func(name string) bool) error {
 	if !batchIDPattern.MatchString(r.BatchID) {
 		add("batchId", "%s is not a batch id (want at most 64 lowercase letters, digits and hyphens)", quoteShort(r.BatchID))
 	}
-	if r.Kind == KindReset && r.TargetVersion == "" {
+	if r.Kind == upgrade.KindReset && r.TargetVersion == "" {
 		add("targetVersion", "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)")
 	}
 	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {

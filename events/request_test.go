@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 func TestParseRequestValid(t *testing.T) {
@@ -17,31 +19,31 @@ func TestParseRequestValid(t *testing.T) {
 		in   string
 		want Request
 	}{
-		{"empty", "", Request{Kind: KindSweep}},
-		{"whitespace", " \n\t\r ", Request{Kind: KindSweep}},
-		{"empty object", "{}", Request{Kind: KindSweep}},
+		{"empty", "", Request{Kind: upgrade.KindSweep}},
+		{"whitespace", " \n\t\r ", Request{Kind: upgrade.KindSweep}},
+		{"empty object", "{}", Request{Kind: upgrade.KindSweep}},
 		{"verify", `{"kind":"verify","gatewayIds":["sag-0ovhf732a9j"]}`,
-			Request{Kind: KindVerify, GatewayIDs: []string{"sag-0ovhf732a9j"}}},
+			Request{Kind: upgrade.KindVerify, GatewayIDs: []string{"sag-0ovhf732a9j"}}},
 		{"every field", `{"kind":"sweep","regions":["cn-shanghai","ap-northeast-1"],"gatewayIds":["sag-0ovhf732a9j","sag-abc123"],
 			"versionTypes":["Dpi"],"targetVersion":"2.3.1.1","dryRun":true,"force":true,"correlationId":"ticket-4711"}`,
-			Request{Kind: KindSweep, Regions: []string{"cn-shanghai", "ap-northeast-1"}, GatewayIDs: []string{"sag-0ovhf732a9j", "sag-abc123"},
-				VersionTypes: []VersionType{VersionDpi}, TargetVersion: "2.3.1.1", DryRun: true, Force: true, CorrelationID: "ticket-4711"}},
+			Request{Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai", "ap-northeast-1"}, GatewayIDs: []string{"sag-0ovhf732a9j", "sag-abc123"},
+				VersionTypes: []upgrade.VersionType{upgrade.VersionDpi}, TargetVersion: "2.3.1.1", DryRun: true, Force: true, CorrelationID: "ticket-4711"}},
 		{"the example of DESIGN.md", `{"kind":"sweep","regions":["cn-shanghai"],"gatewayIds":["sag-0ovhf732a9j"],
 			"versionTypes":["Device","Dpi"],"targetVersion":"2.3.1","dryRun":true,"force":false,"correlationId":"ticket-4711"}`,
-			Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-0ovhf732a9j"},
-				VersionTypes: []VersionType{VersionDevice, VersionDpi}, TargetVersion: "2.3.1", DryRun: true, CorrelationID: "ticket-4711"}},
-		{"a pin without version types", `{"targetVersion":"2.3.1"}`, Request{Kind: KindSweep, TargetVersion: "2.3.1"}},
-		{"retry failed only", `{"retryFailedOnly":true}`, Request{Kind: KindSweep, RetryFailedOnly: true}},
+			Request{Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{"sag-0ovhf732a9j"},
+				VersionTypes: []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi}, TargetVersion: "2.3.1", DryRun: true, CorrelationID: "ticket-4711"}},
+		{"a pin without version types", `{"targetVersion":"2.3.1"}`, Request{Kind: upgrade.KindSweep, TargetVersion: "2.3.1"}},
+		{"retry failed only", `{"retryFailedOnly":true}`, Request{Kind: upgrade.KindSweep, RetryFailedOnly: true}},
 		{"a planner's batch", `{"kind":"sweep","gatewayIds":["sag-abc"],"force":true,"parentRunId":"run-1","batchId":"run-1-0007"}`,
-			Request{Kind: KindSweep, GatewayIDs: []string{"sag-abc"}, Force: true, ParentRunID: "run-1", BatchID: "run-1-0007"}},
-		{"longest batch id", `{"batchId":"` + strings.Repeat("a-9", 21) + `z"}`, Request{Kind: KindSweep, BatchID: strings.Repeat("a-9", 21) + "z"}},
-		{"stop", `{"kind":"stop","correlationId":"incident-9"}`, Request{Kind: KindStop, CorrelationID: "incident-9"}},
+			Request{Kind: upgrade.KindSweep, GatewayIDs: []string{"sag-abc"}, Force: true, ParentRunID: "run-1", BatchID: "run-1-0007"}},
+		{"longest batch id", `{"batchId":"` + strings.Repeat("a-9", 21) + `z"}`, Request{Kind: upgrade.KindSweep, BatchID: strings.Repeat("a-9", 21) + "z"}},
+		{"stop", `{"kind":"stop","correlationId":"incident-9"}`, Request{Kind: upgrade.KindStop, CorrelationID: "incident-9"}},
 		{"reset a rollout", `{"kind":"reset","versionTypes":["Device"],"targetVersion":"2.3.1"}`,
-			Request{Kind: KindReset, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3.1"}},
+			Request{Kind: upgrade.KindReset, VersionTypes: []upgrade.VersionType{upgrade.VersionDevice}, TargetVersion: "2.3.1"}},
 		{"two-part version", `{"versionTypes":["Device"],"targetVersion":"2.3"}`,
-			Request{Kind: KindSweep, VersionTypes: []VersionType{VersionDevice}, TargetVersion: "2.3"}},
-		{"longest correlation id", `{"correlationId":"` + long + `"}`, Request{Kind: KindSweep, CorrelationID: long}},
-		{"unicode correlation id", `{"correlationId":"工单 4711"}`, Request{Kind: KindSweep, CorrelationID: "工单 4711"}},
+			Request{Kind: upgrade.KindSweep, VersionTypes: []upgrade.VersionType{upgrade.VersionDevice}, TargetVersion: "2.3"}},
+		{"longest correlation id", `{"correlationId":"` + long + `"}`, Request{Kind: upgrade.KindSweep, CorrelationID: long}},
+		{"unicode correlation id", `{"correlationId":"工单 4711"}`, Request{Kind: upgrade.KindSweep, CorrelationID: "工单 4711"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,7 +198,7 @@ func TestParseRequestFieldsPerKind(t *testing.T) {
 	}
 	// Built in code, a field with a value counts (a false or "" one cannot
 	// be told from an absent one).
-	for _, req := range []Request{{Kind: KindStop, DryRun: true}, {Kind: KindResume, GatewayIDs: []string{"sag-abc"}}, {Kind: KindVerify, Force: true}} {
+	for _, req := range []Request{{Kind: upgrade.KindStop, DryRun: true}, {Kind: upgrade.KindResume, GatewayIDs: []string{"sag-abc"}}, {Kind: upgrade.KindVerify, Force: true}} {
 		if err := req.Validate(); err == nil || !strings.Contains(err.Error(), "does not apply to kind") {
 			t.Errorf("%+v: %v", req, err)
 		}
@@ -210,11 +212,11 @@ func TestKindFieldTable(t *testing.T) {
 		"regions": `["cn-shanghai"]`, "gatewayIds": `["sag-abc"]`, "versionTypes": `["Device"]`, "targetVersion": `"2.3.1"`,
 		"dryRun": "true", "force": "false", "correlationId": `"c"`, "retryFailedOnly": "true", "parentRunId": `"r"`, "batchId": `"b"`,
 	}
-	applies := map[Kind][]string{
-		KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"},
-		KindVerify: {"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"},
-		KindStop:   nil, KindResume: nil,
-		KindReset: {"versionTypes", "targetVersion"},
+	applies := map[upgrade.Kind][]string{
+		upgrade.KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"},
+		upgrade.KindVerify: {"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"},
+		upgrade.KindStop:   nil, upgrade.KindResume: nil,
+		upgrade.KindReset: {"versionTypes", "targetVersion"},
 	}
 	for kind, fields := range applies {
 		for _, f := range requestFields {
@@ -222,7 +224,7 @@ func TestKindFieldTable(t *testing.T) {
 				continue
 			}
 			in := `{"kind":"` + string(kind) + `","` + f + `":` + values[f]
-			if kind == KindReset && f != "targetVersion" {
+			if kind == upgrade.KindReset && f != "targetVersion" {
 				in += `,"targetVersion":"2.3.1"`
 			}
 			in += "}"
@@ -320,7 +322,7 @@ func TestValidateGatewayIDLimit(t *testing.T) {
 
 // A request reports its first maxProblems problems and how many more.
 func TestValidateCapsProblems(t *testing.T) {
-	err := Request{GatewayIDs: gatewayIDs(MaxGatewayIDs-1, "SAG-%d"), VersionTypes: []VersionType{"dpi"}}.Validate()
+	err := Request{GatewayIDs: gatewayIDs(MaxGatewayIDs-1, "SAG-%d"), VersionTypes: []upgrade.VersionType{"dpi"}}.Validate()
 	reqErr, ok := errors.AsType[RequestError](err)
 	if !ok {
 		t.Fatalf("%v is not a RequestError", err)
@@ -392,7 +394,7 @@ func TestRequestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := Request{Kind: KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2}, VersionTypes: []VersionType{VersionDevice},
+	batch := Request{Kind: upgrade.KindSweep, Regions: []string{"cn-shanghai"}, GatewayIDs: []string{gw1, gw2}, VersionTypes: []upgrade.VersionType{upgrade.VersionDevice},
 		TargetVersion: "2.3.1", DryRun: true, Force: true, CorrelationID: "c", RetryFailedOnly: true, ParentRunID: "run-1", BatchID: "run-1-0001"}
 	for _, want := range []Request{direct, batch} {
 		b, err := json.Marshal(want)
@@ -410,18 +412,18 @@ func TestRequestMarshalRoundTrip(t *testing.T) {
 }
 
 func TestKnownRegion(t *testing.T) {
-	for _, r := range SAGRegions() {
-		if !KnownRegion(r) {
-			t.Errorf("KnownRegion(%q) = false", r)
+	for _, r := range upgrade.SAGRegions() {
+		if !upgrade.KnownRegion(r) {
+			t.Errorf("upgrade.KnownRegion(%q) = false", r)
 		}
 	}
 	for _, r := range []string{"", "cn-beijing", "cn-shenzhen", "CN-SHANGHAI", "cn-shanghai "} {
-		if KnownRegion(r) {
-			t.Errorf("KnownRegion(%q) = true", r)
+		if upgrade.KnownRegion(r) {
+			t.Errorf("upgrade.KnownRegion(%q) = true", r)
 		}
 	}
-	SAGRegions()[0] = "changed"
-	if !KnownRegion("cn-shanghai") {
-		t.Error("SAGRegions hands out the package's own list")
+	upgrade.SAGRegions()[0] = "changed"
+	if !upgrade.KnownRegion("cn-shanghai") {
+		t.Error("upgrade.SAGRegions hands out the package's own list")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Who may steer the fleet. A message from another system is a request, never
@@ -24,15 +25,11 @@ import (
 // authorisation is the operator's. It serves control only in a direct
 // invocation, so a trigger attached to it by mistake still commands nothing.
 
-// ReasonUnauthorized is why a control request or a forced sweep from a
-// trigger is rejected.
-const ReasonUnauthorized = "unauthorized"
-
 // controlKind reports whether a kind steers the fleet rather than asking
 // for upgrades.
-func controlKind(k events.Kind) bool {
+func controlKind(k upgrade.Kind) bool {
 	switch k {
-	case events.KindStop, events.KindResume, events.KindReset:
+	case upgrade.KindStop, upgrade.KindResume, upgrade.KindReset:
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // envelopes wraps a request as each trigger would deliver it.
@@ -48,7 +49,7 @@ func TestControlOnlyFromTheControlEndpoint(t *testing.T) {
 				if !errors.As(err, &rejected) {
 					t.Fatalf("control endpoint %v, %s %s: error %v, want a rejection", control, name, request, err)
 				}
-				if len(report.Results) != 1 || report.Results[0].Outcome != events.OutcomeRejected || report.Results[0].Reason != ReasonUnauthorized {
+				if len(report.Results) != 1 || report.Results[0].Outcome != upgrade.OutcomeRejected || report.Results[0].Reason != upgrade.ReasonUnauthorized {
 					t.Fatalf("control endpoint %v, %s %s: results %+v", control, name, request, report.Results)
 				}
 				if len(sag.updatesSnapshot()) != 0 || len(report.Control) != 0 {
@@ -80,7 +81,7 @@ func TestControlOnlyFromTheControlEndpoint(t *testing.T) {
 	if on, _ := (&killSwitch{r: &run{ledger: lh.ledger, lcall: &caller{maxTries: 1}}}).check(t.Context()); !on {
 		t.Fatal("a direct stop at the control endpoint did not stop")
 	}
-	if report, err := lh.invoke(t, `{"gatewayIds":["sag-a"],"force":true}`); err != nil || report.Results[0].Reason != ReasonKillSwitch {
+	if report, err := lh.invoke(t, `{"gatewayIds":["sag-a"],"force":true}`); err != nil || report.Results[0].Reason != upgrade.ReasonKillSwitch {
 		t.Fatalf("forced sweep under the kill switch: %v %+v", err, report.Results)
 	}
 }
@@ -93,14 +94,14 @@ func TestControlAnswersWithBeforeAndAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(report.Results) != 0 || report.Counts != (events.Counts{}) {
+	if len(report.Results) != 0 || report.Counts != (upgrade.Counts{}) {
 		t.Fatalf("a stop has no result entries: %+v %+v", report.Results, report.Counts)
 	}
 	if len(report.Control) != 1 {
 		t.Fatalf("control: %+v", report.Control)
 	}
 	c := report.Control[0]
-	if c.Kind != events.KindStop || c.Subject != "killSwitch" || !c.Changed || *c.Before.KillSwitch || !*c.After.KillSwitch ||
+	if c.Kind != upgrade.KindStop || c.Subject != "killSwitch" || !c.Changed || *c.Before.KillSwitch || !*c.After.KillSwitch ||
 		!strings.Contains(c.After.SetBy, "incident-7") {
 		t.Fatalf("stop: %+v before %+v after %+v", c, c.Before, c.After)
 	}
@@ -122,7 +123,7 @@ func TestControlAnswersWithBeforeAndAfter(t *testing.T) {
 		t.Fatalf("a second stop: %+v", c)
 	}
 	report, _ = lh.invoke(t, `{"kind":"resume"}`)
-	if c := report.Control[0]; c.Kind != events.KindResume || !c.Changed || !*c.Before.KillSwitch || *c.After.KillSwitch {
+	if c := report.Control[0]; c.Kind != upgrade.KindResume || !c.Changed || !*c.Before.KillSwitch || *c.After.KillSwitch {
 		t.Fatalf("resume: %+v", c)
 	}
 }
@@ -168,7 +169,7 @@ func TestResetOfNoRolloutIsRejected(t *testing.T) {
 	lh := newLedgerHarness(t, upgradingSAG(gateway("sag-a", "2.0.8")))
 	report, err := lh.invoke(t, `{"kind":"reset","targetVersion":"9.9.9"}`)
 	var rejected *RejectedError
-	if !errors.As(err, &rejected) || len(report.Results) != 1 || report.Results[0].Reason != ReasonNotFound ||
+	if !errors.As(err, &rejected) || len(report.Results) != 1 || report.Results[0].Reason != upgrade.ReasonNotFound ||
 		!strings.Contains(report.Results[0].Error, "9.9.9") {
 		t.Fatalf("reset of no rollout: %v %+v", err, report.Results)
 	}
@@ -204,7 +205,7 @@ func TestForcedBatchesKeepTheirForceAndCannotBeForged(t *testing.T) {
 	for i, body := range forged {
 		report, err := lh.invoke(t, queueEvent(fmt.Sprintf("forged-%d", i), body))
 		var rejected *RejectedError
-		if !errors.As(err, &rejected) || report.Results[0].Reason != ReasonUnauthorized {
+		if !errors.As(err, &rejected) || report.Results[0].Reason != upgrade.ReasonUnauthorized {
 			t.Fatalf("forged batch %d was served: %v %+v", i, err, report.Results)
 		}
 	}
@@ -221,7 +222,7 @@ func TestForcedBatchesKeepTheirForceAndCannotBeForged(t *testing.T) {
 			if !r.Force {
 				t.Fatalf("batch %d: %+v does not say force", i, r)
 			}
-			if r.Outcome == events.OutcomeRequested {
+			if r.Outcome == upgrade.OutcomeRequested {
 				requested++
 			}
 		}

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // records reads the ledger records of the gateways, by version type and id.
-func (r *run) records(ctx context.Context, fleet []Gateway, types []events.VersionType) (map[events.VersionType]map[string]Record, error) {
-	out := map[events.VersionType]map[string]Record{}
+func (r *run) records(ctx context.Context, fleet []Gateway, types []upgrade.VersionType) (map[upgrade.VersionType]map[string]Record, error) {
+	out := map[upgrade.VersionType]map[string]Record{}
 	if r.ledger == nil {
 		return out, nil
 	}
@@ -44,15 +45,15 @@ func (r *run) records(ctx context.Context, fleet []Gateway, types []events.Versi
 // for this run (done true), unless an expired claim turns out never to have
 // been used, which is released so the gateway can be claimed again (done
 // false, with the released record).
-func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionType, rec Record) (res events.Result, next Record, done bool) {
-	res = events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
+func (r *run) resolve(ctx context.Context, j job, g Gateway, vt upgrade.VersionType, rec Record) (res upgrade.Result, next Record, done bool) {
+	res = upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
 		FromVersion: rec.From, ToVersion: rec.Target, RequestID: rec.APIRequestID}
 	now := r.now()
 	switch {
 	case rec.State == StateClaimed && now.Before(rec.LeaseUntil):
-		return skipped(res, ReasonInProgress), rec, true
+		return skipped(res, upgrade.ReasonInProgress), rec, true
 	case rec.State == StateRequested && now.Before(rec.RequestedAt.Add(r.cfg.UpgradeTime)):
-		return skipped(res, ReasonInProgress), rec, true // not even rebooted yet: no need to look
+		return skipped(res, upgrade.ReasonInProgress), rec, true // not even rebooted yet: no need to look
 	}
 
 	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
@@ -62,26 +63,26 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	if reached(d, rec, vt) {
 		next = r.follow(rec, j, StateVerified)
 		next.VerifiedAt, next.Attempts, next.PenaltyUntil, next.LastError = now, 0, time.Time{}, ""
-		res.Outcome = events.OutcomeVerified
+		res.Outcome = upgrade.OutcomeVerified
 		if behind := peersBehind(d, rec, vt); behind != "" {
 			// The gateway is on the target only when its other device is too:
 			// say so, rather than let "verified" speak for the pair.
-			res.Reason = ReasonHAPeerPending
+			res.Reason = upgrade.ReasonHAPeerPending
 			res.Error = fmt.Sprintf("device %s runs %s; its peer %s does not yet and is upgraded in a later run", rec.Serial, rec.Target, behind)
 		}
 		return r.write(ctx, j, &rec, next, res), next, true
 	}
-	upgrading := vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
+	upgrading := vt == upgrade.VersionDevice && strings.EqualFold(d.Status, "offline")
 	switch {
 	case rec.State == StateRequested && now.Before(rec.VerifyBy):
 		r.verifyLater(rec, rec.VerifyBy)
-		return skipped(res, ReasonInProgress), rec, true
+		return skipped(res, upgrade.ReasonInProgress), rec, true
 	case rec.State == StateRequested:
 		next = r.fail(rec, j, StateUnverified, fmt.Sprintf("the device does not report %s %v after the upgrade (status %s, versions %s)",
 			rec.Target, rec.VerifyBy.Sub(rec.RequestedAt).Round(time.Minute), d.Status, versions(d, vt)))
-		res.Outcome, res.Reason, res.Error = events.OutcomeUnverified, ReasonVersionDiff, next.LastError
+		res.Outcome, res.Reason, res.Error = upgrade.OutcomeUnverified, upgrade.ReasonVersionDiff, next.LastError
 		if !strings.EqualFold(d.Status, "active") {
-			res.Reason = ReasonOffline
+			res.Reason = upgrade.ReasonOffline
 		}
 		return r.write(ctx, j, &rec, next, res), next, true
 	case upgrading:
@@ -93,7 +94,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 			return r.ledgerFailure(res, err), rec, true
 		}
 		r.verifyLater(next, now.Add(r.cfg.UpgradeTime))
-		return skipped(res, ReasonInProgress), next, true
+		return skipped(res, upgrade.ReasonInProgress), next, true
 	}
 	// An expired claim and a device that shows no upgrade. A single device
 	// goes Offline the moment an upgrade starts, so its run died before the
@@ -101,12 +102,12 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 	// version, and a DPI update shows nothing until it is done: until the
 	// upgrade the claim may have started would show, keep the claim, or a
 	// second call could follow the first.
-	if g.HA() || vt == events.VersionDpi {
+	if g.HA() || vt == upgrade.VersionDpi {
 		if shows := rec.ClaimedAt.Add(r.upgradeTime(vt) + r.cfg.VerifyTimeout); now.Before(shows) {
 			r.verifyLater(rec, shows)
 			res.Error = fmt.Sprintf("the claim's call may have started an upgrade the API shows only when it is done; held until %s",
 				shows.UTC().Format(time.RFC3339))
-			return skipped(res, ReasonInProgress), rec, true
+			return skipped(res, upgrade.ReasonInProgress), rec, true
 		}
 	}
 	// The run that claimed it died before its call. Give it back; this run
@@ -121,7 +122,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt events.VersionTy
 
 // reached reports whether the device acted on (every device, when the record
 // names none) runs the target and the gateway is Active.
-func reached(d Detail, rec Record, vt events.VersionType) bool {
+func reached(d Detail, rec Record, vt upgrade.VersionType) bool {
 	if !strings.EqualFold(d.Status, "active") || len(d.Devices) == 0 {
 		return false
 	}
@@ -135,7 +136,7 @@ func reached(d Detail, rec Record, vt events.VersionType) bool {
 
 // peersBehind lists the other devices of a pair that do not run the target
 // yet (serial=version), or "" when there are none.
-func peersBehind(d Detail, rec Record, vt events.VersionType) string {
+func peersBehind(d Detail, rec Record, vt upgrade.VersionType) string {
 	var behind []string
 	for _, dev := range d.Devices {
 		if rec.Serial != "" && dev.SerialNumber != rec.Serial && compareVersions(dev.Version(vt), rec.Target) < 0 {
@@ -145,7 +146,7 @@ func peersBehind(d Detail, rec Record, vt events.VersionType) string {
 	return strings.Join(behind, ",")
 }
 
-func versions(d Detail, vt events.VersionType) string {
+func versions(d Detail, vt upgrade.VersionType) string {
 	var vs []string
 	for _, dev := range d.Devices {
 		vs = append(vs, dev.SerialNumber+"="+dev.Version(vt))
@@ -155,7 +156,7 @@ func versions(d Detail, vt events.VersionType) string {
 
 // claim records, before the update call, that this run is about to make it.
 // Only one writer can move a record from one revision to the next.
-func (r *run) claim(ctx context.Context, j job, g Gateway, vt events.VersionType, prev *Record, dev Device, target string) (Record, error) {
+func (r *run) claim(ctx context.Context, j job, g Gateway, vt upgrade.VersionType, prev *Record, dev Device, target string) (Record, error) {
 	now := r.now()
 	next := Record{Gateway: g.ID, Region: g.Region, VersionType: vt, Rev: 1}
 	if prev != nil {
@@ -171,21 +172,21 @@ func (r *run) claim(ctx context.Context, j job, g Gateway, vt events.VersionType
 }
 
 // settle records what the update call did.
-func (r *run) settle(ctx context.Context, j job, claim Record, res events.Result) {
+func (r *run) settle(ctx context.Context, j job, claim Record, res upgrade.Result) {
 	now := r.now()
 	var next Record
 	switch {
-	case res.Outcome == events.OutcomeRequested:
+	case res.Outcome == upgrade.OutcomeRequested:
 		next = r.follow(claim, j, StateRequested)
 		next.APIRequestID, next.RequestedAt = res.RequestID, now
 		next.VerifyBy = now.Add(r.upgradeTime(claim.VersionType) + r.cfg.VerifyTimeout)
 		next.LeaseUntil = next.VerifyBy
 		r.verifyLater(next, now.Add(r.upgradeTime(claim.VersionType)+time.Minute))
-	case res.Reason == ReasonUnconfirmed:
+	case res.Reason == upgrade.ReasonUnconfirmed:
 		// The call may have started an upgrade the device does not show yet:
 		// keep the claim; when it expires the device is read again.
 		return
-	case res.Outcome == events.OutcomeFailed:
+	case res.Outcome == upgrade.OutcomeFailed:
 		next = r.fail(claim, j, StateFailed, res.Error)
 	default: // skipped or deferred: nothing was started
 		next = r.follow(claim, j, StateReleased)
@@ -206,12 +207,12 @@ const stillDownAfter = 20 * time.Hour
 // unverified, once more, and counts the night as another unverified attempt:
 // MaxAttempts of them put it in the penalty box, where an operator sees it,
 // rather than it being skipped as merely offline night after night.
-func (r *run) stillDown(ctx context.Context, j job, g Gateway, rec Record) events.Result {
-	res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: rec.VersionType, SerialNumber: rec.Serial,
+func (r *run) stillDown(ctx context.Context, j job, g Gateway, rec Record) upgrade.Result {
+	res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: rec.VersionType, SerialNumber: rec.Serial,
 		FromVersion: rec.From, ToVersion: rec.Target, RequestID: rec.APIRequestID}
 	next := r.fail(rec, j, StateUnverified, fmt.Sprintf("still %s since the upgrade to %s requested %s", g.Status, rec.Target,
 		rec.RequestedAt.UTC().Format(time.RFC3339)))
-	res.Outcome, res.Reason, res.Error = events.OutcomeUnverified, ReasonOffline, next.LastError
+	res.Outcome, res.Reason, res.Error = upgrade.OutcomeUnverified, upgrade.ReasonOffline, next.LastError
 	return r.write(ctx, j, &rec, next, res)
 }
 
@@ -245,7 +246,7 @@ func (r *run) stamp(rec *Record, j job) {
 
 // write puts a resolved record and returns res, or the ledger failure when
 // another run resolved it first or the ledger is down.
-func (r *run) write(ctx context.Context, j job, prev *Record, rec Record, res events.Result) events.Result {
+func (r *run) write(ctx context.Context, j job, prev *Record, rec Record, res upgrade.Result) upgrade.Result {
 	if err := r.put(ctx, j, prev, rec); err != nil {
 		return r.ledgerFailure(res, err)
 	}
@@ -270,15 +271,15 @@ func (r *run) put(ctx context.Context, j job, prev *Record, rec Record) error {
 
 // ledgerFailure is the outcome when the ledger refuses a write: another run
 // holds the gateway (in progress), or the ledger is down (no call is made).
-func (r *run) ledgerFailure(res events.Result, err error) events.Result {
+func (r *run) ledgerFailure(res upgrade.Result, err error) upgrade.Result {
 	if errors.Is(err, ErrConflict) {
-		return skipped(res, ReasonInProgress)
+		return skipped(res, upgrade.ReasonInProgress)
 	}
 	if errors.Is(err, errDeadline) {
-		return deferred(res, ReasonDeadline)
+		return deferred(res, upgrade.ReasonDeadline)
 	}
 	res.Error = err.Error()
-	return deferred(res, ReasonLedgerDown)
+	return deferred(res, upgrade.ReasonLedgerDown)
 }
 
 // verifyLater queues a verify request for the record's gateway, due at when.
@@ -303,7 +304,7 @@ func (r *run) verifyLater(rec Record, when time.Time) {
 }
 
 type verifyKey struct {
-	vt          events.VersionType
+	vt          upgrade.VersionType
 	correlation string
 }
 
@@ -327,7 +328,7 @@ func (r *run) sendVerifies(ctx context.Context) {
 	for key, b := range batches {
 		delay := max(b.due.Sub(r.now()), 0)
 		for chunk := range slices.Chunk(b.ids, PageSize) {
-			req := events.Request{Kind: events.KindVerify, GatewayIDs: chunk, VersionTypes: []events.VersionType{key.vt}, CorrelationID: key.correlation}
+			req := events.Request{Kind: upgrade.KindVerify, GatewayIDs: chunk, VersionTypes: []upgrade.VersionType{key.vt}, CorrelationID: key.correlation}
 			body, _ := json.Marshal(req)
 			msgs = append(msgs, QueueMessage{Body: string(body), Delay: delay})
 		}
@@ -350,7 +351,7 @@ func newClaimID() string {
 // is nothing to sweep.
 func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 	if r.ledger == nil {
-		res := events.Result{Outcome: events.OutcomeRejected, Reason: ReasonNoLedger,
+		res := upgrade.Result{Outcome: upgrade.OutcomeRejected, Reason: upgrade.ReasonNoLedger,
 			Error: "retryFailedOnly needs the ledger (LEDGER_ENDPOINT, LEDGER_INSTANCE, LEDGER_TABLE)"}
 		r.record(*j, res, 0)
 		return false
@@ -359,7 +360,7 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 		return r.ledger.Scan(ctx, StateFailed, StateUnverified)
 	})
 	if err != nil {
-		r.record(*j, events.Result{Outcome: events.OutcomeFailed, Reason: ReasonLedgerDown, Error: err.Error()}, 0)
+		r.record(*j, upgrade.Result{Outcome: upgrade.OutcomeFailed, Reason: upgrade.ReasonLedgerDown, Error: err.Error()}, 0)
 		return false
 	}
 	var ids []string

@@ -14,28 +14,29 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Config is the function's configuration, read from its environment. It holds
 // no secret, so it can be logged whole.
 type Config struct {
-	Regions           []string             `json:"regions"`
-	SAGEndpoint       string               `json:"sagEndpoint,omitempty"`
-	VersionTypes      []events.VersionType `json:"versionTypes"`
-	Channel           string               `json:"releaseChannel"`
-	DryRun            bool                 `json:"dryRun"`
-	Window            Window               `json:"maintenanceWindow"`
-	UpgradeTime       time.Duration        `json:"upgradeTime"`
-	MaxConcurrency    int                  `json:"maxConcurrency"`
-	APIQPS            float64              `json:"apiQps"`
-	MaxUpgradesPerRun int                  `json:"maxUpgradesPerRun"`
-	HoldVersions      []string             `json:"holdVersions,omitempty"`
-	MinReleaseAge     time.Duration        `json:"minReleaseAge"`
-	DeadlineMargin    time.Duration        `json:"deadlineMargin"` // 0: derived from each invocation's time budget
-	MNSEndpoint       string               `json:"mnsEndpoint,omitempty"`
-	OutcomeTopic      string               `json:"outcomeTopic,omitempty"`
-	WorkQueue         string               `json:"workQueue,omitempty"`
-	LogLevel          zerolog.Level        `json:"logLevel"`
+	Regions           []string              `json:"regions"`
+	SAGEndpoint       string                `json:"sagEndpoint,omitempty"`
+	VersionTypes      []upgrade.VersionType `json:"versionTypes"`
+	Channel           string                `json:"releaseChannel"`
+	DryRun            bool                  `json:"dryRun"`
+	Window            Window                `json:"maintenanceWindow"`
+	UpgradeTime       time.Duration         `json:"upgradeTime"`
+	MaxConcurrency    int                   `json:"maxConcurrency"`
+	APIQPS            float64               `json:"apiQps"`
+	MaxUpgradesPerRun int                   `json:"maxUpgradesPerRun"`
+	HoldVersions      []string              `json:"holdVersions,omitempty"`
+	MinReleaseAge     time.Duration         `json:"minReleaseAge"`
+	DeadlineMargin    time.Duration         `json:"deadlineMargin"` // 0: derived from each invocation's time budget
+	MNSEndpoint       string                `json:"mnsEndpoint,omitempty"`
+	OutcomeTopic      string                `json:"outcomeTopic,omitempty"`
+	WorkQueue         string                `json:"workQueue,omitempty"`
+	LogLevel          zerolog.Level         `json:"logLevel"`
 
 	// The ledger (Tablestore): all three set, or none.
 	LedgerEndpoint string `json:"ledgerEndpoint,omitempty"`
@@ -156,8 +157,8 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		fail("SAG_REGIONS", "not set, and the function's region is unknown")
 	}
 	for _, r := range regions {
-		if !events.KnownRegion(r) {
-			fail("SAG_REGIONS", "%q is not a Smart Access Gateway region (known: %s)", r, strings.Join(events.SAGRegions(), ", "))
+		if !upgrade.KnownRegion(r) {
+			fail("SAG_REGIONS", "%q is not a Smart Access Gateway region (known: %s)", r, strings.Join(upgrade.SAGRegions(), ", "))
 		}
 	}
 	c.Regions = dedupe(regions)
@@ -169,11 +170,11 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		c.SAGEndpoint = e
 	}
 
-	c.VersionTypes = []events.VersionType{events.VersionDevice}
+	c.VersionTypes = []upgrade.VersionType{upgrade.VersionDevice}
 	if v := list(env("VERSION_TYPES")); len(v) > 0 {
 		c.VersionTypes = nil
 		for _, t := range dedupe(v) {
-			vt := events.VersionType(t)
+			vt := upgrade.VersionType(t)
 			if !vt.Known() {
 				fail("VERSION_TYPES", "%q is not Device or Dpi", t)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -19,7 +20,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Regions) != 1 || c.Regions[0] != "cn-shanghai" || len(c.VersionTypes) != 1 || c.VersionTypes[0] != events.VersionDevice ||
+	if len(c.Regions) != 1 || c.Regions[0] != "cn-shanghai" || len(c.VersionTypes) != 1 || c.VersionTypes[0] != upgrade.VersionDevice ||
 		c.Channel != "release" || c.DryRun || !c.Window.Always() || c.MaxConcurrency != DefaultMaxConcurrency ||
 		c.APIQPS != DefaultAPIQPS || c.MaxUpgradesPerRun != DefaultMaxUpgradesPerRun || c.UpgradeTime != DefaultUpgradeTime {
 		t.Fatalf("defaults: %+v", c)

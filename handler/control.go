@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // The kill switch stops every update call. KILL_SWITCH=true in the
@@ -82,13 +83,13 @@ func (k *killSwitch) read(ctx context.Context) (control, int64, error) {
 // set turns the ledger's switch on (stop) or off (resume), and answers with
 // its state before and after. A write that cannot be made is an error: an
 // operator who asked for a stop must not believe the fleet stopped.
-func (k *killSwitch) set(ctx context.Context, j job, on bool) (events.Control, error) {
+func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, error) {
 	r := k.r
-	kind := events.KindResume
+	kind := upgrade.KindResume
 	if on {
-		kind = events.KindStop
+		kind = upgrade.KindStop
 	}
-	ctl := events.Control{Kind: kind, Subject: "killSwitch"}
+	ctl := upgrade.Control{Kind: kind, Subject: "killSwitch"}
 	if r.ledger == nil {
 		return ctl, fmt.Errorf("%w: stop and resume need it; without it set KILL_SWITCH=true in the environment", errNoLedger)
 	}
@@ -126,16 +127,16 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (events.Control, e
 	}
 }
 
-func (c control) state() events.State {
+func (c control) state() upgrade.State {
 	on := c.KillSwitch
-	return events.State{KillSwitch: &on, SetBy: c.By, SetAt: c.At}
+	return upgrade.State{KillSwitch: &on, SetBy: c.By, SetAt: c.At}
 }
 
 // errNoLedger: the request needs the ledger, which is not configured.
 var errNoLedger = errors.New("no ledger")
 
 // resetRollouts serves a reset request.
-func (r *run) resetRollouts(ctx context.Context, j job) ([]events.Control, error) {
+func (r *run) resetRollouts(ctx context.Context, j job) ([]upgrade.Control, error) {
 	if r.ledger == nil {
 		return nil, fmt.Errorf("%w: a reset needs it", errNoLedger)
 	}
@@ -146,7 +147,7 @@ func (r *run) resetRollouts(ctx context.Context, j job) ([]events.Control, error
 // and out as an event. A request that names nothing there is to act on, or
 // needs the ledger this deployment lacks, is rejected (the problem is
 // returned); a write that could not be made fails the invocation.
-func (r *run) controlled(m events.Message, j job, ctls []events.Control, err error) (rejected string) {
+func (r *run) controlled(m events.Message, j job, ctls []upgrade.Control, err error) (rejected string) {
 	for _, c := range ctls {
 		if c.Subject == "" {
 			continue
@@ -161,9 +162,9 @@ func (r *run) controlled(m events.Message, j job, ctls []events.Control, err err
 		return ""
 	case errors.Is(err, errNoLedger), errors.Is(err, errNoSuchRollout):
 		m.Err = err
-		reason := ReasonNoLedger
+		reason := upgrade.ReasonNoLedger
 		if errors.Is(err, errNoSuchRollout) {
-			reason = ReasonNotFound
+			reason = upgrade.ReasonNotFound
 		}
 		res := m.Rejected()
 		res.Reason = reason

@@ -3,6 +3,8 @@ package handler
 import (
 	"strings"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // ineligible returns why g cannot be upgraded at now, or "" when it can.
@@ -11,21 +13,21 @@ func ineligible(g Gateway, now time.Time) string {
 	switch strings.ToLower(g.Status) {
 	case "active":
 	case "offline":
-		return ReasonOffline
+		return upgrade.ReasonOffline
 	case "ordered", "delivered", "received", "init", "returning":
-		return ReasonNotActivated
+		return upgrade.ReasonNotActivated
 	case "arrearage":
-		return ReasonExpired
+		return upgrade.ReasonExpired
 	default:
-		return ReasonStateUnknown
+		return upgrade.ReasonStateUnknown
 	}
 	switch {
 	case !g.EndTime.IsZero() && !now.Before(g.EndTime):
-		return ReasonExpired
+		return upgrade.ReasonExpired
 	case g.CcnID == "":
-		return ReasonNotBoundCCN
+		return upgrade.ReasonNotBoundCCN
 	case len(g.SerialNumbers) == 0:
-		return ReasonNoDevice
+		return upgrade.ReasonNoDevice
 	}
 	return ""
 }

@@ -3,6 +3,8 @@ package handler
 import (
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 func TestIneligible(t *testing.T) {
@@ -15,16 +17,16 @@ func TestIneligible(t *testing.T) {
 	}{
 		{ok, ""},
 		{with(func(g *Gateway) { g.Status = "ACTIVE" }), ""}, // older docs spell it in capitals
-		{with(func(g *Gateway) { g.Status = "Offline" }), ReasonOffline},
-		{with(func(g *Gateway) { g.Status = "Ordered" }), ReasonNotActivated},
-		{with(func(g *Gateway) { g.Status = "received" }), ReasonNotActivated},
-		{with(func(g *Gateway) { g.Status = "Arrearage" }), ReasonExpired},
-		{with(func(g *Gateway) { g.Status = "Unconfirmed" }), ReasonStateUnknown},
-		{with(func(g *Gateway) { g.Status = "Exploded" }), ReasonStateUnknown},
-		{with(func(g *Gateway) { g.EndTime = now }), ReasonExpired},
+		{with(func(g *Gateway) { g.Status = "Offline" }), upgrade.ReasonOffline},
+		{with(func(g *Gateway) { g.Status = "Ordered" }), upgrade.ReasonNotActivated},
+		{with(func(g *Gateway) { g.Status = "received" }), upgrade.ReasonNotActivated},
+		{with(func(g *Gateway) { g.Status = "Arrearage" }), upgrade.ReasonExpired},
+		{with(func(g *Gateway) { g.Status = "Unconfirmed" }), upgrade.ReasonStateUnknown},
+		{with(func(g *Gateway) { g.Status = "Exploded" }), upgrade.ReasonStateUnknown},
+		{with(func(g *Gateway) { g.EndTime = now }), upgrade.ReasonExpired},
 		{with(func(g *Gateway) { g.EndTime = time.Time{} }), ""},
-		{with(func(g *Gateway) { g.CcnID = "" }), ReasonNotBoundCCN},
-		{with(func(g *Gateway) { g.SerialNumbers = nil }), ReasonNoDevice},
+		{with(func(g *Gateway) { g.CcnID = "" }), upgrade.ReasonNotBoundCCN},
+		{with(func(g *Gateway) { g.SerialNumbers = nil }), upgrade.ReasonNoDevice},
 	}
 	for _, c := range cases {
 		if got := ineligible(c.g, now); got != c.want {

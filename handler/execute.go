@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // execute makes the call for an admitted candidate: it claims the gateway in
 // the ledger, reads the kill switch right before the call, calls, and records
 // what the call did.
-func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
+func (r *run) execute(ctx context.Context, j job, c *candidate) upgrade.Result {
 	res := c.res
 	// Claim before the call: no other run or worker calls for this gateway
 	// while the claim lives, and a crash leaves a trace the next run settles.
@@ -34,7 +34,7 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 			if err != nil {
 				res = r.ledgerFailure(res, err)
 			} else {
-				res = deferred(res, ReasonTypeInFlight)
+				res = deferred(res, upgrade.ReasonTypeInFlight)
 				res.Error = fmt.Sprintf("its %s upgrade was claimed meanwhile by another run", otherType(c.vt))
 			}
 			r.settle(ctx, j, claim, res)
@@ -53,16 +53,16 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) events.Result {
 	switch {
 	case err == nil:
 		c.accepted.Store(&requestID)
-		res.Outcome, res.RequestID = events.OutcomeRequested, requestID
+		res.Outcome, res.RequestID = upgrade.OutcomeRequested, requestID
 	case errors.As(err, &held) && held.ledger != nil:
 		res = r.ledgerFailure(res, held.ledger) // no call without knowing the switch
 	case errors.As(err, &held):
 		res.Error = held.Error()
-		res = deferred(res, ReasonKillSwitch)
+		res = deferred(res, upgrade.ReasonKillSwitch)
 	default:
 		res = r.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
 	}
-	if res.Outcome != events.OutcomeRequested {
+	if res.Outcome != upgrade.OutcomeRequested {
 		r.upgrades.Add(-1)
 	}
 	if r.ledger != nil {
@@ -98,7 +98,7 @@ func (h heldBack) Error() string {
 // updateFailure turns a failed update call into an outcome. When the call may
 // have reached the service, the device is read again: an upgrade that started
 // is reported as requested, and no second update call is ever made.
-func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt events.VersionType, target string, res events.Result, err error) events.Result {
+func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt upgrade.VersionType, target string, res upgrade.Result, err error) upgrade.Result {
 	applyError(&res, err)
 	var ae *APIError
 	errors.As(err, &ae)
@@ -108,44 +108,44 @@ func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt event
 	}
 	switch {
 	case errors.Is(err, errDeadline):
-		return deferred(res, ReasonDeadline)
+		return deferred(res, upgrade.ReasonDeadline)
 	case classify(err) == throttled:
-		return deferred(res, ReasonThrottled)
+		return deferred(res, upgrade.ReasonThrottled)
 	case code == "SmartAccessGatewayNotOnline":
-		return skipped(res, ReasonOffline)
+		return skipped(res, upgrade.ReasonOffline)
 	case classify(err) == laterRun:
-		return deferred(res, ReasonTryLater)
+		return deferred(res, upgrade.ReasonTryLater)
 	case code == "VersionTooOld":
-		return skipped(res, ReasonUpToDate)
+		return skipped(res, upgrade.ReasonUpToDate)
 	case code == "SmartAccessGatewayNotActivated":
-		return skipped(res, ReasonNotActivated)
+		return skipped(res, upgrade.ReasonNotActivated)
 	case code == "SmartAccessGatewayInArrears":
-		return skipped(res, ReasonExpired)
+		return skipped(res, upgrade.ReasonExpired)
 	case code == "NotBoundCCN":
-		return skipped(res, ReasonNotBoundCCN)
+		return skipped(res, upgrade.ReasonNotBoundCCN)
 	case classify(err) == transient:
 		d, rerr := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
-			res.Outcome, res.Reason = events.OutcomeRequested, ReasonConfirmed
+			res.Outcome, res.Reason = upgrade.OutcomeRequested, upgrade.ReasonConfirmed
 			return res
 		}
-		res.Outcome, res.Reason = events.OutcomeFailed, ReasonUnconfirmed
+		res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonUnconfirmed
 		return res
 	}
-	res.Outcome, res.Reason = events.OutcomeFailed, ReasonAPIError
+	res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonAPIError
 	return res
 }
 
 // upgradeStarted reports whether a gateway read after an ambiguous update
 // shows that upgrade under way or done: the device runs the target, or a
 // firmware upgrade has taken the gateway offline.
-func upgradeStarted(d Detail, serial string, vt events.VersionType, target string) bool {
+func upgradeStarted(d Detail, serial string, vt upgrade.VersionType, target string) bool {
 	for _, dev := range d.Devices {
 		if dev.SerialNumber == serial && compareVersions(dev.Version(vt), target) >= 0 {
 			return true
 		}
 	}
-	return vt == events.VersionDevice && strings.EqualFold(d.Status, "offline")
+	return vt == upgrade.VersionDevice && strings.EqualFold(d.Status, "offline")
 }
 
 func (r *run) reserveUpgrade() bool {
@@ -158,8 +158,8 @@ func (r *run) reserveUpgrade() bool {
 
 // upgradeTime is how long an upgrade keeps a device busy: firmware reboots
 // the box; a DPI signature update does not.
-func (r *run) upgradeTime(vt events.VersionType) time.Duration {
-	if vt == events.VersionDpi {
+func (r *run) upgradeTime(vt upgrade.VersionType) time.Duration {
+	if vt == upgrade.VersionDpi {
 		return 0
 	}
 	return r.cfg.UpgradeTime

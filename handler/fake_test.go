@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // fakeSAG is an in-memory SAG for the handler's pure logic. The adapters are
@@ -63,11 +64,11 @@ func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter
 	return all[from:min(from+PageSize, len(all))], len(all), nil
 }
 
-func (f *fakeSAG) Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error) {
+func (f *fakeSAG) Versions(ctx context.Context, g Gateway, serial string, vt upgrade.VersionType) ([]Release, error) {
 	if err := f.call("Versions", g.ID); err != nil {
 		return nil, err
 	}
-	if vt == events.VersionDpi && f.dpi != nil {
+	if vt == upgrade.VersionDpi && f.dpi != nil {
 		return f.dpi, nil
 	}
 	return f.offered, nil
@@ -93,7 +94,7 @@ func (f *fakeSAG) Devices(ctx context.Context, g Gateway) (Detail, error) {
 	return d, nil
 }
 
-func (f *fakeSAG) Update(ctx context.Context, g Gateway, serial string, vt events.VersionType, version string) (string, error) {
+func (f *fakeSAG) Update(ctx context.Context, g Gateway, serial string, vt upgrade.VersionType, version string) (string, error) {
 	if err := f.call("Update", g.ID); err != nil {
 		return "", err
 	}

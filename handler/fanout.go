@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // fanOut makes a full sweep of a large fleet a planner: it reports the
@@ -16,7 +17,7 @@ import (
 // batch, the regions taking turns) for workers to sweep. It reports whether
 // it did.
 func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) bool {
-	if !full || !r.canHandOver(j) || j.req.Kind != events.KindSweep && j.req.Kind != "" {
+	if !full || !r.canHandOver(j) || j.req.Kind != upgrade.KindSweep && j.req.Kind != "" {
 		return false
 	}
 	var eligible []Gateway
@@ -36,7 +37,7 @@ func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) boo
 		return false
 	}
 	for _, o := range ruledOut {
-		r.recordAll(j, []Gateway{o.g}, events.OutcomeSkipped, o.reason, "")
+		r.recordAll(j, []Gateway{o.g}, upgrade.OutcomeSkipped, o.reason, "")
 	}
 	skippedN := len(ruledOut) * len(j.types)
 	if r.ledger != nil && !j.dryRun {
@@ -52,8 +53,8 @@ func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) boo
 		fan.Failed += len(b.req.GatewayIDs)
 		for _, id := range b.req.GatewayIDs {
 			for _, vt := range j.types {
-				r.record(j, events.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
-					Outcome: events.OutcomeDeferred, Reason: ReasonQueueDown, Error: b.err.Error()}, 0)
+				r.record(j, upgrade.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
+					Outcome: upgrade.OutcomeDeferred, Reason: upgrade.ReasonQueueDown, Error: b.err.Error()}, 0)
 			}
 		}
 	}
@@ -87,7 +88,7 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 		var bs []batch
 		for chunk := range slices.Chunk(ids, r.cfg.BatchSize) {
 			bs = append(bs, batch{req: events.Request{
-				Kind: events.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
+				Kind: upgrade.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
 				TargetVersion: j.req.TargetVersion, DryRun: j.req.DryRun, Force: j.req.Force,
 				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID, BatchID: newBatchID(),
 			}})
@@ -181,7 +182,7 @@ func (r *run) handOver(ctx context.Context, j job, rest []Gateway) bool {
 func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 	r := ro.r
 	docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
-		return r.ledger.ListDocs(ctx, "rollout#"+string(events.VersionDevice)+"#")
+		return r.ledger.ListDocs(ctx, "rollout#"+string(upgrade.VersionDevice)+"#")
 	})
 	if err != nil {
 		r.log.Warn().Err(err).Msg("rollout populations not counted")

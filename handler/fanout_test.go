@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // fanFleet is n gateways in two regions, every tenth one offline.
@@ -38,7 +39,7 @@ func (lh *ledgerHarness) drain(t *testing.T) []events.Report {
 		for _, m := range msgs {
 			var req events.Request
 			json.Unmarshal([]byte(m.Body), &req)
-			if req.Kind == events.KindVerify {
+			if req.Kind == upgrade.KindVerify {
 				continue // verification has its own tests
 			}
 			r, err := lh.invoke(t, m.Body)
@@ -219,8 +220,8 @@ func TestKnownAnswersCostNoCall(t *testing.T) {
 	hs := newHarness(t, sag, nil)
 	report, _ := hs.invoke(t, `{"targetVersion":"2.2.0","versionTypes":["Device"]}`)
 	got := byID(report)
-	if got["sag-at/Device"].Reason != ReasonUpToDate || got["sag-past/Device"].Reason != ReasonWouldDowngrade ||
-		got["sag-behind/Device"].Outcome != events.OutcomeRequested {
+	if got["sag-at/Device"].Reason != upgrade.ReasonUpToDate || got["sag-past/Device"].Reason != upgrade.ReasonWouldDowngrade ||
+		got["sag-behind/Device"].Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("results %+v", report.Results)
 	}
 	if sag.count("Versions", "sag-at")+sag.count("Versions", "sag-past") != 0 || sag.count("Versions", "sag-behind") != 1 {

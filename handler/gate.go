@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // stopped reports whether the kill switch is on, and if so defers the
@@ -19,7 +19,7 @@ func (r *run) stopped(ctx context.Context, j job, chunk []Gateway) bool {
 	if on, err := r.kill.check(ctx); !on || err != nil {
 		return false // a ledger error is reported by the gate, per candidate
 	}
-	r.recordAll(j, chunk, events.OutcomeDeferred, ReasonKillSwitch, "the kill switch is on")
+	r.recordAll(j, chunk, upgrade.OutcomeDeferred, upgrade.ReasonKillSwitch, "the kill switch is on")
 	return true
 }
 
@@ -41,9 +41,9 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 	}
 	if !j.dryRun {
 		if on, err := r.kill.check(ctx); on {
-			reason, detail := ReasonKillSwitch, "the kill switch is on"
+			reason, detail := upgrade.ReasonKillSwitch, "the kill switch is on"
 			if err != nil {
-				reason, detail = ReasonLedgerDown, err.Error()
+				reason, detail = upgrade.ReasonLedgerDown, err.Error()
 			}
 			for _, c := range cands {
 				hold(c, reason, detail)
@@ -54,7 +54,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 	var open []*candidate
 	for _, c := range cands {
 		if !j.req.Force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(c.vt)) {
-			hold(c, ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", r.cfg.Window))
+			hold(c, upgrade.ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", r.cfg.Window))
 			continue
 		}
 		open = append(open, c)
@@ -89,11 +89,11 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 			d, err := r.rollouts.admit(ctx, j, k, len(fresh), len(retries))
 			if err != nil {
 				for _, c := range byKey[k] {
-					hold(c, ReasonLedgerDown, err.Error())
+					hold(c, upgrade.ReasonLedgerDown, err.Error())
 				}
 				continue
 			}
-			if d.reason == ReasonBreakerOpen {
+			if d.reason == upgrade.ReasonBreakerOpen {
 				for _, c := range byKey[k] {
 					hold(c, d.reason, d.detail)
 				}
@@ -115,10 +115,10 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 	for _, c := range admitted {
 		switch {
 		case !r.reserveUpgrade():
-			hold(c, ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
+			hold(c, upgrade.ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", r.cfg.MaxUpgradesPerRun))
 		case j.dryRun:
 			res := c.res
-			res.Outcome = events.OutcomePlanned
+			res.Outcome = upgrade.OutcomePlanned
 			r.record(j, res, time.Since(c.start))
 		default:
 			calls = append(calls, c)
@@ -135,20 +135,20 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 func (r *run) oneAtATime(j job, cands []*candidate, hold func(c *candidate, reason, detail string)) []*candidate {
 	byType := slices.Clone(cands)
 	slices.SortStableFunc(byType, func(a, b *candidate) int { // firmware first
-		return boolInt(a.vt != events.VersionDevice) - boolInt(b.vt != events.VersionDevice)
+		return boolInt(a.vt != upgrade.VersionDevice) - boolInt(b.vt != upgrade.VersionDevice)
 	})
 	refused := map[*candidate]bool{}
 	for _, c := range byType {
 		if c.other != nil && c.other.inFlight(r.now()) {
 			refused[c] = true
-			hold(c, ReasonTypeInFlight, fmt.Sprintf("its %s upgrade to %s is in flight (%s)", c.other.VersionType, c.other.Target, c.other.State))
+			hold(c, upgrade.ReasonTypeInFlight, fmt.Sprintf("its %s upgrade to %s is in flight (%s)", c.other.VersionType, c.other.Target, c.other.State))
 			continue
 		}
 		r.mu.Lock()
 		taken, ok := r.taken[c.g.ID]
 		if !ok {
 			if r.taken == nil {
-				r.taken = map[string]events.VersionType{}
+				r.taken = map[string]upgrade.VersionType{}
 			}
 			r.taken[c.g.ID] = c.vt
 		}
@@ -159,12 +159,12 @@ func (r *run) oneAtATime(j job, cands []*candidate, hold func(c *candidate, reas
 			// Named twice (two messages, a batch and its redelivery in one
 			// invocation): the first holds it.
 			refused[c] = true
-			res := skipped(c.res, ReasonInProgress)
+			res := skipped(c.res, upgrade.ReasonInProgress)
 			res.Error = "this run calls for it already: it was named more than once"
 			r.record(j, res, time.Since(c.start))
 		default:
 			refused[c] = true
-			hold(c, ReasonTypeInFlight, fmt.Sprintf("this run upgrades its %s first; %s waits for a later run", taken, c.vt))
+			hold(c, upgrade.ReasonTypeInFlight, fmt.Sprintf("this run upgrades its %s first; %s waits for a later run", taken, c.vt))
 		}
 	}
 	return slices.DeleteFunc(cands, func(c *candidate) bool { return refused[c] })

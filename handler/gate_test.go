@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // queueBatch is an EventBridge batch of queue messages, one per body.
@@ -45,7 +45,7 @@ func TestOneCallPerGatewayAndRunWithoutALedger(t *testing.T) {
 		t.Fatalf("counts %+v", report.Counts)
 	}
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeSkipped && (r.Reason != ReasonInProgress || !strings.Contains(r.Error, "named more than once")) {
+		if r.Outcome == upgrade.OutcomeSkipped && (r.Reason != upgrade.ReasonInProgress || !strings.Contains(r.Error, "named more than once")) {
 			t.Fatalf("%s: %+v", r.SmartAGID, r)
 		}
 	}
@@ -55,7 +55,7 @@ func TestOneCallPerGatewayAndRunWithoutALedger(t *testing.T) {
 // firmware first whatever the order of VERSION_TYPES; its signature database
 // waits, in a later run too, while the firmware upgrade is in flight.
 func TestOneVersionTypeAtATime(t *testing.T) {
-	for _, types := range [][]events.VersionType{{events.VersionDevice, events.VersionDpi}, {events.VersionDpi, events.VersionDevice}} {
+	for _, types := range [][]upgrade.VersionType{{upgrade.VersionDevice, upgrade.VersionDpi}, {upgrade.VersionDpi, upgrade.VersionDevice}} {
 		sag := upgradingSAG(gateway("sag-a", "2.0.8"))
 		sag.dpi = []Release{{Code: "1.9.0", Type: "release", Created: testNow.Add(-30 * day)}}
 		lh := newLedgerHarness(t, sag)
@@ -65,7 +65,7 @@ func TestOneVersionTypeAtATime(t *testing.T) {
 			t.Fatalf("%v: update calls %v; want the firmware alone", types, u)
 		}
 		res := byID(report)
-		if r := res["sag-a/Dpi"]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonTypeInFlight {
+		if r := res["sag-a/Dpi"]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonTypeInFlight {
 			t.Fatalf("%v: the signature database in the same run: %+v", types, r)
 		}
 		// The firmware is rebooting (requested, not verified): a later run
@@ -80,7 +80,7 @@ func TestOneVersionTypeAtATime(t *testing.T) {
 		if u := sag.updatesSnapshot(); len(u) != 1 {
 			t.Fatalf("%v: a Dpi run during the firmware upgrade called: %v", types, u)
 		}
-		if r := byID(report)["sag-a/Dpi"]; r.Reason != ReasonTypeInFlight {
+		if r := byID(report)["sag-a/Dpi"]; r.Reason != upgrade.ReasonTypeInFlight {
 			t.Fatalf("%v: the signature database in a later run: %+v", types, r)
 		}
 	}
@@ -95,7 +95,7 @@ func TestOtherTypeClaimedMeanwhileHoldsTheCall(t *testing.T) {
 		if op == "Put" && lh.ledger.row("sag-a").State == "" {
 			// As this run claims the firmware, another claims the DPI.
 			lh.ledger.mu.Lock()
-			lh.ledger.rows[key("sag-a", events.VersionDpi)] = Record{Gateway: "sag-a", VersionType: events.VersionDpi, Rev: 1,
+			lh.ledger.rows[key("sag-a", upgrade.VersionDpi)] = Record{Gateway: "sag-a", VersionType: upgrade.VersionDpi, Rev: 1,
 				State: StateClaimed, Target: "1.9.0", LeaseUntil: testNow.Add(time.Hour)}
 			lh.ledger.mu.Unlock()
 		}
@@ -105,7 +105,7 @@ func TestOtherTypeClaimedMeanwhileHoldsTheCall(t *testing.T) {
 	if u := sag.updatesSnapshot(); len(u) != 0 {
 		t.Fatalf("called while the other type was claimed: %v", u)
 	}
-	if r := report.Results[0]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonTypeInFlight {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonTypeInFlight {
 		t.Fatalf("%+v", r)
 	}
 	if rec := lh.ledger.row("sag-a"); rec.State != StateReleased {

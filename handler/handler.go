@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Handler serves invocations.
@@ -160,13 +161,13 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 			if err := r.authorise(ctx, decoded.Trigger, m.Request); err != nil {
 				m.Err = err
 				problems = append(problems, err.Error())
-				r.reject(m, ReasonUnauthorized)
+				r.reject(m, upgrade.ReasonUnauthorized)
 				continue
 			}
 		}
 		if m.Err != nil {
 			problems = append(problems, m.Err.Error())
-			r.reject(m, events.ReasonInvalidRequest)
+			r.reject(m, upgrade.ReasonInvalidRequest)
 			continue
 		}
 		j := r.jobFor(m.Request, len(r.jobs))
@@ -198,7 +199,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return events.RunCompletedEvent(r.out.source, completed, counts, p, now())
 	})
 
-	slices.SortStableFunc(results, func(a, b events.Result) int {
+	slices.SortStableFunc(results, func(a, b upgrade.Result) int {
 		return strings.Compare(a.RegionID+"/"+a.SmartAGID+"/"+string(a.VersionType), b.RegionID+"/"+b.SmartAGID+"/"+string(b.VersionType))
 	})
 	report = events.Report{
@@ -243,12 +244,12 @@ func (r *run) serve(ctx context.Context, m events.Message, j job) (problem strin
 		}
 	}()
 	switch m.Request.Kind {
-	case events.KindVerify:
+	case upgrade.KindVerify:
 		r.verify(ctx, j)
-	case events.KindStop, events.KindResume:
-		ctl, err := r.kill.set(ctx, j, m.Request.Kind == events.KindStop)
-		return r.controlled(m, j, []events.Control{ctl}, err)
-	case events.KindReset:
+	case upgrade.KindStop, upgrade.KindResume:
+		ctl, err := r.kill.set(ctx, j, m.Request.Kind == upgrade.KindStop)
+		return r.controlled(m, j, []upgrade.Control{ctl}, err)
+	case upgrade.KindReset:
 		ctls, err := r.resetRollouts(ctx, j)
 		return r.controlled(m, j, ctls, err)
 	default:
@@ -352,7 +353,7 @@ func earliest(a, b time.Time) time.Time {
 // the events earlier runs kept, not control requests nor verifications.
 func sweeps(inv events.Invocation) bool {
 	for _, m := range inv.Messages {
-		if m.Err == nil && m.Request.Kind == events.KindSweep {
+		if m.Err == nil && m.Request.Kind == upgrade.KindSweep {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Ledger is the durable record of upgrades: a claim before every update call,
@@ -17,7 +18,7 @@ import (
 type Ledger interface {
 	// Get returns the records of the gateways (at most 100 ids) for one
 	// version type; gateways without a record are absent from the map.
-	Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]Record, error)
+	Get(ctx context.Context, vt upgrade.VersionType, ids []string) (map[string]Record, error)
 	// Put writes r if the stored record is still the one r follows: none
 	// when r.Rev is 1, revision r.Rev-1 otherwise. ErrConflict means
 	// another writer came first. After an ambiguous failure (a lost reply)
@@ -81,7 +82,7 @@ type Record struct {
 	Gateway      string
 	Region       string
 	Model        string // the hardware model: a rollout is per model
-	VersionType  events.VersionType
+	VersionType  upgrade.VersionType
 	Rev          int64 // every write increments it; writes are conditional on it
 	State        State
 	Target       string
@@ -116,20 +117,20 @@ func (r Record) inFlight(now time.Time) bool {
 
 // AuditEntry is one line of a gateway's history: who did what, when.
 type AuditEntry struct {
-	Gateway      string             `json:"smartAGId"`
-	VersionType  events.VersionType `json:"versionType"`
-	Time         time.Time          `json:"time"`
-	Event        State              `json:"event"`
-	Target       string             `json:"toVersion,omitempty"`
-	From         string             `json:"fromVersion,omitempty"`
-	Serial       string             `json:"serialNumber,omitempty"`
-	RunID        string             `json:"runId"`
-	RequestID    string             `json:"requestId"`
-	APIRequestID string             `json:"apiRequestId,omitempty"`
-	Trigger      events.Trigger     `json:"trigger"`
-	Correlation  string             `json:"correlationId,omitempty"`
-	Force        bool               `json:"force,omitempty"`
-	Error        string             `json:"error,omitempty"`
+	Gateway      string              `json:"smartAGId"`
+	VersionType  upgrade.VersionType `json:"versionType"`
+	Time         time.Time           `json:"time"`
+	Event        State               `json:"event"`
+	Target       string              `json:"toVersion,omitempty"`
+	From         string              `json:"fromVersion,omitempty"`
+	Serial       string              `json:"serialNumber,omitempty"`
+	RunID        string              `json:"runId"`
+	RequestID    string              `json:"requestId"`
+	APIRequestID string              `json:"apiRequestId,omitempty"`
+	Trigger      events.Trigger      `json:"trigger"`
+	Correlation  string              `json:"correlationId,omitempty"`
+	Force        bool                `json:"force,omitempty"`
+	Error        string              `json:"error,omitempty"`
 	// Rev is the record's revision the entry moved it to. It orders the
 	// entries of one gateway and version type written at the same instant
 	// (a frozen test clock, a release and a new claim in one run).

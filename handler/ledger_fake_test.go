@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // fakeLedger keeps records in memory with the conditional-write rule of the
@@ -101,7 +102,7 @@ func (l *fakeLedger) ListDocs(ctx context.Context, prefix string) ([]Doc, error)
 	return out, nil
 }
 
-func key(id string, vt events.VersionType) string { return id + "/" + string(vt) }
+func key(id string, vt upgrade.VersionType) string { return id + "/" + string(vt) }
 
 func (l *fakeLedger) err(op string) error {
 	if l.fail != nil {
@@ -110,7 +111,7 @@ func (l *fakeLedger) err(op string) error {
 	return nil
 }
 
-func (l *fakeLedger) Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]Record, error) {
+func (l *fakeLedger) Get(ctx context.Context, vt upgrade.VersionType, ids []string) (map[string]Record, error) {
 	if err := l.err("Get"); err != nil {
 		return nil, err
 	}
@@ -176,7 +177,7 @@ func (l *fakeLedger) History(ctx context.Context, gateway string) ([]AuditEntry,
 func (l *fakeLedger) row(id string) Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.rows[key(id, events.VersionDevice)]
+	return l.rows[key(id, upgrade.VersionDevice)]
 }
 
 type fakeQueue struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 )
 
@@ -60,7 +61,7 @@ func TestClaimRequestVerify(t *testing.T) {
 	lh := newLedgerHarness(t, sag)
 
 	report, err := lh.invoke(t, `{"correlationId":"night-1"}`)
-	if err != nil || report.Results[0].Outcome != events.OutcomeRequested {
+	if err != nil || report.Results[0].Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("first run: %+v %v", report.Results, err)
 	}
 	rec := lh.ledger.row("sag-a")
@@ -77,13 +78,13 @@ func TestClaimRequestVerify(t *testing.T) {
 	}
 	var verify events.Request
 	json.Unmarshal([]byte(lh.queue.msgs[0].Body), &verify)
-	if verify.Kind != events.KindVerify || len(verify.GatewayIDs) != 1 || verify.GatewayIDs[0] != "sag-a" || verify.CorrelationID != "night-1" {
+	if verify.Kind != upgrade.KindVerify || len(verify.GatewayIDs) != 1 || verify.GatewayIDs[0] != "sag-a" || verify.CorrelationID != "night-1" {
 		t.Fatalf("verify request %s", lh.queue.msgs[0].Body)
 	}
 
 	// The same request again, at once: in progress, no second call.
 	report, _ = lh.invoke(t, `{"correlationId":"night-1"}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonInProgress || len(sag.updates) != 1 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonInProgress || len(sag.updates) != 1 {
 		t.Fatalf("redelivery: %+v, updates %v", r, sag.updates)
 	}
 
@@ -91,7 +92,7 @@ func TestClaimRequestVerify(t *testing.T) {
 	lh.clock.Advance(11 * time.Minute)
 	finishUpgrade(sag, "sag-a", "2.3.1")
 	report, _ = lh.invoke(t, lh.queue.msgs[0].Body)
-	if r := report.Results[0]; r.Outcome != events.OutcomeVerified || len(report.Results) != 1 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeVerified || len(report.Results) != 1 {
 		t.Fatalf("verify: %+v", report.Results)
 	}
 	if rec := lh.ledger.row("sag-a"); rec.State != StateVerified || rec.Attempts != 0 || rec.VerifiedAt.IsZero() {
@@ -133,17 +134,17 @@ func TestExpiredClaimIsSettledByReadingTheDevice(t *testing.T) {
 		expired  bool
 		status   string // the device read after the lease
 		calls    int
-		outcome  events.Outcome
+		outcome  upgrade.Outcome
 		reason   string
 		endState State
 	}{
-		{"live claim: someone is on it", false, time.Minute, false, "Active", 0, events.OutcomeSkipped, ReasonInProgress, StateClaimed},
-		{"expired, device untouched: the call never happened", false, 31 * time.Minute, true, "Active", 1, events.OutcomeRequested, "", StateRequested},
-		{"expired, device rebooting: the call happened", false, 31 * time.Minute, true, "Offline", 0, events.OutcomeSkipped, ReasonInProgress, StateRequested},
+		{"live claim: someone is on it", false, time.Minute, false, "Active", 0, upgrade.OutcomeSkipped, upgrade.ReasonInProgress, StateClaimed},
+		{"expired, device untouched: the call never happened", false, 31 * time.Minute, true, "Active", 1, upgrade.OutcomeRequested, "", StateRequested},
+		{"expired, device rebooting: the call happened", false, 31 * time.Minute, true, "Offline", 0, upgrade.OutcomeSkipped, upgrade.ReasonInProgress, StateRequested},
 		// An HA pair stays Active while its standby reboots on the old
 		// version: only once the upgrade would show is the claim unused.
-		{"HA, expired, upgrade could still be under way", true, 25 * time.Minute, true, "Active", 0, events.OutcomeSkipped, ReasonInProgress, StateClaimed},
-		{"HA, expired, upgrade would show by now", true, 31 * time.Minute, true, "Active", 1, events.OutcomeRequested, ReasonHAPeerPending, StateRequested},
+		{"HA, expired, upgrade could still be under way", true, 25 * time.Minute, true, "Active", 0, upgrade.OutcomeSkipped, upgrade.ReasonInProgress, StateClaimed},
+		{"HA, expired, upgrade would show by now", true, 31 * time.Minute, true, "Active", 1, upgrade.OutcomeRequested, upgrade.ReasonHAPeerPending, StateRequested},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestExpiredClaimIsSettledByReadingTheDevice(t *testing.T) {
 			}
 			// UPGRADE_TIME 10 min + VERIFY_TIMEOUT 20 min: an upgrade shows
 			// 30 minutes after its call at the latest.
-			lh.ledger.rows[key(g.ID, events.VersionDevice)] = Record{Gateway: g.ID, Region: g.Region, VersionType: events.VersionDevice,
+			lh.ledger.rows[key(g.ID, upgrade.VersionDevice)] = Record{Gateway: g.ID, Region: g.Region, VersionType: upgrade.VersionDevice,
 				Rev: 1, State: StateClaimed, Target: "2.3.1", From: "2.0.8", Serial: "sn-sag-a", ClaimID: "dead-run",
 				ClaimedAt: testNow.Add(-c.claimed), LeaseUntil: lease}
 			report, err := lh.invoke(t, `{}`)
@@ -187,13 +188,13 @@ func TestUnverifiedAttemptsEndInThePenaltyBox(t *testing.T) {
 	lh.h.Config.MaxAttempts = 2
 	for night := 1; night <= 2; night++ {
 		report, _ := lh.invoke(t, `{}`)
-		if r := report.Results[0]; r.Outcome != events.OutcomeRequested {
+		if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested {
 			t.Fatalf("night %d: %+v", night, r)
 		}
 		// The device never comes back; the next night's sweep settles it.
 		lh.clock.Advance(24 * time.Hour)
 		report, _ = lh.invoke(t, `{"kind":"verify","gatewayIds":["sag-lost"]}`)
-		if r := report.Results[0]; r.Outcome != events.OutcomeUnverified || r.Reason != ReasonOffline {
+		if r := report.Results[0]; r.Outcome != upgrade.OutcomeUnverified || r.Reason != upgrade.ReasonOffline {
 			t.Fatalf("night %d verify: %+v", night, r)
 		}
 		if rec := lh.ledger.row(g.ID); rec.Attempts != night || rec.State != StateUnverified {
@@ -206,23 +207,23 @@ func TestUnverifiedAttemptsEndInThePenaltyBox(t *testing.T) {
 		t.Fatalf("not in the penalty box after %d attempts: %+v", rec.Attempts, rec)
 	}
 	report, _ := lh.invoke(t, `{}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonPenalty || sag.count("Update", g.ID) != 2 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonPenalty || sag.count("Update", g.ID) != 2 {
 		t.Fatalf("in the penalty box: %+v, %d calls", r, sag.count("Update", g.ID))
 	}
 	// An operator retries just the failed ones, penalty or not.
 	report, _ = lh.invoke(t, `{"retryFailedOnly":true}`)
-	if len(report.Results) != 1 || report.Results[0].Outcome != events.OutcomeRequested || sag.count("Update", g.ID) != 3 {
+	if len(report.Results) != 1 || report.Results[0].Outcome != upgrade.OutcomeRequested || sag.count("Update", g.ID) != 3 {
 		t.Fatalf("retryFailedOnly: %+v", report.Results)
 	}
 	// After the cool-down the sweep tries once more on its own.
 	lh.ledger.mu.Lock()
-	rec = lh.ledger.rows[key(g.ID, events.VersionDevice)]
+	rec = lh.ledger.rows[key(g.ID, upgrade.VersionDevice)]
 	rec.State, rec.Rev = StateFailed, rec.Rev+1
-	lh.ledger.rows[key(g.ID, events.VersionDevice)] = rec
+	lh.ledger.rows[key(g.ID, upgrade.VersionDevice)] = rec
 	lh.ledger.mu.Unlock()
 	lh.clock.Advance(DefaultPenaltyCooldown + time.Hour)
 	report, _ = lh.invoke(t, `{}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeRequested {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("after the cool-down: %+v", r)
 	}
 }
@@ -232,18 +233,18 @@ func TestDeviceStillDownCountsOncePerNight(t *testing.T) {
 	sag := upgradingSAG(g)
 	lh := newLedgerHarness(t, sag)
 	lh.h.Config.MaxAttempts = 2
-	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeRequested {
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("first night: %+v", r)
 	}
 	sag.mu.Lock()
 	sag.gateways[0].Status = "Offline" // and the listing shows it so from now on
 	sag.mu.Unlock()
 	lh.clock.Advance(24 * time.Hour)
-	if r := mustInvoke(t, lh, `{"kind":"verify","gatewayIds":["sag-lost"]}`); r.Outcome != events.OutcomeUnverified {
+	if r := mustInvoke(t, lh, `{"kind":"verify","gatewayIds":["sag-lost"]}`); r.Outcome != upgrade.OutcomeUnverified {
 		t.Fatalf("verify: %+v", r)
 	}
 	// A second run the same night: offline, not another attempt.
-	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeSkipped || r.Reason != ReasonOffline {
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonOffline {
 		t.Fatalf("same night: %+v", r)
 	}
 	if rec := lh.ledger.row(g.ID); rec.Attempts != 1 {
@@ -253,13 +254,13 @@ func TestDeviceStillDownCountsOncePerNight(t *testing.T) {
 	// MAX_ATTEMPTS=2 held back.
 	lh.clock.Advance(21 * time.Hour)
 	r := mustInvoke(t, lh, `{}`)
-	if r.Outcome != events.OutcomeUnverified || r.Reason != ReasonOffline || !strings.Contains(r.Error, "since the upgrade to") {
+	if r.Outcome != upgrade.OutcomeUnverified || r.Reason != upgrade.ReasonOffline || !strings.Contains(r.Error, "since the upgrade to") {
 		t.Fatalf("next night: %+v", r)
 	}
 	if rec := lh.ledger.row(g.ID); rec.Attempts != 2 || !rec.PenaltyUntil.After(lh.clock.Now()) {
 		t.Fatalf("next night's record: %+v", rec)
 	}
-	if r := mustInvoke(t, lh, `{}`); r.Outcome != events.OutcomeSkipped || r.Reason != ReasonPenalty {
+	if r := mustInvoke(t, lh, `{}`); r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonPenalty {
 		t.Fatalf("in the penalty box: %+v", r)
 	}
 	if n := sag.count("Update", g.ID); n != 1 {
@@ -268,7 +269,7 @@ func TestDeviceStillDownCountsOncePerNight(t *testing.T) {
 }
 
 // mustInvoke runs one invocation of a one-gateway fleet and returns its result.
-func mustInvoke(t *testing.T, lh *ledgerHarness, payload string) events.Result {
+func mustInvoke(t *testing.T, lh *ledgerHarness, payload string) upgrade.Result {
 	t.Helper()
 	report, _ := lh.invoke(t, payload)
 	if len(report.Results) != 1 {
@@ -312,7 +313,7 @@ func TestNoLedgerNoCall(t *testing.T) {
 	if !errors.As(err, &unreachable) {
 		t.Fatalf("a run the ledger's outage emptied: %v", err)
 	}
-	if r := report.Results[0]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonLedgerDown || len(sag.updates) != 0 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonLedgerDown || len(sag.updates) != 0 {
 		t.Fatalf("ledger down: %+v, updates %v", r, sag.updates)
 	}
 	lh.ledger.fail = func(op string) error {
@@ -322,12 +323,12 @@ func TestNoLedgerNoCall(t *testing.T) {
 		return nil
 	}
 	report, _ = lh.invoke(t, `{}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonLedgerDown || len(sag.updates) != 0 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonLedgerDown || len(sag.updates) != 0 {
 		t.Fatalf("claim refused: %+v, updates %v", r, sag.updates)
 	}
 	hs := newHarness(t, sag, nil)
 	report, _ = hs.invoke(t, `{"retryFailedOnly":true}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeRejected || r.Reason != ReasonNoLedger {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRejected || r.Reason != upgrade.ReasonNoLedger {
 		t.Fatalf("retryFailedOnly without a ledger: %+v", r)
 	}
 }

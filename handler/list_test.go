@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // A listing that fails says why, as the README's outcomes table does: one
@@ -17,12 +18,12 @@ func TestListingFailureOutcomes(t *testing.T) {
 		name    string
 		err     error
 		slow    bool // the listing outlasts the run's time to start calls
-		outcome events.Outcome
+		outcome upgrade.Outcome
 		reason  string
 	}{
-		{"throttled past its retries", &APIError{Code: "Throttling.User", Status: 400}, false, events.OutcomeDeferred, ReasonThrottled},
-		{"cut short by the deadline", &APIError{Code: "ServiceUnavailable", Status: 503}, true, events.OutcomeDeferred, ReasonDeadline},
-		{"refused", &APIError{Code: "Forbidden.RAM", Status: 403}, false, events.OutcomeFailed, ReasonListFailed},
+		{"throttled past its retries", &APIError{Code: "Throttling.User", Status: 400}, false, upgrade.OutcomeDeferred, upgrade.ReasonThrottled},
+		{"cut short by the deadline", &APIError{Code: "ServiceUnavailable", Status: 503}, true, upgrade.OutcomeDeferred, upgrade.ReasonDeadline},
+		{"refused", &APIError{Code: "Forbidden.RAM", Status: 403}, false, upgrade.OutcomeFailed, upgrade.ReasonListFailed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

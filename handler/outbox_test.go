@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // run.completed is the run's last event, sent once every other event is out,
@@ -132,7 +133,7 @@ func TestEventsKeptWhileTheTopicIsDownThenPublished(t *testing.T) {
 func TestOneRunAtATimePublishesKeptEvents(t *testing.T) {
 	lh := newLedgerHarness(t, upgradingSAG(gateway("sag-a", "2.0.8")))
 	lh.ledger.kept = []KeptEvent{{Key: "outbox#1", Event: events.RunCompletedEvent("src", events.RunInfo{RunID: "run-old"},
-		events.Counts{}, events.Publishing{}, testNow)}}
+		upgrade.Counts{}, events.Publishing{}, testNow)}}
 	body, _ := json.Marshal(drainLease{RunID: "run-other", Until: testNow.Add(time.Minute)})
 	lh.ledger.docs[drainDoc] = Doc{ID: drainDoc, Rev: 3, Body: body}
 	if report, _ := lh.invoke(t, `{}`); report.Publishing.Republished != 0 || len(lh.ledger.kept) != 1 {

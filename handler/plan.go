@@ -9,15 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/sag-upgrade/sag-upgrade/events"
 )
 
 // plan decides every gateway and version type of a chunk, concurrently on
 // the workers the chunks being planned share: the final results it records, the candidates it returns in the chunk's
 // order (the spread order the rollout admits them in).
-func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[events.VersionType]map[string]Record, workers chan struct{}) []*candidate {
+func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[upgrade.VersionType]map[string]Record, workers chan struct{}) []*candidate {
 	slots := make([]*candidate, len(chunk)*len(j.types))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, gw := range chunk {
@@ -27,7 +26,7 @@ func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[even
 				workers <- struct{}{}
 				defer func() { <-workers }()
 				start := time.Now()
-				defer r.survive(j, events.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt}, start)
+				defer r.survive(j, upgrade.Result{SmartAGID: gw.ID, RegionID: gw.Region, VersionType: vt}, start)
 				var rec *Record
 				if got, ok := records[vt][gw.ID]; ok {
 					rec = &got
@@ -53,24 +52,24 @@ func (r *run) plan(ctx context.Context, j job, chunk []Gateway, records map[even
 // survive, deferred by a goroutine that handles one gateway, turns a panic
 // into a failed result for it (the log has the stack): a bug met by one
 // gateway must not take the process, and the run's report, with it.
-func (r *run) survive(j job, res events.Result, start time.Time) {
+func (r *run) survive(j job, res upgrade.Result, start time.Time) {
 	p := recover()
 	if p == nil {
 		return
 	}
 	r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("smartAgId", res.SmartAGID).
 		Str("versionType", string(res.VersionType)).Msg("gateway aborted by a panic")
-	res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p)
+	res.Outcome, res.Reason, res.Error = upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p)
 	r.record(j, res, time.Since(start))
 }
 
 // otherType is the version type that is not vt: a gateway upgrades one at a
 // time.
-func otherType(vt events.VersionType) events.VersionType {
-	if vt == events.VersionDevice {
-		return events.VersionDpi
+func otherType(vt upgrade.VersionType) upgrade.VersionType {
+	if vt == upgrade.VersionDevice {
+		return upgrade.VersionDpi
 	}
-	return events.VersionDevice
+	return upgrade.VersionDevice
 }
 
 // surviveCall, deferred by the goroutine that makes a candidate's call, turns
@@ -85,10 +84,10 @@ func (r *run) surviveCall(j job, c *candidate) {
 		Str("versionType", string(c.vt)).Msg("gateway aborted by a panic")
 	res := c.res
 	if id := c.accepted.Load(); id != nil {
-		res.Outcome, res.Reason, res.RequestID = events.OutcomeRequested, "", *id
+		res.Outcome, res.Reason, res.RequestID = upgrade.OutcomeRequested, "", *id
 		res.Error = fmt.Sprintf("accepted; then an internal error: %v", p)
 	} else {
-		res.Outcome, res.Reason, res.Error = events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p)
+		res.Outcome, res.Reason, res.Error = upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p)
 	}
 	r.record(j, res, time.Since(c.start))
 }
@@ -98,7 +97,7 @@ func (r *run) surviveCall(j job, c *candidate) {
 // anything else, and the penalty box holds back a gateway that keeps
 // failing), then eligibility, versions and policy. It returns a candidate,
 // or the final result.
-func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionType, rec *Record) (*candidate, events.Result) {
+func (r *run) decide(ctx context.Context, j job, g Gateway, vt upgrade.VersionType, rec *Record) (*candidate, upgrade.Result) {
 	if rec != nil && rec.pending() {
 		res, next, done := r.resolve(ctx, j, g, vt, *rec)
 		if done {
@@ -107,44 +106,44 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 		rec = &next
 	}
 	if rec != nil && rec.RunID == j.info.RunID && (rec.State == StateFailed || rec.State == StateUnverified) {
-		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
-			FromVersion: rec.From, ToVersion: rec.Target, Outcome: events.OutcomeFailed, Reason: ReasonAttempted, Error: rec.LastError}
+		res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: rec.Serial,
+			FromVersion: rec.From, ToVersion: rec.Target, Outcome: upgrade.OutcomeFailed, Reason: upgrade.ReasonAttempted, Error: rec.LastError}
 		if rec.State == StateUnverified {
-			res.Outcome = events.OutcomeUnverified
+			res.Outcome = upgrade.OutcomeUnverified
 		}
 		return nil, res
 	}
 	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
-		res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
+		res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
 			Error: rec.LastError}
-		return nil, skipped(res, ReasonPenalty)
+		return nil, skipped(res, upgrade.ReasonPenalty)
 	}
 	if rec != nil && rec.State == StateUnverified && !strings.EqualFold(g.Status, "active") && r.now().Sub(rec.UpdatedAt) >= stillDownAfter {
 		return nil, r.stillDown(ctx, j, g, *rec)
 	}
-	res := events.Result{
+	res := upgrade.Result{
 		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
 		SerialNumber: strings.Join(g.SerialNumbers, ","),
 	}
-	if vt == events.VersionDevice {
+	if vt == upgrade.VersionDevice {
 		res.FromVersion = g.SoftwareVersion
 	}
 	if reason := ineligible(g, r.now()); reason != "" {
 		return nil, skipped(res, reason)
 	}
 	if time.Now().After(r.api.stopAt) {
-		return nil, deferred(res, ReasonDeadline)
+		return nil, deferred(res, upgrade.ReasonDeadline)
 	}
 
 	// A pinned version settles a single device already at or past it
 	// without asking for its version list: the answer is known.
-	if pin := j.req.TargetVersion; pin != "" && vt == events.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
+	if pin := j.req.TargetVersion; pin != "" && vt == upgrade.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
 		switch compareVersions(g.SoftwareVersion, pin) {
 		case 0:
-			return nil, skipped(res, ReasonUpToDate)
+			return nil, skipped(res, upgrade.ReasonUpToDate)
 		case 1:
 			res.ToVersion = pin
-			return nil, skipped(res, ReasonWouldDowngrade)
+			return nil, skipped(res, upgrade.ReasonWouldDowngrade)
 		}
 	}
 
@@ -155,14 +154,14 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 	case skip != "":
 		return nil, skipped(res, skip)
 	}
-	if vt == events.VersionDpi || g.HA() {
+	if vt == upgrade.VersionDpi || g.HA() {
 		res.FromVersion = lowest(devices, vt)
 	}
 	offered, err := r.versions(ctx, g, vt)
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == "VersionNotExist" {
-			res = skipped(res, ReasonNoRelease)
+			res = skipped(res, upgrade.ReasonNoRelease)
 			applyError(&res, err)
 			return nil, res
 		}
@@ -179,7 +178,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 	for _, d := range devices {
 		target, reason := r.policy.Choose(d.Version(vt), offered, j.req.TargetVersion, r.now())
 		if reason != "" {
-			if skipReason == "" || reason != ReasonUpToDate {
+			if skipReason == "" || reason != upgrade.ReasonUpToDate {
 				skipReason = reason
 			}
 			continue
@@ -201,7 +200,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 		c.serial = p.dev.SerialNumber
 		c.res.SerialNumber = c.serial
 		if len(due) > 1 {
-			c.res.Reason = ReasonHAPeerPending
+			c.res.Reason = upgrade.ReasonHAPeerPending
 		}
 	}
 	if rec != nil && rec.Target == p.target.Code && rec.State != StateReleased {
@@ -213,7 +212,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt events.VersionTyp
 // versions returns the versions a gateway is offered, asking the API once a
 // run: the same gateway's list does not change within an invocation (both
 // devices of an HA pair share it; a batch may name a gateway twice).
-func (r *run) versions(ctx context.Context, g Gateway, vt events.VersionType) ([]Release, error) {
+func (r *run) versions(ctx context.Context, g Gateway, vt upgrade.VersionType) ([]Release, error) {
 	key := g.ID + "/" + string(vt)
 	r.catalogMu.Lock()
 	cached, ok := r.catalogs[key]
@@ -239,8 +238,8 @@ func (r *run) versions(ctx context.Context, g Gateway, vt events.VersionType) ([
 // single-device gateway's firmware version is in the list already; DPI
 // versions and HA pairs need the gateway's attributes, which also give a
 // fresher status: a gateway that went offline since the listing is skipped.
-func (r *run) devices(ctx context.Context, g Gateway, vt events.VersionType) (devs []Device, master, skip string, err error) {
-	if vt == events.VersionDevice && !g.HA() {
+func (r *run) devices(ctx context.Context, g Gateway, vt upgrade.VersionType) (devs []Device, master, skip string, err error) {
+	if vt == upgrade.VersionDevice && !g.HA() {
 		return []Device{{SerialNumber: g.SerialNumbers[0], Software: g.SoftwareVersion}}, "", "", nil
 	}
 	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
@@ -253,7 +252,7 @@ func (r *run) devices(ctx context.Context, g Gateway, vt events.VersionType) (de
 		return nil, "", reason, nil
 	}
 	if len(d.Devices) == 0 {
-		return nil, "", ReasonNoDevice, nil
+		return nil, "", upgrade.ReasonNoDevice, nil
 	}
 	return d.Devices, d.MasterSN, "", nil
 }

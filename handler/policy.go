@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-version"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Policy chooses the version a device should run.
@@ -21,19 +22,19 @@ type Policy struct {
 // skips the minimum age.
 func (p Policy) Choose(current string, offered []Release, pin string, now time.Time) (Release, string) {
 	if current == "" {
-		return Release{}, ReasonVersionUnknown
+		return Release{}, upgrade.ReasonVersionUnknown
 	}
 	if pin != "" {
 		i := slices.IndexFunc(offered, func(r Release) bool { return compareVersions(r.Code, pin) == 0 })
 		switch {
 		case i < 0:
-			return Release{}, ReasonNotOffered
+			return Release{}, upgrade.ReasonNotOffered
 		case p.held(pin):
-			return Release{}, ReasonHeld
+			return Release{}, upgrade.ReasonHeld
 		case compareVersions(pin, current) == 0:
-			return Release{}, ReasonUpToDate
+			return Release{}, upgrade.ReasonUpToDate
 		case compareVersions(pin, current) < 0:
-			return Release{}, ReasonWouldDowngrade
+			return Release{}, upgrade.ReasonWouldDowngrade
 		}
 		return offered[i], ""
 	}
@@ -51,19 +52,19 @@ func (p Policy) Choose(current string, offered []Release, pin string, now time.T
 	}
 	if len(newer) == 0 {
 		if !anyInChannel {
-			return Release{}, ReasonNoRelease
+			return Release{}, upgrade.ReasonNoRelease
 		}
-		return Release{}, ReasonUpToDate
+		return Release{}, upgrade.ReasonUpToDate
 	}
 	candidates := slices.DeleteFunc(slices.Clone(newer), func(r Release) bool { return p.held(r.Code) })
 	if len(candidates) == 0 {
-		return Release{}, ReasonHeld
+		return Release{}, upgrade.ReasonHeld
 	}
 	candidates = slices.DeleteFunc(candidates, func(r Release) bool {
 		return p.MinReleaseAge > 0 && now.Sub(r.Created) < p.MinReleaseAge
 	})
 	if len(candidates) == 0 {
-		return Release{}, ReasonTooNew
+		return Release{}, upgrade.ReasonTooNew
 	}
 	return slices.MaxFunc(candidates, func(a, b Release) int {
 		if c := compareVersions(a.Code, b.Code); c != 0 {

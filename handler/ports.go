@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // SAG is the Smart Access Gateway API, one region at a time. Implementations
@@ -18,12 +19,12 @@ type SAG interface {
 	ListGateways(ctx context.Context, region string, f ListFilter, page int) (gws []Gateway, total int, err error)
 	// Versions returns the versions the gateway is offered for a version
 	// type. serial, when set, names one device of an HA pair.
-	Versions(ctx context.Context, g Gateway, serial string, vt events.VersionType) ([]Release, error)
+	Versions(ctx context.Context, g Gateway, serial string, vt upgrade.VersionType) ([]Release, error)
 	// Devices reads the gateway's live status and each device's versions.
 	Devices(ctx context.Context, g Gateway) (Detail, error)
 	// Update starts an upgrade and returns the API's RequestId. serial, when
 	// set, names one device of an HA pair.
-	Update(ctx context.Context, g Gateway, serial string, vt events.VersionType, version string) (string, error)
+	Update(ctx context.Context, g Gateway, serial string, vt upgrade.VersionType, version string) (string, error)
 }
 
 // PageSize is the largest page DescribeSmartAccessGateways serves.
@@ -87,8 +88,8 @@ type Device struct {
 }
 
 // Version returns the device's version of a version type.
-func (d Device) Version(vt events.VersionType) string {
-	if vt == events.VersionDpi {
+func (d Device) Version(vt upgrade.VersionType) string {
+	if vt == upgrade.VersionDpi {
 		return d.Dpi
 	}
 	return d.Software

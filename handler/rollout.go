@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // rolloutKey names a rollout: one version of one version type to one
 // hardware model.
 type rolloutKey struct {
-	vt     events.VersionType
+	vt     upgrade.VersionType
 	model  string
 	target string
 }
@@ -31,17 +32,17 @@ func (k rolloutKey) id() string {
 
 // rolloutDoc is a rollout's stored state (a ledger document).
 type rolloutDoc struct {
-	VersionType     events.VersionType `json:"versionType"`
-	Model           string             `json:"model"`
-	Target          string             `json:"targetVersion"`
-	Wave            int                `json:"wave"`      // 0: the canary
-	Allocated       int                `json:"allocated"` // gateways let in so far, across runs
-	Population      int                `json:"population"`
-	WaveStartedAt   time.Time          `json:"waveStartedAt"`
-	WaveVerifiedAt  time.Time          `json:"waveVerifiedAt,omitzero"` // the soak counts from here
-	Breaker         string             `json:"breaker"`                 // "closed" or "open"
-	BreakerOpenedAt time.Time          `json:"breakerOpenedAt,omitzero"`
-	BreakerReason   string             `json:"breakerReason,omitempty"`
+	VersionType     upgrade.VersionType `json:"versionType"`
+	Model           string              `json:"model"`
+	Target          string              `json:"targetVersion"`
+	Wave            int                 `json:"wave"`      // 0: the canary
+	Allocated       int                 `json:"allocated"` // gateways let in so far, across runs
+	Population      int                 `json:"population"`
+	WaveStartedAt   time.Time           `json:"waveStartedAt"`
+	WaveVerifiedAt  time.Time           `json:"waveVerifiedAt,omitzero"` // the soak counts from here
+	Breaker         string              `json:"breaker"`                 // "closed" or "open"
+	BreakerOpenedAt time.Time           `json:"breakerOpenedAt,omitzero"`
+	BreakerReason   string              `json:"breakerReason,omitempty"`
 	// Finished and failed upgrades an operator acknowledged by a reset: the
 	// breaker counts only what came after.
 	BaseFinished int       `json:"baseFinished"`
@@ -82,10 +83,10 @@ func (s rolloutStats) finished() int { return s.verified + s.failed }
 type rollouts struct {
 	r     *run
 	mu    sync.Mutex
-	moves map[rolloutKey]map[State]int  // record moves not yet in the documents
-	base  map[rolloutKey]int            // gateways started when the run first saw each rollout
-	fresh map[rolloutKey]int            // candidates of this run that had not started each rollout
-	seen  map[rolloutKey]events.Rollout // for the report
+	moves map[rolloutKey]map[State]int   // record moves not yet in the documents
+	base  map[rolloutKey]int             // gateways started when the run first saw each rollout
+	fresh map[rolloutKey]int             // candidates of this run that had not started each rollout
+	seen  map[rolloutKey]upgrade.Rollout // for the report
 }
 
 func keyOf(rec Record) rolloutKey { return rolloutKey{rec.VersionType, rec.Model, rec.Target} }
@@ -271,7 +272,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 		st := doc.stats()
 		switch {
 		case doc.Breaker == "open":
-			d.reason, d.detail = ReasonBreakerOpen, doc.BreakerReason
+			d.reason, d.detail = upgrade.ReasonBreakerOpen, doc.BreakerReason
 		case doc.Done:
 			d.allow = fresh // every wave is behind it: late gateways go straight in
 		default:
@@ -282,7 +283,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 				d.allow = 0
 			}
 			if d.allow < fresh {
-				d.reason = ReasonWave
+				d.reason = upgrade.ReasonWave
 				d.detail = fmt.Sprintf("wave %d lets in %d of %d gateways, %d already in", doc.Wave, cap, doc.Population, doc.Allocated)
 				if soaking {
 					d.detail = fmt.Sprintf("wave %d was verified at %s; wave %d starts after the %v soak", doc.Wave,
@@ -290,7 +291,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 				}
 			}
 		}
-		if d.reason != ReasonBreakerOpen {
+		if d.reason != upgrade.ReasonBreakerOpen {
 			doc.Allocated += d.allow
 			doc.Reserved += d.allow + retries
 		}
@@ -426,13 +427,13 @@ func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev i
 	return err
 }
 
-func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) events.Rollout {
+func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) upgrade.Rollout {
 	st := doc.stats()
 	rate := 0.0
 	if f := st.finished(); f > 0 {
 		rate = float64(st.failed) / float64(f)
 	}
-	return events.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
+	return upgrade.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
 		WaveLimit: ro.r.waveCap(doc.Wave, doc.Population), Population: max(doc.Population, doc.Allocated), Started: st.started,
 		InFlight: st.inFlight, Verified: st.verified, Failed: st.failed, FailureRate: math.Round(rate*1000) / 1000,
 		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
@@ -442,7 +443,7 @@ func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, reason string) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
 	if ro.seen == nil {
-		ro.seen = map[rolloutKey]events.Rollout{}
+		ro.seen = map[rolloutKey]upgrade.Rollout{}
 	}
 	ro.seen[k] = ro.status(k, doc, reason)
 }
@@ -460,14 +461,14 @@ func (ro *rollouts) publish(j job, k rolloutKey, doc rolloutDoc, transition stri
 }
 
 // list returns the rollouts the run touched, for the report.
-func (ro *rollouts) list() []events.Rollout {
+func (ro *rollouts) list() []upgrade.Rollout {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
-	var out []events.Rollout
+	var out []upgrade.Rollout
 	for _, s := range ro.seen {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b events.Rollout) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b upgrade.Rollout) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -476,9 +477,9 @@ func (ro *rollouts) list() []events.Rollout {
 // each rollout's state before and after. A target with no rollout is an
 // error the caller rejects (errNoSuchRollout); a write that cannot be made is
 // an error that fails the invocation.
-func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) {
+func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error) {
 	r := ro.r
-	var out []events.Control
+	var out []upgrade.Control
 	for _, vt := range j.types {
 		docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 			return r.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
@@ -496,10 +497,10 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) 
 				continue
 			}
 			k := rolloutKey{found.VersionType, found.Model, found.Target}
-			ctl := events.Control{Kind: events.KindReset, Subject: k.id()}
+			ctl := upgrade.Control{Kind: upgrade.KindReset, Subject: k.id()}
 			_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 				before := ro.status(k, *doc, doc.BreakerReason)
-				ctl.Before, ctl.After, ctl.Changed = events.State{Rollout: &before}, events.State{Rollout: &before}, false
+				ctl.Before, ctl.After, ctl.Changed = upgrade.State{Rollout: &before}, upgrade.State{Rollout: &before}, false
 				if doc.Breaker != "open" {
 					return nil
 				}
@@ -508,7 +509,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) 
 				doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
 					j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
 				after := ro.status(k, *doc, doc.BreakerReason)
-				ctl.After, ctl.Changed = events.State{Rollout: &after}, true
+				ctl.After, ctl.Changed = upgrade.State{Rollout: &after}, true
 				ro.report(k, *doc, doc.BreakerReason)
 				return []string{events.RolloutReset}
 			})
@@ -530,7 +531,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]events.Control, error) 
 // errNoSuchRollout: a control request named a rollout the ledger does not hold.
 var errNoSuchRollout = errors.New("no such rollout")
 
-func joinTypes(types []events.VersionType) string {
+func joinTypes(types []upgrade.VersionType) string {
 	s := make([]string, len(types))
 	for i, t := range types {
 		s[i] = string(t)

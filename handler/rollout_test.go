@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // rolloutFleet is n gateways behind on firmware, spread over two regions and
@@ -75,7 +76,7 @@ func (lh *ledgerHarness) completeUpgrades(t *testing.T, sag *fakeSAG, version st
 
 func (lh *ledgerHarness) rolloutDoc(t *testing.T) rolloutDoc {
 	t.Helper()
-	d, ok, _ := lh.ledger.GetDoc(context.Background(), rolloutKey{events.VersionDevice, "sag-1000", "2.3.1"}.id())
+	d, ok, _ := lh.ledger.GetDoc(context.Background(), rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}.id())
 	if !ok {
 		t.Fatal("no rollout document")
 	}
@@ -121,7 +122,7 @@ func TestCanaryThenGrowingWaves(t *testing.T) {
 			t.Fatalf("wave %d: report rollouts %+v", wave, report.Rollouts)
 		}
 		for _, r := range report.Results {
-			if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonWave {
+			if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonWave {
 				t.Fatalf("wave %d: %s deferred for %q", wave, r.SmartAGID, r.Reason)
 			}
 		}
@@ -240,7 +241,7 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 		lh.clock.Advance(24 * time.Hour)
 		report, _ := lh.invoke(t, `{}`)
 		for _, r := range report.Results {
-			if r.Outcome == events.OutcomeRequested {
+			if r.Outcome == upgrade.OutcomeRequested {
 				t.Fatalf("night %d: %s requested with the breaker open", night, r.SmartAGID)
 			}
 		}
@@ -253,20 +254,20 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 	}
 	// Each held run logs why, with the numbers: 1 of 2 finished failed.
 	logs = rolloutLogs(t, lh, id)
-	if l := logs[len(logs)-1]; l["reason"] != ReasonBreakerOpen || l["admitted"] != 0.0 || l["failed"] != 1.0 || l["verified"] != 1.0 {
+	if l := logs[len(logs)-1]; l["reason"] != upgrade.ReasonBreakerOpen || l["admitted"] != 0.0 || l["failed"] != 1.0 || l["verified"] != 1.0 {
 		t.Fatalf("the last rollout log line with the breaker open: %v", l)
 	}
 	// An operator may still force one gateway, and it is recorded: in the
 	// result, its event and the ledger's audit.
 	report, _ = lh.invoke(t, `{"gatewayIds":["sag-r07"],"force":true,"correlationId":"ticket-9"}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeRequested || !r.Force {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested || !r.Force {
 		t.Fatalf("forced past the breaker: %+v", r)
 	}
 	forced := false
 	lh.pub.mu.Lock()
 	for _, ev := range lh.pub.events {
 		var d events.OutcomeData
-		if json.Unmarshal(ev.Data, &d) == nil && d.SmartAGID == "sag-r07" && d.Outcome == events.OutcomeRequested {
+		if json.Unmarshal(ev.Data, &d) == nil && d.SmartAGID == "sag-r07" && d.Outcome == upgrade.OutcomeRequested {
 			forced = d.Force && d.CorrelationID == "ticket-9"
 		}
 	}
@@ -350,7 +351,7 @@ func TestKillSwitch(t *testing.T) {
 		t.Fatalf("KILL_SWITCH=true: %d calls, report %+v", len(sag.updates), report.Counts)
 	}
 	for _, r := range report.Results {
-		if r.Reason != ReasonKillSwitch {
+		if r.Reason != upgrade.ReasonKillSwitch {
 			t.Fatalf("%s deferred for %q", r.SmartAGID, r.Reason)
 		}
 	}
@@ -418,7 +419,7 @@ func TestKillSwitchAfterTheClaim(t *testing.T) {
 		t.Fatalf("killSwitch %v, %d results for 4 gateways", report.KillSwitch, len(report.Results))
 	}
 	for _, res := range report.Results {
-		if res.Outcome != events.OutcomeDeferred || res.Reason != ReasonKillSwitch {
+		if res.Outcome != upgrade.OutcomeDeferred || res.Reason != upgrade.ReasonKillSwitch {
 			t.Fatalf("%s: %s/%s", res.SmartAGID, res.Outcome, res.Reason)
 		}
 		if rec := lh.ledger.row(res.SmartAGID); rec.State == StateClaimed {
@@ -463,7 +464,7 @@ func TestBreakerWeighsRefusalsAgainstUpgradesInFlight(t *testing.T) {
 			finishUpgrade(sag, id, map[bool]string{true: "2.0.8", false: "2.3.1"}[i < failing])
 		}
 		lh.clock.Advance(DefaultUpgradeTime + DefaultVerifyTimeout + time.Minute)
-		body, _ := json.Marshal(events.Request{Kind: events.KindVerify, GatewayIDs: ids})
+		body, _ := json.Marshal(events.Request{Kind: upgrade.KindVerify, GatewayIDs: ids})
 		lh.invoke(t, string(body))
 	}
 	verify(ids[:30], 6)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // run is the work of one invocation: its messages share one rate limit, one
@@ -34,21 +35,21 @@ type run struct {
 	requestID string
 
 	mu       sync.Mutex
-	results  []events.Result
-	counts   events.Counts
+	results  []upgrade.Result
+	counts   upgrade.Counts
 	scanned  map[string]bool
 	upgrades atomic.Int64
 	verifies map[verifyKey]*verifyBatch
 	rollouts *rollouts
 	kill     *killSwitch
 
-	fanout       *events.Fanout                // set when the run was a planner
-	continuation *events.Continuation          // set when it handed work over
-	taken        map[string]events.VersionType // gateways this run calls for (or plans to), and for which type
-	controls     []events.Control              // what control requests changed
-	controlErrs  []string                      // control requests that could not be carried out
-	control      bool                          // the invocation reached the control endpoint
-	aborted      []string                      // requests a panic ended
+	fanout       *events.Fanout                 // set when the run was a planner
+	continuation *events.Continuation           // set when it handed work over
+	taken        map[string]upgrade.VersionType // gateways this run calls for (or plans to), and for which type
+	controls     []upgrade.Control              // what control requests changed
+	controlErrs  []string                       // control requests that could not be carried out
+	control      bool                           // the invocation reached the control endpoint
+	aborted      []string                       // requests a panic ended
 
 	// What each job must give an outcome (its listed or named gateways,
 	// each version type) and what it has: a request a panic ends fails the
@@ -65,7 +66,7 @@ type job struct {
 	req     events.Request
 	info    events.RunInfo
 	regions []string
-	types   []events.VersionType
+	types   []upgrade.VersionType
 	dryRun  bool
 }
 
@@ -97,7 +98,7 @@ func (r *run) jobFor(req events.Request, id int) job {
 }
 
 // settled reports whether a job gave a gateway and version type an outcome.
-func (r *run) settled(j job, id string, vt events.VersionType) bool {
+func (r *run) settled(j job, id string, vt upgrade.VersionType) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return j.id >= 0 && j.id < len(r.jobs) && r.jobs[j.id].done[id+"/"+string(vt)]
@@ -129,11 +130,11 @@ func (r *run) failUnfinished(j job, cause string) {
 	}
 	r.mu.Unlock()
 	slices.SortFunc(left, func(a, b Gateway) int { return strings.Compare(a.ID, b.ID) })
-	r.recordAll(j, left, events.OutcomeFailed, ReasonInternal, cause)
+	r.recordAll(j, left, upgrade.OutcomeFailed, upgrade.ReasonInternal, cause)
 }
 
 // record adds a result to the report, logs the decision and queues its event.
-func (r *run) record(j job, res events.Result, took time.Duration) {
+func (r *run) record(j job, res upgrade.Result, took time.Duration) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.counts.Add(res.Outcome)
@@ -150,7 +151,7 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 	r.mu.Unlock()
 
 	ev := r.log.Info()
-	if res.Outcome == events.OutcomeFailed || res.Outcome == events.OutcomeRejected {
+	if res.Outcome == upgrade.OutcomeFailed || res.Outcome == upgrade.OutcomeRejected {
 		ev = r.log.Warn()
 	}
 	ev.Str("smartAGId", res.SmartAGID).Str("regionId", res.RegionID).Str("versionType", string(res.VersionType)).
@@ -177,12 +178,12 @@ func (r *run) record(j job, res events.Result, took time.Duration) {
 // upgrade; the gate decides whether this run makes the call.
 type candidate struct {
 	g      Gateway
-	vt     events.VersionType
+	vt     upgrade.VersionType
 	rec    *Record // nil without a ledger record
 	dev    Device  // the device to upgrade (HA pairs: one a run)
 	target Release
 	serial string // SerialNumber for the call ("" for a single device)
-	res    events.Result
+	res    upgrade.Result
 	start  time.Time
 	// fresh: the gateway has not started this rollout yet (a retry to the
 	// same version, or an HA pair's second device, has).
@@ -209,11 +210,11 @@ func (r *run) sweep(ctx context.Context, j job) {
 	fleet, listErr := r.list(ctx, j)
 	// Both version types, whatever the request's: one in flight holds the
 	// other back.
-	records, err := r.records(ctx, fleet, []events.VersionType{events.VersionDevice, events.VersionDpi})
+	records, err := r.records(ctx, fleet, []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi})
 	if err != nil {
 		// Without the ledger's view no claim can be trusted: call nothing.
 		r.log.Error().Err(err).Msg("ledger unreadable: every gateway deferred")
-		r.recordAll(j, fleet, events.OutcomeDeferred, ReasonLedgerDown, err.Error())
+		r.recordAll(j, fleet, upgrade.OutcomeDeferred, upgrade.ReasonLedgerDown, err.Error())
 		return
 	}
 
@@ -232,13 +233,13 @@ func (r *run) sweep(ctx context.Context, j job) {
 	}
 	r.rollouts.reviewAll(ctx, j)
 
-	r.unlisted(j, fleet, listErr, events.OutcomeSkipped)
+	r.unlisted(j, fleet, listErr, upgrade.OutcomeSkipped)
 }
 
 // unlisted gives each gateway the request named that no listed region has
 // an outcome, so none vanishes: notFound when every region was listed, else
 // the outcome of the listing that failed (its gateway may be there).
-func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound events.Outcome) {
+func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound upgrade.Outcome) {
 	listed := make(map[string]bool, len(fleet))
 	for _, g := range fleet {
 		listed[g.ID] = true
@@ -248,10 +249,10 @@ func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound events.Ou
 			continue
 		}
 		for _, vt := range j.types {
-			res := events.Result{SmartAGID: id, VersionType: vt, Outcome: notFound, Reason: ReasonNotFound,
+			res := upgrade.Result{SmartAGID: id, VersionType: vt, Outcome: notFound, Reason: upgrade.ReasonNotFound,
 				Error: "not found in regions " + strings.Join(j.regions, ", ")}
 			if listErr != nil {
-				res = listFailure(events.Result{SmartAGID: id, VersionType: vt}, listErr)
+				res = listFailure(upgrade.Result{SmartAGID: id, VersionType: vt}, listErr)
 				res.Error = "its region could not be listed: " + res.Error
 			}
 			r.record(j, res, 0)
@@ -262,19 +263,19 @@ func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound events.Ou
 // listFailure is the outcome of a listing that failed: deferred when the
 // run's time ran out or the API kept throttling (a later run lists again),
 // failed otherwise.
-func listFailure(res events.Result, err error) events.Result {
+func listFailure(res upgrade.Result, err error) upgrade.Result {
 	applyError(&res, err)
 	switch {
 	case errors.Is(err, errDeadline):
 		res.Error = err.Error()
-		return deferred(res, ReasonDeadline)
+		return deferred(res, upgrade.ReasonDeadline)
 	case classify(err) == throttled:
-		return deferred(res, ReasonThrottled)
+		return deferred(res, upgrade.ReasonThrottled)
 	case errors.Is(err, errInternal):
-		res.Outcome, res.Reason = events.OutcomeFailed, ReasonInternal
+		res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonInternal
 		return res
 	}
-	res.Outcome, res.Reason = events.OutcomeFailed, ReasonListFailed
+	res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonListFailed
 	return res
 }
 
@@ -307,7 +308,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 				if severity(lerr) > severity(err) {
 					err = lerr
 				}
-				r.record(j, listFailure(events.Result{RegionID: region}, lerr), 0)
+				r.record(j, listFailure(upgrade.Result{RegionID: region}, lerr), 0)
 				return nil
 			}
 			fleet = append(fleet, gws...)
@@ -397,7 +398,7 @@ const planAhead = 2
 // previous one's calls are settled. When the next chunk would not fit
 // before the run must stop, the rest goes to the work queue as a
 // continuation. It reports whether every chunk was looked at here.
-func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records map[events.VersionType]map[string]Record) (complete bool) {
+func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records map[upgrade.VersionType]map[string]Record) (complete bool) {
 	complete = true
 	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(8, r.cfg.MaxConcurrency)))
 	// Chunks planned or being called, at most planAhead+1; a slot is taken
@@ -425,7 +426,7 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 			// fail, each gateway with a result.
 			if p := recover(); p != nil {
 				r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
-				r.recordAll(j, slices.Concat(chunks[next:]...), events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p))
+				r.recordAll(j, slices.Concat(chunks[next:]...), upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p))
 			}
 		}()
 		for i, chunk := range chunks {
@@ -459,7 +460,7 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 				defer func() {
 					if p := recover(); p != nil {
 						r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("planning aborted by a panic")
-						r.recordAll(j, chunk, events.OutcomeFailed, ReasonInternal, fmt.Sprintf("internal error: %v", p))
+						r.recordAll(j, chunk, upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p))
 					}
 				}()
 				began := time.Now()
@@ -493,12 +494,12 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 // needs could not be reached: the ledger, the work queue, a region's
 // listing, or SAG itself (no answer, a server error that outlasted the
 // retries).
-func infrastructureFailure(res events.Result) bool {
+func infrastructureFailure(res upgrade.Result) bool {
 	switch res.Reason {
-	case ReasonLedgerDown, ReasonListFailed, ReasonQueueDown:
+	case upgrade.ReasonLedgerDown, upgrade.ReasonListFailed, upgrade.ReasonQueueDown:
 		return true
-	case ReasonAPIError: // a read; an update that may have acted is unconfirmed, and a retry of the invocation must not call again
-		return res.Outcome == events.OutcomeFailed &&
+	case upgrade.ReasonAPIError: // a read; an update that may have acted is unconfirmed, and a retry of the invocation must not call again
+		return res.Outcome == upgrade.OutcomeFailed &&
 			(res.ErrorCode == "" || res.ErrorCode == "NoAnswer" || slices.Contains(transientCodes, res.ErrorCode))
 	}
 	return false
@@ -521,25 +522,25 @@ func (r *run) unreachable() []string {
 }
 
 // readFailure turns a failed read into an outcome.
-func readFailure(res events.Result, err error) events.Result {
+func readFailure(res upgrade.Result, err error) upgrade.Result {
 	applyError(&res, err)
 	var ae *APIError
 	errors.As(err, &ae)
 	switch {
 	case errors.Is(err, errDeadline):
-		return deferred(res, ReasonDeadline)
+		return deferred(res, upgrade.ReasonDeadline)
 	case classify(err) == throttled:
-		return deferred(res, ReasonThrottled)
+		return deferred(res, upgrade.ReasonThrottled)
 	case ae != nil && ae.Code == "SmartAccessGatewayNotOnline":
-		return skipped(res, ReasonOffline)
+		return skipped(res, upgrade.ReasonOffline)
 	case classify(err) == laterRun:
-		return deferred(res, ReasonTryLater)
+		return deferred(res, upgrade.ReasonTryLater)
 	}
-	res.Outcome, res.Reason = events.OutcomeFailed, ReasonAPIError
+	res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonAPIError
 	return res
 }
 
-func applyError(res *events.Result, err error) {
+func applyError(res *upgrade.Result, err error) {
 	if errors.Is(err, errDeadline) {
 		return
 	}
@@ -556,14 +557,14 @@ func applyError(res *events.Result, err error) {
 // recordAll gives every version type of these gateways one outcome, where
 // the run settles them together without looking at each; those that have
 // one already keep it.
-func (r *run) recordAll(j job, gws []Gateway, outcome events.Outcome, reason, detail string) {
+func (r *run) recordAll(j job, gws []Gateway, outcome upgrade.Outcome, reason, detail string) {
 	for _, g := range gws {
 		for _, vt := range j.types {
 			if r.settled(j, g.ID, vt) {
 				continue
 			}
-			res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Outcome: outcome, Reason: reason, Error: detail}
-			if vt == events.VersionDevice {
+			res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Outcome: outcome, Reason: reason, Error: detail}
+			if vt == upgrade.VersionDevice {
 				res.FromVersion = g.SoftwareVersion
 			}
 			r.record(j, res, 0)
@@ -571,18 +572,18 @@ func (r *run) recordAll(j job, gws []Gateway, outcome events.Outcome, reason, de
 	}
 }
 
-func skipped(res events.Result, reason string) events.Result {
-	res.Outcome, res.Reason = events.OutcomeSkipped, reason
+func skipped(res upgrade.Result, reason string) upgrade.Result {
+	res.Outcome, res.Reason = upgrade.OutcomeSkipped, reason
 	return res
 }
 
-func deferred(res events.Result, reason string) events.Result {
-	res.Outcome, res.Reason = events.OutcomeDeferred, reason
+func deferred(res upgrade.Result, reason string) upgrade.Result {
+	res.Outcome, res.Reason = upgrade.OutcomeDeferred, reason
 	return res
 }
 
 // lowest returns the oldest version among the devices.
-func lowest(devices []Device, vt events.VersionType) string {
+func lowest(devices []Device, vt upgrade.VersionType) string {
 	v := ""
 	for _, d := range devices {
 		if v == "" || compareVersions(d.Version(vt), v) < 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 type harness struct {
@@ -62,8 +63,8 @@ func (hs *harness) invoke(t *testing.T, payload string) (events.Report, error) {
 	return hs.h.Invoke(ctx, inv, []byte(payload))
 }
 
-func byID(r events.Report) map[string]events.Result {
-	m := map[string]events.Result{}
+func byID(r events.Report) map[string]upgrade.Result {
+	m := map[string]upgrade.Result{}
 	for _, res := range r.Results {
 		m[res.SmartAGID+"/"+string(res.VersionType)] = res
 	}
@@ -87,9 +88,9 @@ func TestSweepOutcomes(t *testing.T) {
 	got := byID(report)
 	want := map[string][2]string{
 		"sag-old/Device":   {"requested", ""},
-		"sag-off/Device":   {"skipped", ReasonOffline},
-		"sag-cur/Device":   {"skipped", ReasonUpToDate},
-		"sag-noccn/Device": {"skipped", ReasonNotBoundCCN},
+		"sag-off/Device":   {"skipped", upgrade.ReasonOffline},
+		"sag-cur/Device":   {"skipped", upgrade.ReasonUpToDate},
+		"sag-noccn/Device": {"skipped", upgrade.ReasonNotBoundCCN},
 	}
 	for k, w := range want {
 		if string(got[k].Outcome) != w[0] || got[k].Reason != w[1] {
@@ -149,19 +150,19 @@ func TestUpdateRetriedOnlyWhenCertainlyNotActedOn(t *testing.T) {
 		err         *APIError
 		startedRead bool // the device read after the failure shows the upgrade
 		calls       int
-		outcome     events.Outcome
+		outcome     upgrade.Outcome
 		reason      string
 	}{
-		{"throttled then accepted", &APIError{Code: "Throttling.User", Status: 400}, false, 2, events.OutcomeRequested, ""},
-		{"not sent then accepted", &APIError{NoAnswer: true, NotSent: true}, false, 2, events.OutcomeRequested, ""},
-		{"lost reply, upgrade visible", &APIError{NoAnswer: true}, true, 1, events.OutcomeRequested, ReasonConfirmed},
-		{"internal error, no upgrade", &APIError{Code: "InternalError", Status: 500}, false, 1, events.OutcomeFailed, ReasonUnconfirmed},
-		{"HTML 502, no upgrade", &APIError{Status: 502, Message: "<html>"}, false, 1, events.OutcomeFailed, ReasonUnconfirmed},
-		{"offline meanwhile", &APIError{Code: "SmartAccessGatewayNotOnline", Status: 403}, false, 1, events.OutcomeSkipped, ReasonOffline},
-		{"state unknown", &APIError{Code: "GetSmartAccessGatewayStateError", Status: 403}, false, 1, events.OutcomeDeferred, ReasonTryLater},
-		{"already newer", &APIError{Code: "VersionTooOld", Status: 403}, false, 1, events.OutcomeSkipped, ReasonUpToDate},
-		{"forbidden", &APIError{Code: "Forbidden", Status: 403}, false, 1, events.OutcomeFailed, ReasonAPIError},
-		{"in arrears", &APIError{Code: "SmartAccessGatewayInArrears", Status: 500}, false, 1, events.OutcomeSkipped, ReasonExpired},
+		{"throttled then accepted", &APIError{Code: "Throttling.User", Status: 400}, false, 2, upgrade.OutcomeRequested, ""},
+		{"not sent then accepted", &APIError{NoAnswer: true, NotSent: true}, false, 2, upgrade.OutcomeRequested, ""},
+		{"lost reply, upgrade visible", &APIError{NoAnswer: true}, true, 1, upgrade.OutcomeRequested, upgrade.ReasonConfirmed},
+		{"internal error, no upgrade", &APIError{Code: "InternalError", Status: 500}, false, 1, upgrade.OutcomeFailed, upgrade.ReasonUnconfirmed},
+		{"HTML 502, no upgrade", &APIError{Status: 502, Message: "<html>"}, false, 1, upgrade.OutcomeFailed, upgrade.ReasonUnconfirmed},
+		{"offline meanwhile", &APIError{Code: "SmartAccessGatewayNotOnline", Status: 403}, false, 1, upgrade.OutcomeSkipped, upgrade.ReasonOffline},
+		{"state unknown", &APIError{Code: "GetSmartAccessGatewayStateError", Status: 403}, false, 1, upgrade.OutcomeDeferred, upgrade.ReasonTryLater},
+		{"already newer", &APIError{Code: "VersionTooOld", Status: 403}, false, 1, upgrade.OutcomeSkipped, upgrade.ReasonUpToDate},
+		{"forbidden", &APIError{Code: "Forbidden", Status: 403}, false, 1, upgrade.OutcomeFailed, upgrade.ReasonAPIError},
+		{"in arrears", &APIError{Code: "SmartAccessGatewayInArrears", Status: 500}, false, 1, upgrade.OutcomeSkipped, upgrade.ReasonExpired},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestUpdateRetriedOnlyWhenCertainlyNotActedOn(t *testing.T) {
 			if res.Outcome != c.outcome || res.Reason != c.reason {
 				t.Errorf("outcome %s/%s, want %s/%s (%+v)", res.Outcome, res.Reason, c.outcome, c.reason, res)
 			}
-			if c.outcome != events.OutcomeRequested && c.err.Code != "" && res.ErrorCode != c.err.Code {
+			if c.outcome != upgrade.OutcomeRequested && c.err.Code != "" && res.ErrorCode != c.err.Code {
 				t.Errorf("errorCode %q, want %q", res.ErrorCode, c.err.Code)
 			}
 		})
@@ -235,10 +236,10 @@ func TestPermanentReadErrorsAreNotRetried(t *testing.T) {
 	hs := newHarness(t, sag, nil)
 	report, _ := hs.invoke(t, `{}`)
 	got := byID(report)
-	if r := got["sag-a/Device"]; r.Outcome != events.OutcomeFailed || r.ErrorCode != "Forbidden" {
+	if r := got["sag-a/Device"]; r.Outcome != upgrade.OutcomeFailed || r.ErrorCode != "Forbidden" {
 		t.Errorf("forbidden: %+v", r)
 	}
-	if r := got["sag-b/Device"]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonNoRelease || r.ErrorCode != "VersionNotExist" {
+	if r := got["sag-b/Device"]; r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonNoRelease || r.ErrorCode != "VersionNotExist" {
 		t.Errorf("no versions: %+v", r)
 	}
 	if sag.count("Versions", "sag-a") != 1 || len(sag.updates) != 0 {
@@ -260,7 +261,7 @@ func TestHAPairUpgradesOneDevicePerRunStandbyFirst(t *testing.T) {
 	if len(sag.updates) != 1 || sag.updates[0] != "sag-ha sn-standby 2.3.1" {
 		t.Fatalf("updates %v, want one for the standby", sag.updates)
 	}
-	if res.Outcome != events.OutcomeRequested || res.SerialNumber != "sn-standby" || res.Reason != ReasonHAPeerPending {
+	if res.Outcome != upgrade.OutcomeRequested || res.SerialNumber != "sn-standby" || res.Reason != upgrade.ReasonHAPeerPending {
 		t.Fatalf("result %+v", res)
 	}
 	// Next run: the standby is done, the master follows.
@@ -281,8 +282,8 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 		t.Fatalf("run limit: counts %+v, updates %v", report.Counts, sag.updates)
 	}
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonRunLimit {
-			t.Errorf("deferred %s for %q, want %s", r.SmartAGID, r.Reason, ReasonRunLimit)
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonRunLimit {
+			t.Errorf("deferred %s for %q, want %s", r.SmartAGID, r.Reason, upgrade.ReasonRunLimit)
 		}
 	}
 
@@ -295,8 +296,8 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 		t.Fatalf("dry run with the run limit: counts %+v, updates %v", c, sag.updates)
 	}
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonRunLimit {
-			t.Errorf("dry run deferred %s for %q, want %s", r.SmartAGID, r.Reason, ReasonRunLimit)
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonRunLimit {
+			t.Errorf("dry run deferred %s for %q, want %s", r.SmartAGID, r.Reason, upgrade.ReasonRunLimit)
 		}
 	}
 
@@ -305,11 +306,11 @@ func TestRunLimitAndWindowDefer(t *testing.T) {
 	w, _ := ParseWindow("03:00-05:00", "Asia/Shanghai") // testNow is 02:00 in Shanghai
 	hs = newHarness(t, sag, func(c *Config) { c.Window = w })
 	report, _ = hs.invoke(t, `{}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeDeferred || r.Reason != ReasonOutsideWindow || len(sag.updates) != 0 {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonOutsideWindow || len(sag.updates) != 0 {
 		t.Fatalf("outside the window: %+v, updates %v", r, sag.updates)
 	}
 	report, _ = hs.invoke(t, `{"force":true,"correlationId":"ticket-1"}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeRequested || !r.Force {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested || !r.Force {
 		t.Fatalf("force: %+v", r)
 	}
 	if !strings.Contains(hs.logs.String(), `"force":true`) {
@@ -339,7 +340,7 @@ func TestDeadlineDefersTheRest(t *testing.T) {
 		t.Fatalf("counts %+v: want some requested and the rest deferred", c)
 	}
 	for _, r := range report.Results {
-		if r.Outcome == events.OutcomeDeferred && r.Reason != ReasonDeadline {
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonDeadline {
 			t.Errorf("deferred for %q, want deadline", r.Reason)
 		}
 	}
@@ -354,7 +355,7 @@ func TestNamedGatewaysAndRejection(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := byID(report)
-	if got["sag-a/Device"].Outcome != events.OutcomeRequested || got["sag-zzz/Device"].Reason != ReasonNotFound {
+	if got["sag-a/Device"].Outcome != upgrade.OutcomeRequested || got["sag-zzz/Device"].Reason != upgrade.ReasonNotFound {
 		t.Fatalf("results %+v", report.Results)
 	}
 	if _, ok := got["sag-b/Device"]; ok || len(sag.updates) != 1 {
@@ -379,7 +380,7 @@ func TestNamedGatewaysAndRejection(t *testing.T) {
 		t.Fatalf("no rejected event: %+v", hs.pub.events)
 	}
 	// The raw message in its own field, exactly (the error names SAG-1 too).
-	var data events.Result
+	var data upgrade.Result
 	if err := json.Unmarshal(rejected.Data, &data); err != nil || data.Message != `{"gatewayIds":["SAG-1"]}` {
 		t.Fatalf("rejected event data %s (%v): want the raw message", rejected.Data, err)
 	}
@@ -462,8 +463,8 @@ func TestStartAndEndLines(t *testing.T) {
 	})
 	report, _ := hs.invoke(t, `{}`)
 	var start, end struct {
-		Config map[string]any `json:"config"`
-		Counts *events.Counts `json:"counts"`
+		Config map[string]any  `json:"config"`
+		Counts *upgrade.Counts `json:"counts"`
 	}
 	for _, l := range strings.Split(strings.TrimSpace(hs.logs.String()), "\n") {
 		var m struct{ Message string }
@@ -554,7 +555,7 @@ func TestDpiSweepUsesDeviceVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := report.Results[0]
-	if r.VersionType != events.VersionDpi || r.Outcome != events.OutcomeRequested || r.FromVersion != "1.7.0" || r.ToVersion != "1.8.3" {
+	if r.VersionType != upgrade.VersionDpi || r.Outcome != upgrade.OutcomeRequested || r.FromVersion != "1.7.0" || r.ToVersion != "1.8.3" {
 		t.Fatalf("dpi result %+v", r)
 	}
 	if sag.count("Devices", g.ID) != 1 || len(sag.updates) != 1 {
@@ -575,9 +576,9 @@ func TestVerify(t *testing.T) {
 	got := byID(report)
 	want := map[string][2]string{
 		"sag-done/Device":    {"verified", ""},
-		"sag-pending/Device": {"unverified", ReasonVersionDiff},
-		"sag-boot/Device":    {"unverified", ReasonOffline},
-		"sag-gone/Device":    {"unverified", ReasonNotFound},
+		"sag-pending/Device": {"unverified", upgrade.ReasonVersionDiff},
+		"sag-boot/Device":    {"unverified", upgrade.ReasonOffline},
+		"sag-gone/Device":    {"unverified", upgrade.ReasonNotFound},
 	}
 	for k, w := range want {
 		if string(got[k].Outcome) != w[0] || got[k].Reason != w[1] {
@@ -589,7 +590,7 @@ func TestVerify(t *testing.T) {
 	}
 	// Without a targetVersion the target is the newest release the policy allows.
 	report, _ = hs.invoke(t, `{"kind":"verify","gatewayIds":["sag-done"]}`)
-	if r := report.Results[0]; r.Outcome != events.OutcomeVerified || r.ToVersion != "2.3.1" {
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeVerified || r.ToVersion != "2.3.1" {
 		t.Fatalf("verify against the policy's newest: %+v", r)
 	}
 }
@@ -608,10 +609,10 @@ func TestPinWithBothVersionTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := byID(report)
-	if r := got["sag-pin/Device"]; r.Outcome != events.OutcomeRequested || r.ToVersion != "2.3.1" {
+	if r := got["sag-pin/Device"]; r.Outcome != upgrade.OutcomeRequested || r.ToVersion != "2.3.1" {
 		t.Errorf("Device: %+v", r)
 	}
-	if r := got["sag-pin/Dpi"]; r.Outcome != events.OutcomeSkipped || r.Reason != ReasonNotOffered {
+	if r := got["sag-pin/Dpi"]; r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonNotOffered {
 		t.Errorf("Dpi: %+v", r)
 	}
 }
@@ -633,7 +634,7 @@ func TestPanicFailsOneGatewayNotTheRun(t *testing.T) {
 		}
 		return nil
 	}
-	hs := newHarness(t, sag, func(c *Config) { c.VersionTypes = []events.VersionType{events.VersionDevice} })
+	hs := newHarness(t, sag, func(c *Config) { c.VersionTypes = []upgrade.VersionType{upgrade.VersionDevice} })
 	report, err := hs.invoke(t, `{}`)
 	if err != nil {
 		t.Fatal(err)
@@ -643,8 +644,8 @@ func TestPanicFailsOneGatewayNotTheRun(t *testing.T) {
 		t.Fatalf("%d results for 20 gateways", len(report.Results))
 	}
 	for _, id := range []string{"sag-p03", "sag-p11"} {
-		if r := got[id+"/Device"]; r.Outcome != events.OutcomeFailed || r.Reason != ReasonInternal || !strings.Contains(r.Error, "adapter bug") {
-			t.Errorf("%s: %+v, want failed/%s", id, r, ReasonInternal)
+		if r := got[id+"/Device"]; r.Outcome != upgrade.OutcomeFailed || r.Reason != upgrade.ReasonInternal || !strings.Contains(r.Error, "adapter bug") {
+			t.Errorf("%s: %+v, want failed/%s", id, r, upgrade.ReasonInternal)
 		}
 	}
 	if report.Counts.Requested != 18 {

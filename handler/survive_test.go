@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // settledGoroutines waits briefly for goroutines that are ending to end, and
@@ -48,9 +49,9 @@ func TestPanicOnTheRunsPathEndsWithAReport(t *testing.T) {
 	failed := 0
 	for _, r := range report.Results {
 		switch {
-		case r.Outcome == events.OutcomeFailed && r.Reason == ReasonInternal:
+		case r.Outcome == upgrade.OutcomeFailed && r.Reason == upgrade.ReasonInternal:
 			failed++
-		case r.Outcome != events.OutcomeRequested:
+		case r.Outcome != upgrade.OutcomeRequested:
 			t.Fatalf("%s: %s/%s", r.SmartAGID, r.Outcome, r.Reason)
 		}
 	}
@@ -79,10 +80,10 @@ func TestAcceptedCallStaysRequestedAfterAPanic(t *testing.T) {
 	}
 	report, _ := lh.invoke(t, `{}`)
 	res := byID(report)
-	if r := res["sag-a/Device"]; r.Outcome != events.OutcomeRequested || r.RequestID != "REQ-sag-a" {
+	if r := res["sag-a/Device"]; r.Outcome != upgrade.OutcomeRequested || r.RequestID != "REQ-sag-a" {
 		t.Fatalf("the accepted call: %+v", r)
 	}
-	if r := res["sag-b/Device"]; r.Outcome != events.OutcomeRequested {
+	if r := res["sag-b/Device"]; r.Outcome != upgrade.OutcomeRequested {
 		t.Fatalf("the other gateway: %+v", r)
 	}
 }
@@ -123,11 +124,11 @@ func TestListingPanicFailsItsRegion(t *testing.T) {
 	for _, r := range report.Results {
 		switch r.RegionID {
 		case "cn-shanghai":
-			if r.Outcome != events.OutcomeRequested {
+			if r.Outcome != upgrade.OutcomeRequested {
 				t.Fatalf("the region that listed: %+v", r)
 			}
 		default:
-			if r.Outcome != events.OutcomeFailed || r.Reason != ReasonInternal || !strings.Contains(r.Error, "the SAG adapter") {
+			if r.Outcome != upgrade.OutcomeFailed || r.Reason != upgrade.ReasonInternal || !strings.Contains(r.Error, "the SAG adapter") {
 				t.Fatalf("the region whose listing panicked: %+v", r)
 			}
 		}

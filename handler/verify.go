@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // verify re-checks gateways after an upgrade. With a ledger record waiting
@@ -38,19 +38,19 @@ func (r *run) verify(ctx context.Context, j job) {
 		}
 	}
 	r.rollouts.reviewAll(ctx, j)
-	r.unlisted(j, fleet, listErr, events.OutcomeUnverified)
+	r.unlisted(j, fleet, listErr, upgrade.OutcomeUnverified)
 }
 
-func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType) events.Result {
-	res := events.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: strings.Join(g.SerialNumbers, ",")}
-	unverified := func(reason string) events.Result {
-		res.Outcome, res.Reason = events.OutcomeUnverified, reason
+func (r *run) check(ctx context.Context, j job, g Gateway, vt upgrade.VersionType) upgrade.Result {
+	res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: strings.Join(g.SerialNumbers, ",")}
+	unverified := func(reason string) upgrade.Result {
+		res.Outcome, res.Reason = upgrade.OutcomeUnverified, reason
 		return res
 	}
 	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		applyError(&res, err)
-		return unverified(ReasonAPIError)
+		return unverified(upgrade.ReasonAPIError)
 	}
 	res.FromVersion = lowest(d.Devices, vt)
 	target := j.req.TargetVersion
@@ -58,7 +58,7 @@ func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType
 		offered, err := r.versions(ctx, g, vt)
 		if err != nil {
 			applyError(&res, err)
-			return unverified(ReasonAPIError)
+			return unverified(upgrade.ReasonAPIError)
 		}
 		// The newest version the policy would install on a device of any age.
 		newest, reason := r.policy.Choose("0.0", offered, "", r.now())
@@ -70,17 +70,17 @@ func (r *run) check(ctx context.Context, j job, g Gateway, vt events.VersionType
 	res.ToVersion = target
 	if !strings.EqualFold(d.Status, "active") {
 		res.Error = "status is " + d.Status
-		return unverified(ReasonOffline)
+		return unverified(upgrade.ReasonOffline)
 	}
 	if len(d.Devices) == 0 {
-		return unverified(ReasonNoDevice)
+		return unverified(upgrade.ReasonNoDevice)
 	}
 	for _, dev := range d.Devices {
 		if compareVersions(dev.Version(vt), target) < 0 {
 			res.Error = dev.SerialNumber + " runs " + dev.Version(vt)
-			return unverified(ReasonVersionDiff)
+			return unverified(upgrade.ReasonVersionDiff)
 		}
 	}
-	res.Outcome = events.OutcomeVerified
+	res.Outcome = upgrade.OutcomeVerified
 	return res
 }

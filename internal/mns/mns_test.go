@@ -14,6 +14,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/mns"
@@ -49,8 +50,8 @@ func (e *env) topic(t *testing.T, endpoint string) *mns.Topic {
 
 func event() events.CloudEvent {
 	return events.OutcomeEvent("acs:fc:cn-shanghai:123:functions/sag-upgrade", events.RunInfo{RunID: "run-1", Trigger: events.TriggerTimer},
-		events.Result{SmartAGID: "sag-abc", RegionID: "cn-shanghai", VersionType: events.VersionDevice, FromVersion: "2.0.8",
-			ToVersion: "2.3.1", Outcome: events.OutcomeRequested, RequestID: "REQ-1"}, time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))
+		upgrade.Result{SmartAGID: "sag-abc", RegionID: "cn-shanghai", VersionType: upgrade.VersionDevice, FromVersion: "2.0.8",
+			ToVersion: "2.3.1", Outcome: upgrade.OutcomeRequested, RequestID: "REQ-1"}, time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))
 }
 
 func TestPublishReachesTheTopicAsTheEventJSON(t *testing.T) {

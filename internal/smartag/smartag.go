@@ -24,8 +24,8 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/smartag"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Options configure the adapter.
@@ -260,7 +260,7 @@ func (a *API) ListGateways(ctx context.Context, region string, f handler.ListFil
 }
 
 // Versions implements handler.SAG.
-func (a *API) Versions(ctx context.Context, g handler.Gateway, serial string, vt events.VersionType) ([]handler.Release, error) {
+func (a *API) Versions(ctx context.Context, g handler.Gateway, serial string, vt upgrade.VersionType) ([]handler.Release, error) {
 	req := smartag.CreateDescribeSmartAccessGatewayVersionsRequest()
 	req.RegionId = g.Region
 	req.SmartAGId = g.ID
@@ -304,7 +304,7 @@ func (a *API) Devices(ctx context.Context, g handler.Gateway) (handler.Detail, e
 }
 
 // Update implements handler.SAG.
-func (a *API) Update(ctx context.Context, g handler.Gateway, serial string, vt events.VersionType, version string) (string, error) {
+func (a *API) Update(ctx context.Context, g handler.Gateway, serial string, vt upgrade.VersionType, version string) (string, error) {
 	req := smartag.CreateUpdateSmartAccessGatewayVersionRequest()
 	req.RegionId = g.Region
 	req.SmartAGId = g.ID

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
@@ -119,7 +119,7 @@ func TestListGatewaysPagesAndMapsFields(t *testing.T) {
 func TestVersionsDevicesAndUpdate(t *testing.T) {
 	e := setup(t, sagsim.Options{})
 	g := e.gateway(t, fleet.CaseOutdated)
-	offered, err := e.api.Versions(ctx(t), g, "", events.VersionDevice)
+	offered, err := e.api.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestVersionsDevicesAndUpdate(t *testing.T) {
 	if reason != "" {
 		t.Fatalf("no target: %s", reason)
 	}
-	reqID, err := e.api.Update(ctx(t), g, "", events.VersionDevice, target.Code)
+	reqID, err := e.api.Update(ctx(t), g, "", upgrade.VersionDevice, target.Code)
 	if err != nil || reqID == "" {
 		t.Fatalf("Update = %q, %v", reqID, err)
 	}
@@ -166,7 +166,7 @@ func TestHAPairDevices(t *testing.T) {
 	if standby == d.MasterSN {
 		standby = d.Devices[1].SerialNumber
 	}
-	if _, err := e.api.Update(ctx(t), g, standby, events.VersionDevice, fleet.NewestDevice); err != nil {
+	if _, err := e.api.Update(ctx(t), g, standby, upgrade.VersionDevice, fleet.NewestDevice); err != nil {
 		t.Fatal(err)
 	}
 	d, _ = e.api.Devices(ctx(t), g)
@@ -189,14 +189,14 @@ func TestErrorsCarryTheSAGCode(t *testing.T) {
 	}
 	for c, code := range cases {
 		g := e.gateway(t, c)
-		_, err := e.api.Update(ctx(t), g, "", events.VersionDevice, fleet.NewestDevice)
+		_, err := e.api.Update(ctx(t), g, "", upgrade.VersionDevice, fleet.NewestDevice)
 		var ae *handler.APIError
 		if !errors.As(err, &ae) || ae.Code != code || ae.Status == 0 || ae.RequestID == "" || ae.Action != "UpdateSmartAccessGatewayVersion" {
 			t.Errorf("%s: err = %#v, want code %s", c, err, code)
 		}
 	}
 	g := e.gateway(t, fleet.CaseSoftware)
-	_, err := e.api.Versions(ctx(t), g, "", events.VersionDevice)
+	_, err := e.api.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	var ae *handler.APIError
 	if !errors.As(err, &ae) || ae.Code != "VersionNotExist" {
 		t.Errorf("software instance versions: %v", err)
@@ -208,14 +208,14 @@ func TestTransportFailures(t *testing.T) {
 	g := e.gateway(t, fleet.CaseOutdated)
 
 	e.sim.SetFaults(sagsim.Faults{Rate: 1, Kinds: []sagsim.FaultKind{sagsim.BadGateway}})
-	_, err := e.api.Versions(ctx(t), g, "", events.VersionDevice)
+	_, err := e.api.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	var ae *handler.APIError
 	if !errors.As(err, &ae) || ae.Status != 502 || ae.Code != "" || strings.Contains(ae.Message, "<html") {
 		t.Fatalf("HTML 502: %#v", err)
 	}
 
 	e.sim.SetFaults(sagsim.Faults{Rate: 1, Kinds: []sagsim.FaultKind{sagsim.LostReply}})
-	_, err = e.api.Update(ctx(t), g, "", events.VersionDevice, fleet.NewestDevice)
+	_, err = e.api.Update(ctx(t), g, "", upgrade.VersionDevice, fleet.NewestDevice)
 	if !errors.As(err, &ae) || !ae.NoAnswer || ae.NotSent {
 		t.Fatalf("lost reply: %#v", err)
 	}
@@ -226,14 +226,14 @@ func TestTransportFailures(t *testing.T) {
 	e.sim.SetFaults(sagsim.Faults{Rate: 1, Kinds: []sagsim.FaultKind{sagsim.Slow}, SlowDelay: 3 * time.Second})
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = e.api.Versions(short, g, "", events.VersionDevice)
+	_, err = e.api.Versions(short, g, "", upgrade.VersionDevice)
 	if !errors.As(err, &ae) || !ae.NoAnswer {
 		t.Fatalf("a call past the context's deadline: %#v", err)
 	}
 
 	e.sim.SetFaults(sagsim.Faults{})
 	e.srv.Close()
-	_, err = e.api.Versions(ctx(t), g, "", events.VersionDevice)
+	_, err = e.api.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	if !errors.As(err, &ae) || !ae.NotSent {
 		t.Fatalf("connection refused: %#v", err)
 	}
@@ -249,7 +249,7 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = wrong.Versions(ctx(t), g, "", events.VersionDevice)
+	_, err = wrong.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	var ae *handler.APIError
 	if !errors.As(err, &ae) || ae.Code != "SignatureDoesNotMatch" {
 		t.Fatalf("wrong secret: %#v", err)
@@ -260,7 +260,7 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 		}
 	}
 	unknown, _ := smartag.New(smartag.Options{Endpoint: e.srv.URL, Credentials: handler.Credentials{AccessKeyID: "LTAI5tnobody", AccessKeySecret: "x"}})
-	_, err = unknown.Versions(ctx(t), g, "", events.VersionDevice)
+	_, err = unknown.Versions(ctx(t), g, "", upgrade.VersionDevice)
 	if !errors.As(err, &ae) || ae.Code != "InvalidAccessKeyId.NotFound" {
 		t.Fatalf("unknown key: %#v", err)
 	}

@@ -11,8 +11,8 @@ import (
 
 	ots "github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // knownColumns are every column a state, audit or document row has.
@@ -81,7 +81,7 @@ func FuzzDecodeRow(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pk, sk, state string, rev int64, which uint8, name1 string, typ1 uint8, n1 int64,
 		name2 string, typ2 uint8, s2 string, n2 int64) {
 		keys := []*ots.PrimaryKeyColumn{{ColumnName: "pk", Value: pk}, {ColumnName: "sk", Value: sk}}
-		vt := events.VersionType(strings.TrimPrefix(sk, statePrefix))
+		vt := upgrade.VersionType(strings.TrimPrefix(sk, statePrefix))
 		at := time.UnixMilli(1795370400000 + n1%1e12)
 		var base []*ots.AttributeColumn
 		switch which % 4 {
@@ -89,7 +89,7 @@ func FuzzDecodeRow(f *testing.F) {
 			base = pointers(encode(handler.Record{Gateway: pk, VersionType: vt, Rev: rev, State: handler.State(state),
 				Target: "2.3.1", LeaseUntil: at, Attempts: int(n1 % 5), UpdatedAt: at}))
 		case 2:
-			base = pointers(encodeAudit(handler.AuditEntry{Gateway: pk, VersionType: events.VersionDevice, Time: at,
+			base = pointers(encodeAudit(handler.AuditEntry{Gateway: pk, VersionType: upgrade.VersionDevice, Time: at,
 				Event: handler.State(state), Rev: rev, Force: n1&1 == 1}))
 		case 3:
 			base = pointers(encodeDoc(handler.Doc{ID: pk, Rev: rev, Body: []byte(state)}))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 )
 
@@ -21,11 +22,11 @@ func TestKeptEventsRoundTrip(t *testing.T) {
 	}
 	var first, second []events.CloudEvent
 	for i := range 450 {
-		ev := events.OutcomeEvent("src", events.RunInfo{RunID: "run-1"}, events.Result{SmartAGID: fmt.Sprintf("sag-%03d", i),
-			Outcome: events.OutcomeRequested, Message: "<\u2028\"quoted\">"}, t0)
+		ev := events.OutcomeEvent("src", events.RunInfo{RunID: "run-1"}, upgrade.Result{SmartAGID: fmt.Sprintf("sag-%03d", i),
+			Outcome: upgrade.OutcomeRequested, Message: "<\u2028\"quoted\">"}, t0)
 		first = append(first, ev)
 	}
-	second = append(second, events.RunCompletedEvent("src", events.RunInfo{RunID: "run-1"}, events.Counts{Requested: 450},
+	second = append(second, events.RunCompletedEvent("src", events.RunInfo{RunID: "run-1"}, upgrade.Counts{Requested: 450},
 		events.Publishing{Kept: 450}, t0))
 	if err := e.ledger.KeepEvents(ctx, first); err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestKeptEventsRoundTrip(t *testing.T) {
 	if err != nil || len(left) != 2 || left[1].Event.Type != events.RunCompletedType {
 		t.Fatalf("after dropping 449: %+v (%v)", left, err)
 	}
-	if recs, _ := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"}); len(recs) != 1 {
+	if recs, _ := e.ledger.Get(ctx, upgrade.VersionDevice, []string{"sag-a"}); len(recs) != 1 {
 		t.Fatal("the record went with the events")
 	}
 }
@@ -74,7 +75,7 @@ func TestKeepEventsFailure(t *testing.T) {
 	e := setup(t)
 	e.sim.FailNext("BatchWriteRow", 1, otssim.ServerBusy)
 	err := e.ledger.KeepEvents(context.Background(), []events.CloudEvent{events.RunCompletedEvent("src", events.RunInfo{RunID: "r"},
-		events.Counts{}, events.Publishing{}, t0)})
+		upgrade.Counts{}, events.Publishing{}, t0)})
 	var temp interface{ Temporary() bool }
 	if err == nil || !errors.As(err, &temp) || !temp.Temporary() {
 		t.Fatalf("a busy server: %v", err)

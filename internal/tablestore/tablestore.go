@@ -39,6 +39,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Options configure the ledger.
@@ -186,7 +187,7 @@ func key(pk, sk string) *ots.PrimaryKey {
 }
 
 // Get implements handler.Ledger with one BatchGetRow.
-func (l *Ledger) Get(ctx context.Context, vt events.VersionType, ids []string) (map[string]handler.Record, error) {
+func (l *Ledger) Get(ctx context.Context, vt upgrade.VersionType, ids []string) (map[string]handler.Record, error) {
 	out := map[string]handler.Record{}
 	if len(ids) == 0 {
 		return out, nil
@@ -600,8 +601,8 @@ func (r *row) kind(want string) {
 	}
 }
 
-func (r *row) versionType() events.VersionType {
-	vt := events.VersionType(r.string("version_type", required))
+func (r *row) versionType() upgrade.VersionType {
+	vt := upgrade.VersionType(r.string("version_type", required))
 	if r.err == nil && !vt.Known() {
 		r.fail("version_type", "holds %q, not Device or Dpi", vt)
 	}

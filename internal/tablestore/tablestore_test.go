@@ -15,6 +15,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/tablestore"
@@ -51,7 +52,7 @@ func setup(t *testing.T) *env {
 var t0 = time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
 
 func record(id string, rev int64, state handler.State) handler.Record {
-	return handler.Record{Gateway: id, Region: "cn-shanghai", VersionType: events.VersionDevice, Rev: rev, State: state,
+	return handler.Record{Gateway: id, Region: "cn-shanghai", VersionType: upgrade.VersionDevice, Rev: rev, State: state,
 		Target: "2.3.1", From: "2.0.8", Serial: "sn-" + id, ClaimID: fmt.Sprintf("claim-%d", rev), LeaseUntil: t0.Add(30 * time.Minute),
 		RunID: "run-1", RequestID: "req-1", Trigger: events.TriggerTimer, Correlation: "nightly", ClaimedAt: t0,
 		Attempts: int(rev) % 3, UpdatedAt: t0.Add(time.Duration(rev) * time.Second)}
@@ -64,7 +65,7 @@ func TestPutGetRoundTripAndConflicts(t *testing.T) {
 	if err := e.ledger.Put(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a", "sag-missing"})
+	got, err := e.ledger.Get(ctx, upgrade.VersionDevice, []string{"sag-a", "sag-missing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +90,11 @@ func TestPutGetRoundTripAndConflicts(t *testing.T) {
 	if err := e.ledger.Put(ctx, record("sag-a", 2, handler.StateRequested)); err != nil {
 		t.Fatalf("rev 2 after rev 1: %v", err)
 	}
-	if got, _ := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"}); got["sag-a"].Rev != 2 {
+	if got, _ := e.ledger.Get(ctx, upgrade.VersionDevice, []string{"sag-a"}); got["sag-a"].Rev != 2 {
 		t.Fatalf("after rev 2: %+v", got["sag-a"])
 	}
 	// Another version type is another record.
-	if got, _ := e.ledger.Get(ctx, events.VersionDpi, []string{"sag-a"}); len(got) != 0 {
+	if got, _ := e.ledger.Get(ctx, upgrade.VersionDpi, []string{"sag-a"}); len(got) != 0 {
 		t.Fatalf("a Dpi record appeared: %+v", got)
 	}
 }
@@ -156,7 +157,7 @@ func TestFaultsAreTemporary(t *testing.T) {
 	e := setup(t)
 	for _, kind := range []otssim.FaultKind{otssim.ServerBusy, otssim.InternalServerError, otssim.Timeout, otssim.BadGateway, otssim.Drop} {
 		e.sim.FailNext("BatchGetRow", 1, kind)
-		_, err := e.ledger.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+		_, err := e.ledger.Get(context.Background(), upgrade.VersionDevice, []string{"sag-a"})
 		var te *tablestore.Error
 		if !errors.As(err, &te) || !te.Temporary() {
 			t.Errorf("%s: %v, want a temporary error", kind, err)
@@ -164,7 +165,7 @@ func TestFaultsAreTemporary(t *testing.T) {
 	}
 	// Condition failures and unknown tables are not worth a retry.
 	l, _ := tablestore.New(tablestore.Options{Endpoint: e.url, Instance: "sag-upgrade", Table: "no_such_table", Credentials: e.creds})
-	_, err := l.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+	_, err := l.Get(context.Background(), upgrade.VersionDevice, []string{"sag-a"})
 	var te *tablestore.Error
 	if !errors.As(err, &te) || te.Temporary() || te.Code != "OTSObjectNotExist" {
 		t.Fatalf("unknown table: %v", err)
@@ -212,14 +213,14 @@ func TestAuditTrailInOrder(t *testing.T) {
 	ctx := context.Background()
 	steps := []handler.State{handler.StateClaimed, handler.StateRequested, handler.StateUnverified, handler.StateClaimed}
 	for i, s := range steps {
-		err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0.Add(time.Duration(i) * time.Hour),
+		err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0.Add(time.Duration(i) * time.Hour),
 			Event: s, Target: "2.3.1", From: "2.0.8", RunID: fmt.Sprintf("run-%d", i), RequestID: "req", APIRequestID: "API-1",
 			Trigger: events.TriggerTimer, Correlation: "nightly", Force: i == 3, Error: strings.Repeat("x", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-b", VersionType: events.VersionDevice, Time: t0, Event: handler.StateClaimed})
+	e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-b", VersionType: upgrade.VersionDevice, Time: t0, Event: handler.StateClaimed})
 	h, err := e.ledger.History(ctx, "sag-a")
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func TestErrorsNeverCarrySecrets(t *testing.T) {
 	creds := e.creds
 	creds.AccessKeySecret = "not-the-secret"
 	l, _ := tablestore.New(tablestore.Options{Endpoint: e.url, Instance: "sag-upgrade", Table: "ledger", Credentials: creds})
-	_, err := l.Get(context.Background(), events.VersionDevice, []string{"sag-a"})
+	_, err := l.Get(context.Background(), upgrade.VersionDevice, []string{"sag-a"})
 	if err == nil || !strings.Contains(err.Error(), "OTSAuthFailed") {
 		t.Fatalf("wrong secret: %v", err)
 	}
@@ -316,7 +317,7 @@ func TestAuditTrailOfOneInstantInRevisionOrder(t *testing.T) {
 	ctx := context.Background()
 	steps := []handler.State{handler.StateReleased, handler.StateClaimed, handler.StateRequested, handler.StateReleased, handler.StateClaimed}
 	for i, s := range steps {
-		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
 			Event: s, RunID: "run-1", Rev: int64(i + 3)}); err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +370,7 @@ func TestRowsWithColumnsOfANewerVersionStillRead(t *testing.T) {
 	if err := e.ledger.Put(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+	if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
 		Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestRowsWithColumnsOfANewerVersionStillRead(t *testing.T) {
 	e.raw(t, "sag-a", auditKey, extra)
 	e.raw(t, "rollout#Device#sag-1000#2.3.1", "doc", extra)
 
-	got, err := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"})
+	got, err := e.ledger.Get(ctx, upgrade.VersionDevice, []string{"sag-a"})
 	if err != nil || got["sag-a"].Rev != 1 || got["sag-a"].ClaimID != want.ClaimID || !got["sag-a"].LeaseUntil.Equal(want.LeaseUntil) {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
@@ -430,7 +431,7 @@ func TestUnreadableRowsAreErrorsNamingTheRowAndColumn(t *testing.T) {
 			if err := e.ledger.Put(ctx, record("sag-a", 1, handler.StateRequested)); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: events.VersionDevice, Time: t0,
+			if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
 				Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
 				t.Fatal(err)
 			}
@@ -441,7 +442,7 @@ func TestUnreadableRowsAreErrorsNamingTheRowAndColumn(t *testing.T) {
 			var reads map[string]error
 			switch {
 			case strings.HasPrefix(tc.sk, "state#"):
-				_, getErr := e.ledger.Get(ctx, events.VersionDevice, []string{"sag-a"})
+				_, getErr := e.ledger.Get(ctx, upgrade.VersionDevice, []string{"sag-a"})
 				reads = map[string]error{"Get": getErr}
 				if tc.column != "state" { // Scan asks the server for known states only
 					_, reads["Scan"] = e.ledger.Scan(ctx, handler.StateRequested, handler.StateVerified)

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
@@ -300,7 +301,7 @@ func upToDateCost(cloud *cloudsim.Cloud, reports []events.Report) (int, float64)
 	for _, rep := range reports {
 		scanned += rep.Counts.Scanned
 		for _, res := range rep.Results {
-			if res.Outcome == events.OutcomeSkipped && res.Reason == "up_to_date" {
+			if res.Outcome == upgrade.OutcomeSkipped && res.Reason == "up_to_date" {
 				upToDate[res.SmartAGID] = true
 				appearances++
 			}

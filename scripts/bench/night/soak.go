@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
@@ -153,7 +154,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		mu.Lock()
 		req := running[r]
 		mu.Unlock()
-		if req.Kind != events.KindSweep {
+		if req.Kind != upgrade.KindSweep {
 			return false
 		}
 		upgraded := 0
@@ -215,7 +216,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 
 // tally holds one gateway's results.
 type tally struct {
-	finals     []events.Result
+	finals     []upgrade.Result
 	inProgress int
 }
 
@@ -257,7 +258,7 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 	due := map[string]time.Time{}
 	for _, m := range w.Cloud.MNS.Messages(cloudsim.WorkQueue) {
 		var req events.Request
-		if json.Unmarshal([]byte(m.Body), &req) != nil || req.Kind != events.KindVerify {
+		if json.Unmarshal([]byte(m.Body), &req) != nil || req.Kind != upgrade.KindVerify {
 			continue
 		}
 		for _, id := range req.GatewayIDs {
@@ -291,7 +292,7 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 	// as the delayed verify request would.
 	time.Sleep(soakUpgradeTime)
 	for start := 0; start < len(left); start += 50 {
-		body, _ := json.Marshal(events.Request{Kind: events.KindVerify, GatewayIDs: left[start:min(start+50, len(left))], CorrelationID: "soak"})
+		body, _ := json.Marshal(events.Request{Kind: upgrade.KindVerify, GatewayIDs: left[start:min(start+50, len(left))], CorrelationID: "soak"})
 		out, err := w.Runtimes[0].Invoke(ctx, body, fcsim.InvokeOptions{})
 		if err != nil {
 			return err
@@ -314,8 +315,8 @@ func (res *SoakResult) problem(format string, args ...any) {
 	}
 }
 
-func final(r events.Result) bool {
-	return !(r.Outcome == events.OutcomeSkipped && r.Reason == "in_progress")
+func final(r upgrade.Result) bool {
+	return !(r.Outcome == upgrade.OutcomeSkipped && r.Reason == "in_progress")
 }
 
 func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[string]*tally) {
@@ -325,8 +326,8 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 	for _, d := range res.Night.Trigger.DeadLetters {
 		res.problem("message %s given up after %d deliveries: %s", d.MessageID, d.Attempt, d.Result.ErrorMessage)
 	}
-	verified := map[string][]events.Result{}
-	lastSeen := map[string]events.Result{}
+	verified := map[string][]upgrade.Result{}
+	lastSeen := map[string]upgrade.Result{}
 	for _, rep := range res.Settle {
 		for _, r := range rep.Results {
 			lastSeen[r.SmartAGID] = r
@@ -364,7 +365,7 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 			t = &tally{}
 		}
 		finals := confirmed(t.finals)
-		var outcome events.Result
+		var outcome upgrade.Result
 		switch {
 		case len(finals) == 1:
 			outcome = finals[0]
@@ -392,12 +393,12 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 			res.Settled++
 		}
 		res.Outcomes[string(outcome.Outcome)+"/"+outcome.Reason]++
-		if (outcome.Outcome == events.OutcomeRequested || outcome.Outcome == events.OutcomeVerified) && applied != 1 {
+		if (outcome.Outcome == upgrade.OutcomeRequested || outcome.Outcome == upgrade.OutcomeVerified) && applied != 1 {
 			res.problem("%s (%s): %s, but %d upgrades applied", id, g.Case, outcome.Outcome, applied)
 		}
 		switch {
-		case applied == 0 || outcome.Outcome == events.OutcomeRequested || len(finals) == 0:
-		case outcome.Outcome == events.OutcomeVerified:
+		case applied == 0 || outcome.Outcome == upgrade.OutcomeRequested || len(finals) == 0:
+		case outcome.Outcome == upgrade.OutcomeVerified:
 			// Left in progress by a killed run: its redelivery comes after
 			// the lease (UPGRADE_TIME + VERIFY_TIMEOUT), when the device is
 			// back, and verifies it. Or requested, and confirmed by its
@@ -421,15 +422,15 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 // version follows: that is one upgrade and its confirmation, not two
 // outcomes. Each verification pairs with one request only, so a gateway
 // requested twice still shows two.
-func confirmed(finals []events.Result) []events.Result {
+func confirmed(finals []upgrade.Result) []upgrade.Result {
 	verified := map[string]int{}
 	for _, r := range finals {
-		if r.Outcome == events.OutcomeVerified {
+		if r.Outcome == upgrade.OutcomeVerified {
 			verified[r.ToVersion]++
 		}
 	}
-	return slices.DeleteFunc(slices.Clone(finals), func(r events.Result) bool {
-		if r.Outcome == events.OutcomeRequested && verified[r.ToVersion] > 0 {
+	return slices.DeleteFunc(slices.Clone(finals), func(r upgrade.Result) bool {
+		if r.Outcome == upgrade.OutcomeRequested && verified[r.ToVersion] > 0 {
 			verified[r.ToVersion]--
 			return true
 		}
@@ -437,7 +438,7 @@ func confirmed(finals []events.Result) []events.Result {
 	})
 }
 
-func describe(rs []events.Result) string {
+func describe(rs []upgrade.Result) string {
 	var parts []string
 	for _, r := range rs {
 		parts = append(parts, fmt.Sprintf("%s/%s", r.Outcome, r.Reason))

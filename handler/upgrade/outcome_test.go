@@ -1,6 +1,8 @@
-package events
+package upgrade
 
-import "testing"
+import (
+	"testing"
+)
 
 func TestCountsAdd(t *testing.T) {
 	var c Counts

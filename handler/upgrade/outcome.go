@@ -1,4 +1,4 @@
-package events
+package upgrade
 
 // Outcome is what happened to one gateway and version type in a run.
 type Outcome string

@@ -1,4 +1,4 @@
-package handler
+package upgrade
 
 // The reason of every result, by outcome. Operators filter events and logs on
 // them; the README lists them too.
@@ -60,5 +60,11 @@ const (
 // unverified.
 const ReasonVersionDiff = "version_mismatch" // the device does not run the target
 
-// rejected (besides events.ReasonInvalidRequest).
-const ReasonNoLedger = "no_ledger" // the request needs the ledger, which is not configured
+// rejected.
+const (
+	ReasonInvalidRequest = "invalid_request" // the message cannot be read as a request (the error names the field)
+	ReasonNoLedger       = "no_ledger"       // the request needs the ledger, which is not configured
+	// A control request or force from where only requests come (a
+	// trigger): only the operators' function serves them.
+	ReasonUnauthorized = "unauthorized"
+)

@@ -1,0 +1,100 @@
+package upgrade
+
+import (
+	"slices"
+	"strings"
+)
+
+// Kind says what a request asks the function to do.
+type Kind string
+
+const (
+	KindSweep  Kind = "sweep"  // upgrade every eligible gateway (the default)
+	KindVerify Kind = "verify" // re-check gateways after an upgrade
+	KindStop   Kind = "stop"   // the kill switch: no update call anywhere until resume
+	KindResume Kind = "resume" // clear the kill switch
+	KindReset  Kind = "reset"  // close a rollout's breaker (targetVersion, versionTypes)
+)
+
+// kindFields is every kind a request may name, with the fields that apply
+// to it besides kind and correlationId (which apply to every kind). Any
+// other field given is an error: a stop naming gateways would stop the whole
+// fleet. A new kind is one constant above and one row here.
+var kindFields = []kindRow{
+	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
+	{KindVerify, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
+	{KindStop, nil},
+	{KindResume, nil},
+	{KindReset, []string{"versionTypes", "targetVersion"}},
+}
+
+type kindRow struct {
+	kind   Kind
+	fields []string
+}
+
+// Known reports whether k is a kind this version of the function handles.
+func (k Kind) Known() bool {
+	_, ok := fieldsOf(k)
+	return ok
+}
+
+// fieldsOf returns the row of kind k, and whether there is one.
+func fieldsOf(k Kind) ([]string, bool) {
+	for _, row := range kindFields {
+		if row.kind == k {
+			return row.fields, true
+		}
+	}
+	return nil, false
+}
+
+// Applies reports whether field may be given in a request of kind k.
+func Applies(k Kind, field string) bool {
+	fields, _ := fieldsOf(k)
+	return field == "kind" || field == "correlationId" || slices.Contains(fields, field)
+}
+
+// Kinds lists the kinds in the table's order.
+func Kinds() []Kind {
+	ks := make([]Kind, len(kindFields))
+	for i, row := range kindFields {
+		ks[i] = row.kind
+	}
+	return ks
+}
+
+// KindsTaking names the kinds that field applies to, for an error message.
+func KindsTaking(field string) string {
+	var ks []string
+	for _, row := range kindFields {
+		if Applies(row.kind, field) {
+			ks = append(ks, string(row.kind))
+		}
+	}
+	return strings.Join(ks, ", ")
+}
+
+// VersionType names the software a version belongs to.
+type VersionType string
+
+const (
+	VersionDevice VersionType = "Device" // the gateway firmware
+	VersionDpi    VersionType = "Dpi"    // the DPI signature database
+)
+
+// Known reports whether v is Device or Dpi, in the exact case SAG uses.
+func (v VersionType) Known() bool { return v == VersionDevice || v == VersionDpi }
+
+// sagRegions are the regions with a SAG endpoint: the SDK's endpoint table
+// plus the three the newer Smartag client adds.
+var sagRegions = []string{
+	"cn-shanghai", "cn-hongkong", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+	"ap-southeast-5", "eu-central-1", "cn-hangzhou", "cn-shanghai-finance-1", "ap-northeast-1",
+}
+
+// SAGRegions returns the regions that have a SAG endpoint.
+func SAGRegions() []string { return slices.Clone(sagRegions) }
+
+// KnownRegion reports whether id is a region with a SAG endpoint.
+func KnownRegion(id string) bool { return slices.Contains(sagRegions, id) }
