@@ -69,7 +69,7 @@ func FuzzDecode(f *testing.F) {
 				if n := len(m.Err.Error()); n > 8<<10 {
 					t.Fatalf("message %d: an error of %d bytes", i, n)
 				}
-				b, err := json.Marshal(OutcomeEvent("acs:fc:cn-shanghai:1:functions/f", RunInfo{RunID: "r", Trigger: inv.Trigger}, m.Rejected(), time.Time{}))
+				b, err := json.Marshal(OutcomeEvent("acs:fc:cn-shanghai:1:functions/f", RunInfo{RunID: "r", Trigger: inv.Trigger}, rejected(m), time.Time{}))
 				if err != nil || len(b) > 64<<10 {
 					t.Fatalf("message %d: rejected event of %d bytes, %v", i, len(b), err)
 				}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // fixtureDir holds the real-shaped events, at the repository root.
@@ -59,4 +61,11 @@ func roundTrip[T any](t *testing.T, name string) T {
 	}
 	assertJSONEqual(t, raw, out)
 	return v
+}
+
+// rejected is the result the function reports for a rejected message, as
+// handler builds it from Fitted.
+func rejected(m Message) upgrade.Result {
+	id, raw, problem := m.Fitted()
+	return upgrade.Result{Outcome: upgrade.OutcomeRejected, Reason: upgrade.ReasonInvalidRequest, Error: problem, Message: raw, MessageID: id}
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-
-	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Trigger names how an invocation reached the function.
@@ -301,20 +299,15 @@ const (
 	MaxRejectedMessageID = 128     // bytes of the message id kept (MNS ids have 32)
 )
 
-// Rejected returns the result that reports m as rejected: its id, its error
-// and its raw text, each cut to the limits above.
-func (m Message) Rejected() upgrade.Result {
-	var errText string
+// Fitted returns what the report of a rejected m may carry, each part cut
+// to the limits above so its event fits one MNS message: the message id, the
+// raw text and the error.
+func (m Message) Fitted() (id, raw, problem string) {
 	if m.Err != nil {
-		errText = m.Err.Error()
+		problem = m.Err.Error()
 	}
-	return upgrade.Result{
-		Outcome:   upgrade.OutcomeRejected,
-		Reason:    upgrade.ReasonInvalidRequest,
-		Error:     truncate(errText, MaxRejectedError),
-		Message:   truncate(string(m.Raw), MaxRejectedMessage),
-		MessageID: truncate(m.ID, MaxRejectedMessageID), // any envelope may send any id
-	}
+	// Any envelope may send any id.
+	return truncate(m.ID, MaxRejectedMessageID), truncate(string(m.Raw), MaxRejectedMessage), truncate(problem, MaxRejectedError)
 }
 
 // truncate cuts s to at most max bytes on a character boundary and says how

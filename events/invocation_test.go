@@ -363,11 +363,11 @@ func TestDecodePayloadLimit(t *testing.T) {
 
 func TestMessageRejected(t *testing.T) {
 	m := Decode(readFixture(t, "eventbridge-batch-one-bad.json")).Messages[1]
-	r := m.Rejected()
+	r := rejected(m)
 	if r.Outcome != upgrade.OutcomeRejected || r.Reason != upgrade.ReasonInvalidRequest || r.MessageID != m.ID || r.Message != string(m.Raw) || r.Error != m.Err.Error() {
 		t.Errorf("got %+v", r)
 	}
-	if r := (Message{Raw: []byte("{}")}).Rejected(); r.Error != "" || r.Message != "{}" {
+	if r := rejected(Message{Raw: []byte("{}")}); r.Error != "" || r.Message != "{}" {
 		t.Errorf("no error: got %+v", r)
 	}
 }
@@ -404,7 +404,7 @@ func TestMessageRejectedFitsMNS(t *testing.T) {
 					t.Errorf("%q, %s, message %d: accepted", fill, name, i)
 					continue
 				}
-				r := m.Rejected()
+				r := rejected(m)
 				run.Trigger = inv.Trigger
 				b, err := json.Marshal(OutcomeEvent(functionARN, run, r, fixtureAt))
 				if err != nil {
@@ -420,7 +420,7 @@ func TestMessageRejectedFitsMNS(t *testing.T) {
 			}
 		}
 	}
-	long := Message{ID: strings.Repeat("i", 1<<20), Raw: []byte(strings.Repeat("r", 1<<20)), Err: errors.New(strings.Repeat("e", 1<<20))}.Rejected()
+	long := rejected(Message{ID: strings.Repeat("i", 1<<20), Raw: []byte(strings.Repeat("r", 1<<20)), Err: errors.New(strings.Repeat("e", 1<<20))})
 	for _, s := range []string{long.Message, long.Error, long.MessageID} {
 		if !strings.HasSuffix(s, "(1048576 bytes in all)") {
 			t.Errorf("not cut, or not said: %.40q…%q", s, s[max(0, len(s)-30):])

@@ -20,11 +20,8 @@ import (
 // MaxCorrelationIDLen is the longest correlationId accepted, in characters.
 const MaxCorrelationIDLen = 128
 
-var (
-	gatewayIDPattern = regexp.MustCompile(`^sag-[a-z0-9]+$`)
-	batchIDPattern   = regexp.MustCompile(`^[a-z0-9-]{0,64}$`)
-	versionPattern   = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}$`)
-)
+// batchIDPattern is what a batch id the function gives its batches looks like.
+var batchIDPattern = regexp.MustCompile(`^[a-z0-9-]{0,64}$`)
 
 // Request is what every trigger carries: one JSON object, all fields
 // optional. Absent lists mean the configured defaults.
@@ -291,13 +288,13 @@ func (r Request) validate(sent func(name string) bool) error {
 		// One error for the list: one per id made megabytes of error text.
 		add("gatewayIds", "%d ids (at most %d; a larger set goes by region, which fans out)", n, MaxGatewayIDs)
 	} else {
-		checkList(&errs, "gatewayIds", r.GatewayIDs, gatewayIDPattern.MatchString,
+		checkList(&errs, "gatewayIds", r.GatewayIDs, upgrade.ValidGatewayID,
 			`is not a gateway id (want "sag-" followed by lowercase letters and digits)`)
 	}
 	checkList(&errs, "versionTypes", r.VersionTypes, upgrade.VersionType.Known,
 		`is not a version type (want "Device" or "Dpi")`)
 	if r.TargetVersion != "" {
-		if !versionPattern.MatchString(r.TargetVersion) {
+		if !upgrade.ValidTarget(r.TargetVersion) {
 			add("targetVersion", "%s is not a version (want 2 to 4 dot-separated numbers, e.g. \"2.3.1\")", quoteShort(r.TargetVersion))
 		}
 		// The pin applies to every requested version type; a type whose
@@ -310,8 +307,10 @@ func (r Request) validate(sent func(name string) bool) error {
 	if !batchIDPattern.MatchString(r.BatchID) {
 		add("batchId", "%s is not a batch id (want at most 64 lowercase letters, digits and hyphens)", quoteShort(r.BatchID))
 	}
-	if r.Kind == upgrade.KindReset && r.TargetVersion == "" {
-		add("targetVersion", "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)")
+	for _, name := range requestFields {
+		if why, required := upgrade.Required(kind)[name]; required && !r.given(name) { // "" gives nothing
+			add(name, "%s", why)
+		}
 	}
 	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {
 		add("correlationId", "is %d characters long (at most %d)", n, MaxCorrelationIDLen)

@@ -262,7 +262,7 @@ func (r *run) put(ctx context.Context, j job, prev *Record, rec Record) error {
 	r.rollouts.moved(prev, rec)
 	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: r.now(), Event: rec.State,
 		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
-		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.req.Force, Error: rec.LastError, Rev: rec.Rev}
+		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.force, Error: rec.LastError, Rev: rec.Rev}
 	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Audit(ctx, entry) }); err != nil {
 		r.log.Warn().Str("smartAGId", rec.Gateway).Err(err).Msg("ledger: audit entry not written")
 	}
@@ -366,7 +366,7 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 	var ids []string
 	for _, rec := range recs {
 		if slices.Contains(j.types, rec.VersionType) && slices.Contains(j.regions, rec.Region) &&
-			(len(j.req.GatewayIDs) == 0 || slices.Contains(j.req.GatewayIDs, rec.Gateway)) && !slices.Contains(ids, rec.Gateway) {
+			(len(j.gatewayIDs) == 0 || slices.Contains(j.gatewayIDs, rec.Gateway)) && !slices.Contains(ids, rec.Gateway) {
 			ids = append(ids, rec.Gateway)
 		}
 	}
@@ -375,6 +375,6 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 	if len(ids) == 0 {
 		return false
 	}
-	j.req.GatewayIDs = ids
+	j.gatewayIDs = ids
 	return true
 }

@@ -166,14 +166,12 @@ func (r *run) controlled(m events.Message, j job, ctls []upgrade.Control, err er
 		if errors.Is(err, errNoSuchRollout) {
 			reason = upgrade.ReasonNotFound
 		}
-		res := m.Rejected()
-		res.Reason = reason
-		r.record(j, res, 0)
+		r.record(j, rejection(m, reason), 0)
 		return err.Error()
 	}
-	r.log.Error().Err(err).Str("kind", string(m.Request.Kind)).Str("correlationId", j.info.CorrelationID).Msg("control request failed")
+	r.log.Error().Err(err).Str("kind", string(j.kind)).Str("correlationId", j.info.CorrelationID).Msg("control request failed")
 	r.mu.Lock()
-	r.controlErrs = append(r.controlErrs, fmt.Sprintf("%s: %v", m.Request.Kind, err))
+	r.controlErrs = append(r.controlErrs, fmt.Sprintf("%s: %v", j.kind, err))
 	r.mu.Unlock()
 	return ""
 }

@@ -17,7 +17,7 @@ import (
 // batch, the regions taking turns) for workers to sweep. It reports whether
 // it did.
 func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) bool {
-	if !full || !r.canHandOver(j) || j.req.Kind != upgrade.KindSweep && j.req.Kind != "" {
+	if !full || !r.canHandOver(j) || j.kind != upgrade.KindSweep && j.kind != "" {
 		return false
 	}
 	var eligible []Gateway
@@ -89,8 +89,8 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 		for chunk := range slices.Chunk(ids, r.cfg.BatchSize) {
 			bs = append(bs, batch{req: events.Request{
 				Kind: upgrade.KindSweep, Regions: []string{region}, GatewayIDs: chunk, VersionTypes: j.types,
-				TargetVersion: j.req.TargetVersion, DryRun: j.req.DryRun, Force: j.req.Force,
-				CorrelationID: j.req.CorrelationID, ParentRunID: j.info.RunID, BatchID: newBatchID(),
+				TargetVersion: j.target, DryRun: j.dryRun, Force: j.force,
+				CorrelationID: j.info.CorrelationID, ParentRunID: j.info.RunID, BatchID: newBatchID(),
 			}})
 		}
 		perRegion = append(perRegion, bs)
@@ -137,7 +137,7 @@ func (r *run) send(ctx context.Context, batches []batch) []batch {
 // is one, and a forced job's batches can be recorded in the ledger, which is
 // what lets the worker that takes them keep their force.
 func (r *run) canHandOver(j job) bool {
-	return r.work != nil && (!j.req.Force || r.ledger != nil)
+	return r.work != nil && (!j.force || r.ledger != nil)
 }
 
 func newBatchID() string {

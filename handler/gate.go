@@ -53,7 +53,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 	}
 	var open []*candidate
 	for _, c := range cands {
-		if !j.req.Force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(c.vt)) {
+		if !j.force && !r.cfg.Window.Allows(r.now(), r.upgradeTime(c.vt)) {
 			hold(c, upgrade.ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", r.cfg.Window))
 			continue
 		}
@@ -61,7 +61,7 @@ func (r *run) gate(ctx context.Context, j job, cands []*candidate) (calls, admit
 	}
 	open = r.oneAtATime(j, open, hold)
 
-	if r.ledger == nil || j.req.Force {
+	if r.ledger == nil || j.force {
 		admitted = open // no rollout state to keep; force is recorded in every result
 	} else {
 		byKey := map[rolloutKey][]*candidate{}

@@ -172,12 +172,12 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		}
 		j := r.jobFor(m.Request, len(r.jobs))
 		allDry = allDry && j.dryRun
-		log.Info().Str("messageId", m.ID).Str("kind", string(m.Request.Kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
-			Strs("gatewayIds", m.Request.GatewayIDs).Str("targetVersion", m.Request.TargetVersion).
-			Bool("dryRun", j.dryRun).Bool("force", m.Request.Force).Str("correlationId", m.Request.CorrelationID).
+		log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
+			Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
+			Bool("dryRun", j.dryRun).Bool("force", j.force).Str("correlationId", j.info.CorrelationID).
 			Msg("request")
-		if m.Request.Force {
-			log.Warn().Str("correlationId", m.Request.CorrelationID).Msg("force: maintenance window bypassed for this request")
+		if j.force {
+			log.Warn().Str("correlationId", j.info.CorrelationID).Msg("force: maintenance window bypassed for this request")
 		}
 		if problem := r.serve(ctx, m, j); problem != "" {
 			problems = append(problems, problem)
@@ -235,19 +235,19 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 func (r *run) serve(ctx context.Context, m events.Message, j job) (problem string) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("kind", string(j.req.Kind)).
+			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("kind", string(j.kind)).
 				Msg("request aborted by a panic")
 			r.mu.Lock()
-			r.aborted = append(r.aborted, fmt.Sprintf("%s: internal error: %v", j.req.Kind, p))
+			r.aborted = append(r.aborted, fmt.Sprintf("%s: internal error: %v", j.kind, p))
 			r.mu.Unlock()
 			r.failUnfinished(j, fmt.Sprintf("internal error: %v", p))
 		}
 	}()
-	switch m.Request.Kind {
+	switch j.kind {
 	case upgrade.KindVerify:
 		r.verify(ctx, j)
 	case upgrade.KindStop, upgrade.KindResume:
-		ctl, err := r.kill.set(ctx, j, m.Request.Kind == upgrade.KindStop)
+		ctl, err := r.kill.set(ctx, j, j.kind == upgrade.KindStop)
 		return r.controlled(m, j, []upgrade.Control{ctl}, err)
 	case upgrade.KindReset:
 		ctls, err := r.resetRollouts(ctx, j)
@@ -260,9 +260,14 @@ func (r *run) serve(ctx context.Context, m events.Message, j job) (problem strin
 
 // reject reports a message that cannot be processed, with its raw content.
 func (r *run) reject(m events.Message, reason string) {
-	res := m.Rejected()
-	res.Reason = reason
-	r.record(job{id: -1, info: r.info}, res, 0)
+	r.record(job{id: -1, info: r.info}, rejection(m, reason), 0)
+}
+
+// rejection is the result that reports a message the run could not serve:
+// its id, its raw text and why, cut so its event fits one MNS message.
+func rejection(m events.Message, reason string) upgrade.Result {
+	id, raw, problem := m.Fitted()
+	return upgrade.Result{Outcome: upgrade.OutcomeRejected, Reason: reason, Error: problem, Message: raw, MessageID: id}
 }
 
 // Warnings of a run's setup, in its first log line and its report.

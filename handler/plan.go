@@ -113,7 +113,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt upgrade.VersionTy
 		}
 		return nil, res
 	}
-	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.req.RetryFailedOnly {
+	if rec != nil && r.now().Before(rec.PenaltyUntil) && !j.retryFailedOnly {
 		res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
 			Error: rec.LastError}
 		return nil, skipped(res, upgrade.ReasonPenalty)
@@ -122,7 +122,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt upgrade.VersionTy
 		return nil, r.stillDown(ctx, j, g, *rec)
 	}
 	res := upgrade.Result{
-		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.req.Force,
+		SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, Force: j.force,
 		SerialNumber: strings.Join(g.SerialNumbers, ","),
 	}
 	if vt == upgrade.VersionDevice {
@@ -137,7 +137,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt upgrade.VersionTy
 
 	// A pinned version settles a single device already at or past it
 	// without asking for its version list: the answer is known.
-	if pin := j.req.TargetVersion; pin != "" && vt == upgrade.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
+	if pin := j.target; pin != "" && vt == upgrade.VersionDevice && !g.HA() && validVersion(g.SoftwareVersion) {
 		switch compareVersions(g.SoftwareVersion, pin) {
 		case 0:
 			return nil, skipped(res, upgrade.ReasonUpToDate)
@@ -176,7 +176,7 @@ func (r *run) decide(ctx context.Context, j job, g Gateway, vt upgrade.VersionTy
 	var due []plan
 	skipReason := ""
 	for _, d := range devices {
-		target, reason := r.policy.Choose(d.Version(vt), offered, j.req.TargetVersion, r.now())
+		target, reason := r.policy.Choose(d.Version(vt), offered, j.target, r.now())
 		if reason != "" {
 			if skipReason == "" || reason != upgrade.ReasonUpToDate {
 				skipReason = reason

@@ -493,7 +493,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 				r.log.Warn().Err(err).Msg("an unreadable rollout document is not reset")
 				continue
 			}
-			if compareVersions(found.Target, j.req.TargetVersion) != 0 {
+			if compareVersions(found.Target, j.target) != 0 {
 				continue
 			}
 			k := rolloutKey{found.VersionType, found.Model, found.Target}
@@ -523,7 +523,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no %s rollout to version %s in the ledger", errNoSuchRollout, joinTypes(j.types), j.req.TargetVersion)
+		return nil, fmt.Errorf("%w: no %s rollout to version %s in the ledger", errNoSuchRollout, joinTypes(j.types), j.target)
 	}
 	return out, nil
 }

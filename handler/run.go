@@ -60,14 +60,22 @@ type run struct {
 	catalogs  map[string][]Release // Versions answers of this run, by gateway and version type
 }
 
-// job is one request of the run, with the configuration applied.
+// job is one request of the run as the function reads it: the wire request
+// translated once (jobFor), the configuration's defaults filled in. Nothing
+// reads the wire request after.
 type job struct {
-	id      int // its index among the run's jobs
-	req     events.Request
-	info    events.RunInfo
-	regions []string
-	types   []upgrade.VersionType
-	dryRun  bool
+	id         int // its index among the run's jobs
+	kind       upgrade.Kind
+	info       events.RunInfo // the run, and the request's correlation id
+	regions    []string
+	gatewayIDs []string // the gateways named; none: every gateway of the regions
+	types      []upgrade.VersionType
+	target     string // the pinned version (targetVersion); "": the newest release
+	dryRun     bool   // the request's or the configuration's
+	force      bool
+	// retryFailedOnly narrows a sweep to the gateways whose last upgrade
+	// failed or stayed unverified.
+	retryFailedOnly bool
 }
 
 // jobOutcomes are the gateways a job must settle, and those it has.
@@ -83,7 +91,8 @@ func (r *run) jobFor(req events.Request, id int) job {
 	r.mu.Lock()
 	r.jobs = append(r.jobs, &jobOutcomes{due: map[string]Gateway{}, done: map[string]bool{}})
 	r.mu.Unlock()
-	j := job{id: id, req: req, info: r.info, regions: req.Regions, types: req.VersionTypes, dryRun: r.cfg.DryRun || req.DryRun}
+	j := job{id: id, kind: req.Kind, info: r.info, regions: req.Regions, gatewayIDs: req.GatewayIDs, types: req.VersionTypes,
+		target: req.TargetVersion, dryRun: r.cfg.DryRun || req.DryRun, force: req.Force, retryFailedOnly: req.RetryFailedOnly}
 	j.info.CorrelationID = req.CorrelationID
 	if len(j.regions) == 0 {
 		j.regions = r.cfg.Regions
@@ -91,7 +100,7 @@ func (r *run) jobFor(req events.Request, id int) job {
 	if len(j.types) == 0 {
 		j.types = r.cfg.VersionTypes
 	}
-	for _, gw := range req.GatewayIDs {
+	for _, gw := range j.gatewayIDs {
 		r.jobs[id].due[gw] = Gateway{ID: gw}
 	}
 	return j
@@ -204,7 +213,7 @@ func (c *candidate) key() rolloutKey { return rolloutKey{c.vt, c.g.Model, c.targ
 // the candidates together (kill switch, maintenance window, rollout waves
 // and breaker, run limit), then make the calls.
 func (r *run) sweep(ctx context.Context, j job) {
-	if j.req.RetryFailedOnly && !r.retryFailedOnly(ctx, &j) {
+	if j.retryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
 	}
 	fleet, listErr := r.list(ctx, j)
@@ -218,7 +227,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 
-	full := len(j.req.GatewayIDs) == 0 && !j.req.RetryFailedOnly
+	full := len(j.gatewayIDs) == 0 && !j.retryFailedOnly
 	if full && r.ledger != nil && !j.dryRun {
 		r.rollouts.recount(ctx, j)
 	}
@@ -244,7 +253,7 @@ func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound upgrade.O
 	for _, g := range fleet {
 		listed[g.ID] = true
 	}
-	for _, id := range j.req.GatewayIDs {
+	for _, id := range j.gatewayIDs {
 		if listed[id] {
 			continue
 		}
@@ -301,7 +310,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, region := range j.regions {
 		g.Go(func() error {
-			gws, lerr := r.listRegionSafely(gctx, region, j.req.GatewayIDs)
+			gws, lerr := r.listRegionSafely(gctx, region, j.gatewayIDs)
 			mu.Lock()
 			defer mu.Unlock()
 			if lerr != nil {

@@ -30,18 +30,20 @@ func (r *run) verify(ctx context.Context, j job) {
 					continue
 				}
 			}
-			jj := j
-			if ok && jj.req.TargetVersion == "" {
-				jj.req.TargetVersion = rec.Target
+			target := j.target
+			if ok && target == "" {
+				target = rec.Target // the upgrade the ledger says was made
 			}
-			r.record(j, r.check(ctx, jj, g, vt), time.Since(start))
+			r.record(j, r.check(ctx, g, vt, target), time.Since(start))
 		}
 	}
 	r.rollouts.reviewAll(ctx, j)
 	r.unlisted(j, fleet, listErr, upgrade.OutcomeUnverified)
 }
 
-func (r *run) check(ctx context.Context, j job, g Gateway, vt upgrade.VersionType) upgrade.Result {
+// check reads one gateway and says whether it runs target ("": the newest
+// version the policy would install).
+func (r *run) check(ctx context.Context, g Gateway, vt upgrade.VersionType, target string) upgrade.Result {
 	res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: strings.Join(g.SerialNumbers, ",")}
 	unverified := func(reason string) upgrade.Result {
 		res.Outcome, res.Reason = upgrade.OutcomeUnverified, reason
@@ -53,7 +55,6 @@ func (r *run) check(ctx context.Context, j job, g Gateway, vt upgrade.VersionTyp
 		return unverified(upgrade.ReasonAPIError)
 	}
 	res.FromVersion = lowest(d.Devices, vt)
-	target := j.req.TargetVersion
 	if target == "" {
 		offered, err := r.versions(ctx, g, vt)
 		if err != nil {

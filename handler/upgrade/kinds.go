@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -21,16 +22,28 @@ const (
 // other field given is an error: a stop naming gateways would stop the whole
 // fleet. A new kind is one constant above and one row here.
 var kindFields = []kindRow{
-	{KindSweep, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
-	{KindVerify, []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
-	{KindStop, nil},
-	{KindResume, nil},
-	{KindReset, []string{"versionTypes", "targetVersion"}},
+	{kind: KindSweep, fields: []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
+	{kind: KindVerify, fields: []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
+	{kind: KindStop},
+	{kind: KindResume},
+	{kind: KindReset, fields: []string{"versionTypes", "targetVersion"},
+		required: map[string]string{"targetVersion": "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)"}},
 }
 
 type kindRow struct {
-	kind   Kind
-	fields []string
+	kind     Kind
+	fields   []string
+	required map[string]string // field -> why a request of the kind must give it
+}
+
+// Required returns the fields a request of kind k must give, each with why.
+func Required(k Kind) map[string]string {
+	for _, row := range kindFields {
+		if row.kind == k {
+			return row.required
+		}
+	}
+	return nil
 }
 
 // Known reports whether k is a kind this version of the function handles.
@@ -98,3 +111,16 @@ func SAGRegions() []string { return slices.Clone(sagRegions) }
 
 // KnownRegion reports whether id is a region with a SAG endpoint.
 func KnownRegion(id string) bool { return slices.Contains(sagRegions, id) }
+
+var (
+	gatewayIDPattern = regexp.MustCompile(`^sag-[a-z0-9]+$`)
+	versionPattern   = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}$`)
+)
+
+// ValidGatewayID reports whether id is shaped like a SmartAGId: "sag-" and
+// lowercase letters and digits.
+func ValidGatewayID(id string) bool { return gatewayIDPattern.MatchString(id) }
+
+// ValidTarget reports whether v can name a version a request pins: 2 to 4
+// dot-separated numbers, such as 2.3.1.
+func ValidTarget(v string) bool { return versionPattern.MatchString(v) }
