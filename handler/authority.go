@@ -74,7 +74,7 @@ func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events
 		d     Doc
 		found bool
 	}
-	g, err := store(ctx, r.lcall, func(ctx context.Context) (got, error) {
+	g, err := retrying(ctx, r.lcall, func(ctx context.Context) (got, error) {
 		d, found, err := r.ledger.GetDoc(ctx, batchDoc(req.BatchID))
 		return got{d, found}, err
 	})
@@ -120,7 +120,7 @@ func (r *run) recordForced(ctx context.Context, batches []batch) {
 			continue
 		}
 		body, _ := json.Marshal(batchRecord{Digest: digest(b.req), Force: true, ParentRunID: b.req.ParentRunID, At: r.now()})
-		_, b.err = store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
+		_, b.err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: batchDoc(b.req.BatchID), Rev: 1, Body: body})
 		})
 	}

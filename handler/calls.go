@@ -109,9 +109,9 @@ func burst(qps float64) int {
 	return max(1, int(qps/10))
 }
 
-// store runs a ledger call: no rate limit (Tablestore is not the bottleneck),
-// retries for errors that say they are temporary.
-func store[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
+// retrying runs a call to the ledger or the work queue: no rate limit (they
+// are not the bottleneck), retries for errors that say they are temporary.
+func retrying[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
 	return retry(ctx, c, nil, op, func(err error) bool {
 		var t Temporary
 		return errors.As(err, &t) && t.Temporary()
@@ -127,20 +127,20 @@ func (c *caller) backoff() *backoff.ExponentialBackOff {
 	}
 }
 
-// read runs an idempotent SAG call of action a, retrying transient and
+// readSAG runs an idempotent SAG call of action a, retrying transient and
 // throttled failures.
-func read[T any](ctx context.Context, c *caller, a action, op func(context.Context) (T, error)) (T, error) {
+func readSAG[T any](ctx context.Context, c *caller, a action, op func(context.Context) (T, error)) (T, error) {
 	return retry(ctx, c, c.limit(a), op, func(err error) bool {
 		k := classify(err)
 		return k == transient || k == throttled
 	})
 }
 
-// update runs UpdateSmartAccessGatewayVersion, which is not idempotent: it is
+// updateSAG runs UpdateSmartAccessGatewayVersion, which is not idempotent: it is
 // retried only when the service certainly did not act on the call (flow
 // control refused it, or it was never sent). Any other failure may hide an
 // upgrade that started, so the caller re-reads the device instead.
-func (c *caller) update(ctx context.Context, op func(context.Context) (string, error)) (string, error) {
+func (c *caller) updateSAG(ctx context.Context, op func(context.Context) (string, error)) (string, error) {
 	return retry(ctx, c, c.limit(requestUpgrade), op, func(err error) bool {
 		var ae *APIError
 		return classify(err) == throttled || errors.As(err, &ae) && ae.NotSent

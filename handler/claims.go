@@ -28,7 +28,7 @@ func (r *run) records(ctx context.Context, fleet []Gateway, types []upgrade.Vers
 	for _, vt := range types {
 		out[vt] = map[string]Record{}
 		for chunk := range slices.Chunk(ids, 100) {
-			recs, err := store(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) { return r.ledger.Get(ctx, vt, chunk) })
+			recs, err := retrying(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) { return r.ledger.Get(ctx, vt, chunk) })
 			if err != nil {
 				return nil, err
 			}
@@ -56,7 +56,7 @@ func (r *run) resolve(ctx context.Context, j job, g Gateway, vt upgrade.VersionT
 		return skipped(res, upgrade.ReasonInProgress), rec, true // not even rebooted yet: no need to look
 	}
 
-	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		return readFailure(res, err), rec, true
 	}
@@ -256,14 +256,14 @@ func (r *run) write(ctx context.Context, j job, prev *Record, rec Record, res up
 // put writes a record (following prev, nil for a first one) and its audit
 // entry, and tallies the move for the rollouts.
 func (r *run) put(ctx context.Context, j job, prev *Record, rec Record) error {
-	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Put(ctx, rec) }); err != nil {
+	if _, err := retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Put(ctx, rec) }); err != nil {
 		return err
 	}
 	r.rollouts.moved(prev, rec)
 	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: r.now(), Event: rec.State,
 		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
 		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.force, Error: rec.LastError, Rev: rec.Rev}
-	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Audit(ctx, entry) }); err != nil {
+	if _, err := retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.ledger.Audit(ctx, entry) }); err != nil {
 		r.log.Warn().Str("smartAGId", rec.Gateway).Err(err).Msg("ledger: audit entry not written")
 	}
 	return nil
@@ -333,7 +333,7 @@ func (r *run) sendVerifies(ctx context.Context) {
 			msgs = append(msgs, QueueMessage{Body: string(body), Delay: delay})
 		}
 	}
-	if _, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) }); err != nil {
+	if _, err := retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) }); err != nil {
 		r.log.Warn().Err(err).Int("messages", len(msgs)).Msg("verify requests not queued; the next sweep verifies these upgrades")
 		return
 	}
@@ -356,7 +356,7 @@ func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
 		r.record(*j, res, 0)
 		return false
 	}
-	recs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
+	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
 		return r.ledger.Scan(ctx, StateFailed, StateUnverified)
 	})
 	if err != nil {

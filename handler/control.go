@@ -69,7 +69,7 @@ func (k *killSwitch) read(ctx context.Context) (control, int64, error) {
 		d     Doc
 		found bool
 	}
-	g, err := store(ctx, k.r.lcall, func(ctx context.Context) (got, error) {
+	g, err := retrying(ctx, k.r.lcall, func(ctx context.Context) (got, error) {
 		d, found, err := k.r.ledger.GetDoc(ctx, controlDoc)
 		return got{d, found}, err
 	})
@@ -111,7 +111,7 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, 
 			return ctl, nil
 		}
 		body, _ := json.Marshal(after)
-		_, err = store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
+		_, err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
 		})
 		if err == nil {

@@ -41,7 +41,7 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) upgrade.Result {
 			return res
 		}
 	}
-	requestID, err := r.api.update(ctx, func(ctx context.Context) (string, error) {
+	requestID, err := r.api.updateSAG(ctx, func(ctx context.Context) (string, error) {
 		// Here, after the pacing wait and before each try: a stop written
 		// while this worker waited holds the call back.
 		if on, err := r.kill.check(ctx); on {
@@ -74,7 +74,7 @@ func (r *run) execute(ctx context.Context, j job, c *candidate) upgrade.Result {
 // otherInFlight reads the gateway's record of the other version type and
 // reports whether its upgrade is in flight.
 func (r *run) otherInFlight(ctx context.Context, c *candidate) (bool, error) {
-	recs, err := store(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) {
+	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) {
 		return r.ledger.Get(ctx, otherType(c.vt), []string{c.g.ID})
 	})
 	if err != nil {
@@ -124,7 +124,7 @@ func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt upgra
 	case code == "NotBoundCCN":
 		return skipped(res, upgrade.ReasonNotBoundCCN)
 	case classify(err) == transient:
-		d, rerr := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+		d, rerr := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
 			res.Outcome, res.Reason = upgrade.OutcomeRequested, upgrade.ReasonConfirmed
 			return res

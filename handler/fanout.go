@@ -125,7 +125,7 @@ func (r *run) send(ctx context.Context, batches []batch) []batch {
 			body, _ := json.Marshal(b.req)
 			msgs[i] = QueueMessage{Body: string(body)}
 		}
-		_, err := store(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) })
+		_, err := retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, r.work.Send(ctx, msgs) })
 		for _, b := range group {
 			b.err = err
 		}
@@ -181,7 +181,7 @@ func (r *run) handOver(ctx context.Context, j job, rest []Gateway) bool {
 // fleet.
 func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 	r := ro.r
-	docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
+	docs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 		return r.ledger.ListDocs(ctx, "rollout#"+string(upgrade.VersionDevice)+"#")
 	})
 	if err != nil {
@@ -200,7 +200,7 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job) {
 		below := 0
 		for _, region := range j.regions {
 			type page struct{ total int }
-			p, err := read(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
+			p, err := readSAG(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
 				_, total, err := r.sag.ListGateways(ctx, region, ListFilter{Model: doc.Model, Below: doc.Target}, 1)
 				return page{total}, err
 			})

@@ -293,7 +293,7 @@ func (o *outbox) keepLoop() {
 		o.keeping = true
 		o.mu.Unlock()
 
-		kept := o.store(batch)
+		kept := o.keepAll(batch)
 
 		o.mu.Lock()
 		o.keeping = false
@@ -307,9 +307,9 @@ func (o *outbox) keepLoop() {
 	}
 }
 
-// store keeps events in the ledger, or, without one or when it fails, writes
+// keepAll keeps events in the ledger, or, without one or when it fails, writes
 // each whole into a log line, so nothing is lost in silence.
-func (o *outbox) store(evs []events.CloudEvent) (kept bool) {
+func (o *outbox) keepAll(evs []events.CloudEvent) (kept bool) {
 	var err error
 	if o.ledger != nil {
 		func() {
@@ -318,7 +318,7 @@ func (o *outbox) store(evs []events.CloudEvent) (kept bool) {
 					err = fmt.Errorf("internal error: %v", p)
 				}
 			}()
-			_, err = store(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
+			_, err = retrying(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
 				return struct{}{}, o.ledger.KeepEvents(ctx, evs)
 			})
 		}()
@@ -452,7 +452,7 @@ func (o *outbox) startDrain() {
 // run is publishing them.
 func (o *outbox) drain(p *drainPlan) {
 	ctx, runID, now, until := o.publishCtx, p.runID, p.now, p.until
-	kept, err := store(ctx, o.lcall, func(ctx context.Context) ([]KeptEvent, error) { return o.ledger.KeptEvents(ctx, drainMax) })
+	kept, err := retrying(ctx, o.lcall, func(ctx context.Context) ([]KeptEvent, error) { return o.ledger.KeptEvents(ctx, drainMax) })
 	if err != nil {
 		o.log.Warn().Err(err).Msg("kept events not read; a later sweep publishes them")
 		return
@@ -464,7 +464,7 @@ func (o *outbox) drain(p *drainPlan) {
 		d     Doc
 		found bool
 	}
-	g, err := store(ctx, o.lcall, func(ctx context.Context) (got, error) {
+	g, err := retrying(ctx, o.lcall, func(ctx context.Context) (got, error) {
 		d, found, err := o.ledger.GetDoc(ctx, drainDoc)
 		return got{d, found}, err
 	})
@@ -484,7 +484,7 @@ func (o *outbox) drain(p *drainPlan) {
 	}
 	lease := drainLease{RunID: runID, Until: until, rev: g.d.Rev + 1}
 	body, _ := json.Marshal(lease)
-	if _, err := store(ctx, o.lcall, func(ctx context.Context) (struct{}, error) {
+	if _, err := retrying(ctx, o.lcall, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, o.ledger.PutDoc(ctx, Doc{ID: drainDoc, Rev: lease.rev, Body: body})
 	}); err != nil {
 		o.log.Info().Err(err).Msg("kept events not published by this run: another took the drain lease")
@@ -512,7 +512,7 @@ func (o *outbox) release() {
 		return
 	}
 	if len(drained) > 0 {
-		if _, err := store(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
+		if _, err := retrying(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, o.ledger.DropEvents(ctx, drained)
 		}); err != nil {
 			// Published, still kept: the next drain publishes them once
@@ -521,7 +521,7 @@ func (o *outbox) release() {
 		}
 	}
 	body, _ := json.Marshal(drainLease{RunID: lease.RunID})
-	if _, err := store(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
+	if _, err := retrying(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, o.ledger.PutDoc(ctx, Doc{ID: drainDoc, Rev: lease.rev + 1, Body: body})
 	}); err != nil {
 		o.log.Warn().Err(err).Msg("drain lease not released; it ends by itself")

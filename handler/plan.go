@@ -220,7 +220,7 @@ func (r *run) versions(ctx context.Context, g Gateway, vt upgrade.VersionType) (
 	if ok {
 		return cached, nil
 	}
-	offered, err := read(ctx, r.api, readVersions, func(ctx context.Context) ([]Release, error) {
+	offered, err := readSAG(ctx, r.api, readVersions, func(ctx context.Context) ([]Release, error) {
 		return r.sag.Versions(ctx, g, "", vt)
 	})
 	if err == nil {
@@ -242,7 +242,7 @@ func (r *run) devices(ctx context.Context, g Gateway, vt upgrade.VersionType) (d
 	if vt == upgrade.VersionDevice && !g.HA() {
 		return []Device{{SerialNumber: g.SerialNumbers[0], Software: g.SoftwareVersion}}, "", "", nil
 	}
-	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		return nil, "", "", err
 	}

@@ -193,7 +193,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 // left uncounted.
 func (ro *rollouts) recount(ctx context.Context, j job) {
 	r := ro.r
-	recs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
+	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
 		return r.ledger.Scan(ctx, StateClaimed, StateRequested, StateVerified, StateUnverified, StateFailed)
 	})
 	if err != nil {
@@ -402,7 +402,7 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 		d     Doc
 		found bool
 	}
-	g, err := store(ctx, ro.r.lcall, func(ctx context.Context) (got, error) {
+	g, err := retrying(ctx, ro.r.lcall, func(ctx context.Context) (got, error) {
 		d, found, err := ro.r.ledger.GetDoc(ctx, k.id())
 		return got{d, found}, err
 	})
@@ -421,7 +421,7 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 
 func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev int64) error {
 	body, _ := json.Marshal(doc)
-	_, err := store(ctx, ro.r.lcall, func(ctx context.Context) (struct{}, error) {
+	_, err := retrying(ctx, ro.r.lcall, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, ro.r.ledger.PutDoc(ctx, Doc{ID: k.id(), Rev: rev + 1, Body: body})
 	})
 	return err
@@ -481,7 +481,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 	r := ro.r
 	var out []upgrade.Control
 	for _, vt := range j.types {
-		docs, err := store(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
+		docs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
 			return r.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
 		})
 		if err != nil {

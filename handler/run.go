@@ -371,7 +371,7 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	}
 	for _, f := range filters {
 		for n, total := 1, 1; (n-1)*PageSize < total; n++ {
-			p, err := read(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
+			p, err := readSAG(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
 				gws, total, err := r.sag.ListGateways(ctx, region, f, n)
 				return page{gws, total}, err
 			})

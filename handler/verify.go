@@ -49,7 +49,7 @@ func (r *run) check(ctx context.Context, g Gateway, vt upgrade.VersionType, targ
 		res.Outcome, res.Reason = upgrade.OutcomeUnverified, reason
 		return res
 	}
-	d, err := read(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
 	if err != nil {
 		applyError(&res, err)
 		return unverified(upgrade.ReasonAPIError)
