@@ -78,7 +78,7 @@ func TestControlOnlyFromTheControlEndpoint(t *testing.T) {
 	if _, err := lh.invoke(t, `{"kind":"stop"}`); err != nil {
 		t.Fatal(err)
 	}
-	if on, _ := (&killSwitch{r: &run{ledger: lh.ledger, lcall: &caller{maxTries: 1}}}).check(t.Context()); !on {
+	if on, _ := (&killSwitch{ledger: lh.ledger, lcall: &caller{maxTries: 1}}).on(t.Context()); !on {
 		t.Fatal("a direct stop at the control endpoint did not stop")
 	}
 	if report, err := lh.invoke(t, `{"gatewayIds":["sag-a"],"force":true}`); err != nil || report.Results[0].Reason != upgrade.ReasonKillSwitch {

@@ -10,87 +10,91 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
-// execute makes the call for an admitted candidate: it claims the gateway in
-// the ledger, reads the kill switch right before the call, calls, and records
-// what the call did.
-func (r *run) execute(ctx context.Context, j job, c *candidate) upgrade.Result {
+// executor is the stage that makes the call for an admitted candidate: it
+// claims the gateway in the ledger, reads the kill switch right before the
+// call, calls, reads the device back when the call's fate is unknown, and
+// records what the call did.
+type executor struct {
+	book     *book // nil without a ledger: no claim
+	reads    *sagReader
+	sag      SAG
+	api      *caller
+	kill     *killSwitch
+	limit    *runLimit
+	verifies *verifications
+	cfg      Config // UpgradeTime
+	now      func() time.Time
+}
+
+// execute calls for one candidate and returns its result.
+func (x *executor) execute(ctx context.Context, j job, c *candidate) upgrade.Result {
 	res := c.res
 	// Claim before the call: no other run or worker calls for this gateway
 	// while the claim lives, and a crash leaves a trace the next run settles.
 	var claim Record
-	if r.ledger != nil {
+	if x.book != nil {
 		var err error
-		if claim, err = r.claim(ctx, j, c.g, c.vt, c.rec, c.dev, c.target.Code); err != nil {
-			r.upgrades.Add(-1)
-			return r.ledgerFailure(res, err)
+		if claim, err = x.book.claim(ctx, j, c.g, c.vt, c.rec, c.dev, c.target.Code); err != nil {
+			x.limit.giveBack()
+			return ledgerFailure(res, err)
 		}
 		c.claimed = true
 		// Another run may have claimed the other version type since this
 		// run read it. Read it after this claim: of two runs that claim
 		// both types at once, the later reader sees the other's claim, so
 		// at most one calls (both may wait, which is safe).
-		if busy, err := r.otherInFlight(ctx, c); busy || err != nil {
-			r.upgrades.Add(-1)
+		if busy, err := x.book.otherInFlight(ctx, c.g, c.vt); busy || err != nil {
+			x.limit.giveBack()
 			if err != nil {
-				res = r.ledgerFailure(res, err)
+				res = ledgerFailure(res, err)
 			} else {
 				res = deferred(res, upgrade.ReasonTypeInFlight)
 				res.Error = fmt.Sprintf("its %s upgrade was claimed meanwhile by another run", otherType(c.vt))
 			}
-			r.settle(ctx, j, claim, res)
+			x.book.recordCall(ctx, j, claim, res)
 			return res
 		}
 	}
-	requestID, err := r.api.updateSAG(ctx, func(ctx context.Context) (string, error) {
+	requestID, err := x.api.updateSAG(ctx, func(ctx context.Context) (string, error) {
 		// Here, after the pacing wait and before each try: a stop written
 		// while this worker waited holds the call back.
-		if on, err := r.kill.check(ctx); on {
-			return "", heldBack{ledger: err}
+		if on, err := x.kill.on(ctx); on {
+			return "", switchedOff{ledger: err}
 		}
-		return r.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
+		return x.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
 	})
-	var held heldBack
+	var off switchedOff
 	switch {
 	case err == nil:
 		c.accepted.Store(&requestID)
 		res.Outcome, res.RequestID = upgrade.OutcomeRequested, requestID
-	case errors.As(err, &held) && held.ledger != nil:
-		res = r.ledgerFailure(res, held.ledger) // no call without knowing the switch
-	case errors.As(err, &held):
-		res.Error = held.Error()
+	case errors.As(err, &off) && off.ledger != nil:
+		res = ledgerFailure(res, off.ledger) // no call without knowing the switch
+	case errors.As(err, &off):
+		res.Error = off.Error()
 		res = deferred(res, upgrade.ReasonKillSwitch)
 	default:
-		res = r.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
+		res = x.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
 	}
 	if res.Outcome != upgrade.OutcomeRequested {
-		r.upgrades.Add(-1)
+		x.limit.giveBack()
 	}
-	if r.ledger != nil {
-		r.settle(ctx, j, claim, res)
+	if x.book != nil {
+		next, _ := x.book.recordCall(ctx, j, claim, res)
+		if res.Outcome == upgrade.OutcomeRequested {
+			x.verifies.later(next, x.now().Add(upgradeTime(x.cfg, c.vt)+time.Minute))
+		}
 	}
 	return res
 }
 
-// otherInFlight reads the gateway's record of the other version type and
-// reports whether its upgrade is in flight.
-func (r *run) otherInFlight(ctx context.Context, c *candidate) (bool, error) {
-	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) (map[string]Record, error) {
-		return r.ledger.Get(ctx, otherType(c.vt), []string{c.g.ID})
-	})
-	if err != nil {
-		return false, err
-	}
-	rec, ok := recs[c.g.ID]
-	return ok && rec.inFlight(r.now()), nil
-}
+// switchedOff is the kill switch holding an update call back: on, or
+// (ledger set) unreadable. No call was made, so the claim is released.
+type switchedOff struct{ ledger error }
 
-// heldBack is the kill switch holding an update call back: on, or (ledger
-// set) unreadable. No call was made, so the claim is released.
-type heldBack struct{ ledger error }
-
-func (h heldBack) Error() string {
-	if h.ledger != nil {
-		return h.ledger.Error()
+func (s switchedOff) Error() string {
+	if s.ledger != nil {
+		return s.ledger.Error()
 	}
 	return "the kill switch is on"
 }
@@ -98,7 +102,7 @@ func (h heldBack) Error() string {
 // updateFailure turns a failed update call into an outcome. When the call may
 // have reached the service, the device is read again: an upgrade that started
 // is reported as requested, and no second update call is ever made.
-func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt upgrade.VersionType, target string, res upgrade.Result, err error) upgrade.Result {
+func (x *executor) updateFailure(ctx context.Context, g Gateway, dev Device, vt upgrade.VersionType, target string, res upgrade.Result, err error) upgrade.Result {
 	applyError(&res, err)
 	var ae *APIError
 	errors.As(err, &ae)
@@ -124,7 +128,7 @@ func (r *run) updateFailure(ctx context.Context, g Gateway, dev Device, vt upgra
 	case code == "NotBoundCCN":
 		return skipped(res, upgrade.ReasonNotBoundCCN)
 	case classify(err) == transient:
-		d, rerr := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+		d, rerr := x.reads.detail(ctx, g)
 		if rerr == nil && upgradeStarted(d, dev.SerialNumber, vt, target) {
 			res.Outcome, res.Reason = upgrade.OutcomeRequested, upgrade.ReasonConfirmed
 			return res
@@ -146,21 +150,4 @@ func upgradeStarted(d Detail, serial string, vt upgrade.VersionType, target stri
 		}
 	}
 	return vt == upgrade.VersionDevice && strings.EqualFold(d.Status, "offline")
-}
-
-func (r *run) reserveUpgrade() bool {
-	if r.upgrades.Add(1) > int64(r.cfg.MaxUpgradesPerRun) {
-		r.upgrades.Add(-1)
-		return false
-	}
-	return true
-}
-
-// upgradeTime is how long an upgrade keeps a device busy: firmware reboots
-// the box; a DPI signature update does not.
-func (r *run) upgradeTime(vt upgrade.VersionType) time.Duration {
-	if vt == upgrade.VersionDpi {
-		return 0
-	}
-	return r.cfg.UpgradeTime
 }

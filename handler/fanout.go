@@ -37,11 +37,11 @@ func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) boo
 		return false
 	}
 	for _, o := range ruledOut {
-		r.recordAll(j, []Gateway{o.g}, upgrade.OutcomeSkipped, o.reason, "")
+		r.reportAll(j, []Gateway{o.g}, upgrade.OutcomeSkipped, o.reason, "")
 	}
 	skippedN := len(ruledOut) * len(j.types)
 	if r.ledger != nil && !j.dryRun {
-		r.rollouts.planPopulations(ctx, j)
+		r.rollouts.planPopulations(ctx, j, r.countBelow(j))
 	}
 	batches := r.batches(j, eligible)
 	fan := &events.Fanout{Batches: len(batches)}
@@ -53,7 +53,7 @@ func (r *run) fanOut(ctx context.Context, j job, fleet []Gateway, full bool) boo
 		fan.Failed += len(b.req.GatewayIDs)
 		for _, id := range b.req.GatewayIDs {
 			for _, vt := range j.types {
-				r.record(j, upgrade.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
+				r.report(j, upgrade.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
 					Outcome: upgrade.OutcomeDeferred, Reason: upgrade.ReasonQueueDown, Error: b.err.Error()}, 0)
 			}
 		}
@@ -172,56 +172,4 @@ func (r *run) handOver(ctx context.Context, j job, rest []Gateway) bool {
 	r.mu.Unlock()
 	r.log.Info().Int("gateways", len(rest)).Int("batches", len(batches)).Msg("continued: the rest is on the work queue")
 	return true
-}
-
-// planPopulations sets, for every firmware rollout under way, how many
-// gateways it covers: those of its model still below its version (one
-// filtered listing per region, which counts without paging) and those
-// verified on it. Batches see only their own gateways; the planner sees the
-// fleet.
-func (ro *rollouts) planPopulations(ctx context.Context, j job) {
-	r := ro.r
-	docs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
-		return r.ledger.ListDocs(ctx, "rollout#"+string(upgrade.VersionDevice)+"#")
-	})
-	if err != nil {
-		r.log.Warn().Err(err).Msg("rollout populations not counted")
-		return
-	}
-	for _, d := range docs {
-		var doc rolloutDoc
-		if err := decodeRollout(d.ID, d.Body, &doc); err != nil {
-			r.log.Warn().Err(err).Msg("rollout population not counted")
-			continue
-		}
-		if doc.Done {
-			continue
-		}
-		below := 0
-		for _, region := range j.regions {
-			type page struct{ total int }
-			p, err := readSAG(ctx, r.api, listGateways, func(ctx context.Context) (page, error) {
-				_, total, err := r.sag.ListGateways(ctx, region, ListFilter{Model: doc.Model, Below: doc.Target}, 1)
-				return page{total}, err
-			})
-			if err != nil {
-				r.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not counted")
-				below = -1
-				break
-			}
-			below += p.total
-		}
-		if below < 0 {
-			continue
-		}
-		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
-		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
-			doc.Population = below + doc.stats().verified
-			r.log.Info().Str("rollout", d.ID).Int("population", doc.Population).Int("belowTarget", below).Msg("rollout population")
-			return nil
-		})
-		if err != nil {
-			r.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not stored")
-		}
-	}
 }

@@ -120,25 +120,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return events.Report{}, err
 	}
 	budget := h.timeBudget(ctx, startedAt, cloud.CallTimeout)
-	lcall := &caller{stopAt: budget.stopAt, endAt: budget.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
-	r := &run{
-		cfg:       h.Config,
-		policy:    Policy{Channel: h.Config.Channel, Hold: h.Config.HoldVersions, MinReleaseAge: h.Config.MinReleaseAge},
-		sag:       cloud.SAG,
-		ledger:    cloud.Ledger,
-		work:      cloud.Work,
-		requestID: inv.RequestID,
-		api:       newCaller(h.instancePace(), budget.stopAt, budget.endAt),
-		lcall:     lcall,
-		out:       newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, inv.Source(), log, budget.publishBy, budget.keepBy, &h.topic),
-		now:       now,
-		log:       log,
-		info:      info,
-		scanned:   map[string]bool{},
-		control:   h.Control,
-	}
-	r.rollouts = &rollouts{r: r}
-	r.kill = &killSwitch{r: r}
+	r := h.newRun(ctx, inv, cloud, info, log, now, budget)
 	warnings := h.warnings(ctx, startedAt, cloud)
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
@@ -170,7 +152,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 			r.reject(m, upgrade.ReasonInvalidRequest)
 			continue
 		}
-		j := r.jobFor(m.Request, len(r.jobs))
+		j := r.jobFor(m.Request)
 		allDry = allDry && j.dryRun
 		log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
 			Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
@@ -184,13 +166,8 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		}
 	}
 
-	r.sendVerifies(ctx)
-
-	r.mu.Lock()
-	r.counts.Scanned = len(r.scanned)
-	counts := r.counts
-	results := slices.Clone(r.results)
-	r.mu.Unlock()
+	r.verifies.send(ctx, r.work, r.lcall, r.now(), log)
+	counts, results := r.tally()
 	completed := info
 	if ids := correlationIDs(decoded); len(ids) == 1 {
 		completed.CorrelationID = ids[0]
@@ -199,9 +176,6 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return events.RunCompletedEvent(r.out.source, completed, counts, p, now())
 	})
 
-	slices.SortStableFunc(results, func(a, b upgrade.Result) int {
-		return strings.Compare(a.RegionID+"/"+a.SmartAGID+"/"+string(a.VersionType), b.RegionID+"/"+b.SmartAGID+"/"+string(b.VersionType))
-	})
 	report = events.Report{
 		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
@@ -260,7 +234,7 @@ func (r *run) serve(ctx context.Context, m events.Message, j job) (problem strin
 
 // reject reports a message that cannot be processed, with its raw content.
 func (r *run) reject(m events.Message, reason string) {
-	r.record(job{id: -1, info: r.info}, rejection(m, reason), 0)
+	r.report(job{id: -1, info: r.info}, rejection(m, reason), 0)
 }
 
 // rejection is the result that reports a message the run could not serve:

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
@@ -81,7 +82,14 @@ func (s rolloutStats) finished() int { return s.verified + s.failed }
 // between (rollout, state) and folds the tally into the document whenever it
 // writes it anyway, so no run but a full sweep ever scans the ledger.
 type rollouts struct {
-	r     *run
+	ledger  Ledger
+	lcall   *caller
+	cfg     Config // RolloutCanary, RolloutWaves, RolloutSoak, RolloutMinSample, RolloutMaxFailure
+	now     func() time.Time
+	log     zerolog.Logger
+	publish func(events.CloudEvent) // a transition's event
+	source  string                  // the events' source
+
 	mu    sync.Mutex
 	moves map[rolloutKey]map[State]int   // record moves not yet in the documents
 	base  map[rolloutKey]int             // gateways started when the run first saw each rollout
@@ -182,7 +190,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		}
 		ro.dropMoves(k, moves)
 		for _, tr := range transitions {
-			ro.publish(j, k, doc, tr)
+			ro.announce(j, k, doc, tr)
 		}
 		return doc, nil
 	}
@@ -192,12 +200,11 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 // full sweeps only (the nightly planner), which also mends what a crashed run
 // left uncounted.
 func (ro *rollouts) recount(ctx context.Context, j job) {
-	r := ro.r
-	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
-		return r.ledger.Scan(ctx, StateClaimed, StateRequested, StateVerified, StateUnverified, StateFailed)
+	recs, err := retrying(ctx, ro.lcall, func(ctx context.Context) ([]Record, error) {
+		return ro.ledger.Scan(ctx, StateClaimed, StateRequested, StateVerified, StateUnverified, StateFailed)
 	})
 	if err != nil {
-		r.log.Warn().Err(err).Msg("rollout numbers not recounted")
+		ro.log.Warn().Err(err).Msg("rollout numbers not recounted")
 		return
 	}
 	counts := map[rolloutKey]map[State]int{}
@@ -210,12 +217,12 @@ func (ro *rollouts) recount(ctx context.Context, j job) {
 	}
 	for k, c := range counts {
 		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
-			doc.Records, doc.Reserved, doc.CountedAt = c, 0, r.now()
+			doc.Records, doc.Reserved, doc.CountedAt = c, 0, ro.now()
 			doc.Allocated = doc.stats().started
 			return nil
 		})
 		if err != nil {
-			r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout numbers not recounted")
+			ro.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout numbers not recounted")
 		}
 		ro.mu.Lock()
 		if ro.base == nil {
@@ -227,17 +234,17 @@ func (ro *rollouts) recount(ctx context.Context, j job) {
 }
 
 // cap is how many gateways the wave lets in, of a population.
-func (r *run) waveCap(wave, population int) int {
-	cap := r.cfg.RolloutCanary
-	for i := 1; i <= wave && i <= len(r.cfg.RolloutWaves); i++ {
-		cap = max(cap+1, int(math.Ceil(r.cfg.RolloutWaves[i-1]*float64(population))))
+func (ro *rollouts) waveCap(wave, population int) int {
+	cap := ro.cfg.RolloutCanary
+	for i := 1; i <= wave && i <= len(ro.cfg.RolloutWaves); i++ {
+		cap = max(cap+1, int(math.Ceil(ro.cfg.RolloutWaves[i-1]*float64(population))))
 	}
 	// The population may be only a lower bound (a batch sees its own
 	// gateways): never cap a wave below the canary on it.
-	return min(cap, max(population, r.cfg.RolloutCanary))
+	return min(cap, max(population, ro.cfg.RolloutCanary))
 }
 
-func (r *run) lastWave() int { return len(r.cfg.RolloutWaves) }
+func (ro *rollouts) lastWave() int { return len(ro.cfg.RolloutWaves) }
 
 // decision is what a rollout lets a run do.
 type decision struct {
@@ -253,7 +260,6 @@ type decision struct {
 // publishing each transition. Wave sizes are shares of the population a
 // full sweep counted last (the canary needs none).
 func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retries int) (decision, error) {
-	r := ro.r
 	var d decision
 	_, err := ro.update(ctx, j, k, true, func(doc *rolloutDoc) []string {
 		d = decision{}
@@ -268,7 +274,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 		// At least the gateways started before this run and those it has
 		// seen so far.
 		doc.Population = max(doc.Population, base+seen)
-		transitions = append(transitions, r.review(doc)...)
+		transitions = append(transitions, ro.review(doc)...)
 		st := doc.stats()
 		switch {
 		case doc.Breaker == "open":
@@ -276,7 +282,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 		case doc.Done:
 			d.allow = fresh // every wave is behind it: late gateways go straight in
 		default:
-			cap := r.waveCap(doc.Wave, doc.Population)
+			cap := ro.waveCap(doc.Wave, doc.Population)
 			soaking := !doc.WaveVerifiedAt.IsZero()
 			d.allow = max(min(fresh, cap-doc.Allocated), 0)
 			if soaking {
@@ -287,7 +293,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 				d.detail = fmt.Sprintf("wave %d lets in %d of %d gateways, %d already in", doc.Wave, cap, doc.Population, doc.Allocated)
 				if soaking {
 					d.detail = fmt.Sprintf("wave %d was verified at %s; wave %d starts after the %v soak", doc.Wave,
-						doc.WaveVerifiedAt.UTC().Format(time.RFC3339), doc.Wave+1, r.cfg.RolloutSoak)
+						doc.WaveVerifiedAt.UTC().Format(time.RFC3339), doc.Wave+1, ro.cfg.RolloutSoak)
 				}
 			}
 		}
@@ -295,7 +301,7 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 			doc.Allocated += d.allow
 			doc.Reserved += d.allow + retries
 		}
-		r.log.Info().Str("rollout", k.id()).Int("wave", doc.Wave).Int("waveLimit", r.waveCap(doc.Wave, doc.Population)).
+		ro.log.Info().Str("rollout", k.id()).Int("wave", doc.Wave).Int("waveLimit", ro.waveCap(doc.Wave, doc.Population)).
 			Int("population", doc.Population).Int("allocated", doc.Allocated).Int("started", st.started).
 			Int("inFlight", st.inFlight).Int("verified", st.verified).Int("failed", st.failed).
 			Str("breaker", doc.Breaker).Int("candidates", fresh).Int("retries", retries).Int("admitted", d.allow).
@@ -306,19 +312,19 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 	return d, err
 }
 
-// settle folds a chunk's calls into a rollout: its reservations end (the
+// release folds a chunk's calls into a rollout: its reservations end (the
 // claims it made are counted as records now), and the fresh gateways it let
 // in but did not start give their allowance back.
-func (ro *rollouts) settle(ctx context.Context, j job, k rolloutKey, admitted, unusedFresh int) {
+func (ro *rollouts) release(ctx context.Context, j job, k rolloutKey, admitted, unusedFresh int) {
 	_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 		doc.Reserved = max(doc.Reserved-admitted, 0)
 		doc.Allocated = max(doc.Allocated-unusedFresh, 0)
-		transitions := ro.r.review(doc)
+		transitions := ro.review(doc)
 		ro.report(k, *doc, doc.BreakerReason)
 		return transitions
 	})
 	if err != nil {
-		ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not settled; the next full sweep recounts it")
+		ro.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not released; the next full sweep recounts it")
 	}
 }
 
@@ -326,10 +332,10 @@ func (ro *rollouts) settle(ctx context.Context, j job, k rolloutKey, admitted, u
 // many failures; a wave whose upgrades are all finished is verified; after
 // the soak the next wave begins; when the last wave is verified the rollout
 // is done. It returns the transitions.
-func (r *run) review(doc *rolloutDoc) []string {
+func (ro *rollouts) review(doc *rolloutDoc) []string {
 	st := doc.stats()
 	remaining := max(doc.Population-st.started, 0) // gateways still to start
-	now := r.now()
+	now := ro.now()
 	var out []string
 	if doc.Breaker == "" {
 		doc.Breaker = "closed"
@@ -342,29 +348,29 @@ func (r *run) review(doc *rolloutDoc) []string {
 	// refusals against only the few upgrades already verified. Once the wave
 	// has finished the two rates are the same.
 	judged := finished + st.inFlight
-	if doc.Breaker == "closed" && finished >= r.cfg.RolloutMinSample && finished > 0 &&
-		float64(failed)/float64(judged) > r.cfg.RolloutMaxFailure {
+	if doc.Breaker == "closed" && finished >= ro.cfg.RolloutMinSample && finished > 0 &&
+		float64(failed)/float64(judged) > ro.cfg.RolloutMaxFailure {
 		doc.Breaker, doc.BreakerOpenedAt = "open", now
 		doc.BreakerReason = fmt.Sprintf("%d of %d started upgrades failed or stayed unverified (%.0f%% > %.0f%%; %d finished ≥ sample %d, %d in flight) in wave %d",
-			failed, judged, 100*float64(failed)/float64(judged), 100*r.cfg.RolloutMaxFailure, finished, r.cfg.RolloutMinSample, st.inFlight, doc.Wave)
+			failed, judged, 100*float64(failed)/float64(judged), 100*ro.cfg.RolloutMaxFailure, finished, ro.cfg.RolloutMinSample, st.inFlight, doc.Wave)
 		out = append(out, events.RolloutBreaker)
 		return out
 	}
 	if doc.Breaker == "open" || doc.Done {
 		return out
 	}
-	cap := r.waveCap(doc.Wave, doc.Population)
+	cap := ro.waveCap(doc.Wave, doc.Population)
 	waveFull := doc.Allocated >= cap || remaining == 0
 	if doc.WaveVerifiedAt.IsZero() && st.inFlight == 0 && st.started > 0 && waveFull {
 		doc.WaveVerifiedAt = now
 		out = append(out, events.RolloutVerified)
-		if doc.Wave >= r.lastWave() || remaining == 0 {
+		if doc.Wave >= ro.lastWave() || remaining == 0 {
 			doc.Done = true
 			out = append(out, events.RolloutDone)
 			return out
 		}
 	}
-	if !doc.WaveVerifiedAt.IsZero() && now.Sub(doc.WaveVerifiedAt) >= r.cfg.RolloutSoak && remaining > 0 && doc.Wave < r.lastWave() {
+	if !doc.WaveVerifiedAt.IsZero() && now.Sub(doc.WaveVerifiedAt) >= ro.cfg.RolloutSoak && remaining > 0 && doc.Wave < ro.lastWave() {
 		doc.Wave++
 		doc.WaveStartedAt, doc.WaveVerifiedAt = now, time.Time{}
 		out = append(out, events.RolloutWave)
@@ -387,12 +393,12 @@ func (ro *rollouts) reviewAll(ctx context.Context, j job) {
 	slices.SortFunc(keys, func(a, b rolloutKey) int { return strings.Compare(a.id(), b.id()) })
 	for _, k := range keys {
 		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
-			transitions := ro.r.review(doc)
+			transitions := ro.review(doc)
 			ro.report(k, *doc, doc.BreakerReason)
 			return transitions
 		})
 		if err != nil {
-			ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not reviewed; the next full sweep recounts it")
+			ro.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not reviewed; the next full sweep recounts it")
 		}
 	}
 }
@@ -402,8 +408,8 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 		d     Doc
 		found bool
 	}
-	g, err := retrying(ctx, ro.r.lcall, func(ctx context.Context) (got, error) {
-		d, found, err := ro.r.ledger.GetDoc(ctx, k.id())
+	g, err := retrying(ctx, ro.lcall, func(ctx context.Context) (got, error) {
+		d, found, err := ro.ledger.GetDoc(ctx, k.id())
 		return got{d, found}, err
 	})
 	if err != nil {
@@ -421,8 +427,8 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 
 func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev int64) error {
 	body, _ := json.Marshal(doc)
-	_, err := retrying(ctx, ro.r.lcall, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, ro.r.ledger.PutDoc(ctx, Doc{ID: k.id(), Rev: rev + 1, Body: body})
+	_, err := retrying(ctx, ro.lcall, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, ro.ledger.PutDoc(ctx, Doc{ID: k.id(), Rev: rev + 1, Body: body})
 	})
 	return err
 }
@@ -434,7 +440,7 @@ func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) upgrade.
 		rate = float64(st.failed) / float64(f)
 	}
 	return upgrade.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
-		WaveLimit: ro.r.waveCap(doc.Wave, doc.Population), Population: max(doc.Population, doc.Allocated), Started: st.started,
+		WaveLimit: ro.waveCap(doc.Wave, doc.Population), Population: max(doc.Population, doc.Allocated), Started: st.started,
 		InFlight: st.inFlight, Verified: st.verified, Failed: st.failed, FailureRate: math.Round(rate*1000) / 1000,
 		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
 }
@@ -448,16 +454,17 @@ func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, reason string) {
 	ro.seen[k] = ro.status(k, doc, reason)
 }
 
-func (ro *rollouts) publish(j job, k rolloutKey, doc rolloutDoc, transition string) {
+// announce logs a rollout's transition and publishes its event.
+func (ro *rollouts) announce(j job, k rolloutKey, doc rolloutDoc, transition string) {
 	s := ro.status(k, doc, doc.BreakerReason)
-	lvl := ro.r.log.Info()
+	lvl := ro.log.Info()
 	if transition == events.RolloutBreaker {
-		lvl = ro.r.log.Error()
+		lvl = ro.log.Error()
 	}
 	lvl.Str("rollout", k.id()).Str("transition", transition).Int("wave", doc.Wave).Int("waveLimit", s.WaveLimit).
 		Int("population", s.Population).Int("verified", s.Verified).Int("failed", s.Failed).Float64("failureRate", s.FailureRate).
 		Str("reason", doc.BreakerReason).Msg("rollout " + transition)
-	ro.r.out.add(events.RolloutEvent(ro.r.out.source, j.info, s, transition, ro.r.now()))
+	ro.publish(events.RolloutEvent(ro.source, j.info, s, transition, ro.now()))
 }
 
 // list returns the rollouts the run touched, for the report.
@@ -478,11 +485,10 @@ func (ro *rollouts) list() []upgrade.Rollout {
 // error the caller rejects (errNoSuchRollout); a write that cannot be made is
 // an error that fails the invocation.
 func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error) {
-	r := ro.r
 	var out []upgrade.Control
 	for _, vt := range j.types {
-		docs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Doc, error) {
-			return r.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
+		docs, err := retrying(ctx, ro.lcall, func(ctx context.Context) ([]Doc, error) {
+			return ro.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
 		})
 		if err != nil {
 			return out, fmt.Errorf("listing the rollouts: %w", err)
@@ -490,7 +496,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 		for _, d := range docs {
 			var found rolloutDoc
 			if err := decodeRollout(d.ID, d.Body, &found); err != nil {
-				r.log.Warn().Err(err).Msg("an unreadable rollout document is not reset")
+				ro.log.Warn().Err(err).Msg("an unreadable rollout document is not reset")
 				continue
 			}
 			if compareVersions(found.Target, j.target) != 0 {
@@ -505,7 +511,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 					return nil
 				}
 				st := doc.stats()
-				doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, r.now()
+				doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, ro.now()
 				doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
 					j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
 				after := ro.status(k, *doc, doc.BreakerReason)
@@ -517,7 +523,7 @@ func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error)
 				return out, fmt.Errorf("resetting %s: %w", k.id(), err)
 			}
 			if ctl.Changed {
-				r.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
+				ro.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
 			}
 			out = append(out, ctl)
 		}
@@ -553,7 +559,7 @@ func (ro *rollouts) countPopulation(ctx context.Context, j job) {
 			return nil
 		})
 		if err != nil {
-			ro.r.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout population not stored")
+			ro.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout population not stored")
 		}
 	}
 }
@@ -591,4 +597,42 @@ func hash(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))
 	return h.Sum32()
+}
+
+// planPopulations sets, for every firmware rollout under way, how many
+// gateways it covers: those of its model still below its version (counted
+// by countBelow) and those verified on it. Batches see only their own
+// gateways; the planner sees the fleet.
+func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(ctx context.Context, model, target string) (int, error)) {
+	docs, err := retrying(ctx, ro.lcall, func(ctx context.Context) ([]Doc, error) {
+		return ro.ledger.ListDocs(ctx, "rollout#"+string(upgrade.VersionDevice)+"#")
+	})
+	if err != nil {
+		ro.log.Warn().Err(err).Msg("rollout populations not counted")
+		return
+	}
+	for _, d := range docs {
+		var doc rolloutDoc
+		if err := decodeRollout(d.ID, d.Body, &doc); err != nil {
+			ro.log.Warn().Err(err).Msg("rollout population not counted")
+			continue
+		}
+		if doc.Done {
+			continue
+		}
+		below, err := countBelow(ctx, doc.Model, doc.Target)
+		if err != nil {
+			ro.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not counted")
+			continue
+		}
+		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
+		_, err = ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+			doc.Population = below + doc.stats().verified
+			ro.log.Info().Str("rollout", d.ID).Int("population", doc.Population).Int("belowTarget", below).Msg("rollout population")
+			return nil
+		})
+		if err != nil {
+			ro.log.Warn().Err(err).Str("rollout", d.ID).Msg("rollout population not stored")
+		}
+	}
 }

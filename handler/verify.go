@@ -2,9 +2,15 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
@@ -16,7 +22,7 @@ import (
 // install), unverified if not. It makes no update call.
 func (r *run) verify(ctx context.Context, j job) {
 	fleet, listErr := r.list(ctx, j)
-	records, err := r.records(ctx, fleet, j.types)
+	records, err := r.book.read(ctx, fleet, j.types)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("ledger unreadable: verifying against the request and the policy only")
 	}
@@ -25,8 +31,8 @@ func (r *run) verify(ctx context.Context, j job) {
 			start := time.Now()
 			rec, ok := records[vt][g.ID]
 			if ok && rec.pending() {
-				if res, _, done := r.resolve(ctx, j, g, vt, rec); done {
-					r.record(j, res, time.Since(start))
+				if res, _, done := r.settler.resolve(ctx, j, g, vt, rec); done {
+					r.report(j, res, time.Since(start))
 					continue
 				}
 			}
@@ -34,35 +40,35 @@ func (r *run) verify(ctx context.Context, j job) {
 			if ok && target == "" {
 				target = rec.Target // the upgrade the ledger says was made
 			}
-			r.record(j, r.check(ctx, g, vt, target), time.Since(start))
+			r.report(j, r.verifyOne(ctx, g, vt, target), time.Since(start))
 		}
 	}
 	r.rollouts.reviewAll(ctx, j)
 	r.unlisted(j, fleet, listErr, upgrade.OutcomeUnverified)
 }
 
-// check reads one gateway and says whether it runs target ("": the newest
-// version the policy would install).
-func (r *run) check(ctx context.Context, g Gateway, vt upgrade.VersionType, target string) upgrade.Result {
+// verifyOne reads one gateway and says whether it runs target ("": the
+// newest version the policy would install).
+func (r *run) verifyOne(ctx context.Context, g Gateway, vt upgrade.VersionType, target string) upgrade.Result {
 	res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, SerialNumber: strings.Join(g.SerialNumbers, ",")}
 	unverified := func(reason string) upgrade.Result {
 		res.Outcome, res.Reason = upgrade.OutcomeUnverified, reason
 		return res
 	}
-	d, err := readSAG(ctx, r.api, readDevices, func(ctx context.Context) (Detail, error) { return r.sag.Devices(ctx, g) })
+	d, err := r.reads.detail(ctx, g)
 	if err != nil {
 		applyError(&res, err)
 		return unverified(upgrade.ReasonAPIError)
 	}
 	res.FromVersion = lowest(d.Devices, vt)
 	if target == "" {
-		offered, err := r.versions(ctx, g, vt)
+		offered, err := r.reads.versions(ctx, g, vt)
 		if err != nil {
 			applyError(&res, err)
 			return unverified(upgrade.ReasonAPIError)
 		}
 		// The newest version the policy would install on a device of any age.
-		newest, reason := r.policy.Choose("0.0", offered, "", r.now())
+		newest, reason := r.planner.policy.Choose("0.0", offered, "", r.now())
 		if reason != "" {
 			return unverified(reason)
 		}
@@ -84,4 +90,70 @@ func (r *run) check(ctx context.Context, g Gateway, vt upgrade.VersionType, targ
 	}
 	res.Outcome = upgrade.OutcomeVerified
 	return res
+}
+
+// verifications are the verify requests a run queues for the upgrades it
+// started or found under way, sent to the work queue at its end, delayed
+// until the devices should be back. Without a work queue the next sweep
+// verifies them.
+type verifications struct {
+	mu      sync.Mutex
+	batches map[verifyKey]*verifyBatch
+}
+
+type verifyKey struct {
+	vt          upgrade.VersionType
+	correlation string
+}
+
+type verifyBatch struct {
+	ids []string
+	due time.Time
+}
+
+// later queues a verify request for the record's gateway, due at when.
+func (v *verifications) later(rec Record, when time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	key := verifyKey{vt: rec.VersionType, correlation: rec.Correlation}
+	if v.batches == nil {
+		v.batches = map[verifyKey]*verifyBatch{}
+	}
+	b := v.batches[key]
+	if b == nil {
+		b = &verifyBatch{}
+		v.batches[key] = b
+	}
+	if !slices.Contains(b.ids, rec.Gateway) {
+		b.ids = append(b.ids, rec.Gateway)
+	}
+	if when.After(b.due) {
+		b.due = when
+	}
+}
+
+// send puts the queued verify requests on the work queue, PageSize gateways
+// a message, each delayed until its upgrades should be done.
+func (v *verifications) send(ctx context.Context, work WorkQueue, lcall *caller, now time.Time, log zerolog.Logger) {
+	v.mu.Lock()
+	batches := v.batches
+	v.batches = nil
+	v.mu.Unlock()
+	if work == nil || len(batches) == 0 {
+		return
+	}
+	var msgs []QueueMessage
+	for key, b := range batches {
+		delay := max(b.due.Sub(now), 0)
+		for chunk := range slices.Chunk(b.ids, PageSize) {
+			req := events.Request{Kind: upgrade.KindVerify, GatewayIDs: chunk, VersionTypes: []upgrade.VersionType{key.vt}, CorrelationID: key.correlation}
+			body, _ := json.Marshal(req)
+			msgs = append(msgs, QueueMessage{Body: string(body), Delay: delay})
+		}
+	}
+	if _, err := retrying(ctx, lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, work.Send(ctx, msgs) }); err != nil {
+		log.Warn().Err(err).Int("messages", len(msgs)).Msg("verify requests not queued; the next sweep verifies these upgrades")
+		return
+	}
+	log.Info().Int("messages", len(msgs)).Msg("verify requests queued")
 }

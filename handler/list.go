@@ -1,0 +1,202 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
+)
+
+// list returns the gateways of the job's regions. A region that cannot be
+// listed is reported as a result of its own; err is the most severe of
+// those failures, nil when every region was listed.
+func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, region := range j.regions {
+		g.Go(func() error {
+			gws, lerr := r.listRegionSafely(gctx, region, j.gatewayIDs)
+			mu.Lock()
+			defer mu.Unlock()
+			if lerr != nil {
+				if severity(lerr) > severity(err) {
+					err = lerr
+				}
+				r.report(j, listFailure(upgrade.Result{RegionID: region}, lerr), 0)
+				return nil
+			}
+			fleet = append(fleet, gws...)
+			r.listed(j, gws)
+			r.log.Debug().Str("regionId", region).Int("gateways", len(gws)).Msg("listed region")
+			return nil
+		})
+	}
+	_ = g.Wait()
+	slices.SortFunc(fleet, func(a, b Gateway) int {
+		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
+	})
+	return fleet, err
+}
+
+// errInternal is a bug met on the way: its stack is in the log.
+var errInternal = errors.New("internal error")
+
+// listRegionSafely lists a region on a goroutine of its own: a panic there
+// is an error of that region's listing, not the end of the process.
+func (r *run) listRegionSafely(ctx context.Context, region string, ids []string) (gws []Gateway, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("listing aborted by a panic")
+			gws, err = nil, fmt.Errorf("%w: %v", errInternal, p)
+		}
+	}()
+	return r.listRegion(ctx, region, ids)
+}
+
+// listRegion pages through a region, PageSize gateways a call; named
+// gateways are listed PageSize ids at a time.
+func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Gateway, error) {
+	var out []Gateway
+	seen := map[string]bool{}
+	filters := []ListFilter{{}}
+	if len(ids) > 0 {
+		filters = nil
+		for chunk := range slices.Chunk(ids, PageSize) {
+			filters = append(filters, ListFilter{IDs: chunk})
+		}
+	}
+	for _, f := range filters {
+		for n, total := 1, 1; (n-1)*PageSize < total; n++ {
+			gws, all, err := r.reads.page(ctx, region, f, n)
+			if err != nil {
+				return nil, err
+			}
+			if len(gws) == 0 {
+				break // the fleet shrank while we paged
+			}
+			total = all
+			for _, g := range gws {
+				// Paging a fleet that changes can repeat a gateway.
+				if !seen[g.ID] {
+					seen[g.ID] = true
+					out = append(out, g)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// countBelow counts the gateways of a model whose firmware is older than a
+// version, over the job's regions: one filtered listing page each, which
+// counts without paging.
+func (r *run) countBelow(j job) func(ctx context.Context, model, target string) (int, error) {
+	return func(ctx context.Context, model, target string) (int, error) {
+		below := 0
+		for _, region := range j.regions {
+			_, total, err := r.reads.page(ctx, region, ListFilter{Model: model, Below: target}, 1)
+			if err != nil {
+				return 0, err
+			}
+			below += total
+		}
+		return below, nil
+	}
+}
+
+// unlisted gives each gateway the request named that no listed region has
+// an outcome, so none vanishes: notFound when every region was listed, else
+// the outcome of the listing that failed (its gateway may be there).
+func (r *run) unlisted(j job, fleet []Gateway, listErr error, notFound upgrade.Outcome) {
+	listed := make(map[string]bool, len(fleet))
+	for _, g := range fleet {
+		listed[g.ID] = true
+	}
+	for _, id := range j.gatewayIDs {
+		if listed[id] {
+			continue
+		}
+		for _, vt := range j.types {
+			res := upgrade.Result{SmartAGID: id, VersionType: vt, Outcome: notFound, Reason: upgrade.ReasonNotFound,
+				Error: "not found in regions " + strings.Join(j.regions, ", ")}
+			if listErr != nil {
+				res = listFailure(upgrade.Result{SmartAGID: id, VersionType: vt}, listErr)
+				res.Error = "its region could not be listed: " + res.Error
+			}
+			r.report(j, res, 0)
+		}
+	}
+}
+
+// listFailure is the outcome of a listing that failed: deferred when the
+// run's time ran out or the API kept throttling (a later run lists again),
+// failed otherwise.
+func listFailure(res upgrade.Result, err error) upgrade.Result {
+	applyError(&res, err)
+	switch {
+	case errors.Is(err, errDeadline):
+		res.Error = err.Error()
+		return deferred(res, upgrade.ReasonDeadline)
+	case classify(err) == throttled:
+		return deferred(res, upgrade.ReasonThrottled)
+	case errors.Is(err, errInternal):
+		res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonInternal
+		return res
+	}
+	res.Outcome, res.Reason = upgrade.OutcomeFailed, upgrade.ReasonListFailed
+	return res
+}
+
+// severity orders listing failures: one region's lasting failure outweighs
+// another's throttling, which outweighs a deadline.
+func severity(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errDeadline):
+		return 1
+	case classify(err) == throttled:
+		return 2
+	}
+	return 3
+}
+
+// retryFailedOnly narrows a sweep to the gateways whose last upgrade failed or
+// stayed unverified (in the penalty box or not). It reports false when there
+// is nothing to sweep.
+func (r *run) retryFailedOnly(ctx context.Context, j *job) bool {
+	if r.ledger == nil {
+		res := upgrade.Result{Outcome: upgrade.OutcomeRejected, Reason: upgrade.ReasonNoLedger,
+			Error: "retryFailedOnly needs the ledger (LEDGER_ENDPOINT, LEDGER_INSTANCE, LEDGER_TABLE)"}
+		r.report(*j, res, 0)
+		return false
+	}
+	recs, err := retrying(ctx, r.lcall, func(ctx context.Context) ([]Record, error) {
+		return r.ledger.Scan(ctx, StateFailed, StateUnverified)
+	})
+	if err != nil {
+		r.report(*j, upgrade.Result{Outcome: upgrade.OutcomeFailed, Reason: upgrade.ReasonLedgerDown, Error: err.Error()}, 0)
+		return false
+	}
+	var ids []string
+	for _, rec := range recs {
+		if slices.Contains(j.types, rec.VersionType) && slices.Contains(j.regions, rec.Region) &&
+			(len(j.gatewayIDs) == 0 || slices.Contains(j.gatewayIDs, rec.Gateway)) && !slices.Contains(ids, rec.Gateway) {
+			ids = append(ids, rec.Gateway)
+		}
+	}
+	slices.Sort(ids)
+	r.log.Info().Int("gateways", len(ids)).Strs("gatewayIds", ids).Msg("retryFailedOnly: gateways to retry")
+	if len(ids) == 0 {
+		return false
+	}
+	j.gatewayIDs = ids
+	return true
+}
