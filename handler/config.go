@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
@@ -101,7 +100,8 @@ func (c Config) MarshalJSON() ([]byte, error) {
 func (c Config) Ledger() bool { return c.LedgerTable != "" }
 
 // Defaults of the rollout limits. The SAG API publishes no rate limit, so the
-// function stays at a modest rate unless told otherwise.
+// function stays at a modest rate unless told otherwise. The table
+// (config_vars.go) reads these as the variables' defaults.
 const (
 	DefaultMaxConcurrency    = 8
 	DefaultAPIQPS            = 10
@@ -125,330 +125,92 @@ const (
 // functionRegion (FC_REGION) is the default for SAG_REGIONS. Every error names
 // the variable at fault.
 func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, error) {
-	c := Config{
-		Channel:           "release",
-		UpgradeTime:       DefaultUpgradeTime,
-		MaxConcurrency:    DefaultMaxConcurrency,
-		APIQPS:            DefaultAPIQPS,
-		MaxUpgradesPerRun: DefaultMaxUpgradesPerRun,
-		LogLevel:          zerolog.InfoLevel,
-		LedgerLease:       DefaultLedgerLease,
-		VerifyTimeout:     DefaultVerifyTimeout,
-		MaxAttempts:       DefaultMaxAttempts,
-		PenaltyCooldown:   DefaultPenaltyCooldown,
-		RolloutCanary:     DefaultRolloutCanary,
-		RolloutSoak:       DefaultRolloutSoak,
-		RolloutMinSample:  DefaultRolloutMinSample,
-		RolloutMaxFailure: DefaultRolloutMaxFailure,
-		FanoutThreshold:   DefaultFanoutThreshold,
-		BatchSize:         DefaultBatchSize,
-	}
-	var errs []string
-	fail := func(name, format string, args ...any) {
-		errs = append(errs, name+": "+fmt.Sprintf(format, args...))
-	}
-	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
-
-	regions := list(env("SAG_REGIONS"))
-	if len(regions) == 0 && functionRegion != "" {
-		regions = []string{functionRegion}
-	}
-	if len(regions) == 0 {
-		fail("SAG_REGIONS", "not set, and the function's region is unknown")
-	}
-	for _, r := range regions {
-		if !upgrade.KnownRegion(r) {
-			fail("SAG_REGIONS", "%q is not a Smart Access Gateway region (known: %s)", r, strings.Join(upgrade.SAGRegions(), ", "))
+	s := settings{region: functionRegion}
+	var problems []string
+	for _, v := range configVars {
+		value := strings.TrimSpace(getenv(v.name))
+		if value == "" {
+			value = v.def
+		}
+		for _, err := range unjoin(v.read(&s, value)) {
+			problems = append(problems, v.name+": "+err.Error())
 		}
 	}
-	c.Regions = dedupe(regions)
-
-	if e := env("SAG_ENDPOINT"); e != "" {
-		if err := checkURL(e); err != nil {
-			fail("SAG_ENDPOINT", "%v", err)
-		}
-		c.SAGEndpoint = e
-	}
-
-	c.VersionTypes = []upgrade.VersionType{upgrade.VersionDevice}
-	if v := list(env("VERSION_TYPES")); len(v) > 0 {
-		c.VersionTypes = nil
-		for _, t := range dedupe(v) {
-			vt := upgrade.VersionType(t)
-			if !vt.Known() {
-				fail("VERSION_TYPES", "%q is not Device or Dpi", t)
-			}
-			c.VersionTypes = append(c.VersionTypes, vt)
+	for _, r := range configRules {
+		if err := r.check(s); err != nil {
+			problems = append(problems, r.name+": "+err.Error())
 		}
 	}
-
-	switch ch := env("RELEASE_CHANNEL"); ch {
-	case "", "release":
-	case "beta":
-		c.Channel = "beta"
-	default:
-		fail("RELEASE_CHANNEL", "%q is not release or beta", ch)
+	if len(problems) > 0 {
+		return s.cfg, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
-
-	boolean := func(name string, dst *bool) {
-		if v := env(name); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				fail(name, "%q is not true or false", v)
-			}
-			*dst = b
-		}
-	}
-	boolean("DRY_RUN", &c.DryRun)
-	boolean("KILL_SWITCH", &c.KillSwitch)
-	boolean("CONTROL_ENDPOINT", &c.ControlEndpoint)
-
-	tz := env("MAINTENANCE_TZ")
-	if tz == "" {
-		tz = DefaultTimeZone
-	}
-	// The zone is checked even without a window: a typo must not wait for
-	// the day someone sets one.
-	if _, err := loadZone(tz); err != nil {
-		fail("MAINTENANCE_TZ", "%q is not an IANA time zone such as Asia/Shanghai", tz)
-	} else if w, err := ParseWindow(env("MAINTENANCE_WINDOW"), tz); err != nil {
-		fail("MAINTENANCE_WINDOW", "%v", err)
-	} else {
-		c.Window = w
-	}
-
-	for _, v := range durationVars {
-		if s := env(v.name); s != "" {
-			d, err := parseDuration(s)
-			if err == nil || errors.Is(err, errTooLong) {
-				err = v.check(d)
-			} else {
-				err = fmt.Errorf("is not a duration such as 90s, 10m, 72h or 3d (from %s)", v.bounds())
-			}
-			if err != nil {
-				fail(v.name, "%q %v", s, err)
-			}
-			*v.field(&c) = d
-		}
-	}
-	for _, v := range intVars {
-		if s := env(v.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err == nil {
-				err = v.check(n)
-			} else {
-				err = fmt.Errorf("is not a whole number from %s", v.bounds())
-			}
-			if err != nil {
-				fail(v.name, "%q %v", s, err)
-			}
-			*v.field(&c) = n
-		}
-	}
-
-	waves := env("ROLLOUT_WAVES")
-	if waves == "" {
-		waves = DefaultRolloutWaves
-	}
-	for _, w := range list(waves) {
-		f, err := percent(w)
-		if err != nil {
-			f = math.NaN()
-		}
-		c.RolloutWaves = append(c.RolloutWaves, f)
-	}
-	if err := checkWaves(c.RolloutWaves); err != nil {
-		fail("ROLLOUT_WAVES", "%q %v", waves, err)
-	}
-	if v := env("ROLLOUT_MAX_FAILURE"); v != "" {
-		f, err := percent(v)
-		if err != nil {
-			f = math.NaN() // in no range: the check says what a share must be
-		}
-		if err := checkMaxFailure(f); err != nil {
-			fail("ROLLOUT_MAX_FAILURE", "%q %v", v, err)
-		}
-		c.RolloutMaxFailure = f
-	}
-	if v := env("API_QPS"); v != "" {
-		q, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			q = math.NaN()
-		}
-		if err := checkQPS(q); err != nil {
-			fail("API_QPS", "%q %v", v, err)
-		}
-		c.APIQPS = q
-	}
-
-	for _, v := range dedupe(list(env("HOLD_VERSIONS"))) {
-		if !validVersion(v) {
-			fail("HOLD_VERSIONS", "%q is not a dotted version such as 2.3.1", v)
-		}
-		c.HoldVersions = append(c.HoldVersions, v)
-	}
-
-	c.MNSEndpoint = env("MNS_ENDPOINT")
-	c.OutcomeTopic = env("OUTCOME_TOPIC")
-	c.WorkQueue = env("WORK_QUEUE")
-	if c.MNSEndpoint != "" {
-		if err := checkURL(c.MNSEndpoint); err != nil {
-			fail("MNS_ENDPOINT", "%v", err)
-		}
-	} else if c.OutcomeTopic != "" || c.WorkQueue != "" {
-		fail("MNS_ENDPOINT", "not set, but OUTCOME_TOPIC or WORK_QUEUE is")
-	}
-
-	c.LedgerEndpoint, c.LedgerInstance, c.LedgerTable = env("LEDGER_ENDPOINT"), env("LEDGER_INSTANCE"), env("LEDGER_TABLE")
-	if set := boolInt(c.LedgerEndpoint != "") + boolInt(c.LedgerInstance != "") + boolInt(c.LedgerTable != ""); set != 0 && set != 3 {
-		fail("LEDGER_ENDPOINT", "LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE go together: set all three or none")
-	}
-	if c.LedgerEndpoint != "" {
-		if err := checkURL(c.LedgerEndpoint); err != nil {
-			fail("LEDGER_ENDPOINT", "%v", err)
-		}
-	}
-	if err := checkLease(c); err != nil {
-		fail("LEDGER_LEASE", "%v", err)
-	}
-
-	if v := env("LOG_LEVEL"); v != "" {
-		// ParseLevel also takes numbers and "disabled", which would log
-		// everything or nothing: only the five names.
-		l, err := zerolog.ParseLevel(strings.ToLower(v))
-		if err != nil || !slices.Contains(logLevels, l) {
-			fail("LOG_LEVEL", "%q is not one of trace, debug, info, warn, error", v)
-		}
-		c.LogLevel = l
-	}
-
-	if len(errs) > 0 {
-		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
-	}
-	return c, nil
+	return s.cfg, nil
 }
 
-const aDay = 24 * time.Hour
-
-// maxDuration bounds every duration variable: a year is beyond any sensible
-// setting, and far inside what time.Duration holds (292 years), so sums such
-// as UPGRADE_TIME + VERIFY_TIMEOUT cannot overflow either.
-const maxDuration = 365 * aDay
-
-// The documented range of every number of the configuration (README's
-// configuration table states the same, TestREADMEStatesEachRange checks it).
-// ConfigFromEnv rejects a value outside it; check asserts the same rules of a
-// Config, so they are stated once.
-type intVar struct {
-	name     string
-	min, max int
-	field    func(*Config) *int
+// settings is what the table's rows read into, in the table's order.
+type settings struct {
+	cfg    Config
+	region string // the function's region: SAG_REGIONS's default
+	tz     string // MAINTENANCE_TZ once it loads ("": it did not)
 }
 
-var intVars = []intVar{
-	{"MAX_CONCURRENCY", 1, 256, func(c *Config) *int { return &c.MaxConcurrency }},
-	{"MAX_UPGRADES_PER_RUN", 1, 1_000_000, func(c *Config) *int { return &c.MaxUpgradesPerRun }},
-	{"MAX_ATTEMPTS", 1, 100, func(c *Config) *int { return &c.MaxAttempts }},
-	{"ROLLOUT_CANARY", 1, 1_000_000, func(c *Config) *int { return &c.RolloutCanary }},
-	{"ROLLOUT_MIN_SAMPLE", 1, 1_000_000, func(c *Config) *int { return &c.RolloutMinSample }},
-	{"FANOUT_THRESHOLD", 1, 1_000_000, func(c *Config) *int { return &c.FanoutThreshold }},
-	// A batch is a sweep request naming its gateways.
-	{"BATCH_SIZE", 1, events.MaxGatewayIDs, func(c *Config) *int { return &c.BatchSize }},
+// configRules are the rules between variables, each reported under the
+// variable named first.
+var configRules = []struct {
+	name  string
+	check func(settings) error
+}{
+	{"MNS_ENDPOINT", func(s settings) error {
+		if s.cfg.MNSEndpoint == "" && (s.cfg.OutcomeTopic != "" || s.cfg.WorkQueue != "") {
+			return errors.New("not set, but OUTCOME_TOPIC or WORK_QUEUE is")
+		}
+		return nil
+	}},
+	{"LEDGER_ENDPOINT", func(s settings) error {
+		set := 0
+		for _, v := range []string{s.cfg.LedgerEndpoint, s.cfg.LedgerInstance, s.cfg.LedgerTable} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 0 && set != 3 {
+			return errors.New("LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE go together: set all three or none")
+		}
+		return nil
+	}},
+	{"LEDGER_LEASE", func(s settings) error { return checkLease(s.cfg) }},
 }
 
-func (v intVar) bounds() string { return fmt.Sprintf("%d to %d", v.min, v.max) }
-
-func (v intVar) check(n int) error {
-	if n < v.min || n > v.max {
-		return fmt.Errorf("is not a whole number from %s", v.bounds())
+// unjoin splits the errors.Join of a row that found several problems (one
+// per region, version type or held version), each reported on its own.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err != nil {
+		return []error{err}
 	}
 	return nil
 }
 
-type durationVar struct {
-	name     string
-	min, max time.Duration
-	field    func(*Config) *time.Duration
-}
-
-var durationVars = []durationVar{
-	// Longer than a day never fits a daily window.
-	{"UPGRADE_TIME", time.Second, aDay, func(c *Config) *time.Duration { return &c.UpgradeTime }},
-	{"MIN_RELEASE_AGE", 0, maxDuration, func(c *Config) *time.Duration { return &c.MinReleaseAge }},
-	// 0 derives the margin from each invocation's budget.
-	{"DEADLINE_MARGIN", 0, time.Hour, func(c *Config) *time.Duration { return &c.DeadlineMargin }},
-	// A dead run's claim holds its gateway for the whole lease.
-	{"LEDGER_LEASE", time.Second, 30 * aDay, func(c *Config) *time.Duration { return &c.LedgerLease }},
-	{"VERIFY_TIMEOUT", time.Second, 7 * aDay, func(c *Config) *time.Duration { return &c.VerifyTimeout }},
-	{"PENALTY_COOLDOWN", 0, maxDuration, func(c *Config) *time.Duration { return &c.PenaltyCooldown }},
-	{"ROLLOUT_SOAK", 0, maxDuration, func(c *Config) *time.Duration { return &c.RolloutSoak }},
-}
-
-func (v durationVar) bounds() string {
-	return fmt.Sprintf("%s to %s", formatDuration(v.min), formatDuration(v.max))
-}
-
-func (v durationVar) check(d time.Duration) error {
-	if d < v.min || d > v.max {
-		return fmt.Errorf("is not a duration from %s", v.bounds())
-	}
-	return nil
-}
-
-// formatDuration writes whole days as days ("365d"), as they are configured.
-func formatDuration(d time.Duration) string {
-	if d > aDay && d%aDay == 0 {
-		return fmt.Sprintf("%dd", d/aDay)
-	}
-	if d == 0 {
-		return "0"
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
-}
-
-// The bounds of API_QPS: below a call a hundred seconds nothing useful
-// happens in a run, and the rate limiter's arithmetic stays far from
-// overflow; above a thousand a second is no API's real limit.
-const (
-	minAPIQPS = 0.01
-	maxAPIQPS = 1000
-	// maxRolloutWaves bounds ROLLOUT_WAVES: each wave soaks and waits for
-	// its verification, so more than this would take months.
-	maxRolloutWaves = 20
-)
-
-// The checks below are written as "in range" tests, so that NaN, which
-// compares false with everything, fails them.
-
-func checkQPS(q float64) error {
-	if !(q >= minAPIQPS && q <= maxAPIQPS) {
-		return fmt.Errorf("is not a number from %v to %v", minAPIQPS, maxAPIQPS)
-	}
-	return nil
-}
-
-func checkMaxFailure(f float64) error {
-	if !(f >= 0 && f < 1) {
-		return errors.New("is not a share such as 20% (from 0% up to, not including, 100%)")
-	}
-	return nil
-}
-
-func checkWaves(waves []float64) error {
-	if len(waves) == 0 || len(waves) > maxRolloutWaves {
-		return fmt.Errorf("is not a list of 1 to %d growing shares such as 5%%,25%%,100%%", maxRolloutWaves)
-	}
-	prev := 0.0
-	for _, f := range waves {
-		if !(f > prev && f <= 1) {
-			return fmt.Errorf("is not a list of 1 to %d growing shares such as 5%%,25%%,100%%", maxRolloutWaves)
+// check reports every value of c outside its documented range, naming the
+// variable: the invariant of whatever ConfigFromEnv accepts.
+func (c Config) check() error {
+	var errs []error
+	for _, v := range configVars {
+		if v.check == nil {
+			continue
 		}
-		prev = f
+		if err := v.check(&c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
+		}
 	}
-	if prev != 1 {
-		return errors.New("does not end at 100%: the rollout would never finish")
+	for _, r := range configRules {
+		if err := r.check(settings{cfg: c}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // checkLease: a claim is only settled by verification, up to UPGRADE_TIME +
@@ -460,35 +222,6 @@ func checkLease(c Config) error {
 			c.LedgerLease, c.UpgradeTime, c.VerifyTimeout)
 	}
 	return nil
-}
-
-var logLevels = []zerolog.Level{zerolog.TraceLevel, zerolog.DebugLevel, zerolog.InfoLevel, zerolog.WarnLevel, zerolog.ErrorLevel}
-
-// check reports every number of c outside its documented range, naming the
-// variable: the invariant of whatever ConfigFromEnv accepts.
-func (c Config) check() error {
-	var errs []error
-	bad := func(name string, value any, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %v %w", name, value, err))
-		}
-	}
-	for _, v := range intVars {
-		bad(v.name, *v.field(&c), v.check(*v.field(&c)))
-	}
-	for _, v := range durationVars {
-		bad(v.name, *v.field(&c), v.check(*v.field(&c)))
-	}
-	bad("API_QPS", c.APIQPS, checkQPS(c.APIQPS))
-	bad("ROLLOUT_MAX_FAILURE", c.RolloutMaxFailure, checkMaxFailure(c.RolloutMaxFailure))
-	bad("ROLLOUT_WAVES", c.RolloutWaves, checkWaves(c.RolloutWaves))
-	if err := checkLease(c); err != nil {
-		errs = append(errs, fmt.Errorf("LEDGER_LEASE: %w", err))
-	}
-	if !slices.Contains(logLevels, c.LogLevel) {
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: %v is not one of trace, debug, info, warn, error", c.LogLevel))
-	}
-	return errors.Join(errs...)
 }
 
 func list(s string) []string {

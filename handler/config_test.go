@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
@@ -219,36 +221,89 @@ func TestConfigCheckNamesTheVariable(t *testing.T) {
 	}
 }
 
-// README's configuration table states the range of each number as the code
-// checks it.
-func TestREADMEStatesEachRange(t *testing.T) {
+// README's configuration table and the table ConfigFromEnv reads say the
+// same: one README row per variable and no other, each with the variable's
+// default, beginning with its meaning and stating the values it takes (the
+// range of each number as the code checks it).
+func TestREADMEStatesEachVariable(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := func(name string) string {
-		for _, line := range strings.Split(string(readme), "\n") {
-			if strings.HasPrefix(line, "| `"+name+"` |") {
-				return line
-			}
+	_, section, ok := strings.Cut(string(readme), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README has no section ## Configuration")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string][]string{} // name → meaning, default
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
 		}
-		t.Errorf("README has no row for %s", name)
-		return ""
+		cells := strings.Split(strings.Trim(line, "|"), " | ")
+		name, ok := strings.CutPrefix(strings.TrimSpace(cells[0]), "`")
+		name, ok2 := strings.CutSuffix(name, "`")
+		switch {
+		case len(cells) != 3 || !ok || !ok2 || strings.Contains(name, "`"):
+			t.Errorf("README: a configuration row is not | `NAME` | meaning | default |: %s", line)
+		case documented[name] != nil:
+			t.Errorf("README has two rows for %s", name)
+		default:
+			documented[name] = []string{strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2])}
+		}
 	}
-	want := map[string]string{
-		"API_QPS":             fmt.Sprintf("%v to %v", minAPIQPS, maxAPIQPS),
-		"ROLLOUT_WAVES":       fmt.Sprintf("1 to %d growing shares", maxRolloutWaves),
-		"ROLLOUT_MAX_FAILURE": "0% up to, not including, 100%",
+	for _, v := range configVars {
+		doc := documented[v.name]
+		delete(documented, v.name)
+		switch {
+		case doc == nil:
+			t.Errorf("README has no row for %s", v.name)
+			continue
+		case !strings.HasPrefix(doc[0], v.meaning):
+			t.Errorf("README's row of %s does not begin with its meaning %q: %s", v.name, v.meaning, doc[0])
+		case !strings.Contains(doc[0], v.values):
+			t.Errorf("README's row of %s does not say %q: %s", v.name, v.values, doc[0])
+		}
+		if doc[1] != v.defaultDoc() {
+			t.Errorf("README's default of %s is %s, the table's %s", v.name, doc[1], v.defaultDoc())
+		}
 	}
-	for _, v := range intVars {
-		want[v.name] = v.bounds()
+	for name := range documented {
+		t.Errorf("README documents %s, which ConfigFromEnv does not read", name)
 	}
-	for _, v := range durationVars {
-		want[v.name] = v.bounds()
+}
+
+// The defaults the table reads are the Default constants the code and tests
+// use.
+func TestConfigDefaultsAreTheConstants(t *testing.T) {
+	c, err := ConfigFromEnv(env(nil), "cn-shanghai")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, text := range want {
-		if r := row(name); r != "" && !strings.Contains(r, text) {
-			t.Errorf("README's row of %s does not say %q: %s", name, text, r)
+	for name, got := range map[string][2]any{
+		"UPGRADE_TIME":         {c.UpgradeTime, DefaultUpgradeTime},
+		"LEDGER_LEASE":         {c.LedgerLease, DefaultLedgerLease},
+		"VERIFY_TIMEOUT":       {c.VerifyTimeout, DefaultVerifyTimeout},
+		"PENALTY_COOLDOWN":     {c.PenaltyCooldown, DefaultPenaltyCooldown},
+		"ROLLOUT_SOAK":         {c.RolloutSoak, DefaultRolloutSoak},
+		"MIN_RELEASE_AGE":      {c.MinReleaseAge, time.Duration(0)},
+		"DEADLINE_MARGIN":      {c.DeadlineMargin, time.Duration(0)},
+		"MAX_CONCURRENCY":      {c.MaxConcurrency, DefaultMaxConcurrency},
+		"MAX_UPGRADES_PER_RUN": {c.MaxUpgradesPerRun, DefaultMaxUpgradesPerRun},
+		"MAX_ATTEMPTS":         {c.MaxAttempts, DefaultMaxAttempts},
+		"ROLLOUT_CANARY":       {c.RolloutCanary, DefaultRolloutCanary},
+		"ROLLOUT_MIN_SAMPLE":   {c.RolloutMinSample, DefaultRolloutMinSample},
+		"FANOUT_THRESHOLD":     {c.FanoutThreshold, DefaultFanoutThreshold},
+		"BATCH_SIZE":           {c.BatchSize, DefaultBatchSize},
+		"API_QPS":              {c.APIQPS, float64(DefaultAPIQPS)},
+		"ROLLOUT_MAX_FAILURE":  {c.RolloutMaxFailure, DefaultRolloutMaxFailure},
+		"ROLLOUT_WAVES":        {fmt.Sprint(c.RolloutWaves), fmt.Sprint([]float64{0.05, 0.25, 1})},
+		"LOG_LEVEL":            {c.LogLevel, zerolog.InfoLevel},
+		"RELEASE_CHANNEL":      {c.Channel, "release"},
+		"VERSION_TYPES":        {fmt.Sprint(c.VersionTypes), fmt.Sprint([]upgrade.VersionType{upgrade.VersionDevice})},
+	} {
+		if got[0] != got[1] {
+			t.Errorf("%s: unset reads %v, want %v", name, got[0], got[1])
 		}
 	}
 }
