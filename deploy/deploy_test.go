@@ -1,4 +1,4 @@
-package main
+package deploy_test
 
 // The deployment files checked for what fc3's JSON schema (and so `s verify`)
 // does not see: the schema accepts any triggerConfig and misspelt keys, and
@@ -25,6 +25,8 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/handler"
 )
 
+// The files checked, named from the repository's root as s.yaml and the
+// messages name them; repoFile finds them from deploy/, where go test runs.
 const (
 	deploySYAML       = "s.yaml"
 	deployBuildScript = "scripts/build.sh"
@@ -174,9 +176,11 @@ type deployment struct {
 	control     deployProps
 }
 
+func repoFile(name string) string { return filepath.Join("..", name) }
+
 func loadDeployment(t *testing.T) deployment {
 	t.Helper()
-	raw, err := os.ReadFile(deploySYAML)
+	raw, err := os.ReadFile(repoFile(deploySYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +189,7 @@ func loadDeployment(t *testing.T) deployment {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&strict); err != nil {
-		t.Fatalf("%s: %v\n(a key the test does not know is misspelt, or is a new fc3 setting: add it to the structs in deploy_test.go)", deploySYAML, err)
+		t.Fatalf("%s: %v\n(a key the test does not know is misspelt, or is a new fc3 setting: add it to the structs in deploy/deploy_test.go)", deploySYAML, err)
 	}
 
 	// Values: the node tree with ${…} rendered in every scalar.
@@ -341,7 +345,7 @@ func (d deployment) triggerAt(i int) string {
 // buildScriptNames reads the binary and package names from scripts/build.sh.
 func buildScriptNames(t *testing.T) (bin, pkg string) {
 	t.Helper()
-	script, err := os.ReadFile(deployBuildScript)
+	script, err := os.ReadFile(repoFile(deployBuildScript))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,7 +744,7 @@ func (s *ramStrings) UnmarshalJSON(b []byte) error {
 
 func readRAMPolicy(t *testing.T, path string) ramPolicy {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(repoFile(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,7 +864,7 @@ func TestDeployRAMPolicy(t *testing.T) {
 // l.client.<Action>( in its code.
 func ledgerActions(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("internal/tablestore/*.go")
+	files, err := filepath.Glob(repoFile("internal/tablestore/*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
