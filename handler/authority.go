@@ -92,9 +92,9 @@ func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events
 	return rec.Force && rec.Digest == digest(req)
 }
 
-// batchRecord is what a run that may force records of each forced batch it
-// hands itself through the work queue.
-type batchRecord struct {
+// forcedBatch is what a run that may force writes in the ledger of each
+// forced batch it hands itself through the work queue.
+type forcedBatch struct {
 	Digest      string    `json:"digest"` // of the request, as sent
 	Force       bool      `json:"force"`
 	ParentRunID string    `json:"parentRunId"`
@@ -111,15 +111,15 @@ func digest(req events.Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// recordForced writes the record of each forced batch before it is sent.
+// registerForced writes each forced batch in the ledger before it is sent.
 // A batch whose record cannot be written is not sent (its error set).
-func (r *run) recordForced(ctx context.Context, batches []batch) {
+func (r *run) registerForced(ctx context.Context, batches []batch) {
 	for i := range batches {
 		b := &batches[i]
 		if !b.req.Force {
 			continue
 		}
-		body, _ := json.Marshal(batchRecord{Digest: digest(b.req), Force: true, ParentRunID: b.req.ParentRunID, At: r.now()})
+		body, _ := json.Marshal(forcedBatch{Digest: digest(b.req), Force: true, ParentRunID: b.req.ParentRunID, At: r.now()})
 		_, b.err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: batchDoc(b.req.BatchID), Rev: 1, Body: body})
 		})

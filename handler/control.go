@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
@@ -52,12 +51,4 @@ func (r *run) controlled(m events.Message, j job, ctls []upgrade.Control, err er
 	r.controlErrs = append(r.controlErrs, fmt.Sprintf("%s: %v", j.kind, err))
 	r.mu.Unlock()
 	return ""
-}
-
-// ControlError is returned when a control request could not be carried out:
-// the caller must not believe it was.
-type ControlError struct{ Problems []string }
-
-func (e *ControlError) Error() string {
-	return "control request failed: " + strings.Join(e.Problems, "; ")
 }

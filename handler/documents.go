@@ -65,10 +65,10 @@ func decodeLease(body []byte) (drainLease, error) {
 }
 
 // decodeBatch reads a forced batch's record.
-func decodeBatch(id string, body []byte) (batchRecord, error) {
-	var b batchRecord
+func decodeBatch(id string, body []byte) (forcedBatch, error) {
+	var b forcedBatch
 	if err := json.Unmarshal(body, &b); err != nil {
-		return batchRecord{}, fmt.Errorf("batch record %s: %w", id, err)
+		return forcedBatch{}, fmt.Errorf("batch record %s: %w", id, err)
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,7 +56,7 @@ func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter
 	}
 	var all []Gateway
 	for _, g := range f.gateways {
-		if g.Region == region && (len(lf.IDs) == 0 || contains(lf.IDs, g.ID)) && (lf.Model == "" || g.Model == lf.Model) &&
+		if g.Region == region && (len(lf.IDs) == 0 || slices.Contains(lf.IDs, g.ID)) && (lf.Model == "" || g.Model == lf.Model) &&
 			(lf.Below == "" || compareVersions(g.SoftwareVersion, lf.Below) < 0) {
 			all = append(all, g)
 		}
@@ -112,15 +113,6 @@ func (f *fakeSAG) updatesSnapshot() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.updates...)
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // fakePublisher records events; fail makes the next publishes fail, and

@@ -112,7 +112,7 @@ func (r *run) batches(j job, gws []Gateway) []batch {
 // send puts batches on the work queue, 16 a call, and records which failed.
 // A forced batch goes only once its record is in the ledger.
 func (r *run) send(ctx context.Context, batches []batch) []batch {
-	r.recordForced(ctx, batches)
+	r.registerForced(ctx, batches)
 	var ready []*batch
 	for i := range batches {
 		if batches[i].err == nil {

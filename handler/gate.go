@@ -176,7 +176,7 @@ func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (adm
 // oneAtATime keeps to one update call per gateway and run, whatever the
 // messages repeat, and one version type at a time per gateway: firmware
 // first, its signature database in a later run once the firmware upgrade is
-// settled (and the reverse when the signature database was first). A dry
+// verified, unverified or failed (and the reverse when the signature database was first). A dry
 // run plans as a real run would call.
 func (gt *gate) oneAtATime(j job, cands []*candidate) []*candidate {
 	byType := slices.Clone(cands)

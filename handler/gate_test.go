@@ -112,3 +112,48 @@ func TestOtherTypeClaimedMeanwhileHoldsTheCall(t *testing.T) {
 		t.Fatalf("the firmware claim was not given back: %s", rec.State)
 	}
 }
+
+func TestRunLimitAndWindowDefer(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"), gateway("sag-c", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, func(c *Config) { c.MaxUpgradesPerRun = 2 })
+	report, _ := hs.invoke(t, `{}`)
+	if report.Counts.Requested != 2 || report.Counts.Deferred != 1 || len(sag.updates) != 2 {
+		t.Fatalf("run limit: counts %+v, updates %v", report.Counts, sag.updates)
+	}
+	for _, r := range report.Results {
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonRunLimit {
+			t.Errorf("deferred %s for %q, want %s", r.SmartAGID, r.Reason, upgrade.ReasonRunLimit)
+		}
+	}
+
+	// A dry run is the same path: the cap applies, without a call.
+	sag = newFakeSAG(gateway("sag-a", "2.0.8"), gateway("sag-b", "2.0.8"), gateway("sag-c", "2.0.8"))
+	sag.offered = catalog()
+	hs = newHarness(t, sag, func(c *Config) { c.MaxUpgradesPerRun = 2 })
+	report, _ = hs.invoke(t, `{"dryRun":true}`)
+	if c := report.Counts; c.Planned != 2 || c.Deferred != 1 || c.Requested != 0 || len(sag.updates) != 0 {
+		t.Fatalf("dry run with the run limit: counts %+v, updates %v", c, sag.updates)
+	}
+	for _, r := range report.Results {
+		if r.Outcome == upgrade.OutcomeDeferred && r.Reason != upgrade.ReasonRunLimit {
+			t.Errorf("dry run deferred %s for %q, want %s", r.SmartAGID, r.Reason, upgrade.ReasonRunLimit)
+		}
+	}
+
+	sag = newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	w, _ := ParseWindow("03:00-05:00", "Asia/Shanghai") // testNow is 02:00 in Shanghai
+	hs = newHarness(t, sag, func(c *Config) { c.Window = w })
+	report, _ = hs.invoke(t, `{}`)
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeDeferred || r.Reason != upgrade.ReasonOutsideWindow || len(sag.updates) != 0 {
+		t.Fatalf("outside the window: %+v, updates %v", r, sag.updates)
+	}
+	report, _ = hs.invoke(t, `{"force":true,"correlationId":"ticket-1"}`)
+	if r := report.Results[0]; r.Outcome != upgrade.OutcomeRequested || !r.Force {
+		t.Fatalf("force: %+v", r)
+	}
+	if !strings.Contains(hs.logs.String(), `"force":true`) {
+		t.Error("force is not recorded in the logs")
+	}
+}

@@ -64,31 +64,6 @@ func (Credentials) MarshalJSON() ([]byte, error)        { return []byte(`"[redac
 func (Credentials) MarshalText() ([]byte, error)        { return []byte("[redacted]"), nil }
 func (Credentials) MarshalZerologObject(*zerolog.Event) {}
 
-// RejectedError is returned when every message of an invocation was rejected:
-// the caller (s invoke, an async destination) sees why. The rejected events
-// were published already.
-type RejectedError struct{ Problems []string }
-
-func (e *RejectedError) Error() string {
-	return "request rejected: " + strings.Join(e.Problems, "; ")
-}
-
-// InternalError is returned when a bug aborted a request: its report says
-// which gateways it left failed (internal_error), and the log has the stack.
-type InternalError struct{ Problems []string }
-
-func (e *InternalError) Error() string { return strings.Join(e.Problems, "; ") }
-
-// InfrastructureError is returned, after the run's events are out, when a
-// request could do nothing because a service it needs could not be reached
-// (every listing failed, or SAG or the ledger for every gateway): FC retries
-// the invocation and its onFailure destination records it.
-type InfrastructureError struct{ Problems []string }
-
-func (e *InfrastructureError) Error() string {
-	return "services unreachable: " + strings.Join(e.Problems, "; ")
-}
-
 // Source is the CloudEvents source of the function's events.
 func (inv Invocation) Source() string {
 	return fmt.Sprintf("acs:fc:%s:%s:functions/%s", inv.Region, inv.AccountID, inv.FunctionName)
@@ -139,71 +114,90 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	var problems []string
 	allDry := true
 	for _, m := range decoded.Messages {
-		if m.Err == nil {
-			if err := r.authorise(ctx, decoded.Trigger, m.Request); err != nil {
-				m.Err = err
-				problems = append(problems, err.Error())
-				r.reject(m, upgrade.ReasonUnauthorized)
-				continue
-			}
-		}
-		if m.Err != nil {
-			problems = append(problems, m.Err.Error())
-			r.reject(m, upgrade.ReasonInvalidRequest)
-			continue
-		}
-		j := r.jobFor(m.Request)
-		allDry = allDry && j.dryRun
-		log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
-			Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
-			Bool("dryRun", j.dryRun).Bool("force", j.force).Str("correlationId", j.info.CorrelationID).
-			Msg("request")
-		if j.force {
-			log.Warn().Str("correlationId", j.info.CorrelationID).Msg("force: maintenance window bypassed for this request")
-		}
-		if problem := r.serve(ctx, m, j); problem != "" {
+		problem, dry := r.take(ctx, decoded.Trigger, m)
+		if problem != "" {
 			problems = append(problems, problem)
 		}
+		allDry = allDry && dry
 	}
 
 	r.verifies.send(ctx, r.work, r.lcall, r.now(), log)
+	report = r.finish(decoded, startedAt, warnings)
+	report.DryRun = allDry && len(problems) < len(decoded.Messages)
+	return report, r.verdict(len(decoded.Messages), problems)
+}
+
+// take serves one message of the invocation: a message that cannot be read,
+// or that asks what its sender may not, is rejected; any other is
+// translated into a job and served. It returns why it was rejected, if it
+// was, and whether it was a dry run.
+func (r *run) take(ctx context.Context, trigger events.Trigger, m events.Message) (problem string, dry bool) {
+	if m.Err == nil {
+		if err := r.authorise(ctx, trigger, m.Request); err != nil {
+			m.Err = err
+			r.reject(m, upgrade.ReasonUnauthorized)
+			return err.Error(), true
+		}
+	}
+	if m.Err != nil {
+		r.reject(m, upgrade.ReasonInvalidRequest)
+		return m.Err.Error(), true
+	}
+	j := r.jobFor(m.Request)
+	r.log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
+		Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
+		Bool("dryRun", j.dryRun).Bool("force", j.force).Str("correlationId", j.info.CorrelationID).
+		Msg("request")
+	if j.force {
+		r.log.Warn().Str("correlationId", j.info.CorrelationID).Msg("force: maintenance window bypassed for this request")
+	}
+	return r.serve(ctx, m, j), j.dryRun
+}
+
+// finish publishes the run's last event, run.completed, once every other
+// is out or kept, and returns the report.
+func (r *run) finish(decoded events.Invocation, startedAt time.Time, warnings []string) events.Report {
 	counts, results := r.tally()
-	completed := info
+	completed := r.info
 	if ids := correlationIDs(decoded); len(ids) == 1 {
 		completed.CorrelationID = ids[0]
 	}
 	publishing := r.out.finish(func(p events.Publishing) events.CloudEvent {
-		return events.RunCompletedEvent(r.out.source, completed, counts, p, now())
+		return events.RunCompletedEvent(r.out.source, completed, counts, p, r.now())
 	})
-
-	report = events.Report{
-		RunID: info.RunID, Trigger: decoded.Trigger, DryRun: allDry && len(problems) < len(decoded.Messages),
-		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
-		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
-		Ledger: cloud.Ledger != nil, Warnings: warnings, Control: r.controls,
-	}
-	log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
+	r.log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")
+	return events.Report{
+		RunID: r.info.RunID, Trigger: decoded.Trigger,
+		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
+		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
+		Ledger: r.ledger != nil, Warnings: warnings, Control: r.controls,
+	}
+}
 
+// verdict is the invocation's error, if it failed: a bug ended a request, a
+// control write could not be made, a service was unreachable for all a
+// request had to do, or every message was rejected.
+func (r *run) verdict(messages int, problems []string) error {
 	if len(r.aborted) > 0 {
-		return report, &InternalError{Problems: r.aborted}
+		return &InternalError{Problems: r.aborted}
 	}
 	if len(r.controlErrs) > 0 {
-		return report, &ControlError{Problems: r.controlErrs}
+		return &ControlError{Problems: r.controlErrs}
 	}
 	if down := r.unreachable(); len(down) > 0 {
-		return report, &InfrastructureError{Problems: down}
+		return &InfrastructureError{Problems: down}
 	}
-	if len(decoded.Messages) > 0 && len(problems) == len(decoded.Messages) {
-		return report, &RejectedError{Problems: problems}
+	if messages > 0 && len(problems) == messages {
+		return &RejectedError{Problems: problems}
 	}
-	return report, nil
+	return nil
 }
 
 // serve carries out one request. A panic on its path ends the request, not
-// the run: every gateway it had not settled fails (internal_error), and the
+// the run: every gateway it had given no outcome fails (internal_error), and the
 // run goes on to report, publish and return. It returns why the request was
 // rejected, if it was.
 func (r *run) serve(ctx context.Context, m events.Message, j job) (problem string) {
@@ -280,52 +274,6 @@ func (h *Handler) instancePace() *pace {
 		h.pace = newPace(h.Config.APIQPS)
 	}
 	return h.pace
-}
-
-// budget splits the time to an invocation's deadline: new API calls start
-// until stopAt, calls end by endAt, events are published until publishBy and
-// kept in the ledger until keepBy, so the response is back before the
-// deadline.
-type budget struct {
-	stopAt, endAt, publishBy, keepBy, deadline time.Time
-}
-
-// timeBudget makes the budget of an invocation. callTimeout is how long an
-// SDK call without a context may outlive its abandonment: no such call starts
-// so late that its goroutine would outlive the invocation.
-func (h *Handler) timeBudget(ctx context.Context, start time.Time, callTimeout time.Duration) budget {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = start.Add(15 * time.Minute)
-	}
-	total := deadline.Sub(start)
-	margin := h.Config.DeadlineMargin
-	if margin == 0 {
-		margin = min(max(total/5, 500*time.Millisecond), 30*time.Second)
-	}
-	// The last calls of the run (ledger writes near stopAt, the last
-	// publish, the last keep) must end before the deadline.
-	// When the invocation is long enough (FC's timeout is minutes), its last
-	// calls must also end before the deadline; a short one keeps its
-	// proportions and accepts that an abandoned call may end after it.
-	long := callTimeout > 0 && total >= 4*callTimeout
-	if long {
-		margin = max(margin, min(2*callTimeout+time.Second, total/2))
-	}
-	b := budget{stopAt: deadline.Add(-margin), endAt: deadline.Add(-margin / 2), publishBy: deadline.Add(-margin / 5),
-		keepBy: deadline.Add(-margin / 10), deadline: deadline}
-	if long {
-		b.keepBy = earliest(b.keepBy, deadline.Add(-callTimeout-250*time.Millisecond))
-		b.publishBy = earliest(b.publishBy, b.keepBy.Add(-time.Second))
-	}
-	return b
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // sweeps reports whether an invocation carries a sweep: only sweeps publish

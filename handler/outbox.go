@@ -472,14 +472,14 @@ func (o *outbox) drain(p *drainPlan) {
 		o.log.Warn().Err(err).Msg("kept events not published: the drain lease cannot be read")
 		return
 	}
-	var held drainLease
+	var current drainLease
 	if g.found {
-		if held, err = decodeLease(g.d.Body); err != nil {
+		if current, err = decodeLease(g.d.Body); err != nil {
 			o.log.Warn().Err(err).Msg("the drain lease is unreadable; taking it")
 		}
 	}
-	if g.found && held.RunID != runID && now.Before(held.Until) {
-		o.log.Info().Int("kept", len(kept)).Str("by", held.RunID).Msg("kept events are being published by another run")
+	if g.found && current.RunID != runID && now.Before(current.Until) {
+		o.log.Info().Int("kept", len(kept)).Str("by", current.RunID).Msg("kept events are being published by another run")
 		return
 	}
 	lease := drainLease{RunID: runID, Until: until, rev: g.d.Rev + 1}

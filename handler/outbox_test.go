@@ -205,3 +205,27 @@ func (p *fakePublisher) downWhile(initially bool) *bool {
 	}
 	return down
 }
+
+func TestPublishFailuresAreReported(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	hs := newHarness(t, sag, nil)
+	tries := 0
+	hs.pub.fail = func(ev events.CloudEvent) error {
+		if ev.Subject == "sag-a" {
+			tries++
+			return temporaryError{errors.New("QpsLimitExceeded")}
+		}
+		return nil
+	}
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Publishing.Failed != 1 || report.Publishing.Published != 1 || len(report.Publishing.Errors) != 1 || tries < 2 {
+		t.Fatalf("publishing %+v after %d tries", report.Publishing, tries)
+	}
+	if !strings.Contains(hs.logs.String(), "outcome event not published") {
+		t.Error("the publish failure is not logged")
+	}
+}

@@ -158,3 +158,42 @@ func TestTimeBudgetLeavesRoomForTheLastCall(t *testing.T) {
 		}
 	}
 }
+
+// A bug met by one gateway (here a panic in the SAG adapter, while planning
+// one gateway and while requesting another's upgrade) fails that gateway
+// alone, with the panic in the log: the run goes on, the other gateways are
+// upgraded, and the report comes back.
+func TestPanicFailsOneGatewayNotTheRun(t *testing.T) {
+	gws := gateways("sag-p%02d", 20, "2.0.8")
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	sag.fail = func(action, id string, n int) error {
+		switch {
+		case action == "Versions" && id == "sag-p03":
+			panic("adapter bug in a version list")
+		case action == "Update" && id == "sag-p11":
+			panic("adapter bug in an update")
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, func(c *Config) { c.VersionTypes = []upgrade.VersionType{upgrade.VersionDevice} })
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(report)
+	if len(report.Results) != 20 {
+		t.Fatalf("%d results for 20 gateways", len(report.Results))
+	}
+	for _, id := range []string{"sag-p03", "sag-p11"} {
+		if r := got[id+"/Device"]; r.Outcome != upgrade.OutcomeFailed || r.Reason != upgrade.ReasonInternal || !strings.Contains(r.Error, "adapter bug") {
+			t.Errorf("%s: %+v, want failed/%s", id, r, upgrade.ReasonInternal)
+		}
+	}
+	if report.Counts.Requested != 18 {
+		t.Errorf("counts %+v: want the 18 other gateways requested", report.Counts)
+	}
+	if n := strings.Count(hs.logs.String(), "gateway aborted by a panic"); n != 2 {
+		t.Errorf("%d panic log lines, want 2", n)
+	}
+}
