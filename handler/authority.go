@@ -125,3 +125,12 @@ func (r *run) registerForced(ctx context.Context, batches []batch) {
 		})
 	}
 }
+
+// decodeBatch reads a forced batch's record.
+func decodeBatch(id string, body []byte) (forcedBatch, error) {
+	var b forcedBatch
+	if err := json.Unmarshal(body, &b); err != nil {
+		return forcedBatch{}, fmt.Errorf("batch record %s: %w", id, err)
+	}
+	return b, nil
+}

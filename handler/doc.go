@@ -12,7 +12,7 @@
 //
 //	handler.go     Invoke: decode, take each message (reject, or translate into a job and serve it), finish, the verdict
 //	authority.go   who may steer: control and force only at the control endpoint; forced batches bound in the ledger
-//	run.go         a run: the stages composed with what each needs; a job is one request as the function reads it
+//	run.go         a run: the stages composed with what each needs; job.go: one request as the function reads it
 //	budget.go      the time to the deadline: when calls, publishes and ledger writes stop starting
 //	errors.go      the errors an invocation fails with
 //
@@ -34,9 +34,9 @@
 //	policy.go      which release a device should run; eligibility.go: which gateways can be upgraded; window.go: when
 //	rollout.go     staged rollouts: canary, waves, soak, breaker, reset (their ledger documents)
 //	killswitch.go  the kill switch; control.go: the answers of control requests
-//	verify.go      verify requests: the kind, and those a run queues for its upgrades
+//	verify.go      the verify kind; verifications.go: the verify requests a run queues for its upgrades
 //	fanout.go      a large fleet's planner, and continuations near the deadline
 //	outbox.go      the events: published while the run goes on, kept in the ledger while the topic is down
-//	calls.go       the rate limit and the retries of every call; documents.go: reading the ledger's documents
+//	calls.go       the rate limit and the retries of every call
 //	config.go, config_vars.go  the configuration, one row per variable
 package handler

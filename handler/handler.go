@@ -95,7 +95,8 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return events.Report{}, err
 	}
 	budget := h.timeBudget(ctx, startedAt, cloud.CallTimeout)
-	r := h.newRun(ctx, inv, cloud, info, log, now, budget)
+	set := setting{cfg: h.Config, control: h.Control, pace: h.instancePace(), topic: &h.topic}
+	r := newRun(ctx, set, inv.RequestID, inv.Source(), cloud, info, log, now, budget)
 	warnings := h.warnings(ctx, startedAt, cloud)
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
 		Int("messages", len(decoded.Messages)).Int("retryCount", inv.RetryCount).
@@ -143,7 +144,8 @@ func (r *run) take(ctx context.Context, trigger events.Trigger, m events.Message
 		r.reject(m, upgrade.ReasonInvalidRequest)
 		return m.Err.Error(), true
 	}
-	j := r.jobFor(m.Request)
+	j := jobFor(m.Request, r.cfg, r.info)
+	j.id = r.newJob(j.gatewayIDs)
 	r.log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
 		Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
 		Bool("dryRun", j.dryRun).Bool("force", j.force).Str("correlationId", j.info.CorrelationID).

@@ -137,3 +137,12 @@ func (c control) state() upgrade.State {
 	on := c.KillSwitch
 	return upgrade.State{KillSwitch: &on, SetBy: c.By, SetAt: c.At}
 }
+
+// decodeControl reads the kill switch's document.
+func decodeControl(body []byte) (control, error) {
+	var c control
+	if err := json.Unmarshal(body, &c); err != nil {
+		return control{}, fmt.Errorf("control document: %w", err)
+	}
+	return c, nil
+}

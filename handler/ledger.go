@@ -53,7 +53,14 @@ type KeptEvent struct {
 	Event events.CloudEvent
 }
 
-// Doc is a document of the ledger.
+// Doc is a document of the ledger: a rollout's state, the kill switch, the
+// outbox's drain lease, a forced batch. Documents are JSON written by this
+// function and read back by it and by the versions before and after it: a
+// rollback must not break on a field a newer version added. So each is
+// decoded (beside its type) tolerant of fields it does not know, which
+// encoding/json skips, and strict on those it does: a value of the wrong
+// type or out of range is an error naming the document, never a number
+// quietly read as zero.
 type Doc struct {
 	ID   string
 	Rev  int64

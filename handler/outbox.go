@@ -527,3 +527,12 @@ func (o *outbox) release() {
 		o.log.Warn().Err(err).Msg("drain lease not released; it ends by itself")
 	}
 }
+
+// decodeLease reads the drain lease.
+func decodeLease(body []byte) (drainLease, error) {
+	var l drainLease
+	if err := json.Unmarshal(body, &l); err != nil {
+		return drainLease{}, fmt.Errorf("drain lease: %w", err)
+	}
+	return l, nil
+}

@@ -636,3 +636,36 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(
 		}
 	}
 }
+
+// decodeRollout reads a rollout document over doc, which holds the
+// rollout's key.
+func decodeRollout(id string, body []byte, doc *rolloutDoc) error {
+	if err := json.Unmarshal(body, doc); err != nil {
+		return fmt.Errorf("rollout document %s: %w", id, err)
+	}
+	bad := func(field string, v any) error {
+		return fmt.Errorf("rollout document %s: %s is %v, out of range", id, field, v)
+	}
+	switch {
+	case doc.Breaker != "" && doc.Breaker != "closed" && doc.Breaker != "open":
+		return bad("breaker", fmt.Sprintf("%q", doc.Breaker))
+	case doc.Wave < 0:
+		return bad("wave", doc.Wave)
+	case doc.Allocated < 0:
+		return bad("allocated", doc.Allocated)
+	case doc.Population < 0:
+		return bad("population", doc.Population)
+	case doc.BaseFinished < 0:
+		return bad("baseFinished", doc.BaseFinished)
+	case doc.BaseFailed < 0 || doc.BaseFailed > doc.BaseFinished:
+		return bad("baseFailed", doc.BaseFailed)
+	case doc.Reserved < 0:
+		return bad("reserved", doc.Reserved)
+	}
+	for st, n := range doc.Records {
+		if n < 0 {
+			return bad("records."+string(st), n)
+		}
+	}
+	return nil
+}

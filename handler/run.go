@@ -48,15 +48,26 @@ type run struct {
 	aborted      []string             // requests a panic ended
 }
 
-// newRun composes a run of an invocation on its cloud.
-func (h *Handler) newRun(ctx context.Context, inv Invocation, cloud Cloud, info events.RunInfo, log zerolog.Logger, now func() time.Time, b budget) *run {
-	cfg := h.Config
-	api := newCaller(h.instancePace(), b.stopAt, b.endAt)
+// setting is what a run takes from the instance it runs on: the
+// configuration, whether it is the control endpoint, and what the instance's
+// runs share (the SAG rate limit, what the outcome topic did lately).
+type setting struct {
+	cfg     Config
+	control bool
+	pace    *pace
+	topic   *TopicHealth
+}
+
+// newRun composes the run of one invocation (requestID, the source of its
+// events) on its cloud.
+func newRun(ctx context.Context, set setting, requestID, source string, cloud Cloud, info events.RunInfo, log zerolog.Logger, now func() time.Time, b budget) *run {
+	cfg := set.cfg
+	api := newCaller(set.pace, b.stopAt, b.endAt)
 	lcall := &caller{stopAt: b.stopAt, endAt: b.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
-	out := newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, inv.Source(), log, b.publishBy, b.keepBy, &h.topic)
+	out := newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, source, log, b.publishBy, b.keepBy, set.topic)
 	r := &run{
 		reporter: newReporter(log, out, now),
-		cfg:      cfg, info: info, log: log, now: now, control: h.Control,
+		cfg:      cfg, info: info, log: log, now: now, control: set.control,
 		ledger: cloud.Ledger, work: cloud.Work, api: api, lcall: lcall, out: out,
 		reads:    &sagReader{sag: cloud.SAG, api: api},
 		verifies: &verifications{},
@@ -64,7 +75,7 @@ func (h *Handler) newRun(ctx context.Context, inv Invocation, cloud Cloud, info 
 		rollouts: &rollouts{ledger: cloud.Ledger, lcall: lcall, cfg: cfg, now: now, log: log, publish: out.add, source: out.source},
 	}
 	if cloud.Ledger != nil {
-		r.book = &book{ledger: cloud.Ledger, lcall: lcall, now: now, requestID: inv.RequestID, cfg: cfg, log: log, moved: r.rollouts.moved}
+		r.book = &book{ledger: cloud.Ledger, lcall: lcall, now: now, requestID: requestID, cfg: cfg, log: log, moved: r.rollouts.moved}
 	}
 	r.settler = settler{book: r.book, reads: r.reads, verifies: r.verifies, now: now, cfg: cfg}
 	r.planner = planner{reads: r.reads, policy: Policy{Channel: cfg.Channel, Hold: cfg.HoldVersions, MinReleaseAge: cfg.MinReleaseAge},
@@ -76,38 +87,4 @@ func (h *Handler) newRun(ctx context.Context, inv Invocation, cloud Cloud, info 
 	}
 	r.exec = &executor{book: r.book, reads: r.reads, sag: cloud.SAG, api: api, kill: r.kill, limit: limit, verifies: r.verifies, cfg: cfg, now: now}
 	return r
-}
-
-// job is one request of the run as the function reads it: the wire request
-// translated once (jobFor), the configuration's defaults filled in. Nothing
-// reads the wire request after.
-type job struct {
-	id         int // its index among the run's jobs
-	kind       upgrade.Kind
-	info       events.RunInfo // the run, and the request's correlation id
-	regions    []string
-	gatewayIDs []string // the gateways named; none: every gateway of the regions
-	types      []upgrade.VersionType
-	target     string // the pinned version (targetVersion); "": the newest release
-	dryRun     bool   // the request's or the configuration's
-	force      bool
-	// retryFailedOnly narrows a sweep to the gateways whose last upgrade
-	// failed or stayed unverified.
-	retryFailedOnly bool
-}
-
-// jobFor translates a wire request into a job: the configuration's
-// defaults for what it leaves out.
-func (r *run) jobFor(req events.Request) job {
-	j := job{kind: req.Kind, info: r.info, regions: req.Regions, gatewayIDs: req.GatewayIDs, types: req.VersionTypes,
-		target: req.TargetVersion, dryRun: r.cfg.DryRun || req.DryRun, force: req.Force, retryFailedOnly: req.RetryFailedOnly}
-	j.info.CorrelationID = req.CorrelationID
-	if len(j.regions) == 0 {
-		j.regions = r.cfg.Regions
-	}
-	if len(j.types) == 0 {
-		j.types = r.cfg.VersionTypes
-	}
-	j.id = r.newJob(j.gatewayIDs)
-	return j
 }
