@@ -70,21 +70,14 @@ func (r *run) boundForce(ctx context.Context, trigger events.Trigger, req events
 	if trigger != events.TriggerMNSQueue || req.BatchID == "" || r.ledger == nil {
 		return false
 	}
-	type got struct {
-		d     Doc
-		found bool
-	}
-	g, err := retrying(ctx, r.lcall, func(ctx context.Context) (got, error) {
-		d, found, err := r.ledger.GetDoc(ctx, batchDoc(req.BatchID))
-		return got{d, found}, err
-	})
-	if err != nil || !g.found {
+	d, found, err := getDoc(ctx, r.ledger, r.lcall, batchDoc(req.BatchID))
+	if err != nil || !found {
 		if err != nil {
 			r.log.Warn().Err(err).Str("batchId", req.BatchID).Msg("the batch's record cannot be read: its force is refused")
 		}
 		return false
 	}
-	rec, err := decodeBatch(req.BatchID, g.d.Body)
+	rec, err := decodeBatch(req.BatchID, d.Body)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("the batch's record is unreadable: its force is refused")
 		return false

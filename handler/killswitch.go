@@ -72,19 +72,12 @@ func (k *killSwitch) saw(on bool) bool {
 }
 
 func (k *killSwitch) read(ctx context.Context) (control, int64, error) {
-	type got struct {
-		d     Doc
-		found bool
-	}
-	g, err := retrying(ctx, k.lcall, func(ctx context.Context) (got, error) {
-		d, found, err := k.ledger.GetDoc(ctx, controlDoc)
-		return got{d, found}, err
-	})
-	if err != nil || !g.found {
+	d, found, err := getDoc(ctx, k.ledger, k.lcall, controlDoc)
+	if err != nil || !found {
 		return control{}, 0, err
 	}
-	c, err := decodeControl(g.d.Body)
-	return c, g.d.Rev, err
+	c, err := decodeControl(d.Body)
+	return c, d.Rev, err
 }
 
 // set turns the ledger's switch on (stop) or off (resume), and answers with

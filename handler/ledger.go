@@ -67,6 +67,19 @@ type Doc struct {
 	Body []byte // JSON
 }
 
+// getDoc reads a document, retrying temporary failures.
+func getDoc(ctx context.Context, l Ledger, c *caller, id string) (d Doc, found bool, err error) {
+	type got struct {
+		d     Doc
+		found bool
+	}
+	g, err := retrying(ctx, c, func(ctx context.Context) (got, error) {
+		d, found, err := l.GetDoc(ctx, id)
+		return got{d, found}, err
+	})
+	return g.d, g.found, err
+}
+
 // ErrConflict is returned by Ledger.Put when the record changed since it was
 // read: another worker claimed or resolved the gateway first.
 var ErrConflict = errors.New("ledger: the record changed since it was read")

@@ -460,29 +460,22 @@ func (o *outbox) drain(p *drainPlan) {
 	if len(kept) == 0 {
 		return
 	}
-	type got struct {
-		d     Doc
-		found bool
-	}
-	g, err := retrying(ctx, o.lcall, func(ctx context.Context) (got, error) {
-		d, found, err := o.ledger.GetDoc(ctx, drainDoc)
-		return got{d, found}, err
-	})
+	d, found, err := getDoc(ctx, o.ledger, o.lcall, drainDoc)
 	if err != nil {
 		o.log.Warn().Err(err).Msg("kept events not published: the drain lease cannot be read")
 		return
 	}
 	var current drainLease
-	if g.found {
-		if current, err = decodeLease(g.d.Body); err != nil {
+	if found {
+		if current, err = decodeLease(d.Body); err != nil {
 			o.log.Warn().Err(err).Msg("the drain lease is unreadable; taking it")
 		}
 	}
-	if g.found && current.RunID != runID && now.Before(current.Until) {
+	if found && current.RunID != runID && now.Before(current.Until) {
 		o.log.Info().Int("kept", len(kept)).Str("by", current.RunID).Msg("kept events are being published by another run")
 		return
 	}
-	lease := drainLease{RunID: runID, Until: until, rev: g.d.Rev + 1}
+	lease := drainLease{RunID: runID, Until: until, rev: d.Rev + 1}
 	body, _ := json.Marshal(lease)
 	if _, err := retrying(ctx, o.lcall, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, o.ledger.PutDoc(ctx, Doc{ID: drainDoc, Rev: lease.rev, Body: body})

@@ -404,25 +404,18 @@ func (ro *rollouts) reviewAll(ctx context.Context, j job) {
 }
 
 func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, error) {
-	type got struct {
-		d     Doc
-		found bool
-	}
-	g, err := retrying(ctx, ro.lcall, func(ctx context.Context) (got, error) {
-		d, found, err := ro.ledger.GetDoc(ctx, k.id())
-		return got{d, found}, err
-	})
+	d, found, err := getDoc(ctx, ro.ledger, ro.lcall, k.id())
 	if err != nil {
 		return rolloutDoc{}, 0, err
 	}
 	doc := rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target}
-	if !g.found {
+	if !found {
 		return doc, 0, nil
 	}
-	if err := decodeRollout(k.id(), g.d.Body, &doc); err != nil {
+	if err := decodeRollout(k.id(), d.Body, &doc); err != nil {
 		return rolloutDoc{}, 0, err
 	}
-	return doc, g.d.Rev, nil
+	return doc, d.Rev, nil
 }
 
 func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev int64) error {
