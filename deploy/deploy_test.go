@@ -42,18 +42,11 @@ const (
 	deployMinTimeout = 5 * 60
 )
 
-// deployEnvNames are the variables handler.ConfigFromEnv reads; s.yaml may
-// set no others (a misspelt name would be silently ignored by the function).
-// TestDeployEnvNamesAreWhatConfigFromEnvReads keeps this list honest.
-var deployEnvNames = []string{
-	"SAG_REGIONS", "SAG_ENDPOINT", "VERSION_TYPES", "RELEASE_CHANNEL", "DRY_RUN",
-	"MAINTENANCE_WINDOW", "MAINTENANCE_TZ", "UPGRADE_TIME", "MIN_RELEASE_AGE",
-	"DEADLINE_MARGIN", "MAX_CONCURRENCY", "API_QPS", "MAX_UPGRADES_PER_RUN",
-	"HOLD_VERSIONS", "MNS_ENDPOINT", "OUTCOME_TOPIC", "WORK_QUEUE", "LOG_LEVEL",
-	"LEDGER_ENDPOINT", "LEDGER_INSTANCE", "LEDGER_TABLE", "LEDGER_LEASE", "VERIFY_TIMEOUT",
-	"MAX_ATTEMPTS", "PENALTY_COOLDOWN", "ROLLOUT_CANARY", "ROLLOUT_WAVES", "ROLLOUT_SOAK", "ROLLOUT_MIN_SAMPLE",
-	"ROLLOUT_MAX_FAILURE", "KILL_SWITCH", "FANOUT_THRESHOLD", "BATCH_SIZE", "CONTROL_ENDPOINT",
-}
+// deployEnvNames are the variables of handler's configuration table; s.yaml
+// may set no others (a misspelt name would be silently ignored by the
+// function). TestDeployEnvNamesAreWhatConfigFromEnvReads checks that the
+// function reads no name outside the table.
+var deployEnvNames = handler.EnvNames()
 
 // The parts of s.yaml this project uses. Decoding is strict: a key not here
 // is a misspelling, or an fc3 setting new to this file that belongs here.
