@@ -1,3 +1,5 @@
+//go:build !fc
+
 package main
 
 // Staged rollouts over simulated nights, in-process on the emulators.
@@ -6,7 +8,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +15,8 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
-	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
 
 const sag1000 = "rollout#Device#sag-1000#" + fleet.NewestDevice
@@ -33,17 +34,17 @@ func rolloutOf(r events.Report, id string) (upgrade.Rollout, bool) {
 // rollout, run by run in the order the runs published (the simulation runs
 // one invocation at a time). A run publishes its events concurrently, so
 // within a run they are put in the order its reviews make them.
-func rolloutEvents(t *testing.T, s *simulation, id string) []events.RolloutData {
+func rolloutEvents(t *testing.T, s *simulation.Local, id string) []events.RolloutData {
 	t.Helper()
 	rank := map[string]int{events.RolloutStarted: 0, events.RolloutReset: 1, events.RolloutWave: 2,
 		events.RolloutVerified: 3, events.RolloutBreaker: 4, events.RolloutDone: 5}
 	runAt := map[string]int{}
 	var out []events.RolloutData
-	for _, p := range s.cloud.MNS.Published(cloudsim.OutcomeTopic) {
-		var ev events.CloudEvent
-		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
-			t.Fatal(err)
-		}
+	published, err := simulation.Published(s.Cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range published {
 		var d events.RolloutData
 		if !strings.HasPrefix(ev.Type, "sag.upgrade.rollout.") || json.Unmarshal(ev.Data, &d) != nil || d.ID != id {
 			continue
@@ -64,13 +65,9 @@ func rolloutEvents(t *testing.T, s *simulation, id string) []events.RolloutData 
 
 func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 	t.Setenv("LOG_LEVEL", "warn")
-	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.cloud.Close()
+	s := simulate(t, "testdata/fleets/demo.json")
 	var outdated, sag1000s []string
-	for _, g := range s.cloud.Fleet.Gateways {
+	for _, g := range s.Cloud.Fleet.Gateways {
 		if g.HardwareVersion != "sag-1000" {
 			continue
 		}
@@ -79,10 +76,10 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 			outdated = append(outdated, g.SmartAGID)
 		}
 	}
-	start := s.cloud.Clock.Now()
+	start := s.Cloud.Clock.Now()
 	lastWave := -1
 	for night := 1; night <= 6; night++ {
-		reports, err := s.night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
+		reports, err := s.Night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +92,7 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 		// that ever got an update call counts, over all nights so far.
 		called := 0
 		for _, id := range sag1000s {
-			if s.cloud.SAG.Count(update, id) > 0 {
+			if s.Cloud.SAG.Count(simulation.UpdateAction, id) > 0 {
 				called++
 			}
 		}
@@ -126,10 +123,10 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 		t.Fatalf("rollout events %s, want %s", got, want)
 	}
 	for _, id := range outdated {
-		if st, _ := s.cloud.SAG.Gateway(id); st.Devices[0].SoftwareVersion != fleet.NewestDevice {
+		if st, _ := s.Cloud.SAG.Gateway(id); st.Devices[0].SoftwareVersion != fleet.NewestDevice {
 			t.Errorf("%s still runs %s after six nights", id, st.Devices[0].SoftwareVersion)
 		}
-		if n := s.cloud.SAG.Applied(id); n != 1 {
+		if n := s.Cloud.SAG.Applied(id); n != 1 {
 			t.Errorf("%s: %d upgrades", id, n)
 		}
 	}
@@ -137,13 +134,9 @@ func TestGoodReleaseRollsOutWaveByWave(t *testing.T) {
 
 func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 	t.Setenv("LOG_LEVEL", "warn")
-	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/bad-release.json"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.cloud.Close()
+	s := simulate(t, "testdata/fleets/bad-release.json")
 	var sag1000s []string
-	for _, g := range s.cloud.Fleet.Gateways {
+	for _, g := range s.Cloud.Fleet.Gateways {
 		if g.HardwareVersion == "sag-1000" {
 			sag1000s = append(sag1000s, g.SmartAGID)
 		}
@@ -151,17 +144,17 @@ func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 	calls := func() map[string]int {
 		m := map[string]int{}
 		for _, id := range sag1000s {
-			if n := s.cloud.SAG.Count(update, id); n > 0 {
+			if n := s.Cloud.SAG.Count(simulation.UpdateAction, id); n > 0 {
 				m[id] = n
 			}
 		}
 		return m
 	}
-	start := s.cloud.Clock.Now()
+	start := s.Cloud.Clock.Now()
 	night := 0
 	opened := -1
 	for night = 1; night <= 2 && opened < 0; night++ {
-		reports, err := s.night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
+		reports, err := s.Night(start.Add(time.Duration(night-1)*24*time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,12 +170,12 @@ func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 	upgraded := calls()
 	// Several nights with the breaker open: no SAG-1000 gets a call.
 	for n := night; n < night+3; n++ {
-		reports, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
+		reports, err := s.Night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, res := range reports[0].Results {
-			if contains(sag1000s, res.SmartAGID) && res.Outcome == upgrade.OutcomeDeferred && res.Reason != "breaker_open" && res.ToVersion == fleet.NewestDevice {
+			if slices.Contains(sag1000s, res.SmartAGID) && res.Outcome == upgrade.OutcomeDeferred && res.Reason != "breaker_open" && res.ToVersion == fleet.NewestDevice {
 				t.Fatalf("night %d: %s deferred for %s, want breaker_open", n, res.SmartAGID, res.Reason)
 			}
 		}
@@ -194,12 +187,12 @@ func TestBadReleaseStopsEarlyAndResetResumes(t *testing.T) {
 	}
 	// An operator resets the breaker: the rollout resumes.
 	when := start.Add(time.Duration(night+3)*24*time.Hour - time.Hour)
-	if _, err := s.night(when, []byte(`{"kind":"reset","versionTypes":["Device"],"targetVersion":"`+fleet.NewestDevice+`"}`)); err != nil {
+	if _, err := s.Night(when, []byte(`{"kind":"reset","versionTypes":["Device"],"targetVersion":"`+fleet.NewestDevice+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false
 	for n := night + 4; n < night+6 && !resumed; n++ {
-		if _, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil); err != nil {
+		if _, err := s.Night(start.Add(time.Duration(n-1)*24*time.Hour), nil); err != nil {
 			t.Fatal(err)
 		}
 		for id, c := range calls() {
@@ -220,7 +213,7 @@ func TestNightTablesShowTheEndOfTheNight(t *testing.T) {
 	// The sag-1000 row of night n's table, over `nights` nights.
 	row := func(fleetFile string, nights, n int) string {
 		var stdout, stderr strings.Builder
-		if code := simulate(cliOptions{simulate: true, fleet: fleetFile, nights: nights}, &stdout, &stderr); code != 0 {
+		if code := simulator(cliOptions{simulate: true, fleet: fleetFile, nights: nights}, &stdout, &stderr); code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr.String())
 		}
 		_, night, _ := strings.Cut(stderr.String(), fmt.Sprintf("\nNight %d:\n", n))

@@ -1,29 +1,43 @@
+//go:build !fc
+
 package main
 
 // Several nights on the simulated clock, in-process: the same handler and
-// adapters as production, over real HTTP to the emulators.
+// adapters as production, over real HTTP to the emulators. They stay with
+// main: the function in-process is main's composition (newHandler), which
+// no other package can import.
 
 import (
-	"io"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
+
+// simulate starts a fleet file's simulated cloud with the function
+// in-process on it, as -simulate runs it.
+func simulate(t *testing.T, fleetFile string) *simulation.Local {
+	t.Helper()
+	s, err := simulation.StartLocal(fleetFile, simulation.InProcess{NewHandler: newHandler, Getenv: os.LookupEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
 
 func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	t.Setenv("MAX_ATTEMPTS", "2")
 	t.Setenv("ROLLOUT_CANARY", "10000") // every gateway at once: waves have their own test
 	t.Setenv("LOG_LEVEL", "warn")
-	s, err := newSimulation(cliOptions{fleet: "testdata/fleets/demo.json"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.cloud.Close()
+	s := simulate(t, "testdata/fleets/demo.json")
 	byCase := map[fleet.Case][]string{}
-	for _, g := range s.cloud.Fleet.Gateways {
+	for _, g := range s.Cloud.Fleet.Gateways {
 		byCase[g.Case] = append(byCase[g.Case], g.SmartAGID)
 	}
 	// outcomes of one night, by gateway: the last result of each.
@@ -38,10 +52,10 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		}
 		return m
 	}
-	start := s.cloud.Clock.Now()
+	start := s.Cloud.Clock.Now()
 	night := func(n int) map[string]upgrade.Result {
 		t.Helper()
-		reports, err := s.night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
+		reports, err := s.Night(start.Add(time.Duration(n-1)*24*time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,23 +93,23 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 	expect(3, n3, fleet.CaseReverts, upgrade.OutcomeSkipped, "penalty")
 	expect(3, n3, fleet.CaseLost, upgrade.OutcomeSkipped, "penalty")
 	for _, id := range byCase[fleet.CaseReverts] {
-		if n := s.cloud.SAG.Count(update, id); n != 2 {
+		if n := s.Cloud.SAG.Count(simulation.UpdateAction, id); n != 2 {
 			t.Errorf("%s: %d update calls over three nights, want 2", id, n)
 		}
 	}
 	for _, id := range byCase[fleet.CaseLost] {
-		if n := s.cloud.SAG.Count(update, id); n != 1 {
+		if n := s.Cloud.SAG.Count(simulation.UpdateAction, id); n != 1 {
 			t.Errorf("%s: %d update calls, want 1", id, n)
 		}
 	}
 	for _, id := range byCase[fleet.CaseOutdated] {
-		if n := s.cloud.SAG.Applied(id); n != 1 {
+		if n := s.Cloud.SAG.Applied(id); n != 1 {
 			t.Errorf("%s: %d upgrades, want 1", id, n)
 		}
 	}
 
 	// An operator retries the failed ones by hand.
-	reports, err := s.night(start.Add(2*24*time.Hour+2*time.Hour), []byte(`{"retryFailedOnly":true}`))
+	reports, err := s.Night(start.Add(2*24*time.Hour+2*time.Hour), []byte(`{"retryFailedOnly":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,20 +120,9 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		}
 	}
 	for id, r := range retried {
-		if r.Outcome == upgrade.OutcomeRequested && !contains(byCase[fleet.CaseReverts], id) && !contains(byCase[fleet.CaseLost], id) &&
-			!contains(byCase[fleet.CaseReseller], id) {
+		if r.Outcome == upgrade.OutcomeRequested && !slices.Contains(byCase[fleet.CaseReverts], id) && !slices.Contains(byCase[fleet.CaseLost], id) &&
+			!slices.Contains(byCase[fleet.CaseReseller], id) {
 			t.Errorf("retryFailedOnly touched %s, which had not failed", id)
 		}
 	}
-}
-
-const update = "UpdateSmartAccessGatewayVersion"
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
-	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation/soak"
 )
 
 // The soak of scripts/soak.sh at a size CI affords: a fan-out night on three
@@ -19,7 +19,7 @@ func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak takes ~20 s")
 	}
-	res, err := night.Soak(t.Context(), night.SoakConfig{Binary: binary, Gateways: 3000, Seed: 7, Runtimes: 3, Kills: 1, Progress: testWriter{t}})
+	res, err := soak.Run(t.Context(), soak.Config{Binary: binary, Gateways: 3000, Seed: 7, Runtimes: 3, Kills: 1, Progress: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestSoakWithNothingToKillEnds(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	res, err := night.Soak(ctx, night.SoakConfig{Binary: binary, Gateways: 300, Seed: 7, Runtimes: 2, Kills: 1})
+	res, err := soak.Run(ctx, soak.Config{Binary: binary, Gateways: 300, Seed: 7, Runtimes: 2, Kills: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

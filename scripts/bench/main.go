@@ -34,7 +34,8 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
-	"github.com/sag-upgrade/sag-upgrade/scripts/bench/night"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation/soak"
 )
 
 type options struct {
@@ -205,12 +206,25 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 	}
 	defer closeOut()
 	f := fleet.Generate(fleet.Options{Gateways: n, Seed: o.seed})
-	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: k, Env: o.env(apiQPS), Output: out, Trace: o.trace,
-		SAG: sagsim.Options{Latency: o.latency, DefaultQPS: o.qps}})
+	w, err := simulation.Start(simulation.Options{Fleet: f, SAG: sagsim.Options{Latency: o.latency, DefaultQPS: o.qps}})
 	if err != nil {
 		return sizeResult{}, err
 	}
 	defer w.Close()
+	env := o.env(apiQPS)
+	var tr *tracer
+	if o.trace {
+		if tr, err = startTracer(w.Cloud.URL); err != nil {
+			return sizeResult{}, err
+		}
+		defer tr.Close()
+		env = append(env, tr.env()...)
+	}
+	for range k {
+		if _, err := w.Deploy(simulation.Function{Binary: o.binary, Env: env, Output: out}); err != nil {
+			return sizeResult{}, err
+		}
+	}
 	switch o.topicDown {
 	case "":
 	case "error":
@@ -222,12 +236,12 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 	}
 
 	stop := progress(w, n)
-	nt, err := w.Run(context.Background(), night.Timer, cloudsim.Trigger{}, nil)
+	nt, err := w.RunNight(context.Background(), simulation.TimerEvent(w.Cloud.Clock.Now()), cloudsim.Trigger{}, nil)
 	stop()
 	if err != nil {
 		return sizeResult{}, err
 	}
-	calls := night.CountCalls(w.Cloud)
+	calls := simulation.CountCalls(w.Cloud)
 	r := sizeResult{
 		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency,
 		LatencyMs: float64(o.latency) / 1e6, LimitQPS: o.qps,
@@ -258,12 +272,12 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 		return r, fmt.Errorf("%d gateways: no invocation answered", n)
 	}
 	r.UpToDate, r.CallsPerUpToDt = upToDateCost(w.Cloud, reports)
-	if spans := w.Spans(); spans != nil {
-		first := slices.MinFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
-		last := slices.MaxFunc(nt.Invocations, func(a, b night.Invocation) int { return a.Finished.Compare(b.Finished) })
+	if spans := tr.Spans(); spans != nil {
+		first := slices.MinFunc(nt.Invocations, func(a, b simulation.Invocation) int { return a.Started.Compare(b.Started) })
+		last := slices.MaxFunc(nt.Invocations, func(a, b simulation.Invocation) int { return a.Finished.Compare(b.Finished) })
 		interval := time.Duration(float64(time.Second) / o.qps) // the limit's spacing
 		r.UnusedAction = busiest
-		unused, by := night.Starved(spans, nt.Invocations, busiest, first.Started, last.Finished, interval)
+		unused, by := Starved(spans, nt.Invocations, busiest, first.Started, last.Finished, interval)
 		r.UnusedS, r.UnusedBy, r.RequestS = unused.Seconds(), map[string]float64{}, map[string]float64{}
 		for k, d := range by {
 			r.UnusedBy[k] = d.Seconds()
@@ -272,7 +286,7 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 			r.RequestS[s.Service+" "+s.Action] += s.End.Sub(s.Start).Seconds()
 		}
 		invs := slices.Clone(nt.Invocations)
-		slices.SortFunc(invs, func(a, b night.Invocation) int { return a.Started.Compare(b.Started) })
+		slices.SortFunc(invs, func(a, b simulation.Invocation) int { return a.Started.Compare(b.Started) })
 		for _, inv := range invs {
 			t := invocationTrace{Planner: inv.Report != nil && inv.Report.Fanout != nil,
 				DurationS: inv.Finished.Sub(inv.Started).Seconds(), UnusedBy: map[string]float64{}}
@@ -281,7 +295,7 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 					t.SAGCalls++
 				}
 			}
-			unused, by := night.Starved(spans, []night.Invocation{inv}, busiest, inv.Started, inv.Finished, interval)
+			unused, by := Starved(spans, []simulation.Invocation{inv}, busiest, inv.Started, inv.Finished, interval)
 			t.UnusedS = unused.Seconds()
 			for k, d := range by {
 				t.UnusedBy[k] = d.Seconds()
@@ -329,7 +343,7 @@ func upToDateCost(cloud *cloudsim.Cloud, reports []events.Report) (int, float64)
 }
 
 // progress prints a line to stderr every 30 s until stopped.
-func progress(w *night.World, n int) func() {
+func progress(w *simulation.World, n int) func() {
 	done := make(chan struct{})
 	began := time.Now()
 	go func() {
@@ -517,14 +531,19 @@ func coldStart(o options) (coldStartResult, error) {
 		return coldStartResult{}, err
 	}
 	defer closeOut()
-	w, err := night.Start(night.Config{Binary: o.binary, Fleet: f, Runtimes: o.coldStarts, Env: o.env(o.qps), Output: out})
+	w, err := simulation.Start(simulation.Options{Fleet: f})
 	if err != nil {
 		return coldStartResult{}, err
 	}
 	defer w.Close()
+	for range o.coldStarts {
+		if _, err := w.Deploy(simulation.Function{Binary: o.binary, Env: o.env(o.qps), Output: out}); err != nil {
+			return coldStartResult{}, err
+		}
+	}
 	payload := fmt.Appendf(nil, `{"dryRun":true,"gatewayIds":[%q]}`, f.Gateways[0].SmartAGID)
 	var total, init, invoke, warm []float64
-	for _, rt := range w.Runtimes {
+	for _, rt := range w.Runtimes() {
 		began := time.Now()
 		res, err := rt.Invoke(context.Background(), payload, fcsim.InvokeOptions{})
 		took := time.Since(began)
@@ -618,7 +637,7 @@ func soakMode(o options, sizes []int) error {
 	defer closeOut()
 	began := time.Now()
 	const faultRate = 0.1
-	res, err := night.Soak(context.Background(), night.SoakConfig{Binary: o.binary, Gateways: n, Seed: o.seed, FaultRate: faultRate,
+	res, err := soak.Run(context.Background(), soak.Config{Binary: o.binary, Gateways: n, Seed: o.seed, FaultRate: faultRate,
 		Runtimes: o.soakRuntimes, Kills: o.kills, Output: out, Progress: os.Stderr})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
-package night
+package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
 
 // Span is one request of the function to the simulated cloud.
@@ -19,13 +22,17 @@ type Span struct {
 
 // tracer is a reverse proxy in front of the cloud that times every request,
 // so a benchmark can tell where the function waits when it makes no SAG call.
+// It costs a little time on every request.
 type tracer struct {
 	proxy *httputil.ReverseProxy
+	srv   *http.Server
+	url   string
 	mu    sync.Mutex
 	spans []Span
 }
 
-func newTracer(target string) (*tracer, error) {
+// startTracer serves a tracing proxy in front of target.
+func startTracer(target string) (*tracer, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
@@ -33,8 +40,23 @@ func newTracer(target string) (*tracer, error) {
 	t := &tracer{proxy: httputil.NewSingleHostReverseProxy(u)}
 	// Many short requests from several processes: keep connections.
 	t.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t.url = "http://" + ln.Addr().String()
+	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+	go t.srv.Serve(ln)
 	return t, nil
 }
+
+// env points the function at the proxy: after the cloud's own variables
+// (a later entry wins).
+func (t *tracer) env() []string {
+	return []string{"SAG_ENDPOINT=" + t.url, "MNS_ENDPOINT=" + t.url, "LEDGER_ENDPOINT=" + t.url}
+}
+
+func (t *tracer) Close() { t.srv.Close() }
 
 func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := Span{Start: time.Now()}
@@ -54,13 +76,13 @@ func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Spans returns the requests traced so far (nil without tracing), by start.
-func (w *World) Spans() []Span {
-	if w.tracer == nil {
+func (t *tracer) Spans() []Span {
+	if t == nil {
 		return nil
 	}
-	w.tracer.mu.Lock()
-	out := append([]Span(nil), w.tracer.spans...)
-	w.tracer.mu.Unlock()
+	t.mu.Lock()
+	out := append([]Span(nil), t.spans...)
+	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out
 }
@@ -73,7 +95,7 @@ func (w *World) Spans() []Span {
 // flight but no new one ("SAG in flight": concurrency or the end of a phase),
 // other requests in flight (by service and action, shared evenly), or
 // nothing the cloud sees ("function alone": computing, logging).
-func Starved(spans []Span, invocations []Invocation, action string, from, to time.Time, interval time.Duration) (total time.Duration, by map[string]time.Duration) {
+func Starved(spans []Span, invocations []simulation.Invocation, action string, from, to time.Time, interval time.Duration) (total time.Duration, by map[string]time.Duration) {
 	by = map[string]time.Duration{}
 	type edge struct {
 		at    time.Time

@@ -1,4 +1,9 @@
-package night
+// Package soak runs the soak (scripts/soak.sh, and at a smaller size the
+// end-to-end tests): a fan-out night of the compiled function on the
+// simulated cloud with injected SAG faults and processes killed in the
+// middle of their batches, then the verifications, and checks that every
+// gateway ends with exactly one final outcome and none is called twice.
+package soak
 
 import (
 	"context"
@@ -18,9 +23,8 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
-
-const update = "UpdateSmartAccessGatewayVersion"
 
 // Times of the soak. The function keeps leases and deadlines by the
 // machine's clock, so they are short here: a redelivery comes after the dead
@@ -34,9 +38,9 @@ const (
 	soakDeviceReboot = 30 * time.Second
 )
 
-// SoakConfig describes a soak: a fan-out night with injected SAG faults and
+// Config describes a soak: a fan-out night with injected SAG faults and
 // processes killed in the middle of their batches, then the verifications.
-type SoakConfig struct {
+type Config struct {
 	Binary    string
 	Gateways  int
 	Seed      uint64
@@ -47,24 +51,24 @@ type SoakConfig struct {
 	Progress  io.Writer // a line per phase; nil: none
 }
 
-// SoakResult is what the soak saw. Problems lists every broken promise; a
+// Result is what the soak saw. Problems lists every broken promise; a
 // good soak has none.
-type SoakResult struct {
-	Gateways    int             // visible to the function (the fleet less other accounts')
-	Night       Night           // the fan-out night
-	Settle      []events.Report // the verify runs for the gateways a killed run left in progress
-	Crashes     int             // invocations whose process was killed
-	Calls       Calls           // SAG calls of both phases
-	Updates     int             // update calls that reached the service
-	Applied     int             // upgrades started
-	Outcomes    map[string]int  // each gateway's one final outcome, by outcome/reason
-	Settled     int             // of those, verified by a redelivered batch or a verify run (during the night or after it)
-	Unconfirmed int             // upgrades started whose night reported failed/unconfirmed
-	Held        int             // HA pairs a killed run claimed just before its call: held by the claim, not called
+type Result struct {
+	Gateways    int              // visible to the function (the fleet less other accounts')
+	Night       simulation.Night // the fan-out night
+	Settle      []events.Report  // the verify runs for the gateways a killed run left in progress
+	Crashes     int              // invocations whose process was killed
+	Calls       simulation.Calls // SAG calls of both phases
+	Updates     int              // update calls that reached the service
+	Applied     int              // upgrades started
+	Outcomes    map[string]int   // each gateway's one final outcome, by outcome/reason
+	Settled     int              // of those, verified by a redelivered batch or a verify run (during the night or after it)
+	Unconfirmed int              // upgrades started whose night reported failed/unconfirmed
+	Held        int              // HA pairs a killed run claimed just before its call: held by the claim, not called
 	Problems    []string
 }
 
-// Soak runs the scenario and checks: every gateway ends with exactly one
+// Run runs the scenario and checks: every gateway ends with exactly one
 // final outcome (a result other than skipped/in_progress) across the night's
 // reports, or, an HA pair a killed run claimed just before its call, is held
 // by that claim (the API shows no upgrade of a pair until it is done, so the
@@ -78,7 +82,7 @@ type SoakResult struct {
 // runs verify requests naming just them, once the devices are back, and
 // their one final outcome is that verification's. (The other queued verify
 // requests check the night's other upgrades, which already have theirs.)
-func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
+func Run(ctx context.Context, c Config) (Result, error) {
 	if c.Runtimes <= 0 {
 		c.Runtimes = 4
 	}
@@ -94,7 +98,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		}
 	}
 	f := fleet.Generate(fleet.Options{Gateways: c.Gateways, Seed: c.Seed})
-	w, err := Start(Config{Binary: c.Binary, Fleet: f, Runtimes: c.Runtimes, Output: c.Output, Timeout: 300 * time.Second,
+	w, err := simulation.Start(simulation.Options{Fleet: f,
 		SAG: sagsim.Options{
 			// Devices are back 30 simulated seconds after an update, before
 			// the verification the function asks for a minute later.
@@ -102,7 +106,12 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 			DefaultQPS:  2000,
 			Faults: sagsim.Faults{Seed: c.Seed, Rate: c.FaultRate, SlowDelay: 50 * time.Millisecond, Kinds: []sagsim.FaultKind{
 				sagsim.InternalError, sagsim.ServiceUnavailable, sagsim.BadGateway, sagsim.Drop, sagsim.LostReply, sagsim.Slow}},
-		},
+		}})
+	if err != nil {
+		return Result{}, err
+	}
+	defer w.Close()
+	fn := simulation.Function{Binary: c.Binary, Output: c.Output, Timeout: 300 * time.Second,
 		Env: []string{
 			"API_QPS=400", "MAX_CONCURRENCY=8",
 			"ROLLOUT_CANARY=1000000", "ROLLOUT_MIN_SAMPLE=1000000", "MAX_UPGRADES_PER_RUN=1000000",
@@ -111,11 +120,13 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 			// the dead run requested. LEDGER_LEASE must cover UPGRADE_TIME
 			// + VERIFY_TIMEOUT, so VERIFY_TIMEOUT takes the rest of it.
 			"UPGRADE_TIME=" + soakUpgradeTime.String(), "VERIFY_TIMEOUT=" + (soakLease - soakUpgradeTime).String(), "LEDGER_LEASE=" + soakLease.String(),
-		}})
-	if err != nil {
-		return SoakResult{}, err
+		}}
+	for range c.Runtimes {
+		if _, err := w.Deploy(fn); err != nil {
+			return Result{}, err
+		}
 	}
-	defer w.Close()
+	runtimes := w.Runtimes()
 
 	// Kill processes in the middle of their batches, at evenly spaced
 	// points of the night: once some of the batch's gateways have been
@@ -136,7 +147,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		running[d.Runtime] = req
 		mu.Unlock()
 	}
-	watch := func(inv Invocation) {
+	watch := func(inv simulation.Invocation) {
 		mu.Lock()
 		delete(running, inv.Runtime) // done: no longer mid-batch
 		mu.Unlock()
@@ -164,14 +175,14 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		return upgraded >= 3 && upgraded <= len(req.GatewayIDs)/2
 	}
 	// The killer stops with the night: a night too small to fan out, or
-	// one that ends before a kill lands, must not leave Soak waiting.
+	// one that ends before a kill lands, must not leave Run waiting.
 	killCtx, nightOver := context.WithCancel(ctx)
 	defer nightOver()
 	killer := make(chan struct{})
 	go func() {
 		defer close(killer)
 		for k := 1; k <= c.Kills; k++ {
-			r := k % len(w.Runtimes)
+			r := k % len(runtimes)
 			deadline := time.Time{}
 			for crashes.Load() < int64(k) {
 				if killCtx.Err() != nil {
@@ -185,7 +196,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 					deadline = time.Now().Add(30 * time.Second)
 				}
 				if midBatch(r) || time.Now().After(deadline) {
-					w.Runtimes[r].Kill()
+					runtimes[r].Kill()
 					time.Sleep(100 * time.Millisecond) // the trigger sees the crash
 				}
 				time.Sleep(time.Millisecond)
@@ -194,9 +205,9 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 		}
 	}()
 
-	res := SoakResult{Outcomes: map[string]int{}}
+	res := Result{Outcomes: map[string]int{}}
 	say("soak: the night (%d gateways, %d instances, %.0f%% SAG faults)…", c.Gateways, c.Runtimes, 100*c.FaultRate)
-	res.Night, err = w.Run(ctx, Timer, cloudsim.Trigger{RetryDelay: soakRetryDelay, OnDispatch: dispatch}, watch)
+	res.Night, err = w.RunNight(ctx, simulation.TimerEvent(w.Cloud.Clock.Now()), cloudsim.Trigger{RetryDelay: soakRetryDelay, OnDispatch: dispatch}, watch)
 	nightOver()
 	<-killer
 	if err != nil {
@@ -209,7 +220,7 @@ func Soak(ctx context.Context, c SoakConfig) (SoakResult, error) {
 	if err := res.settle(ctx, w, tallies); err != nil {
 		return res, err
 	}
-	res.Calls = CountCalls(w.Cloud)
+	res.Calls = simulation.CountCalls(w.Cloud)
 	res.check(w.Cloud, f, tallies)
 	return res, nil
 }
@@ -221,7 +232,7 @@ type tally struct {
 }
 
 // tally collects the night's results by gateway and version type.
-func (res *SoakResult) tally() map[string]*tally {
+func (res *Result) tally() map[string]*tally {
 	byGateway := map[string]*tally{}
 	for _, inv := range res.Night.Invocations {
 		if inv.Kickoff && inv.Report == nil {
@@ -254,7 +265,7 @@ func (res *SoakResult) tally() map[string]*tally {
 // settle verifies the gateways the night left in progress only: each must
 // have a verify request queued; once the last of those is due (the devices
 // are back), verify runs naming them give their final outcome.
-func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]*tally) error {
+func (res *Result) settle(ctx context.Context, w *simulation.World, tallies map[string]*tally) error {
 	due := map[string]time.Time{}
 	for _, m := range w.Cloud.MNS.Messages(cloudsim.WorkQueue) {
 		var req events.Request
@@ -262,7 +273,9 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 			continue
 		}
 		for _, id := range req.GatewayIDs {
-			due[id] = maxTime(due[id], m.NextVisibleTime)
+			if m.NextVisibleTime.After(due[id]) {
+				due[id] = m.NextVisibleTime
+			}
 		}
 	}
 	var left []string
@@ -277,7 +290,9 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 			continue
 		}
 		left = append(left, id)
-		latest = maxTime(latest, due[id])
+		if due[id].After(latest) {
+			latest = due[id]
+		}
 	}
 	sort.Strings(left)
 	if len(left) == 0 {
@@ -293,12 +308,12 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 	time.Sleep(soakUpgradeTime)
 	for start := 0; start < len(left); start += 50 {
 		body, _ := json.Marshal(events.Request{Kind: upgrade.KindVerify, GatewayIDs: left[start:min(start+50, len(left))], CorrelationID: "soak"})
-		out, err := w.Runtimes[0].Invoke(ctx, body, fcsim.InvokeOptions{})
+		out, err := w.Runtimes()[0].Invoke(ctx, body, fcsim.InvokeOptions{})
 		if err != nil {
 			return err
 		}
-		var rep events.Report
-		if out.Failed || json.Unmarshal(out.Body, &rep) != nil {
+		rep, err := simulation.ReportOf(out)
+		if err != nil {
 			res.problem("a verify run failed: %s", out.Body)
 			continue
 		}
@@ -307,7 +322,7 @@ func (res *SoakResult) settle(ctx context.Context, w *World, tallies map[string]
 	return nil
 }
 
-func (res *SoakResult) problem(format string, args ...any) {
+func (res *Result) problem(format string, args ...any) {
 	if len(res.Problems) < 50 {
 		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
 	} else if len(res.Problems) == 50 {
@@ -319,7 +334,7 @@ func final(r upgrade.Result) bool {
 	return !(r.Outcome == upgrade.OutcomeSkipped && r.Reason == "in_progress")
 }
 
-func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[string]*tally) {
+func (res *Result) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[string]*tally) {
 	if res.Crashes == 0 {
 		res.problem("no invocation was killed: the soak did not test a crash")
 	}
@@ -339,8 +354,7 @@ func (res *SoakResult) check(cloud *cloudsim.Cloud, f *fleet.Fleet, tallies map[
 
 	reached := map[string]int{}
 	for _, c := range cloud.SAG.Calls() {
-		if c.Action == update && !strings.HasPrefix(c.Code, "Throttling") &&
-			(c.Fault == "" || c.Fault == sagsim.LostReply || c.Fault == sagsim.Slow) {
+		if c.Action == simulation.UpdateAction && simulation.Reached(c) {
 			reached[c.SmartAGID]++
 			res.Updates++
 		}
