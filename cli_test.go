@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +17,27 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
+
+// binary is the command as `go run .` builds it: the command line with its
+// simulator. (internal/e2e runs the FC build.)
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sag-upgrade-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "main")
+	if err := simulation.Build(".", binary); err != nil {
+		fmt.Fprintln(os.Stderr, "building the command:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // The README's first command: a sweep of the demo fleet on the simulated
 // cloud, the report alone on stdout, a readable summary on stderr, exit 0.

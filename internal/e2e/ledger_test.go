@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 // The ledger end to end: redeliveries, FC retries, parallel workers, a crash
 // between claim and call, and Tablestore faults each leave every gateway with
@@ -19,12 +19,13 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
 
 // outdated returns n gateways that a sweep upgrades, none of those in used.
 func (w *world) outdated(n int, used map[string]bool) []string {
 	var ids []string
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if len(ids) < n && g.Case == fleet.CaseOutdated && !used[g.SmartAGID] {
 			ids = append(ids, g.SmartAGID)
 			used[g.SmartAGID] = true
@@ -38,22 +39,9 @@ func naming(ids []string, correlation string) []byte {
 	return b
 }
 
-// updateCalls counts the update calls for a gateway that reached the
-// service (a throttled or faulted call in front of it does not).
-func (w *world) updateCalls(id string) int {
-	n := 0
-	for _, c := range w.cloud.SAG.Calls() {
-		if c.Action == update && c.SmartAGID == id && !strings.HasPrefix(c.Code, "Throttling") &&
-			(c.Fault == "" || c.Fault == sagsim.LostReply || c.Fault == sagsim.Slow) {
-			n++
-		}
-	}
-	return n
-}
-
 // ledgerState is the state column of a gateway's Device record.
 func (w *world) ledgerState(id string) string {
-	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+	for _, row := range w.Cloud.OTS.Rows(cloudsim.LedgerTable) {
 		pk, _ := row.PrimaryKey[0].Value.(string)
 		sk, _ := row.PrimaryKey[1].Value.(string)
 		if pk == id && sk == "state#Device" {
@@ -70,7 +58,7 @@ func TestOneRequestDeliveredThreeTimesCallsOnce(t *testing.T) {
 	ids := w.outdated(20, map[string]bool{})
 	// The MNS topic trigger's JSON envelope, as MNS delivers it each time.
 	payload, _ := json.Marshal(map[string]any{
-		"TopicOwner": w.cloud.Fleet.AccountID, "TopicName": cloudsim.RequestsTopic, "Subscriber": w.cloud.Fleet.AccountID,
+		"TopicOwner": w.Cloud.Fleet.AccountID, "TopicName": cloudsim.RequestsTopic, "Subscriber": w.Cloud.Fleet.AccountID,
 		"SubscriptionName": "fc", "MessageId": "5F290C926D472878-1-19A1", "MessageMD5": "C5DD56A39F5F7BB8B3337C6D11B6D8C7",
 		"Message": string(naming(ids, "change-7")), "PublishTime": 1795370400000,
 	})
@@ -92,7 +80,7 @@ func TestOneRequestDeliveredThreeTimesCallsOnce(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		if n := w.updateCalls(id); n != 1 {
+		if n := simulation.UpdatesReached(w.Cloud, id); n != 1 {
 			t.Errorf("%s: %d update calls over three deliveries", id, n)
 		}
 	}
@@ -107,7 +95,7 @@ func TestRedeliveredMessageKeepsItsRefusals(t *testing.T) {
 	// A breaker over two refusals would hide a second call behind breaker_open.
 	w := newWorld(t, worldOptions{env: []string{"ROLLOUT_MIN_SAMPLE=100"}})
 	var ids []string
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if g.Case == fleet.CaseReseller {
 			ids = append(ids, g.SmartAGID)
 		}
@@ -140,7 +128,7 @@ func TestRedeliveredMessageKeepsItsRefusals(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		if n := w.updateCalls(id); n != 1 {
+		if n := simulation.UpdatesReached(w.Cloud, id); n != 1 {
 			t.Errorf("%s: %d update calls over two deliveries, want 1", id, n)
 		}
 	}
@@ -186,7 +174,7 @@ func TestTwoWorkersOnTheSameBatchCallOnce(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		if n := w.updateCalls(id); n != 1 {
+		if n := simulation.UpdatesReached(w.Cloud, id); n != 1 {
 			t.Errorf("%s: %d update calls by two workers", id, n)
 		}
 	}
@@ -206,7 +194,7 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		n := 0
 		for _, id := range ids {
-			n += w.cloud.SAG.Count(update, id)
+			n += w.Cloud.SAG.Count(simulation.UpdateAction, id)
 		}
 		if n >= 5 {
 			break
@@ -224,7 +212,7 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 		t.Fatalf("stats %+v: want a crash and a retry", st)
 	}
 	for _, id := range ids {
-		if n := w.updateCalls(id); n > 1 {
+		if n := simulation.UpdatesReached(w.Cloud, id); n > 1 {
 			t.Errorf("%s: %d update calls across the crash and the retry", id, n)
 		}
 	}
@@ -233,12 +221,12 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	// The upgrades made before the kill are done: the sweep verifies them
 	// rather than finding them still rebooting past VERIFY_TIMEOUT.
-	w.cloud.Clock.Advance(time.Hour)
+	w.Cloud.Clock.Advance(time.Hour)
 	if res, _ := w.invoke(naming(ids, "sweep-after")); res.Failed {
 		t.Fatalf("the sweep after: %s", res.Body)
 	}
 	for _, id := range ids {
-		if n, applied := w.updateCalls(id), w.cloud.SAG.Applied(id); n != 1 || applied != 1 {
+		if n, applied := simulation.UpdatesReached(w.Cloud, id), w.Cloud.SAG.Applied(id); n != 1 || applied != 1 {
 			t.Errorf("%s: %d update calls, %d applied; want exactly one", id, n, applied)
 		}
 	}
@@ -249,8 +237,8 @@ func TestKilledBetweenClaimAndCall(t *testing.T) {
 	id := w.outdated(1, map[string]bool{})[0]
 	// The claim is written, then its answer is held back while the
 	// instance is killed: the claim exists, the call was never made.
-	w.cloud.OTS.SetFaults(otssim.Faults{SlowDelay: 10 * time.Second})
-	w.cloud.OTS.FailNext("PutRow", 1, otssim.SlowReply)
+	w.Cloud.OTS.SetFaults(otssim.Faults{SlowDelay: 10 * time.Second})
+	w.Cloud.OTS.FailNext("PutRow", 1, otssim.SlowReply)
 	done := make(chan fcsim.Result, 1)
 	// force keeps the rollout out of it, so the first PutRow is the claim.
 	go func() { r, _ := w.invokeOn(w.fn, []byte(`{"gatewayIds":["`+id+`"],"force":true}`)); done <- r }()
@@ -263,10 +251,10 @@ func TestKilledBetweenClaimAndCall(t *testing.T) {
 	if res := <-done; !res.Crashed {
 		t.Fatalf("the killed invocation: %+v", res)
 	}
-	if n := w.cloud.SAG.Count(update, id); n != 0 {
+	if n := w.Cloud.SAG.Count(simulation.UpdateAction, id); n != 0 {
 		t.Fatalf("%d update calls before the kill", n)
 	}
-	callsBefore := len(w.cloud.SAG.Calls())
+	callsBefore := len(w.Cloud.SAG.Calls())
 
 	// Within the lease nobody touches the gateway; after it, the device is
 	// read again before the one call.
@@ -279,41 +267,41 @@ func TestKilledBetweenClaimAndCall(t *testing.T) {
 		t.Fatalf("after the lease: %+v", r)
 	}
 	readBeforeCall := false
-	for _, c := range w.cloud.SAG.Calls()[callsBefore:] {
+	for _, c := range w.Cloud.SAG.Calls()[callsBefore:] {
 		if c.SmartAGID != id {
 			continue
 		}
 		if c.Action == "DescribeSmartAccessGatewayAttribute" {
 			readBeforeCall = true
 		}
-		if c.Action == update && !readBeforeCall {
+		if c.Action == simulation.UpdateAction && !readBeforeCall {
 			t.Fatal("the update was called without reading the device first")
 		}
 	}
-	if n, applied := w.cloud.SAG.Count(update, id), w.cloud.SAG.Applied(id); n != 1 || applied != 1 {
+	if n, applied := w.Cloud.SAG.Count(simulation.UpdateAction, id), w.Cloud.SAG.Applied(id); n != 1 || applied != 1 {
 		t.Fatalf("%d update calls, %d applied; want one", n, applied)
 	}
 }
 
 func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 	w := newWorld(t, worldOptions{})
-	w.cloud.OTS.SetFaults(otssim.Faults{Seed: 17, Rate: 0.2, Kinds: []otssim.FaultKind{
+	w.Cloud.OTS.SetFaults(otssim.Faults{Seed: 17, Rate: 0.2, Kinds: []otssim.FaultKind{
 		otssim.ServerBusy, otssim.InternalServerError, otssim.Timeout, otssim.BadGateway, otssim.Drop, otssim.LostReply}})
 	res, report := w.invoke([]byte(`{}`))
 	if res.Failed {
 		t.Fatalf("invocation failed: %s", res.Body)
 	}
-	if f := w.cloud.OTS.Failures(); len(f) == 0 {
+	if f := w.Cloud.OTS.Failures(); len(f) == 0 {
 		t.Fatal("no Tablestore fault was injected")
 	}
 	got := results(report)
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if g.Case == fleet.CaseOtherAccount {
 			continue
 		}
 		r := got[g.SmartAGID+"/Device"]
-		applied := w.cloud.SAG.Applied(g.SmartAGID)
-		if w.updateCalls(g.SmartAGID) > 1 || applied > 1 {
+		applied := w.Cloud.SAG.Applied(g.SmartAGID)
+		if simulation.UpdatesReached(w.Cloud, g.SmartAGID) > 1 || applied > 1 {
 			t.Errorf("%s: upgraded twice", g.SmartAGID)
 		}
 		if (r.Outcome == upgrade.OutcomeRequested) != (applied == 1) {
@@ -325,14 +313,14 @@ func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 		}
 	}
 	// With the faults gone, the same sweep again calls for nobody upgraded.
-	w.cloud.OTS.SetFaults(otssim.Faults{})
+	w.Cloud.OTS.SetFaults(otssim.Faults{})
 	before := map[string]int{}
-	for _, g := range w.cloud.Fleet.Gateways {
-		before[g.SmartAGID] = w.cloud.SAG.Count(update, g.SmartAGID)
+	for _, g := range w.Cloud.Fleet.Gateways {
+		before[g.SmartAGID] = w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID)
 	}
 	w.invoke([]byte(`{}`))
-	for _, g := range w.cloud.Fleet.Gateways {
-		if w.cloud.SAG.Applied(g.SmartAGID) == 1 && w.cloud.SAG.Count(update, g.SmartAGID) != before[g.SmartAGID] {
+	for _, g := range w.Cloud.Fleet.Gateways {
+		if w.Cloud.SAG.Applied(g.SmartAGID) == 1 && w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID) != before[g.SmartAGID] {
 			t.Errorf("%s: called again although its upgrade is in progress", g.SmartAGID)
 		}
 	}
@@ -344,7 +332,7 @@ func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 // with its id, before its own.
 func TestEventsKeptThroughAnMNSOutage(t *testing.T) {
 	w := newWorld(t, worldOptions{})
-	w.cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"},
+	w.Cloud.MNS.SetFaults(mnssim.Faults{Seed: 1, Rate: 1, Ops: []string{"PublishMessage"},
 		Kinds: []mnssim.FaultKind{mnssim.FaultInternalError, mnssim.FaultBadGateway}})
 	res, report := w.invoke([]byte(`{"correlationId":"outage"}`))
 	if res.Failed {
@@ -354,11 +342,11 @@ func TestEventsKeptThroughAnMNSOutage(t *testing.T) {
 		report.Publishing.Kept < len(report.Results)+1 {
 		t.Fatalf("under the outage: counts %+v, publishing %+v", report.Counts, report.Publishing)
 	}
-	if n := len(w.cloud.MNS.Published(cloudsim.OutcomeTopic)); n != 0 {
+	if n := len(w.Cloud.MNS.Published(cloudsim.OutcomeTopic)); n != 0 {
 		t.Fatalf("%d events reached the topic that was down", n)
 	}
 	kept := 0
-	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+	for _, row := range w.Cloud.OTS.Rows(cloudsim.LedgerTable) {
 		if pk, _ := row.Get("pk"); strings.HasPrefix(pk.(string), "outbox#") {
 			kept++
 		}
@@ -367,7 +355,7 @@ func TestEventsKeptThroughAnMNSOutage(t *testing.T) {
 		t.Fatalf("%d events in the ledger's outbox, the report says %d", kept, report.Publishing.Kept)
 	}
 
-	w.cloud.MNS.SetFaults(mnssim.Faults{})
+	w.Cloud.MNS.SetFaults(mnssim.Faults{})
 	_, after := w.invoke([]byte(`{"gatewayIds":["` + w.outdated(1, map[string]bool{})[0] + `"],"correlationId":"after"}`))
 	if after.Publishing.Republished != report.Publishing.Kept || after.Publishing.Failed != 0 {
 		t.Fatalf("the sweep after: publishing %+v, %d were kept", after.Publishing, report.Publishing.Kept)
@@ -381,7 +369,7 @@ func TestEventsKeptThroughAnMNSOutage(t *testing.T) {
 	if done.Events.Kept != report.Publishing.Kept-1 || done.Counts != report.Counts {
 		t.Fatalf("the outage's run.completed: %+v", done)
 	}
-	for _, row := range w.cloud.OTS.Rows(cloudsim.LedgerTable) {
+	for _, row := range w.Cloud.OTS.Rows(cloudsim.LedgerTable) {
 		if pk, _ := row.Get("pk"); strings.HasPrefix(pk.(string), "outbox#") {
 			t.Fatalf("still kept after the sweep published them: %v", pk)
 		}

@@ -1,8 +1,8 @@
-package main_test
-
-// End-to-end tests: the compiled function under the FC runtime emulator,
-// against the SAG and MNS emulators and the demo fleet, all over real HTTP
-// with the real SDKs.
+// Package e2e_test runs the compiled function end to end: built as
+// scripts/build.sh builds it (the FC build, no simulator), under the FC
+// runtime emulator, against the SAG, MNS and Tablestore emulators and the
+// demo fleet, all over real HTTP with the real SDKs (internal/simulation).
+package e2e_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,26 +23,33 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
-	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
 
-const update = "UpdateSmartAccessGatewayVersion"
-
-var binary string
+var (
+	root   string // the module's directory
+	binary string // the FC build, for this machine
+)
 
 func TestMain(m *testing.M) {
+	var err error
+	if root, err = simulation.ModuleRoot(); err != nil {
+		panic(err)
+	}
 	dir, err := os.MkdirTemp("", "sag-upgrade-e2e")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "main")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	build, err := simulation.ReadFCBuild(root)
+	if err == nil {
+		err = build.Compile(root, binary)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "building the function:", err)
 		os.Exit(1)
 	}
@@ -53,12 +60,10 @@ func TestMain(m *testing.M) {
 
 // world is one simulated cloud with the function deployed on it.
 type world struct {
-	t      *testing.T
-	cloud  *cloudsim.Cloud
-	fn     *fcsim.Runtime
-	out    *lockedBuffer
-	mu     sync.Mutex
-	issued []auth.Credential
+	*simulation.World
+	t   *testing.T
+	fn  *fcsim.Runtime
+	out *lockedBuffer
 }
 
 type worldOptions struct {
@@ -72,16 +77,16 @@ type worldOptions struct {
 
 func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
-	f, err := fleet.Load("testdata/fleets/demo.json")
+	f, err := fleet.Load(filepath.Join(root, "testdata/fleets/demo.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, SAG: o.sag})
+	sim, err := simulation.Start(simulation.Options{Fleet: f, SAG: o.sag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cloud.Close() })
-	w := &world{t: t, cloud: cloud, out: &lockedBuffer{}}
+	t.Cleanup(sim.Close)
+	w := &world{World: sim, t: t, out: &lockedBuffer{}}
 	w.fn = w.startFunction(o)
 	return w
 }
@@ -93,31 +98,17 @@ func (w *world) startFunction(o worldOptions) *fcsim.Runtime {
 	if o.timeout == 0 {
 		o.timeout = 60 * time.Second
 	}
-	// Rollout waves are tested on their own (e2e_rollout_test.go); the other
-	// tests let every gateway in at once.
-	env := append(w.cloud.Env(), "API_QPS=200", "MAX_CONCURRENCY=8", "ROLLOUT_CANARY=10000")
-	name := "sag-upgrade"
-	if o.control {
-		env, name = append(env, "CONTROL_ENDPOINT=true"), "sag-upgrade-control"
-	}
-	fn, err := fcsim.Start(fcsim.Config{
-		Binary: binary, Env: append(env, o.env...), FunctionName: name, Handler: "main",
-		Region: cloudsim.Region, AccountID: w.cloud.Fleet.AccountID, Timeout: o.timeout,
-		Credentials: func() auth.Credential {
-			c := w.cloud.Credentials(time.Hour)
-			w.mu.Lock()
-			w.issued = append(w.issued, c)
-			w.mu.Unlock()
-			return c
-		},
-		Stdout: w.out, Stderr: w.out,
+	// Rollout waves are tested on their own (main's nights_rollout_test.go);
+	// these tests let every gateway in at once.
+	fn, err := w.Deploy(simulation.Function{
+		Binary: binary, Env: append([]string{"API_QPS=200", "MAX_CONCURRENCY=8", "ROLLOUT_CANARY=10000"}, o.env...),
+		Control: o.control, Timeout: o.timeout, Output: w.out,
 		// Failed asynchronous invocations are retried at once, as FC would.
 		MaxAsyncRetryAttempts: 2,
 	})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(func() { fn.Close() })
 	return fn
 }
 
@@ -137,22 +128,28 @@ func (w *world) invokeOn(fn *fcsim.Runtime, payload []byte) (fcsim.Result, event
 	}
 	var report events.Report
 	if !res.Failed {
-		if err := json.Unmarshal(res.Body, &report); err != nil {
-			w.t.Fatalf("the response is not a report: %v\n%s", err, res.Body)
+		if report, err = simulation.ReportOf(res); err != nil {
+			w.t.Fatal(err)
 		}
 	}
 	return res, report
+}
+
+// events decodes every event published to the outcome topic so far.
+func (w *world) events() []events.CloudEvent {
+	w.t.Helper()
+	evs, err := simulation.Published(w.Cloud)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return evs
 }
 
 // published returns the outcome events of a run (not its rollout
 // transitions), decoded.
 func (w *world) published(runID string) []events.CloudEvent {
 	var out []events.CloudEvent
-	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
-		var ev events.CloudEvent
-		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
-			w.t.Fatalf("a published message is not a CloudEvent: %v", err)
-		}
+	for _, ev := range w.events() {
 		var data struct {
 			RunID string `json:"runId"`
 		}
@@ -169,11 +166,7 @@ func (w *world) published(runID string) []events.CloudEvent {
 func (w *world) rejected() []upgrade.Result {
 	w.t.Helper()
 	var out []upgrade.Result
-	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
-		var ev events.CloudEvent
-		if err := json.Unmarshal([]byte(p.Body), &ev); err != nil {
-			w.t.Fatalf("a published message is not a CloudEvent: %v", err)
-		}
+	for _, ev := range w.events() {
 		if ev.Type != "sag.upgrade.rejected" {
 			continue
 		}
@@ -237,10 +230,10 @@ func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
 	}
 	got := results(report)
 	visible := 0
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		r, listed := got[g.SmartAGID+"/Device"]
 		if g.Case == fleet.CaseOtherAccount {
-			if listed || w.cloud.SAG.Count(update, g.SmartAGID) != 0 {
+			if listed || w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID) != 0 {
 				t.Errorf("%s: another account's gateway was touched", g.SmartAGID)
 			}
 			continue
@@ -254,7 +247,7 @@ func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
 		if r.Outcome != outcome || r.Reason != reason || (to != "" && r.ToVersion != to) {
 			t.Errorf("%s (%s): %s/%s → %q, want %s/%s → %q", g.SmartAGID, g.Case, r.Outcome, r.Reason, r.ToVersion, outcome, reason, to)
 		}
-		calls, applied := w.cloud.SAG.Count(update, g.SmartAGID), w.cloud.SAG.Applied(g.SmartAGID)
+		calls, applied := w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID), w.Cloud.SAG.Applied(g.SmartAGID)
 		switch {
 		case outcome == upgrade.OutcomeRequested && (calls != 1 || applied != 1 || r.RequestID == ""):
 			t.Errorf("%s (%s): %d update calls, %d applied, request id %q; want exactly one", g.SmartAGID, g.Case, calls, applied, r.RequestID)
@@ -279,7 +272,7 @@ func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
 	types := map[string]int{}
 	for _, ev := range evs {
 		types[ev.Type]++
-		if ev.Source != "acs:fc:cn-shanghai:"+w.cloud.Fleet.AccountID+":functions/sag-upgrade" {
+		if ev.Source != "acs:fc:cn-shanghai:"+w.Cloud.Fleet.AccountID+":functions/sag-upgrade" {
 			t.Fatalf("event source %q", ev.Source)
 		}
 	}
@@ -291,7 +284,7 @@ func TestTimerSweepUpgradesExactlyTheEligibleGateways(t *testing.T) {
 func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	var named []string
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if g.Case == fleet.CaseOutdated && len(named) < 2 {
 			named = append(named, g.SmartAGID)
 		}
@@ -301,14 +294,14 @@ func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
 		// MNS builds the payload the topic trigger hands the function.
 		payloads := make(chan []byte, 1)
 		sub := "fc-" + strings.ToLower(string(format))
-		if err := w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: sub, Format: format,
+		if err := w.Cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: sub, Format: format,
 			Callback: func(p []byte) { payloads <- p }}); err != nil {
 			t.Fatal(err)
 		}
 		w.publishRequest(request)
-		w.cloud.MNS.Flush()
+		w.Cloud.MNS.Flush()
 		payload := <-payloads
-		w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{}) // keep later publishes from blocking on this channel
+		w.Cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{}) // keep later publishes from blocking on this channel
 		_, report := w.invoke(payload)
 		if len(report.Results) != 2 || report.Counts.Scanned != 2 {
 			t.Fatalf("%s: results %+v", format, report.Results)
@@ -324,16 +317,16 @@ func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
 			}
 		}
 	}
-	if report := w.cloud.SAG.Calls(); len(report) == 0 {
+	if report := w.Cloud.SAG.Calls(); len(report) == 0 {
 		t.Fatal("no SAG calls at all")
 	}
-	for _, c := range w.cloud.SAG.Calls() {
+	for _, c := range w.Cloud.SAG.Calls() {
 		if c.SmartAGID != "" && c.SmartAGID != named[0] && c.SmartAGID != named[1] {
 			t.Fatalf("%s called for %s, which no message named", c.Action, c.SmartAGID)
 		}
 	}
 	for _, id := range named {
-		if n := w.cloud.SAG.Applied(id); n != 1 {
+		if n := w.Cloud.SAG.Applied(id); n != 1 {
 			t.Errorf("%s: %d upgrades applied over two messages, want 1 (the second run finds it rebooting)", id, n)
 		}
 	}
@@ -342,9 +335,9 @@ func TestTopicMessageTouchesOnlyTheNamedGateways(t *testing.T) {
 // publishRequest publishes a request to the requests topic with the real SDK.
 func (w *world) publishRequest(body string) {
 	w.t.Helper()
-	c := w.cloud.Credentials(time.Hour)
+	c := w.Cloud.Credentials(time.Hour)
 	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
-		EndPoint: w.cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
+		EndPoint: w.Cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
 	if _, err := ali_mns.NewMNSTopic(cloudsim.RequestsTopic, client).PublishMessage(ali_mns.MessagePublishRequest{MessageBody: body}); err != nil {
 		w.t.Fatal(err)
 	}
@@ -353,14 +346,14 @@ func (w *world) publishRequest(body string) {
 func TestEventBridgeBatch(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	var ids []string
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if g.Case == fleet.CaseOutdated && len(ids) < 3 {
 			ids = append(ids, g.SmartAGID)
 		}
 	}
-	c := w.cloud.Credentials(time.Hour)
+	c := w.Cloud.Credentials(time.Hour)
 	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
-		EndPoint: w.cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
+		EndPoint: w.Cloud.URL + "/.", AccessKeyId: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, Token: c.SecurityToken, TimeoutSecond: 5})
 	queue := ali_mns.NewMNSQueue(cloudsim.WorkQueue, client)
 	var msgs []ali_mns.MessageSendRequest
 	for i, id := range ids {
@@ -370,14 +363,14 @@ func TestEventBridgeBatch(t *testing.T) {
 	if _, err := queue.BatchSendMessage(msgs...); err != nil {
 		t.Fatal(err)
 	}
-	payload := w.cloud.QueueBatch(cloudsim.WorkQueue, 10)
+	payload := w.Cloud.QueueBatch(cloudsim.WorkQueue, 10)
 	res, report := w.invoke(payload)
 	if res.Failed || report.Trigger != events.TriggerMNSQueue {
 		t.Fatalf("batch: %+v %s", report, res.Body)
 	}
 	got := results(report)
 	for _, id := range ids {
-		if got[id+"/Device"].Outcome != upgrade.OutcomeRequested || w.cloud.SAG.Applied(id) != 1 {
+		if got[id+"/Device"].Outcome != upgrade.OutcomeRequested || w.Cloud.SAG.Applied(id) != 1 {
 			t.Errorf("%s: %+v", id, got[id+"/Device"])
 		}
 	}
@@ -395,9 +388,9 @@ func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
 	if res.Failed || !report.DryRun || report.Counts.Planned == 0 || report.Counts.Requested != 0 {
 		t.Fatalf("dry run: %+v", report.Counts)
 	}
-	for _, c := range w.cloud.SAG.Calls() {
-		if c.Action == update {
-			t.Fatalf("a dry run called %s for %s", update, c.SmartAGID)
+	for _, c := range w.Cloud.SAG.Calls() {
+		if c.Action == simulation.UpdateAction {
+			t.Fatalf("a dry run called %s for %s", simulation.UpdateAction, c.SmartAGID)
 		}
 	}
 	// Planned is what a timer sweep would call for (as its test expects):
@@ -409,7 +402,7 @@ func TestDirectDryRunMakesNoUpdateCall(t *testing.T) {
 		}
 	}
 	want := 0
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		outcome, _, to := expected(g)
 		if outcome != upgrade.OutcomeRequested && g.Case != fleet.CaseReseller {
 			continue
@@ -432,12 +425,12 @@ func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) 
 			DefaultQPS: 40, // the function asks for more (API_QPS 200): some calls are throttled
 		},
 	})
-	w.cloud.MNS.SetFaults(mnssim.Faults{Seed: 5, Rate: 0.1, Kinds: []mnssim.FaultKind{mnssim.FaultQpsLimitExceeded, mnssim.FaultInternalError}})
+	w.Cloud.MNS.SetFaults(mnssim.Faults{Seed: 5, Rate: 0.1, Kinds: []mnssim.FaultKind{mnssim.FaultQpsLimitExceeded, mnssim.FaultInternalError}})
 	res, report := w.invoke([]byte(`{}`))
 	if res.Failed {
 		t.Fatalf("invocation failed: %s", res.Body)
 	}
-	if w.cloud.SAG.Throttled() == 0 {
+	if w.Cloud.SAG.Throttled() == 0 {
 		t.Fatal("no call was throttled; the test does not test throttling")
 	}
 	faults := 0
@@ -445,7 +438,7 @@ func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) 
 	for _, r := range report.Results {
 		seen[r.SmartAGID]++
 	}
-	for _, c := range w.cloud.SAG.Calls() {
+	for _, c := range w.Cloud.SAG.Calls() {
 		if c.Fault != "" {
 			faults++
 		}
@@ -453,7 +446,7 @@ func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) 
 	if faults == 0 {
 		t.Fatal("no fault was injected")
 	}
-	for _, g := range w.cloud.Fleet.Gateways {
+	for _, g := range w.Cloud.Fleet.Gateways {
 		if g.Case == fleet.CaseOtherAccount {
 			continue
 		}
@@ -462,14 +455,8 @@ func TestFaultsAndThrottlingStillOneOutcomeEachAndNoDoubleUpgrade(t *testing.T) 
 		}
 		// An update call that reached the service (not refused by flow
 		// control or a fault in front of it) happens at most once.
-		reached := 0
-		for _, c := range w.cloud.SAG.Calls() {
-			if c.Action == update && c.SmartAGID == g.SmartAGID && !strings.HasPrefix(c.Code, "Throttling") &&
-				(c.Fault == "" || c.Fault == sagsim.LostReply || c.Fault == sagsim.Slow) {
-				reached++
-			}
-		}
-		applied := w.cloud.SAG.Applied(g.SmartAGID)
+		reached := simulation.UpdatesReached(w.Cloud, g.SmartAGID)
+		applied := w.Cloud.SAG.Applied(g.SmartAGID)
 		if reached > 1 || applied > 1 {
 			t.Errorf("%s: %d update calls reached the service, %d applied", g.SmartAGID, reached, applied)
 		}
@@ -498,7 +485,7 @@ func TestMalformedMessageIsRejectedAndTheProcessServesOn(t *testing.T) {
 		!strings.Contains(rejected[0].Error, "gatewayIds[0]") {
 		t.Fatalf("rejected events: %+v", rejected)
 	}
-	if n := len(w.cloud.SAG.Calls()); n != 0 {
+	if n := len(w.Cloud.SAG.Calls()); n != 0 {
 		t.Fatalf("%d SAG calls for a rejected message", n)
 	}
 	pid := w.fn.PID()
@@ -542,7 +529,7 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 				t.Errorf("%s deferred for %q", r.SmartAGID, r.Reason)
 			}
 		}
-		if r.Outcome == upgrade.OutcomeRequested && w.cloud.SAG.Applied(r.SmartAGID) != 1 {
+		if r.Outcome == upgrade.OutcomeRequested && w.Cloud.SAG.Applied(r.SmartAGID) != 1 {
 			t.Errorf("%s requested but not applied", r.SmartAGID)
 		}
 	}
@@ -563,7 +550,7 @@ func TestDeadlineShorterThanTheWork(t *testing.T) {
 		seen[r.SmartAGID] = true
 	}
 	queued := 0
-	for _, m := range w.cloud.MNS.Messages(cloudsim.WorkQueue) {
+	for _, m := range w.Cloud.MNS.Messages(cloudsim.WorkQueue) {
 		req, err := events.ParseRequest([]byte(m.Body))
 		if err == nil && req.Kind == upgrade.KindVerify {
 			continue
@@ -609,12 +596,10 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestAndRunIDs(t *test
 	for _, b := range bodies {
 		haystack.Write(b)
 	}
-	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+	for _, p := range w.Cloud.MNS.Published(cloudsim.OutcomeTopic) {
 		haystack.WriteString(p.Body)
 	}
-	w.mu.Lock()
-	issued := append([]auth.Credential(nil), w.issued...)
-	w.mu.Unlock()
+	issued := w.Issued()
 	if len(issued) == 0 {
 		t.Fatal("no credential was issued")
 	}
@@ -638,14 +623,14 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestAndRunIDs(t *test
 			inSDKError = line != "}"
 			continue
 		}
-		if strings.Contains(line, "[ERROR] {") && containsAny(line, requestIDs) {
+		if strings.Contains(line, "[ERROR] {") && mentionsAny(line, requestIDs) {
 			inSDKError = true
 			continue
 		}
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil {
 			id, _ := m["requestId"].(string)
-			if !contains(requestIDs, id) {
+			if !slices.Contains(requestIDs, id) {
 				t.Errorf("a JSON log line without the request id: %s", line)
 			}
 			if run, _ := m["runId"].(string); !strings.HasPrefix(run, "run-") {
@@ -654,7 +639,7 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestAndRunIDs(t *test
 			continue
 		}
 		// The runtime SDK's own lines ("FC Invoke Start RequestId: …").
-		if !containsAny(line, requestIDs) {
+		if !mentionsAny(line, requestIDs) {
 			t.Errorf("a log line without the request id: %s", line)
 		}
 	}
@@ -663,22 +648,9 @@ func TestNoSecretInLogsEventsOrReportsAndEveryLineHasTheRequestAndRunIDs(t *test
 	}
 }
 
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func containsAny(line string, ids []string) bool {
-	for _, id := range ids {
-		if strings.Contains(line, id) {
-			return true
-		}
-	}
-	return false
+// mentionsAny reports whether the line holds one of the ids.
+func mentionsAny(line string, ids []string) bool {
+	return slices.ContainsFunc(ids, func(id string) bool { return strings.Contains(line, id) })
 }
 
 type lockedBuffer struct {

@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 import (
 	"strings"
@@ -10,6 +10,7 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/simulation"
 )
 
 // A stop request, served by another instance (the first one is busy), stops
@@ -20,8 +21,8 @@ func TestStopReachesARunUnderWay(t *testing.T) {
 	other := w.startFunction(worldOptions{control: true})
 	updates := func() int {
 		n := 0
-		for _, c := range w.cloud.SAG.Calls() {
-			if c.Action == update {
+		for _, c := range w.Cloud.SAG.Calls() {
+			if c.Action == simulation.UpdateAction {
 				n++
 			}
 		}
@@ -76,8 +77,8 @@ func TestKillSwitchInTheEnvironment(t *testing.T) {
 	if res.Failed {
 		t.Fatalf("invoke: %s", res.Body)
 	}
-	for _, c := range w.cloud.SAG.Calls() {
-		if c.Action == update {
+	for _, c := range w.Cloud.SAG.Calls() {
+		if c.Action == simulation.UpdateAction {
 			t.Fatalf("an update call for %s with KILL_SWITCH=true", c.SmartAGID)
 		}
 	}
@@ -111,14 +112,14 @@ func TestTopicCannotLiftAStop(t *testing.T) {
 	for _, format := range []mnssim.NotifyFormat{mnssim.FormatJSON, mnssim.FormatStream} {
 		ch := make(chan []byte, 8)
 		payloads[format] = ch
-		if err := w.cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: "fc-" + strings.ToLower(string(format)),
+		if err := w.Cloud.MNS.Subscribe(cloudsim.RequestsTopic, mnssim.Subscription{Name: "fc-" + strings.ToLower(string(format)),
 			Format: format, Callback: func(p []byte) { ch <- p }}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, request := range []string{`{"kind":"resume"}`, `{"force":true}`, `{"force":true,"gatewayIds":["` + w.outdated(1, map[string]bool{})[0] + `"]}`} {
 		w.publishRequest(request)
-		w.cloud.MNS.Flush()
+		w.Cloud.MNS.Flush()
 		for format, ch := range payloads {
 			res, _ := w.invoke(<-ch)
 			if !res.Failed || !strings.Contains(string(res.Body), "RejectedRequest") || !strings.Contains(string(res.Body), "control function") {
@@ -129,13 +130,13 @@ func TestTopicCannotLiftAStop(t *testing.T) {
 	if _, report := w.invoke([]byte(`{}`)); !report.KillSwitch || report.Counts.Requested != 0 {
 		t.Fatalf("the sweep after: killSwitch %v, counts %+v", report.KillSwitch, report.Counts)
 	}
-	for _, c := range w.cloud.SAG.Calls() {
-		if c.Action == update {
+	for _, c := range w.Cloud.SAG.Calls() {
+		if c.Action == simulation.UpdateAction {
 			t.Fatalf("an update call for %s after the stop", c.SmartAGID)
 		}
 	}
 	rejected := 0
-	for _, p := range w.cloud.MNS.Published(cloudsim.OutcomeTopic) {
+	for _, p := range w.Cloud.MNS.Published(cloudsim.OutcomeTopic) {
 		if strings.Contains(p.Body, `"type":"sag.upgrade.rejected"`) && strings.Contains(p.Body, `"reason":"unauthorized"`) {
 			rejected++
 		}

@@ -1,4 +1,4 @@
-package main_test
+package e2e_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak takes ~20 s")
 	}
-	res, err := soak.Run(t.Context(), soak.Config{Binary: binary, Gateways: 3000, Seed: 7, Runtimes: 3, Kills: 1, Progress: testWriter{t}})
+	res, err := soak.Run(t.Context(), soak.Config{Binary: binary, Gateways: 3000, Seed: 7, Runtimes: 3, Kills: 1, Progress: t.Output()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,14 +53,6 @@ func TestSoakFaultsKillsAndRedeliveries(t *testing.T) {
 	if planners != 1 {
 		t.Errorf("%d planners; the night did not fan out", planners)
 	}
-}
-
-// testWriter sends the soak's progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // A night too small to fan out leaves no batch to kill: the soak ends with
