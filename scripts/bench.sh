@@ -16,9 +16,10 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The function as scripts/build.sh builds it (static, stripped), for this
-# machine; its size is reported for the linux/amd64 build FC runs.
-flags=(-trimpath -ldflags="-s -w")
+# The function as scripts/build.sh builds it (its flags: static, stripped,
+# no simulator), for this machine; its size is reported for the
+# linux/amd64 build FC runs.
+eval "$(grep '^flags=' scripts/build.sh)"
 CGO_ENABLED=0 go build "${flags[@]}" -o "$tmp/main" .
 if [ "$(go env GOOS)/$(go env GOARCH)" = linux/amd64 ]; then
 	cp "$tmp/main" "$tmp/main-linux-amd64"

@@ -13,8 +13,13 @@ cd "$(dirname "$0")/.."
 binary=main
 package=dist/sag-upgrade.zip
 
+# The fc tag leaves the simulator out (simulate.go), and with it every
+# emulator: internal/e2e's TestFCBuildLinksNoEmulator runs this script to
+# read the flags and checks what they link. bench.sh builds with them too.
+flags=(-trimpath -tags fc -ldflags="-s -w")
+
 mkdir -p dist
-GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "dist/$binary" .
+GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build "${flags[@]}" -o "dist/$binary" .
 # The zip helper runs here, so it is built for this machine whatever GOOS or
 # GOARCH the caller has exported (empty means the host's).
 GOOS= GOARCH= go run ./scripts/fczip "$package" "dist/$binary"
