@@ -45,8 +45,8 @@ func runCLI(o cliOptions, stdout, stderr io.Writer) int {
 // newHandler composes the function for a configuration outside FC, with its
 // logs going to logs: for -event against the real cloud, and for the
 // simulator, which runs the same composition on the simulated cloud.
-func newHandler(cfg handler.Config, logs io.Writer) *handler.Handler {
-	return &handler.Handler{Config: cfg, Connect: connector(cfg), Log: newLogger(logs, cfg.LogLevel)}
+func newHandler(cfg handler.Config, wiring handler.Wiring, logs io.Writer) *handler.Handler {
+	return &handler.Handler{Config: cfg, Connect: connector(wiring), Log: newLogger(logs, cfg.LogLevel)}
 }
 
 // realRun makes one invocation against Alibaba Cloud with the credentials of
@@ -61,7 +61,7 @@ func realRun(o cliOptions, stdout, stderr io.Writer) int {
 	if region == "" {
 		region = os.Getenv("ALIBABA_CLOUD_REGION_ID")
 	}
-	cfg, err := handler.ConfigFromEnv(os.Getenv, region)
+	cfg, wiring, err := handler.ReadEnv(os.Getenv, region)
 	if err != nil {
 		fmt.Fprintln(stderr, "sag-upgrade:", err)
 		return 1
@@ -78,7 +78,7 @@ func realRun(o cliOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sag-upgrade: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)")
 		return 1
 	}
-	h := newHandler(cfg, stderr)
+	h := newHandler(cfg, wiring, stderr)
 	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
 	defer cancel()
 	report, err := h.Invoke(ctx, inv, payload)

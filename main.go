@@ -66,9 +66,9 @@ func refuseSDKDebug(debug string) error {
 
 // serveFC serves invocations under Function Compute.
 func serveFC() {
-	cfg, cfgErr := handler.ConfigFromEnv(os.Getenv, os.Getenv("FC_REGION"))
+	cfg, wiring, cfgErr := handler.ReadEnv(os.Getenv, os.Getenv("FC_REGION"))
 	log := newLogger(os.Stdout, cfg.LogLevel)
-	h := &handler.Handler{Config: cfg, Connect: connector(cfg), Log: log, Control: cfg.ControlEndpoint}
+	h := &handler.Handler{Config: cfg, Connect: connector(wiring), Log: log, Control: cfg.ControlEndpoint}
 	// The event is taken as raw bytes (a typed event fails before this code
 	// on an empty or non-JSON body) and the report returned as a struct.
 	fc.Start(func(ctx context.Context, payload []byte) (*events.Report, error) {
@@ -136,7 +136,7 @@ func invocation(ctx context.Context) handler.Invocation {
 
 // connector builds an invocation's cloud clients, reusing them while the
 // credentials stay the same (FC rotates them; connections survive in between).
-func connector(cfg handler.Config) func(context.Context, handler.Invocation) (handler.Cloud, error) {
+func connector(w handler.Wiring) func(context.Context, handler.Invocation) (handler.Cloud, error) {
 	var mu sync.Mutex
 	var last handler.Credentials
 	var cached *handler.Cloud
@@ -147,7 +147,7 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 		if cached != nil && inv.Credentials == last {
 			return *cached, nil
 		}
-		sag, err := smartag.New(smartag.Options{Endpoint: cfg.SAGEndpoint, Credentials: inv.Credentials, UserAgent: "sag-upgrade"})
+		sag, err := smartag.New(smartag.Options{Endpoint: w.SAGEndpoint, Credentials: inv.Credentials, UserAgent: "sag-upgrade"})
 		if err != nil {
 			return handler.Cloud{}, err
 		}
@@ -160,21 +160,21 @@ func connector(cfg handler.Config) func(context.Context, handler.Invocation) (ha
 		// The SDKs without a context (MNS, Tablestore) run with their
 		// adapters' default timeouts.
 		cloud := handler.Cloud{SAG: sag, CallTimeout: max(mns.DefaultTimeout, tablestore.DefaultTimeout)}
-		if cfg.MNSEndpoint != "" {
-			c, err := mns.New(mns.Options{Endpoint: cfg.MNSEndpoint, Credentials: inv.Credentials})
+		if w.MNSEndpoint != "" {
+			c, err := mns.New(mns.Options{Endpoint: w.MNSEndpoint, Credentials: inv.Credentials})
 			if err != nil {
 				return handler.Cloud{}, err
 			}
-			if cfg.OutcomeTopic != "" {
-				cloud.Events = c.Topic(cfg.OutcomeTopic)
+			if w.OutcomeTopic != "" {
+				cloud.Events = c.Topic(w.OutcomeTopic)
 			}
-			if cfg.WorkQueue != "" {
-				cloud.Work = c.Queue(cfg.WorkQueue)
+			if w.WorkQueue != "" {
+				cloud.Work = c.Queue(w.WorkQueue)
 			}
 		}
-		if cfg.Ledger() {
-			l, err := tablestore.New(tablestore.Options{Endpoint: cfg.LedgerEndpoint, Instance: cfg.LedgerInstance,
-				Table: cfg.LedgerTable, Credentials: inv.Credentials})
+		if w.Ledger() {
+			l, err := tablestore.New(tablestore.Options{Endpoint: w.LedgerEndpoint, Instance: w.LedgerInstance,
+				Table: w.LedgerTable, Credentials: inv.Credentials})
 			if err != nil {
 				return handler.Cloud{}, err
 			}

@@ -676,14 +676,14 @@ func TestDeployEnvironment(t *testing.T) {
 			t.Errorf("%s: %s: FC reserves names starting with FC_", d.at("environmentVariables"), name)
 		}
 	}
-	cfg, err := handler.ConfigFromEnv(func(name string) string { return env[name] }, d.fn.Region)
+	cfg, wiring, err := handler.ReadEnv(func(name string) string { return env[name] }, d.fn.Region)
 	if err != nil {
 		t.Fatalf("%s: the function would not start: %v", d.at("environmentVariables"), err)
 	}
-	if cfg.MNSEndpoint == "" || cfg.OutcomeTopic == "" || cfg.WorkQueue == "" {
+	if wiring.MNSEndpoint == "" || wiring.OutcomeTopic == "" || wiring.WorkQueue == "" {
 		t.Errorf("%s: MNS_ENDPOINT, OUTCOME_TOPIC and WORK_QUEUE must be set: outcomes and continuations go through MNS", d.at("environmentVariables"))
 	}
-	if !cfg.Ledger() {
+	if !wiring.Ledger() {
 		t.Errorf("%s: LEDGER_ENDPOINT, LEDGER_INSTANCE and LEDGER_TABLE must be set: without the ledger a redelivered request can upgrade a gateway twice", d.at("environmentVariables"))
 	}
 	// A claim must outlive the run that made it, or a slow run's gateway
@@ -795,7 +795,7 @@ func TestDeployRAMPolicy(t *testing.T) {
 	}
 
 	// SAG: each configured region, any gateway in it.
-	cfg, err := handler.ConfigFromEnv(func(name string) string { return d.fn.EnvironmentVariables[name] }, d.fn.Region)
+	cfg, wiring, err := handler.ReadEnv(func(name string) string { return d.fn.EnvironmentVariables[name] }, d.fn.Region)
 	if err != nil {
 		t.Fatalf("%s: %v", deploySYAML, err)
 	}
@@ -815,12 +815,12 @@ func TestDeployRAMPolicy(t *testing.T) {
 	mns := func(kind, name string) string {
 		return fmt.Sprintf("acs:mns:%s:%s:/%s/%s/messages", d.fn.Region, deployTestAccount, kind, name)
 	}
-	if !p.allows("mns:PublishMessage", mns("topics", cfg.OutcomeTopic)) {
-		t.Errorf("%s does not grant mns:PublishMessage on OUTCOME_TOPIC %s", deployRAMPolicy, cfg.OutcomeTopic)
+	if !p.allows("mns:PublishMessage", mns("topics", wiring.OutcomeTopic)) {
+		t.Errorf("%s does not grant mns:PublishMessage on OUTCOME_TOPIC %s", deployRAMPolicy, wiring.OutcomeTopic)
 	}
 	for _, a := range []string{"mns:SendMessage", "mns:BatchSendMessage"} {
-		if !p.allows(a, mns("queues", cfg.WorkQueue)) {
-			t.Errorf("%s does not grant %s on WORK_QUEUE %s", deployRAMPolicy, a, cfg.WorkQueue)
+		if !p.allows(a, mns("queues", wiring.WorkQueue)) {
+			t.Errorf("%s does not grant %s on WORK_QUEUE %s", deployRAMPolicy, a, wiring.WorkQueue)
 		}
 	}
 	if a := d.fn.AsyncInvokeConfig; a != nil && a.DestinationConfig.OnFailure != nil {
@@ -837,7 +837,7 @@ func TestDeployRAMPolicy(t *testing.T) {
 	// The ledger: every Tablestore action the adapter calls (read off its
 	// code, so a new call cannot go without its permission), on its one
 	// table. CreateTable is the operator's, once (scripts/ledgertable).
-	table := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", d.fn.Region, deployTestAccount, cfg.LedgerInstance, cfg.LedgerTable)
+	table := fmt.Sprintf("acs:ots:%s:%s:instance/%s/table/%s", d.fn.Region, deployTestAccount, wiring.LedgerInstance, wiring.LedgerTable)
 	for _, a := range ledgerActions(t) {
 		if a != "ots:CreateTable" && !p.allows(a, table) {
 			t.Errorf("%s does not grant %s on the ledger table %s: the ledger adapter calls it", deployRAMPolicy, a, table)

@@ -20,7 +20,6 @@ import (
 // no secret, so it can be logged whole.
 type Config struct {
 	Regions           []string              `json:"regions"`
-	SAGEndpoint       string                `json:"sagEndpoint,omitempty"`
 	VersionTypes      []upgrade.VersionType `json:"versionTypes"`
 	Channel           string                `json:"releaseChannel"`
 	DryRun            bool                  `json:"dryRun"`
@@ -32,15 +31,8 @@ type Config struct {
 	HoldVersions      []string              `json:"holdVersions,omitempty"`
 	MinReleaseAge     time.Duration         `json:"minReleaseAge"`
 	DeadlineMargin    time.Duration         `json:"deadlineMargin"` // 0: derived from each invocation's time budget
-	MNSEndpoint       string                `json:"mnsEndpoint,omitempty"`
-	OutcomeTopic      string                `json:"outcomeTopic,omitempty"`
-	WorkQueue         string                `json:"workQueue,omitempty"`
 	LogLevel          zerolog.Level         `json:"logLevel"`
 
-	// The ledger (Tablestore): all three set, or none.
-	LedgerEndpoint string `json:"ledgerEndpoint,omitempty"`
-	LedgerInstance string `json:"ledgerInstance,omitempty"`
-	LedgerTable    string `json:"ledgerTable,omitempty"`
 	// LedgerLease protects a claim: no other run calls for the gateway
 	// before it ends. It must cover UpgradeTime + VerifyTimeout (checked
 	// here) and outlive the function's timeout (which FC does not tell the
@@ -96,8 +88,21 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		c.LedgerLease.String(), c.VerifyTimeout.String(), c.PenaltyCooldown.String(), c.RolloutSoak.String()})
 }
 
+// Wiring is where the function's ports lead: the endpoints of the services
+// and the names of its topic, queue and table. The same table reads it as
+// Config, so its variables are checked and documented alike; main builds the
+// clients of Cloud from it, and no run reads it (a run sees only Cloud).
+type Wiring struct {
+	SAGEndpoint  string // "": each region's endpoint
+	MNSEndpoint  string
+	OutcomeTopic string // "": no outcome events
+	WorkQueue    string // "": no fan-out, continuations or verify requests
+	// The ledger (Tablestore): all three set, or none.
+	LedgerEndpoint, LedgerInstance, LedgerTable string
+}
+
 // Ledger reports whether the ledger is configured.
-func (c Config) Ledger() bool { return c.LedgerTable != "" }
+func (w Wiring) Ledger() bool { return w.LedgerTable != "" }
 
 // Defaults of the rollout limits. The SAG API publishes no rate limit, so the
 // function stays at a modest rate unless told otherwise. The table
@@ -121,10 +126,17 @@ const (
 	DefaultBatchSize         = 50
 )
 
-// ConfigFromEnv reads the configuration. getenv is os.Getenv in production;
-// functionRegion (FC_REGION) is the default for SAG_REGIONS. Every error names
-// the variable at fault.
+// ConfigFromEnv reads the function's configuration; see ReadEnv.
 func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, error) {
+	c, _, err := ReadEnv(getenv, functionRegion)
+	return c, err
+}
+
+// ReadEnv reads every variable of the table: the function's Config, and the
+// Wiring main connects it with. getenv is os.Getenv in production;
+// functionRegion (FC_REGION) is the default for SAG_REGIONS. Every error
+// names the variable at fault.
+func ReadEnv(getenv func(string) string, functionRegion string) (Config, Wiring, error) {
 	s := settings{region: functionRegion}
 	var problems []string
 	for _, v := range configVars {
@@ -142,14 +154,15 @@ func ConfigFromEnv(getenv func(string) string, functionRegion string) (Config, e
 		}
 	}
 	if len(problems) > 0 {
-		return s.cfg, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
+		return s.cfg, s.wiring, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
 	}
-	return s.cfg, nil
+	return s.cfg, s.wiring, nil
 }
 
 // settings is what the table's rows read into, in the table's order.
 type settings struct {
 	cfg    Config
+	wiring Wiring
 	region string // the function's region: SAG_REGIONS's default
 	tz     string // MAINTENANCE_TZ once it loads ("": it did not)
 }
@@ -161,14 +174,14 @@ var configRules = []struct {
 	check func(settings) error
 }{
 	{"MNS_ENDPOINT", func(s settings) error {
-		if s.cfg.MNSEndpoint == "" && (s.cfg.OutcomeTopic != "" || s.cfg.WorkQueue != "") {
+		if s.wiring.MNSEndpoint == "" && (s.wiring.OutcomeTopic != "" || s.wiring.WorkQueue != "") {
 			return errors.New("not set, but OUTCOME_TOPIC or WORK_QUEUE is")
 		}
 		return nil
 	}},
 	{"LEDGER_ENDPOINT", func(s settings) error {
 		set := 0
-		for _, v := range []string{s.cfg.LedgerEndpoint, s.cfg.LedgerInstance, s.cfg.LedgerTable} {
+		for _, v := range []string{s.wiring.LedgerEndpoint, s.wiring.LedgerInstance, s.wiring.LedgerTable} {
 			if v != "" {
 				set++
 			}

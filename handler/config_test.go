@@ -30,7 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	c, err := ConfigFromEnv(env(map[string]string{
+	c, w, err := ReadEnv(env(map[string]string{
 		"SAG_REGIONS": "cn-shanghai, ap-southeast-1", "VERSION_TYPES": "Device,Dpi", "RELEASE_CHANNEL": "beta",
 		"DRY_RUN": "true", "MAINTENANCE_WINDOW": "01:00-05:00", "MAINTENANCE_TZ": "Europe/Berlin",
 		"MAX_CONCURRENCY": "4", "API_QPS": "2.5", "MAX_UPGRADES_PER_RUN": "20", "HOLD_VERSIONS": "2.3.1,2.3.1",
@@ -42,8 +42,27 @@ func TestConfigFromEnv(t *testing.T) {
 	if len(c.Regions) != 2 || len(c.VersionTypes) != 2 || c.Channel != "beta" || !c.DryRun ||
 		c.Window.String() != "01:00-05:00 Europe/Berlin" || c.MaxConcurrency != 4 || c.APIQPS != 2.5 ||
 		c.MaxUpgradesPerRun != 20 || len(c.HoldVersions) != 1 || c.MinReleaseAge != 72*time.Hour ||
-		c.OutcomeTopic != "sag-outcomes" || c.LogLevel.String() != "debug" {
-		t.Fatalf("config: %+v", c)
+		w.OutcomeTopic != "sag-outcomes" || c.LogLevel.String() != "debug" {
+		t.Fatalf("config: %+v, wiring %+v", c, w)
+	}
+}
+
+// Endpoints and names go to the Wiring, each from its variable.
+func TestReadEnvWiring(t *testing.T) {
+	_, w, err := ReadEnv(env(map[string]string{
+		"SAG_ENDPOINT": "http://127.0.0.1:1", "MNS_ENDPOINT": "http://127.0.0.1:2", "OUTCOME_TOPIC": "topic", "WORK_QUEUE": "queue",
+		"LEDGER_ENDPOINT": "http://127.0.0.1:3", "LEDGER_INSTANCE": "instance", "LEDGER_TABLE": "table",
+	}), "cn-shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Wiring{SAGEndpoint: "http://127.0.0.1:1", MNSEndpoint: "http://127.0.0.1:2", OutcomeTopic: "topic", WorkQueue: "queue",
+		LedgerEndpoint: "http://127.0.0.1:3", LedgerInstance: "instance", LedgerTable: "table"}
+	if w != want || !w.Ledger() {
+		t.Errorf("wiring %+v, want %+v", w, want)
+	}
+	if _, w, _ := ReadEnv(env(nil), "cn-shanghai"); w != (Wiring{}) || w.Ledger() {
+		t.Errorf("unset: wiring %+v", w)
 	}
 }
 

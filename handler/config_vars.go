@@ -46,7 +46,7 @@ type configVar struct {
 // on the rows above it (MAINTENANCE_WINDOW on MAINTENANCE_TZ).
 var configVars = []configVar{
 	{name: "SAG_REGIONS", defDoc: "the function's region", meaning: "regions to sweep, comma-separated", read: readRegions},
-	urlVar("SAG_ENDPOINT", func(c *Config) *string { return &c.SAGEndpoint },
+	urlVar("SAG_ENDPOINT", func(w *Wiring) *string { return &w.SAGEndpoint },
 		"override the SAG endpoint for every region", "`https://smartag.<region>.aliyuncs.com`"),
 	{name: "VERSION_TYPES", def: defaultVersionTypes, values: "`Device`, `Dpi` or `Device,Dpi`",
 		meaning: "version types to upgrade", read: readVersionTypes},
@@ -71,13 +71,13 @@ var configVars = []configVar{
 	// 0 derives the margin from each invocation's budget.
 	withDefDoc(durationVar("DEADLINE_MARGIN", 0, 0, time.Hour, func(c *Config) *time.Duration { return &c.DeadlineMargin },
 		"time kept free before the deadline"), "a fifth of the time budget, 0.5–30 s"),
-	urlVar("MNS_ENDPOINT", func(c *Config) *string { return &c.MNSEndpoint },
+	urlVar("MNS_ENDPOINT", func(w *Wiring) *string { return &w.MNSEndpoint },
 		"MNS endpoint", ""),
-	stringVar("OUTCOME_TOPIC", func(c *Config) *string { return &c.OutcomeTopic }, "topic for outcome events"),
-	stringVar("WORK_QUEUE", func(c *Config) *string { return &c.WorkQueue }, "queue for fan-out and continuations"),
-	urlVar("LEDGER_ENDPOINT", func(c *Config) *string { return &c.LedgerEndpoint }, "the ledger's Tablestore endpoint", ""),
-	stringVar("LEDGER_INSTANCE", func(c *Config) *string { return &c.LedgerInstance }, "the ledger's Tablestore instance"),
-	stringVar("LEDGER_TABLE", func(c *Config) *string { return &c.LedgerTable }, "the ledger's table"),
+	stringVar("OUTCOME_TOPIC", func(w *Wiring) *string { return &w.OutcomeTopic }, "topic for outcome events"),
+	stringVar("WORK_QUEUE", func(w *Wiring) *string { return &w.WorkQueue }, "queue for fan-out and continuations"),
+	urlVar("LEDGER_ENDPOINT", func(w *Wiring) *string { return &w.LedgerEndpoint }, "the ledger's Tablestore endpoint", ""),
+	stringVar("LEDGER_INSTANCE", func(w *Wiring) *string { return &w.LedgerInstance }, "the ledger's Tablestore instance"),
+	stringVar("LEDGER_TABLE", func(w *Wiring) *string { return &w.LedgerTable }, "the ledger's table"),
 	// A dead run's claim holds its gateway for the whole lease.
 	durationVar("LEDGER_LEASE", DefaultLedgerLease, time.Second, 30*aDay, func(c *Config) *time.Duration { return &c.LedgerLease },
 		"how long a claim holds a gateway"),
@@ -212,17 +212,18 @@ func boolVar(name string, field func(*Config) *bool, meaning string) configVar {
 		}}
 }
 
-func stringVar(name string, field func(*Config) *string, meaning string) configVar {
+// stringVar and urlVar read the Wiring: only main uses names and endpoints.
+func stringVar(name string, field func(*Wiring) *string, meaning string) configVar {
 	return configVar{name: name, meaning: meaning, read: func(s *settings, value string) error {
-		*field(&s.cfg) = value
+		*field(&s.wiring) = value
 		return nil
 	}}
 }
 
-func urlVar(name string, field func(*Config) *string, meaning, defDoc string) configVar {
+func urlVar(name string, field func(*Wiring) *string, meaning, defDoc string) configVar {
 	return configVar{name: name, defDoc: defDoc, values: "an http(s) URL", meaning: meaning,
 		read: func(s *settings, value string) error {
-			*field(&s.cfg) = value
+			*field(&s.wiring) = value
 			if value == "" {
 				return nil
 			}

@@ -89,7 +89,7 @@ type ledgerHarness struct {
 func newLedgerHarness(t *testing.T, sag *fakeSAG) *ledgerHarness {
 	// Waves are tested on their own (rollout_test.go): here every gateway is
 	// let in.
-	hs := newHarness(t, sag, func(c *Config) { c.LedgerTable = "ledger"; c.RolloutCanary = 1000 })
+	hs := newHarness(t, sag, func(c *Config) { c.RolloutCanary = 1000 })
 	lh := &ledgerHarness{harness: hs, ledger: newFakeLedger(), queue: &fakeQueue{}, clock: clock.NewSim(testNow)}
 	hs.h.Clock = lh.clock.Now
 	hs.h.Connect = func(ctx context.Context, inv Invocation) (Cloud, error) {

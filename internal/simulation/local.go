@@ -18,7 +18,7 @@ import (
 // NewHandler composes the function for a configuration, its logs going to
 // logs: main's composition (its adapters and logger), which this package
 // cannot import.
-type NewHandler func(cfg handler.Config, logs io.Writer) *handler.Handler
+type NewHandler func(cfg handler.Config, wiring handler.Wiring, logs io.Writer) *handler.Handler
 
 // InProcess configures the function running in this process.
 type InProcess struct {
@@ -77,14 +77,14 @@ func (w *World) InProcess(o InProcess) (*Local, error) {
 		}
 		return simEnv[k]
 	}
-	cfg, err := handler.ConfigFromEnv(getenv, cloudsim.Region)
+	cfg, wiring, err := handler.ReadEnv(getenv, cloudsim.Region)
 	if err != nil {
 		return nil, err
 	}
 	if o.Logs == nil {
 		o.Logs = io.Discard
 	}
-	h := o.NewHandler(cfg, o.Logs)
+	h := o.NewHandler(cfg, wiring, o.Logs)
 	h.Clock = w.Cloud.Clock.Now
 	// The simulation plays the operators' function: an event file is
 	// invoked as `s invoke` would, so a direct stop or reset is served (a
