@@ -28,6 +28,7 @@
 package fcsim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -105,6 +106,12 @@ type InvokeOptions struct {
 	RequestID  string        // letters, digits, '-' and '_'; default: a fresh UUID-shaped id
 	Timeout    time.Duration // overrides Config.Timeout for this call
 	RetryCount int           // x-fc-retry-count (InvokeAsync adds its own retries to it)
+	// Qualifier is x-fc-qualifier, the version or alias the caller named
+	// (fccontext's Service.Qualifier); default "LATEST".
+	Qualifier string
+	// VersionID is x-fc-version-id, the version the qualifier resolved to
+	// (Service.VersionId); empty: not sent.
+	VersionID string
 }
 
 // Result is the outcome of one invocation, as FC's InvokeFunction reports it.
@@ -261,7 +268,7 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte, opts InvokeOptions
 		id:        id,
 		payload:   payload,
 		timeout:   timeout,
-		header:    r.header(id, timeout, opts.RetryCount),
+		header:    r.header(id, timeout, opts),
 		delivered: make(chan struct{}),
 		done:      make(chan outcome, 1),
 	}
@@ -423,7 +430,7 @@ func crashedBody() []byte {
 }
 
 // header builds the /next headers of one invocation, the deadline aside.
-func (r *Runtime) header(id string, timeout time.Duration, retry int) http.Header {
+func (r *Runtime) header(id string, timeout time.Duration, opts InvokeOptions) http.Header {
 	c := r.cfg
 	h := http.Header{}
 	h.Set("Content-Type", "application/octet-stream")
@@ -434,8 +441,11 @@ func (r *Runtime) header(id string, timeout time.Duration, retry int) http.Heade
 	h.Set("x-fc-function-memory", strconv.Itoa(c.MemoryMB))
 	h.Set("x-fc-region", c.Region)
 	h.Set("x-fc-account-id", c.AccountID)
-	h.Set("x-fc-qualifier", "LATEST")
-	h.Set("x-fc-retry-count", strconv.Itoa(retry))
+	h.Set("x-fc-qualifier", cmp.Or(opts.Qualifier, "LATEST"))
+	if opts.VersionID != "" {
+		h.Set("x-fc-version-id", opts.VersionID)
+	}
+	h.Set("x-fc-retry-count", strconv.Itoa(opts.RetryCount))
 	if c.Credentials != nil {
 		cred := c.Credentials()
 		h.Set("x-fc-access-key-id", cred.AccessKeyID)
