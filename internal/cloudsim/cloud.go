@@ -6,6 +6,10 @@
 // Start serves SAG and MNS on one loopback address: MNS paths (/queues/…,
 // /topics/…) go to the MNS emulator, everything else to SAG, so one URL is
 // both SAG_ENDPOINT and MNS_ENDPOINT.
+//
+// fcapi serves FC 3.0's InvokeFunction OpenAPI (its V3 signature checked
+// against the same keyring) and routes each invocation to a registered
+// function, normally an fcsim.Runtime, for callers on the official FC SDK.
 package cloudsim
 
 import (
