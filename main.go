@@ -68,7 +68,7 @@ func refuseSDKDebug(debug string) error {
 func serveFC() {
 	cfg, wiring, cfgErr := handler.ReadEnv(os.Getenv, os.Getenv("FC_REGION"))
 	log := newLogger(os.Stdout, cfg.LogLevel)
-	h := &handler.Handler{Config: cfg, Connect: connector(wiring), Log: log, Control: cfg.ControlEndpoint}
+	h := &handler.Handler{Config: cfg, Connect: connector(wiring), Log: log, Control: cfg.ControlEndpoint, Query: cfg.QueryEndpoint}
 	// The event is taken as raw bytes (a typed event fails before this code
 	// on an empty or non-JSON body) and the report returned as a struct.
 	fc.Start(func(ctx context.Context, payload []byte) (*events.Report, error) {

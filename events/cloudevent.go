@@ -123,6 +123,12 @@ const (
 	RolloutBreaker  = "breaker"  // the breaker opened: the rollout stops
 	RolloutReset    = "reset"    // an operator closed the breaker
 	RolloutDone     = "done"     // every gateway of the model runs the version
+	RolloutPaused   = "paused"   // an operator paused it: no update call for its gateways
+	RolloutUnpaused = "unpaused" // an operator let it go on
+	// Its next wave has soaked and waits for an operator's approval
+	// (ROLLOUT_APPROVAL=manual).
+	RolloutAwaiting = "awaiting"
+	RolloutApproved = "approved" // an operator approved its next wave
 )
 
 // RolloutEvent reports a rollout's transition. Its id depends on the

@@ -32,7 +32,7 @@ func TestRolloutEvent(t *testing.T) {
 	if other := RolloutEvent("acs:fc:cn-shanghai:1:functions/f", run, r, RolloutBreaker, at); other.ID == ev.ID {
 		t.Fatal("another wave's transition got the same id")
 	}
-	for _, tr := range []string{RolloutStarted, RolloutWave, RolloutVerified, RolloutBreaker, RolloutReset, RolloutDone} {
+	for _, tr := range []string{RolloutStarted, RolloutWave, RolloutVerified, RolloutBreaker, RolloutReset, RolloutDone, RolloutPaused, RolloutUnpaused, RolloutAwaiting, RolloutApproved} {
 		if len("rollout."+tr) > 16 {
 			t.Errorf("rollout.%s does not fit an MNS message tag", tr)
 		}

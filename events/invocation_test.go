@@ -130,7 +130,7 @@ func TestDecodeMalformedFixtures(t *testing.T) {
 		{"malformed-bad-region.json", TriggerDirect, `regions[1]: "cn-beijing" is not a SAG region`},
 		{"malformed-not-json.txt", TriggerMNSTopic, `the request is not JSON (it starts with "hello topic")`},
 		{"malformed-null.json", TriggerDirect, "gatewayIds: null is not allowed (leave the field out for the default)"},
-		{"malformed-stop-with-gateways.json", TriggerDirect, `gatewayIds: does not apply to kind "stop" (it applies to sweep, verify); dryRun: does not apply to kind "stop" (it applies to sweep)`},
+		{"malformed-stop-with-gateways.json", TriggerDirect, `gatewayIds: does not apply to kind "stop" (it applies to sweep, verify, plan, history); dryRun: does not apply to kind "stop" (it applies to sweep)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {

@@ -32,8 +32,42 @@ type Report struct {
 	// Fanout is set when the run was a planner: it sent the fleet to the
 	// work queue in batches, for workers to sweep.
 	Fanout *Fanout `json:"fanout,omitempty"`
-	// Control is what a control request (stop, resume, reset) changed.
+	// Control is what a control request (stop, resume, reset, pause,
+	// unpause, approve) changed.
 	Control []upgrade.Control `json:"control,omitempty"`
+	// Status answers a status request; History a history request.
+	Status  *Status  `json:"status,omitempty"`
+	History *History `json:"history,omitempty"`
+	// Plan says how a plan request was evaluated.
+	Plan *Plan `json:"plan,omitempty"`
+}
+
+// Status is how the fleet's upgrades stand, from the ledger alone.
+type Status struct {
+	Rollouts   []upgrade.Rollout    `json:"rollouts"`
+	KillSwitch upgrade.State        `json:"killSwitch"`
+	Runs       []upgrade.RunSummary `json:"runs"` // the last runs, newest first
+	// KeptEvents counts the events kept for later publication (at least
+	// so many when KeptAtLeast).
+	KeptEvents  int            `json:"keptEvents"`
+	KeptAtLeast bool           `json:"keptEventsAtLeast,omitempty"`
+	Fleet       *upgrade.Fleet `json:"fleet,omitempty"` // as the last full sweep saw it
+	NightUsed   int            `json:"nightUsed"`       // upgrades taken from MAX_UPGRADES_PER_NIGHT tonight
+	NightLimit  int            `json:"nightLimit"`
+}
+
+// History is one gateway's ledger records and its audit trail, oldest first.
+type History struct {
+	SmartAGID string                  `json:"smartAGId"`
+	Records   []upgrade.GatewayRecord `json:"records"`
+	Trail     []upgrade.AuditEntry    `json:"trail"`
+}
+
+// Plan says when a plan was evaluated: as at each region's next window
+// opening, without fan-out.
+type Plan struct {
+	At       map[string]time.Time `json:"at"` // by region
+	NoFanout bool                 `json:"noFanout"`
 }
 
 // Fanout says what a planner sent to the work queue.

@@ -23,6 +23,13 @@ const MaxCorrelationIDLen = 128
 // batchIDPattern is what a batch id the function gives its batches looks like.
 var batchIDPattern = regexp.MustCompile(`^[a-z0-9-]{0,64}$`)
 
+// modelPattern is what a hardware model looks like (HardwareVersion).
+var modelPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// MaxWave is the highest wave a request may name (ROLLOUT_WAVES holds at
+// most 20 shares).
+const MaxWave = 20
+
 // Request is what every trigger carries: one JSON object, all fields
 // optional. Absent lists mean the configured defaults.
 type Request struct {
@@ -45,10 +52,18 @@ type Request struct {
 	// records that exact batch, so a message forged onto the queue cannot
 	// carry it.
 	BatchID string `json:"batchId,omitempty"`
+	// Model narrows a control request to one hardware model's rollout.
+	Model string `json:"model,omitempty"`
+	// Wave is the wave an approval lets start.
+	Wave int `json:"wave,omitempty"`
+	// Operator is who asks, as the caller declares it (sagctl sends its
+	// caller's identity): it goes into the audit trail and the events.
+	// ActionTrail is the authoritative record of who invoked the function.
+	Operator string `json:"operator,omitempty"`
 }
 
 // requestFields are the JSON member names of a Request, in order.
-var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly", "parentRunId", "batchId"}
+var requestFields = []string{"kind", "regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "correlationId", "retryFailedOnly", "parentRunId", "batchId", "model", "wave", "operator"}
 
 // field returns where the value of the JSON member name goes and what it
 // must be; target is nil for a name that is not a field.
@@ -76,6 +91,12 @@ func (r *Request) field(name string) (target any, want string) {
 		return &r.ParentRunID, "a string"
 	case "batchId":
 		return &r.BatchID, "a string"
+	case "model":
+		return &r.Model, "a string"
+	case "wave":
+		return &r.Wave, "a whole number"
+	case "operator":
+		return &r.Operator, "a string"
 	}
 	return nil, ""
 }
@@ -312,14 +333,22 @@ func (r Request) validate(sent func(name string) bool) error {
 			add(name, "%s", why)
 		}
 	}
-	if n := utf8.RuneCountInString(r.CorrelationID); n > MaxCorrelationIDLen {
-		add("correlationId", "is %d characters long (at most %d)", n, MaxCorrelationIDLen)
-	}
-	for i, c := range r.CorrelationID {
-		if !unicode.IsPrint(c) || c == utf8.RuneError {
-			add("correlationId", "has a character that is not printable at byte %d", i)
-			break
+	for name, text := range map[string]string{"correlationId": r.CorrelationID, "operator": r.Operator} {
+		if n := utf8.RuneCountInString(text); n > MaxCorrelationIDLen {
+			add(name, "is %d characters long (at most %d)", n, MaxCorrelationIDLen)
 		}
+		for i, c := range text {
+			if !unicode.IsPrint(c) || c == utf8.RuneError {
+				add(name, "has a character that is not printable at byte %d", i)
+				break
+			}
+		}
+	}
+	if r.Model != "" && !modelPattern.MatchString(r.Model) {
+		add("model", "%s is not a hardware model (want at most 64 letters, digits, dots, hyphens or underscores, such as sag-1000)", quoteShort(r.Model))
+	}
+	if r.Wave < 0 || r.Wave > MaxWave {
+		add("wave", "%d is not a wave (want 1 to %d; 0 is the canary, which needs no approval)", r.Wave, MaxWave)
 	}
 	return errs.err()
 }

@@ -66,7 +66,7 @@ func TestParseRequestErrorsNameTheField(t *testing.T) {
 		problem string // a part of its text
 	}{
 		{`{"kind":"reset","versionTypes":["Device"]}`, "targetVersion", "a reset names the rollout's targetVersion"},
-		{`{"kind":"upgrade"}`, "kind", `"upgrade" is not a known kind (want one of "sweep", "verify", "stop", "resume", "reset")`},
+		{`{"kind":"upgrade"}`, "kind", `"upgrade" is not a known kind (want one of "sweep", "verify", "plan", "status", "history", "stop", "resume", "reset", "pause", "unpause", "approve")`},
 		{`{"kind":"Sweep"}`, "kind", "not a known kind"},
 		{`{"kind":5}`, "kind", "want a string, found a JSON number"},
 		{`{"regions":"cn-shanghai"}`, "regions", "want an array of strings, found a JSON string"},
@@ -169,16 +169,16 @@ func TestParseRequestFieldsPerKind(t *testing.T) {
 		fields []string // that do not apply, in order
 		text   string   // of the first
 	}{
-		{`{"kind":"stop","gatewayIds":["sag-abc"]}`, []string{"gatewayIds"}, `gatewayIds: does not apply to kind "stop" (it applies to sweep, verify)`},
+		{`{"kind":"stop","gatewayIds":["sag-abc"]}`, []string{"gatewayIds"}, `gatewayIds: does not apply to kind "stop" (it applies to sweep, verify, plan, history)`},
 		{`{"kind":"stop","dryRun":true}`, []string{"dryRun"}, `dryRun: does not apply to kind "stop" (it applies to sweep)`},
 		{`{"kind":"stop","dryRun":false}`, []string{"dryRun"}, `dryRun: does not apply to kind "stop" (it applies to sweep)`},
-		{`{"kind":"stop","targetVersion":""}`, []string{"targetVersion"}, `targetVersion: does not apply to kind "stop" (it applies to sweep, verify, reset)`},
+		{`{"kind":"stop","targetVersion":""}`, []string{"targetVersion"}, `targetVersion: does not apply to kind "stop" (it applies to sweep, verify, plan, reset, pause, unpause, approve)`},
 		{`{"kind":"resume","regions":["cn-shanghai"],"force":true,"retryFailedOnly":true}`, []string{"regions", "force", "retryFailedOnly"},
-			`regions: does not apply to kind "resume" (it applies to sweep, verify)`},
+			`regions: does not apply to kind "resume" (it applies to sweep, verify, plan)`},
 		{`{"kind":"verify","dryRun":true,"force":false,"retryFailedOnly":true}`, []string{"dryRun", "force", "retryFailedOnly"},
 			`dryRun: does not apply to kind "verify" (it applies to sweep)`},
 		{`{"kind":"reset","targetVersion":"2.3.1","regions":["cn-shanghai"],"gatewayIds":["sag-abc"],"parentRunId":""}`,
-			[]string{"regions", "gatewayIds", "parentRunId"}, `regions: does not apply to kind "reset" (it applies to sweep, verify)`},
+			[]string{"regions", "gatewayIds", "parentRunId"}, `regions: does not apply to kind "reset" (it applies to sweep, verify, plan)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -206,17 +206,25 @@ func TestParseRequestFieldsPerKind(t *testing.T) {
 }
 
 // Every field with every kind: accepted exactly when the kind's row of the
-// table lists it.
+// table lists it (correlationId and operator go with every kind).
 func TestKindFieldTable(t *testing.T) {
 	values := map[string]string{
 		"regions": `["cn-shanghai"]`, "gatewayIds": `["sag-abc"]`, "versionTypes": `["Device"]`, "targetVersion": `"2.3.1"`,
 		"dryRun": "true", "force": "false", "correlationId": `"c"`, "retryFailedOnly": "true", "parentRunId": `"r"`, "batchId": `"b"`,
+		"model": `"sag-1000"`, "wave": "1", "operator": `"ops"`,
 	}
+	rollout := []string{"versionTypes", "targetVersion", "model"}
 	applies := map[upgrade.Kind][]string{
 		upgrade.KindSweep:  {"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"},
 		upgrade.KindVerify: {"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"},
-		upgrade.KindStop:   nil, upgrade.KindResume: nil,
-		upgrade.KindReset: {"versionTypes", "targetVersion"},
+		upgrade.KindPlan:   {"regions", "gatewayIds", "versionTypes", "targetVersion"},
+		upgrade.KindStatus: nil, upgrade.KindHistory: {"gatewayIds", "versionTypes"},
+		upgrade.KindStop: nil, upgrade.KindResume: nil,
+		upgrade.KindReset: rollout, upgrade.KindPause: rollout, upgrade.KindUnpause: rollout,
+		upgrade.KindApprove: append(slices.Clone(rollout), "wave"),
+	}
+	if len(applies) != len(upgrade.Kinds()) {
+		t.Fatalf("the test knows %d kinds, the table %d", len(applies), len(upgrade.Kinds()))
 	}
 	for kind, fields := range applies {
 		for _, f := range requestFields {
@@ -224,12 +232,14 @@ func TestKindFieldTable(t *testing.T) {
 				continue
 			}
 			in := `{"kind":"` + string(kind) + `","` + f + `":` + values[f]
-			if kind == upgrade.KindReset && f != "targetVersion" {
-				in += `,"targetVersion":"2.3.1"`
+			for required := range upgrade.Required(kind) {
+				if required != f {
+					in += `,"` + required + `":` + values[required]
+				}
 			}
 			in += "}"
 			_, err := ParseRequest([]byte(in))
-			if f == "correlationId" || slices.Contains(fields, f) {
+			if f == "correlationId" || f == "operator" || slices.Contains(fields, f) {
 				if err != nil {
 					t.Errorf("%s: %v", in, err)
 				}

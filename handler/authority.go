@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
-	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
 
 // Who may steer the fleet. A message from another system is a request, never
 // a command: anyone who may publish to the requests topic, or send to the
 // work queue, can make the function sweep, but only an operator may stop,
-// resume or reset it, or force an upgrade past the window and the breaker.
+// resume, reset, pause, unpause or approve, or force an upgrade past the
+// window and the breaker.
 //
 // The payload cannot tell an operator from a topic: a STREAM-format topic
 // message is byte for byte a direct invocation. What can tell is where the
@@ -24,24 +24,23 @@ import (
 // only callers RAM allows fc:InvokeFunction on it reach it; FC's
 // authorisation is the operator's. It serves control only in a direct
 // invocation, so a trigger attached to it by mistake still commands nothing.
-
-// controlKind reports whether a kind steers the fleet rather than asking
-// for upgrades.
-func controlKind(k upgrade.Kind) bool {
-	switch k {
-	case upgrade.KindStop, upgrade.KindResume, upgrade.KindReset:
-		return true
-	}
-	return false
-}
+// The query endpoint (QUERY_ENDPOINT=true), a third such function, answers
+// status, history and plan and nothing else: RAM may let an engineer look
+// without letting them start anything.
 
 // authorise says why this run must not serve req, or nil.
 func (r *run) authorise(ctx context.Context, trigger events.Trigger, req events.Request) error {
 	operator := r.control && trigger == events.TriggerDirect
 	switch {
+	case r.query:
+		if trigger == events.TriggerDirect && req.Kind.Looks() && !req.Force {
+			return nil
+		}
+		return fmt.Errorf("the query function (QUERY_ENDPOINT=true) answers only status, history and plan, invoked directly; "+
+			"this was %s from %s", req.Kind, r.where(trigger))
 	case operator:
 		return nil
-	case controlKind(req.Kind):
+	case req.Kind.Steers():
 		return fmt.Errorf("kind %q is a control request, served only by the control function (CONTROL_ENDPOINT=true), "+
 			"which no trigger reaches; this invocation came from %s", req.Kind, r.where(trigger))
 	case req.Force:

@@ -35,7 +35,8 @@ func envelopes(t *testing.T, request string) map[string]string {
 func TestControlOnlyFromTheControlEndpoint(t *testing.T) {
 	for _, control := range []bool{false, true} {
 		for _, request := range []string{`{"kind":"stop"}`, `{"kind":"resume"}`, `{"force":true}`,
-			`{"kind":"reset","targetVersion":"2.3.1"}`} {
+			`{"kind":"reset","targetVersion":"2.3.1"}`, `{"kind":"pause","targetVersion":"2.3.1"}`,
+			`{"kind":"unpause","targetVersion":"2.3.1"}`, `{"kind":"approve","targetVersion":"2.3.1","model":"sag-1000","wave":1}`} {
 			for name, payload := range envelopes(t, request) {
 				if control && name == "direct" {
 					continue // the one place they are served: below

@@ -143,9 +143,10 @@ func (b *book) put(ctx context.Context, j job, prev *Record, rec Record) error {
 		return err
 	}
 	b.moved(prev, rec)
-	entry := AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: b.now(), Event: rec.State,
+	entry := upgrade.AuditEntry{Gateway: rec.Gateway, VersionType: rec.VersionType, Time: b.now(), Event: string(rec.State),
 		Target: rec.Target, From: rec.From, Serial: rec.Serial, RunID: rec.RunID, RequestID: rec.RequestID,
-		APIRequestID: rec.APIRequestID, Trigger: rec.Trigger, Correlation: rec.Correlation, Force: j.force, Error: rec.LastError, Rev: rec.Rev}
+		APIRequestID: rec.APIRequestID, Trigger: string(rec.Trigger), Correlation: rec.Correlation, Operator: j.operator,
+		Force: j.force, Error: rec.LastError, Rev: rec.Rev}
 	if _, err := retrying(ctx, b.lcall, func(ctx context.Context) (struct{}, error) { return struct{}{}, b.ledger.Audit(ctx, entry) }); err != nil {
 		b.log.Warn().Str("smartAGId", rec.Gateway).Err(err).Msg("ledger: audit entry not written")
 	}

@@ -23,7 +23,7 @@ func TestClaimRequestVerify(t *testing.T) {
 		rec.RequestID != "req-1" || rec.Correlation != "night-1" || !rec.VerifyBy.After(testNow.Add(10*time.Minute)) {
 		t.Fatalf("record after the update: %+v", rec)
 	}
-	if len(lh.ledger.audit) != 2 || lh.ledger.audit[0].Event != StateClaimed || lh.ledger.audit[1].Event != StateRequested {
+	if len(lh.ledger.audit) != 2 || lh.ledger.audit[0].Event != string(StateClaimed) || lh.ledger.audit[1].Event != string(StateRequested) {
 		t.Fatalf("audit %+v", lh.ledger.audit)
 	}
 	// A verify request waits on the work queue for the upgrade to end.

@@ -56,12 +56,27 @@ type Config struct {
 	RolloutSoak       time.Duration `json:"rolloutSoak"`
 	RolloutMinSample  int           `json:"rolloutMinSample"`
 	RolloutMaxFailure float64       `json:"rolloutMaxFailure"`
+	// RolloutApproval is "auto" (a healthy wave starts after its soak) or
+	// "manual" (it also waits for an operator's approve).
+	RolloutApproval string `json:"rolloutApproval"`
+	// MaxUpgradesPerNight caps the upgrades of a night across every batch
+	// and instance, taken in the ledger; 0: no cap.
+	MaxUpgradesPerNight int `json:"maxUpgradesPerNight"`
+	// Windows are the regions' own maintenance windows
+	// (MAINTENANCE_WINDOWS); the others have Window.
+	Windows map[string]Window `json:"maintenanceWindows,omitempty"`
+	// TimeZone is MAINTENANCE_TZ: the default window's, and the night's
+	// (MaxUpgradesPerNight counts from noon to noon in it).
+	TimeZone string `json:"maintenanceTz"`
 	// KillSwitch stops every update call (and the ledger's switch, set by a
 	// stop request, stops runs already under way).
 	KillSwitch bool `json:"killSwitch"`
 	// ControlEndpoint marks the operators' function: deployed with no
 	// trigger, it alone serves control requests and force (authority.go).
 	ControlEndpoint bool `json:"controlEndpoint"`
+	// QueryEndpoint marks the look-only function: deployed with no
+	// trigger, it answers status, history and plan, and nothing else.
+	QueryEndpoint bool `json:"queryEndpoint"`
 
 	// A full sweep of more eligible gateways than FanoutThreshold, with a
 	// work queue, fans out: it sends them in batches of BatchSize for
@@ -87,6 +102,23 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}{plain(c), c.UpgradeTime.String(), c.MinReleaseAge.String(), c.DeadlineMargin.String(),
 		c.LedgerLease.String(), c.VerifyTimeout.String(), c.PenaltyCooldown.String(), c.RolloutSoak.String()})
 }
+
+// WindowOf is the maintenance window of a region: its own, or the default.
+func (c Config) WindowOf(region string) Window {
+	if w, ok := c.Windows[region]; ok {
+		return w
+	}
+	return c.Window
+}
+
+// Manual reports whether a rollout's waves wait for an operator's approval.
+func (c Config) Manual() bool { return c.RolloutApproval == ApprovalManual }
+
+// ROLLOUT_APPROVAL's values.
+const (
+	ApprovalAuto   = "auto"
+	ApprovalManual = "manual"
+)
 
 // Wiring is where the function's ports lead: the endpoints of the services
 // and the names of its topic, queue and table. The same table reads it as
@@ -192,6 +224,18 @@ var configRules = []struct {
 		return nil
 	}},
 	{"LEDGER_LEASE", func(s settings) error { return checkLease(s.cfg) }},
+	{"MAX_UPGRADES_PER_NIGHT", func(s settings) error {
+		if s.cfg.MaxUpgradesPerNight > 0 && !s.wiring.Ledger() {
+			return errors.New("set, but the ledger is not (LEDGER_ENDPOINT, LEDGER_INSTANCE, LEDGER_TABLE): a night's count is kept there, across batches and instances")
+		}
+		return nil
+	}},
+	{"QUERY_ENDPOINT", func(s settings) error {
+		if s.cfg.QueryEndpoint && s.cfg.ControlEndpoint {
+			return errors.New("true, and so is CONTROL_ENDPOINT: a function is the look-only one or the operators', not both")
+		}
+		return nil
+	}},
 }
 
 // unjoin splits the errors.Join of a row that found several problems (one

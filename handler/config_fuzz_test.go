@@ -25,39 +25,44 @@ func configNames(tb testing.TB) []string {
 
 // Values as operators write them, and the ones that once got through.
 var configSeeds = map[string][]string{
-	"SAG_REGIONS":          {"cn-shanghai", "cn-shanghai, ap-southeast-1", "cn-beijing"},
-	"SAG_ENDPOINT":         {"http://127.0.0.1:8081", "https://smartag.cn-shanghai.aliyuncs.com"},
-	"VERSION_TYPES":        {"Device", "Device,Dpi", "device"},
-	"RELEASE_CHANNEL":      {"release", "beta"},
-	"DRY_RUN":              {"true", "false", "1"},
-	"KILL_SWITCH":          {"true"},
-	"MAINTENANCE_WINDOW":   {"01:00-05:00", "23:00-03:00", "1am-5am", "00:00-23:59"},
-	"MAINTENANCE_TZ":       {"Asia/Shanghai", "Europe/Berlin", "UTC", "Local"},
-	"UPGRADE_TIME":         {"10m", "1s", "24h", "0"},
-	"MIN_RELEASE_AGE":      {"7d", "72h", "365d", "9223372036854775807d"},
-	"DEADLINE_MARGIN":      {"30s", "1h", "500ms"},
-	"MAX_CONCURRENCY":      {"8", "256", "0"},
-	"API_QPS":              {"10", "2.5", "0.01", "1000", "NaN", "+Inf", "1e309", "0x1p-2"},
-	"MAX_UPGRADES_PER_RUN": {"500", "1000000"},
-	"HOLD_VERSIONS":        {"2.3.1", "2.3.1,2.3.1.1", "v2"},
-	"MNS_ENDPOINT":         {"http://1234567890123456.mns.cn-shanghai-internal.aliyuncs.com"},
-	"OUTCOME_TOPIC":        {"sag-outcomes"},
-	"WORK_QUEUE":           {"sag-work"},
-	"LOG_LEVEL":            {"info", "DEBUG", "disabled", "-1"},
-	"LEDGER_ENDPOINT":      {"https://sag.cn-shanghai.ots.aliyuncs.com"},
-	"LEDGER_INSTANCE":      {"sag-upgrade"},
-	"LEDGER_TABLE":         {"ledger"},
-	"LEDGER_LEASE":         {"30m", "2s", "30d", "213505d"},
-	"VERIFY_TIMEOUT":       {"20m", "7d"},
-	"MAX_ATTEMPTS":         {"3", "100"},
-	"PENALTY_COOLDOWN":     {"7d", "213504d", "-1d"},
-	"ROLLOUT_CANARY":       {"2", "1000000"},
-	"ROLLOUT_WAVES":        {"5%,25%,100%", "100%", "NaN,100%", "0.05,0.25,1", "5%,5%,100%"},
-	"ROLLOUT_SOAK":         {"12h", "0s"},
-	"ROLLOUT_MIN_SAMPLE":   {"2"},
-	"ROLLOUT_MAX_FAILURE":  {"20%", "0.2", "NaN%", "99.9%", "-0%"},
-	"FANOUT_THRESHOLD":     {"1000"},
-	"BATCH_SIZE":           {"50", "1000", "1001"},
+	"SAG_REGIONS":            {"cn-shanghai", "cn-shanghai, ap-southeast-1", "cn-beijing"},
+	"SAG_ENDPOINT":           {"http://127.0.0.1:8081", "https://smartag.cn-shanghai.aliyuncs.com"},
+	"VERSION_TYPES":          {"Device", "Device,Dpi", "device"},
+	"RELEASE_CHANNEL":        {"release", "beta"},
+	"DRY_RUN":                {"true", "false", "1"},
+	"KILL_SWITCH":            {"true"},
+	"MAINTENANCE_WINDOW":     {"01:00-05:00", "23:00-03:00", "1am-5am", "00:00-23:59"},
+	"MAINTENANCE_TZ":         {"Asia/Shanghai", "Europe/Berlin", "UTC", "Local"},
+	"UPGRADE_TIME":           {"10m", "1s", "24h", "0"},
+	"MIN_RELEASE_AGE":        {"7d", "72h", "365d", "9223372036854775807d"},
+	"DEADLINE_MARGIN":        {"30s", "1h", "500ms"},
+	"MAX_CONCURRENCY":        {"8", "256", "0"},
+	"API_QPS":                {"10", "2.5", "0.01", "1000", "NaN", "+Inf", "1e309", "0x1p-2"},
+	"MAX_UPGRADES_PER_RUN":   {"500", "1000000"},
+	"HOLD_VERSIONS":          {"2.3.1", "2.3.1,2.3.1.1", "v2"},
+	"MNS_ENDPOINT":           {"http://1234567890123456.mns.cn-shanghai-internal.aliyuncs.com"},
+	"OUTCOME_TOPIC":          {"sag-outcomes"},
+	"WORK_QUEUE":             {"sag-work"},
+	"LOG_LEVEL":              {"info", "DEBUG", "disabled", "-1"},
+	"LEDGER_ENDPOINT":        {"https://sag.cn-shanghai.ots.aliyuncs.com"},
+	"LEDGER_INSTANCE":        {"sag-upgrade"},
+	"LEDGER_TABLE":           {"ledger"},
+	"LEDGER_LEASE":           {"30m", "2s", "30d", "213505d"},
+	"VERIFY_TIMEOUT":         {"20m", "7d"},
+	"MAX_ATTEMPTS":           {"3", "100"},
+	"PENALTY_COOLDOWN":       {"7d", "213504d", "-1d"},
+	"ROLLOUT_CANARY":         {"2", "1000000"},
+	"ROLLOUT_WAVES":          {"5%,25%,100%", "100%", "NaN,100%", "0.05,0.25,1", "5%,5%,100%"},
+	"ROLLOUT_SOAK":           {"12h", "0s"},
+	"ROLLOUT_MIN_SAMPLE":     {"2"},
+	"ROLLOUT_MAX_FAILURE":    {"20%", "0.2", "NaN%", "99.9%", "-0%"},
+	"FANOUT_THRESHOLD":       {"1000"},
+	"BATCH_SIZE":             {"50", "1000", "1001"},
+	"MAX_UPGRADES_PER_NIGHT": {"0", "500", "-1", "1e3"},
+	"ROLLOUT_APPROVAL":       {"auto", "manual", "Manual"},
+	"QUERY_ENDPOINT":         {"true", "false"},
+	"MAINTENANCE_WINDOWS": {"cn-shanghai=01:00-05:00@Asia/Shanghai;eu-central-1=02:00-04:00@Europe/Berlin",
+		"cn-shanghai=01:00-05:00", "xx=01:00-05:00@UTC", "cn-shanghai=01:00-01:00@UTC;", "cn-shanghai=1:00-5:00@Asia/Shanghai;cn-shanghai=02:00-03:00@UTC"},
 }
 
 // Any variable, any value (two at once): ConfigFromEnv returns an error that
@@ -124,8 +129,8 @@ func saneNumbers(t *testing.T, c Config) {
 				t.Fatalf("Config.%s = %v: negative, over a year, or without a documented range", name, d)
 			}
 		case f.Kind() == reflect.Int:
-			if !ranged[f.Addr().Interface()] || f.Int() < 1 {
-				t.Fatalf("Config.%s = %d: below 1, or without a documented range", name, f.Int())
+			if !ranged[f.Addr().Interface()] || f.Int() < 0 {
+				t.Fatalf("Config.%s = %d: negative, or without a documented range", name, f.Int())
 			}
 		case f.Kind() == reflect.Float64:
 			if x := f.Float(); math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {

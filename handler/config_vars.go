@@ -54,6 +54,8 @@ var configVars = []configVar{
 	boolVar("DRY_RUN", func(c *Config) *bool { return &c.DryRun }, "`true`: every run only plans"),
 	{name: "MAINTENANCE_TZ", def: DefaultTimeZone, meaning: "IANA time zone of the window", read: readTimeZone},
 	{name: "MAINTENANCE_WINDOW", meaning: "daily window `HH:MM-HH:MM`", read: readWindow},
+	{name: "MAINTENANCE_WINDOWS", values: "`region=HH:MM-HH:MM@Zone;…`",
+		meaning: "regions' own windows, each in its own time zone", read: readWindows},
 	// Longer than a day never fits a daily window.
 	durationVar("UPGRADE_TIME", DefaultUpgradeTime, time.Second, aDay, func(c *Config) *time.Duration { return &c.UpgradeTime },
 		"how long a firmware upgrade keeps a device down"),
@@ -68,6 +70,9 @@ var configVars = []configVar{
 		field: func(c *Config) any { return &c.APIQPS }},
 	intVar("MAX_UPGRADES_PER_RUN", DefaultMaxUpgradesPerRun, 1, 1_000_000, func(c *Config) *int { return &c.MaxUpgradesPerRun },
 		"upgrades requested per run"),
+	// 0: no cap; the rollout waves still bound a night.
+	intVar("MAX_UPGRADES_PER_NIGHT", 0, 0, 1_000_000, func(c *Config) *int { return &c.MaxUpgradesPerNight },
+		"upgrades a night, across every batch and instance"),
 	// 0 derives the margin from each invocation's budget.
 	withDefDoc(durationVar("DEADLINE_MARGIN", 0, 0, time.Hour, func(c *Config) *time.Duration { return &c.DeadlineMargin },
 		"time kept free before the deadline"), "a fifth of the time budget, 0.5–30 s"),
@@ -101,8 +106,11 @@ var configVars = []configVar{
 		values: "0% up to, not including, 100%", meaning: "share of failed and unverified upgrades that opens the breaker", read: readMaxFailure,
 		check: func(c *Config) error { return rangeError(c.RolloutMaxFailure, checkMaxFailure(c.RolloutMaxFailure)) },
 		field: func(c *Config) any { return &c.RolloutMaxFailure }},
+	{name: "ROLLOUT_APPROVAL", def: ApprovalAuto, values: "`auto` or `manual`",
+		meaning: "whether a soaked, healthy wave starts by itself", read: readApproval},
 	boolVar("KILL_SWITCH", func(c *Config) *bool { return &c.KillSwitch }, "`true`: no update call at all"),
 	boolVar("CONTROL_ENDPOINT", func(c *Config) *bool { return &c.ControlEndpoint }, "`true` only on the operators' function"),
+	boolVar("QUERY_ENDPOINT", func(c *Config) *bool { return &c.QueryEndpoint }, "`true` only on the look-only function (status, history, plan)"),
 	intVar("FANOUT_THRESHOLD", DefaultFanoutThreshold, 1, 1_000_000, func(c *Config) *int { return &c.FanoutThreshold },
 		"a full sweep of more eligible gateways fans out"),
 	// A batch is a sweep request naming its gateways.
@@ -289,7 +297,7 @@ func readTimeZone(s *settings, value string) error {
 	if _, err := loadZone(value); err != nil {
 		return fmt.Errorf("%q is not an IANA time zone such as Asia/Shanghai", value)
 	}
-	s.tz = value
+	s.tz, s.cfg.TimeZone = value, value
 	return nil
 }
 
@@ -303,6 +311,56 @@ func readWindow(s *settings, value string) error {
 		return err
 	}
 	s.cfg.Window = w
+	return nil
+}
+
+// readWindows reads MAINTENANCE_WINDOWS: region=HH:MM-HH:MM@Zone, ";" apart.
+func readWindows(s *settings, value string) error {
+	var errs []error
+	for _, part := range strings.Split(value, ";") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		region, rest, ok1 := strings.Cut(part, "=")
+		spec, zone, ok2 := strings.Cut(rest, "@")
+		region, spec, zone = strings.TrimSpace(region), strings.TrimSpace(spec), strings.TrimSpace(zone)
+		switch {
+		case !ok1 || !ok2 || spec == "" || zone == "":
+			errs = append(errs, fmt.Errorf("%q is not region=HH:MM-HH:MM@Zone, such as cn-shanghai=01:00-05:00@Asia/Shanghai", part))
+			continue
+		case !upgrade.KnownRegion(region):
+			errs = append(errs, fmt.Errorf("%q is not a Smart Access Gateway region", region))
+			continue
+		case s.cfg.Windows[region] != Window{}:
+			errs = append(errs, fmt.Errorf("%s has two windows", region))
+			continue
+		}
+		if _, err := loadZone(zone); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IANA time zone such as Europe/Berlin", region, zone))
+			continue
+		}
+		w, err := ParseWindow(spec, zone)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", region, err))
+			continue
+		}
+		if w.Always() {
+			errs = append(errs, fmt.Errorf("%s: a window is needed", region))
+			continue
+		}
+		if s.cfg.Windows == nil {
+			s.cfg.Windows = map[string]Window{}
+		}
+		s.cfg.Windows[region] = w
+	}
+	return errors.Join(errs...)
+}
+
+func readApproval(s *settings, value string) error {
+	if value != ApprovalAuto && value != ApprovalManual {
+		return fmt.Errorf("%q is not auto or manual", value)
+	}
+	s.cfg.RolloutApproval = value
 	return nil
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // executor is the stage that makes the call for an admitted candidate: it
-// claims the gateway in the ledger, reads the kill switch right before the
-// call, calls, reads the device back when the call's fate is unknown, and
+// claims the gateway in the ledger, reads the kill switch and the
+// rollout's pause right before the call, calls, reads the device back when the call's fate is unknown, and
 // records what the call did.
 type executor struct {
 	book     *book // nil without a ledger: no claim
@@ -20,6 +20,7 @@ type executor struct {
 	sag      SAG
 	api      *caller
 	kill     *killSwitch
+	rollouts *rollouts // nil without a ledger
 	limit    *runLimit
 	verifies *verifications
 	cfg      Config // UpgradeTime
@@ -56,28 +57,36 @@ func (x *executor) execute(ctx context.Context, j job, c *candidate) upgrade.Res
 		}
 	}
 	requestID, err := x.api.updateSAG(ctx, func(ctx context.Context) (string, error) {
-		// Here, after the pacing wait and before each try: a stop written
-		// while this worker waited holds the call back.
+		// Here, after the pacing wait and before each try: a stop or a
+		// pause written while this worker waited holds the call back.
 		if on, err := x.kill.on(ctx); on {
-			return "", switchedOff{ledger: err}
+			return "", heldBack{reason: upgrade.ReasonKillSwitch, detail: "the kill switch is on", ledger: err}
+		}
+		if x.rollouts != nil {
+			if detail, err := x.rollouts.paused(ctx, c.key()); detail != "" || err != nil {
+				return "", heldBack{reason: upgrade.ReasonPaused, detail: detail, ledger: err}
+			}
 		}
 		return x.sag.Update(ctx, c.g, c.serial, c.vt, c.target.Code)
 	})
-	var off switchedOff
+	var held heldBack
 	switch {
 	case err == nil:
 		c.accepted.Store(&requestID)
 		res.Outcome, res.RequestID = upgrade.OutcomeRequested, requestID
-	case errors.As(err, &off) && off.ledger != nil:
-		res = ledgerFailure(res, off.ledger) // no call without knowing the switch
-	case errors.As(err, &off):
-		res.Error = off.Error()
-		res = deferred(res, upgrade.ReasonKillSwitch)
+	case errors.As(err, &held) && held.ledger != nil:
+		res = ledgerFailure(res, held.ledger) // no call without knowing the switch and the pause
+	case errors.As(err, &held):
+		res.Error = held.detail
+		res = deferred(res, held.reason)
 	default:
 		res = x.updateFailure(ctx, c.g, c.dev, c.vt, c.target.Code, res, err)
 	}
 	if res.Outcome != upgrade.OutcomeRequested {
 		x.limit.giveBack()
+	} else if c.accepted.Load() == nil {
+		id := res.RequestID
+		c.accepted.Store(&id) // confirmed by a read: an upgrade is under way
 	}
 	if x.book != nil {
 		next, _ := x.book.recordCall(ctx, j, claim, res)
@@ -88,15 +97,18 @@ func (x *executor) execute(ctx context.Context, j job, c *candidate) upgrade.Res
 	return res
 }
 
-// switchedOff is the kill switch holding an update call back: on, or
-// (ledger set) unreadable. No call was made, so the claim is released.
-type switchedOff struct{ ledger error }
+// heldBack is the kill switch or a pause holding an update call back: on,
+// or (ledger set) unreadable. No call was made, so the claim is released.
+type heldBack struct {
+	reason, detail string
+	ledger         error
+}
 
-func (s switchedOff) Error() string {
-	if s.ledger != nil {
-		return s.ledger.Error()
+func (h heldBack) Error() string {
+	if h.ledger != nil {
+		return h.ledger.Error()
 	}
-	return "the kill switch is on"
+	return h.detail
 }
 
 // updateFailure turns a failed update call into an outcome. When the call may

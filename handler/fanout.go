@@ -137,7 +137,7 @@ func (r *run) send(ctx context.Context, batches []batch) []batch {
 // is one, and a forced job's batches can be recorded in the ledger, which is
 // what lets the worker that takes them keep their force.
 func (r *run) canHandOver(j job) bool {
-	return r.work != nil && (!j.force || r.ledger != nil)
+	return r.work != nil && (!j.force || r.ledger != nil) && j.kind != upgrade.KindPlan
 }
 
 func newBatchID() string {

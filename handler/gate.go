@@ -22,6 +22,7 @@ type gate struct {
 	kill     *killSwitch
 	rollouts *rollouts // nil without a ledger: no rollout state to keep
 	limit    *runLimit
+	night    *nightCap
 	cfg      Config // Window, UpgradeTime
 	now      func() time.Time
 
@@ -91,27 +92,45 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 	}
 	var open []*candidate
 	for _, c := range cands {
-		if !j.force && !gt.cfg.Window.Allows(gt.now(), upgradeTime(gt.cfg, c.vt)) {
-			gt.wait(j, c, upgrade.ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", gt.cfg.Window))
+		if w := gt.cfg.WindowOf(c.g.Region); !j.force && !w.Allows(j.when(gt.now), upgradeTime(gt.cfg, c.vt)) {
+			gt.wait(j, c, upgrade.ReasonOutsideWindow, fmt.Sprintf("the upgrade would not end inside %s", w))
 			continue
 		}
 		open = append(open, c)
 	}
 	open = gt.oneAtATime(j, open)
 
-	if gt.rollouts == nil || j.force {
-		admitted = open // no rollout state to keep; force is recorded in every result
-	} else {
+	switch {
+	case gt.rollouts == nil:
+		admitted = open // no rollout state to keep
+	case j.force:
+		admitted = gt.forced(ctx, j, open) // force is recorded in every result
+	default:
 		admitted = gt.admit(ctx, j, cands, open)
 	}
 
 	// The run limit comes before the dry run: planned means "would be
 	// requested", so a dry run counts its planned gateways against the cap
 	// (and keeps the place, as an accepted call would) without calling.
+	var within []*candidate
 	for _, c := range admitted {
-		switch {
-		case !gt.limit.take():
+		if !gt.limit.take() {
 			gt.wait(j, c, upgrade.ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", gt.limit.max))
+			continue
+		}
+		within = append(within, c)
+	}
+	// Then the night's cap, taken in the ledger for the chunk at once.
+	granted, err := gt.night.take(ctx, len(within), j.dryRun)
+	for i, c := range within {
+		switch {
+		case err != nil:
+			gt.limit.giveBack()
+			gt.wait(j, c, upgrade.ReasonLedgerDown, err.Error())
+		case i >= granted:
+			gt.limit.giveBack()
+			gt.wait(j, c, upgrade.ReasonNightLimit, fmt.Sprintf("MAX_UPGRADES_PER_NIGHT is %d, all taken tonight (the night of %s in %s)",
+				gt.night.limit, gt.night.night(gt.now()), gt.night.loc))
 		case j.dryRun:
 			res := c.res
 			res.Outcome = upgrade.OutcomePlanned
@@ -156,7 +175,7 @@ func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (adm
 			}
 			continue
 		}
-		if d.reason == upgrade.ReasonBreakerOpen {
+		if d.holdsAll() {
 			for _, c := range byKey[k] {
 				gt.wait(j, c, d.reason, d.detail)
 			}
@@ -167,6 +186,30 @@ func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (adm
 			admitted = append(admitted, c)
 		}
 		for _, c := range fresh[d.allow:] {
+			gt.wait(j, c, d.reason, d.detail)
+		}
+	}
+	return admitted
+}
+
+// forced decides forced candidates: force passes the window, the waves and
+// the breaker, never a pause nor an approval gate. It reads each rollout and
+// writes nothing: a forced upgrade takes no place of a wave.
+func (gt *gate) forced(ctx context.Context, j job, open []*candidate) (admitted []*candidate) {
+	held := map[rolloutKey]decision{}
+	for _, c := range open {
+		d, ok := held[c.key()]
+		if !ok {
+			var err error
+			if d, err = gt.rollouts.gated(ctx, c.key()); err != nil {
+				d = decision{reason: upgrade.ReasonLedgerDown, detail: err.Error()}
+			}
+			held[c.key()] = d
+		}
+		switch {
+		case d.reason == "", d.reason == upgrade.ReasonAwaitingApproval && !c.fresh:
+			admitted = append(admitted, c)
+		default:
 			gt.wait(j, c, d.reason, d.detail)
 		}
 	}
@@ -219,8 +262,20 @@ func (gt *gate) oneAtATime(j job, cands []*candidate) []*candidate {
 // giveBack returns to each rollout what a chunk let in: the places reserved
 // for its calls, and the allowance of fresh gateways it did not start (a
 // claim lost to another run, the run limit, a refused call).
-func (gt *gate) giveBack(ctx context.Context, j job, admitted []*candidate) {
-	if j.dryRun || gt.rollouts == nil {
+func (gt *gate) giveBack(ctx context.Context, j job, admitted, calls []*candidate) {
+	if j.dryRun {
+		return
+	}
+	unstarted := 0
+	for _, c := range calls {
+		if c.accepted.Load() == nil {
+			unstarted++
+		}
+	}
+	if err := gt.night.giveBack(ctx, unstarted); err != nil {
+		gt.rep.log.Warn().Err(err).Int("upgrades", unstarted).Msg("upgrades not started stay taken from the night's count")
+	}
+	if gt.rollouts == nil {
 		return
 	}
 	type tally struct{ admitted, unused int }

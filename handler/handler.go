@@ -33,6 +33,9 @@ type Handler struct {
 	// (CONTROL_ENDPOINT=true): deployed with no trigger, it alone serves
 	// control requests and force (authority.go).
 	Control bool
+	// Query says this function is the look-only endpoint
+	// (QUERY_ENDPOINT=true): it answers status, history and plan alone.
+	Query bool
 
 	mu    sync.Mutex
 	pace  *pace       // the instance's SAG rate limit, made for Config.APIQPS
@@ -95,7 +98,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 		return events.Report{}, err
 	}
 	budget := h.timeBudget(ctx, startedAt, cloud.CallTimeout)
-	set := setting{cfg: h.Config, control: h.Control, pace: h.instancePace(), topic: &h.topic}
+	set := setting{cfg: h.Config, control: h.Control, query: h.Query, pace: h.instancePace(), topic: &h.topic}
 	r := newRun(ctx, set, inv.RequestID, inv.Source(), cloud, info, log, now, budget)
 	warnings := h.warnings(ctx, startedAt, cloud)
 	log.Info().Str("trigger", string(decoded.Trigger)).Str("source", decoded.Source).
@@ -123,7 +126,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	}
 
 	r.verifies.send(ctx, r.work, r.lcall, r.now(), log)
-	report = r.finish(decoded, startedAt, warnings)
+	report = r.finish(ctx, decoded, startedAt, warnings)
 	report.DryRun = allDry && len(problems) < len(decoded.Messages)
 	return report, r.verdict(len(decoded.Messages), problems)
 }
@@ -146,6 +149,9 @@ func (r *run) take(ctx context.Context, trigger events.Trigger, m events.Message
 	}
 	j := jobFor(m.Request, r.cfg, r.info)
 	j.id = r.newJob(j.gatewayIDs)
+	r.mu.Lock()
+	r.kinds = append(r.kinds, j.kind)
+	r.mu.Unlock()
 	r.log.Info().Str("messageId", m.ID).Str("kind", string(j.kind)).Str("parentRunId", m.Request.ParentRunID).Strs("regions", j.regions).
 		Strs("gatewayIds", j.gatewayIDs).Str("targetVersion", j.target).
 		Bool("dryRun", j.dryRun).Bool("force", j.force).Str("correlationId", j.info.CorrelationID).
@@ -158,7 +164,7 @@ func (r *run) take(ctx context.Context, trigger events.Trigger, m events.Message
 
 // finish publishes the run's last event, run.completed, once every other
 // is out or kept, and returns the report.
-func (r *run) finish(decoded events.Invocation, startedAt time.Time, warnings []string) events.Report {
+func (r *run) finish(ctx context.Context, decoded events.Invocation, startedAt time.Time, warnings []string) events.Report {
 	counts, results := r.tally()
 	completed := r.info
 	if ids := correlationIDs(decoded); len(ids) == 1 {
@@ -167,6 +173,7 @@ func (r *run) finish(decoded events.Invocation, startedAt time.Time, warnings []
 	publishing := r.out.finish(func(p events.Publishing) events.CloudEvent {
 		return events.RunCompletedEvent(r.out.source, completed, counts, p, r.now())
 	})
+	r.noteRun(ctx, startedAt, decoded.Trigger, completed.CorrelationID, counts)
 	r.log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
@@ -176,6 +183,7 @@ func (r *run) finish(decoded events.Invocation, startedAt time.Time, warnings []
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
 		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
 		Ledger: r.ledger != nil, Warnings: warnings, Control: r.controls,
+		Status: r.answers.status, History: r.answers.history, Plan: r.answers.plan,
 	}
 }
 
@@ -189,7 +197,7 @@ func (r *run) verdict(messages int, problems []string) error {
 	if len(r.controlErrs) > 0 {
 		return &ControlError{Problems: r.controlErrs}
 	}
-	if down := r.unreachable(); len(down) > 0 {
+	if down := append(r.unreachable(), r.unanswered...); len(down) > 0 {
 		return &InfrastructureError{Problems: down}
 	}
 	if messages > 0 && len(problems) == messages {
@@ -216,14 +224,19 @@ func (r *run) serve(ctx context.Context, m events.Message, j job) (problem strin
 	switch j.kind {
 	case upgrade.KindVerify:
 		r.verify(ctx, j)
-	case upgrade.KindStop, upgrade.KindResume:
-		ctl, err := r.kill.set(ctx, j, j.kind == upgrade.KindStop)
-		return r.controlled(m, j, []upgrade.Control{ctl}, err)
-	case upgrade.KindReset:
-		ctls, err := r.resetRollouts(ctx, j)
-		return r.controlled(m, j, ctls, err)
-	default:
+	case upgrade.KindSweep, "":
 		r.sweep(ctx, j)
+	case upgrade.KindPlan:
+		r.preview(ctx, j)
+	case upgrade.KindStatus, upgrade.KindHistory:
+		return r.answer(ctx, m, j)
+	default:
+		if j.kind.Steers() {
+			return r.steer(ctx, m, j)
+		}
+		// A kind the request table knows and this switch does not: a bug,
+		// which serve's recover reports.
+		panic(fmt.Sprintf("kind %q has no server", j.kind))
 	}
 	return ""
 }

@@ -101,9 +101,9 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, 
 		if err != nil {
 			return ctl, fmt.Errorf("reading the kill switch: %w", err)
 		}
-		after := control{KillSwitch: on, By: strings.TrimSpace(j.info.RunID + " " + j.info.CorrelationID), At: k.now()}
+		after := control{KillSwitch: on, By: setBy(j), At: k.now()}
 		ctl.Before, ctl.After = before.state(), after.state()
-		ctl.Changed = before.KillSwitch != on
+		ctl.Changed, ctl.Revision = before.KillSwitch != on, rev
 		if !ctl.Changed {
 			ctl.After = ctl.Before // already so: nothing written
 			k.log.Info().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch already so")
@@ -114,6 +114,7 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, 
 			return struct{}{}, k.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
 		})
 		if err == nil {
+			ctl.Revision = rev + 1
 			k.log.Warn().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch set")
 			return ctl, nil
 		}
@@ -124,6 +125,16 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, 
 		k.log.Info().Err(err).Msg("kill switch written by another request meanwhile; reading it again")
 		time.Sleep(wait)
 	}
+}
+
+// setBy says who made a control request: the operator as declared, the run
+// and the correlation id.
+func setBy(j job) string {
+	by := strings.TrimSpace(j.info.RunID + " " + j.info.CorrelationID)
+	if j.operator != "" {
+		by = j.operator + " (" + by + ")"
+	}
+	return by
 }
 
 func (c control) state() upgrade.State {

@@ -27,9 +27,9 @@ type Ledger interface {
 	// Scan returns every record in one of the states.
 	Scan(ctx context.Context, states ...State) ([]Record, error)
 	// Audit appends an entry to a gateway's history.
-	Audit(ctx context.Context, e AuditEntry) error
+	Audit(ctx context.Context, e upgrade.AuditEntry) error
 	// History returns a gateway's audit trail, oldest first.
-	History(ctx context.Context, gateway string) ([]AuditEntry, error)
+	History(ctx context.Context, gateway string) ([]upgrade.AuditEntry, error)
 
 	// Documents are small JSON values kept beside the records: a rollout's
 	// state, the kill switch. GetDoc reports found false for none; PutDoc
@@ -133,28 +133,6 @@ func (r Record) pending() bool { return r.State == StateClaimed || r.State == St
 // Another version type of the gateway waits for it.
 func (r Record) inFlight(now time.Time) bool {
 	return r.State == StateClaimed && now.Before(r.LeaseUntil) || r.State == StateRequested && now.Before(r.VerifyBy)
-}
-
-// AuditEntry is one line of a gateway's history: who did what, when.
-type AuditEntry struct {
-	Gateway      string              `json:"smartAGId"`
-	VersionType  upgrade.VersionType `json:"versionType"`
-	Time         time.Time           `json:"time"`
-	Event        State               `json:"event"`
-	Target       string              `json:"toVersion,omitempty"`
-	From         string              `json:"fromVersion,omitempty"`
-	Serial       string              `json:"serialNumber,omitempty"`
-	RunID        string              `json:"runId"`
-	RequestID    string              `json:"requestId"`
-	APIRequestID string              `json:"apiRequestId,omitempty"`
-	Trigger      events.Trigger      `json:"trigger"`
-	Correlation  string              `json:"correlationId,omitempty"`
-	Force        bool                `json:"force,omitempty"`
-	Error        string              `json:"error,omitempty"`
-	// Rev is the record's revision the entry moved it to. It orders the
-	// entries of one gateway and version type written at the same instant
-	// (a frozen test clock, a release and a new claim in one run).
-	Rev int64 `json:"rev,omitempty"`
 }
 
 // WorkQueue sends requests to the function's own work queue (WORK_QUEUE).

@@ -17,7 +17,7 @@ type fakeLedger struct {
 	mu    sync.Mutex
 	rows  map[string]Record
 	docs  map[string]Doc
-	audit []AuditEntry
+	audit []upgrade.AuditEntry
 	kept  []KeptEvent // the outbox, oldest first
 	keeps int         // keys given so far
 	fail  func(op string) error
@@ -155,17 +155,17 @@ func (l *fakeLedger) Scan(ctx context.Context, states ...State) ([]Record, error
 	return out, nil
 }
 
-func (l *fakeLedger) Audit(ctx context.Context, e AuditEntry) error {
+func (l *fakeLedger) Audit(ctx context.Context, e upgrade.AuditEntry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.audit = append(l.audit, e)
 	return nil
 }
 
-func (l *fakeLedger) History(ctx context.Context, gateway string) ([]AuditEntry, error) {
+func (l *fakeLedger) History(ctx context.Context, gateway string) ([]upgrade.AuditEntry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []AuditEntry
+	var out []upgrade.AuditEntry
 	for _, e := range l.audit {
 		if e.Gateway == gateway {
 			out = append(out, e)

@@ -58,7 +58,7 @@ func (p planner) plan(ctx context.Context, j job, g Gateway, vt upgrade.VersionT
 	if vt == upgrade.VersionDevice {
 		res.FromVersion = g.SoftwareVersion
 	}
-	if reason := ineligible(g, p.now()); reason != "" {
+	if reason := ineligible(g, j.when(p.now)); reason != "" {
 		return nil, skipped(res, reason)
 	}
 	if time.Now().After(p.stopAt) {
@@ -77,7 +77,7 @@ func (p planner) plan(ctx context.Context, j job, g Gateway, vt upgrade.VersionT
 	}
 	// The gateway's attributes give a fresher status: one that went offline
 	// since the listing is skipped.
-	if reason := ineligible(live, p.now()); reason != "" {
+	if reason := ineligible(live, j.when(p.now)); reason != "" {
 		return nil, skipped(res, reason)
 	}
 	if len(devices) == 0 {
@@ -97,7 +97,7 @@ func (p planner) plan(ctx context.Context, j job, g Gateway, vt upgrade.VersionT
 		return nil, readFailure(res, err)
 	}
 
-	due, reason := p.behind(devices, master, offered, vt, j.target)
+	due, reason := p.behind(devices, master, offered, vt, j.target, j.when(p.now))
 	if len(due) == 0 {
 		return nil, skipped(res, reason)
 	}
@@ -142,10 +142,11 @@ type dueDevice struct {
 // behind chooses, for each device, the release the policy would install,
 // and orders the devices that are behind: one device of an HA pair a run,
 // the standby first, so the site keeps a working box while the other
-// reboots. With none behind, reason says why.
-func (p planner) behind(devices []Device, master string, offered []Release, vt upgrade.VersionType, pin string) (due []dueDevice, reason string) {
+// reboots. With none behind, reason says why. Release ages are judged as at
+// at.
+func (p planner) behind(devices []Device, master string, offered []Release, vt upgrade.VersionType, pin string, at time.Time) (due []dueDevice, reason string) {
 	for _, d := range devices {
-		target, why := p.policy.Choose(d.Version(vt), offered, pin, p.now())
+		target, why := p.policy.Choose(d.Version(vt), offered, pin, at)
 		if why != "" {
 			if reason == "" || why != upgrade.ReasonUpToDate {
 				reason = why

@@ -57,6 +57,20 @@ type rolloutDoc struct {
 	// are in flight before their claims are counted.
 	Reserved  int       `json:"reserved"`
 	CountedAt time.Time `json:"countedAt,omitzero"`
+	// An operator's pause: no update call for the rollout's gateways until
+	// unpaused.
+	Paused   bool      `json:"paused,omitempty"`
+	PausedBy string    `json:"pausedBy,omitempty"` // the operator, run and correlation id
+	PausedAt time.Time `json:"pausedAt,omitzero"`
+	// ApprovedWave is the highest wave an operator let start
+	// (ROLLOUT_APPROVAL=manual), and who did.
+	ApprovedWave int    `json:"approvedWave,omitempty"`
+	ApprovedBy   string `json:"approvedBy,omitempty"`
+	// AwaitingSince is when the next wave, soaked and healthy, began to
+	// wait for an approval (zero: it does not wait).
+	AwaitingSince time.Time `json:"awaitingSince,omitzero"`
+
+	rev int64 // the ledger revision it was read at, or written as
 }
 
 // stats are the rollout's numbers from its document.
@@ -188,6 +202,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		} else if err != nil {
 			return doc, err
 		}
+		doc.rev = rev + 1
 		ro.dropMoves(k, moves)
 		for _, tr := range transitions {
 			ro.announce(j, k, doc, tr)
@@ -251,7 +266,29 @@ type decision struct {
 	allow  int    // new gateways the run may start
 	reason string // why the rest wait ("" when none wait)
 	detail string
-	force  bool // the breaker is open but force lets candidates through
+}
+
+// holdsAll reports whether the rollout holds back its retries too: it is
+// paused, or its breaker is open.
+func (d decision) holdsAll() bool {
+	return d.reason == upgrade.ReasonPaused || d.reason == upgrade.ReasonBreakerOpen
+}
+
+func pausedDetail(doc rolloutDoc) string {
+	return fmt.Sprintf("rollout %s %s to %s paused by %s at %s", doc.VersionType, doc.Model, doc.Target, doc.PausedBy,
+		doc.PausedAt.UTC().Format(time.RFC3339))
+}
+
+func awaitingDetail(doc rolloutDoc) string {
+	state := fmt.Sprintf("wave %d is full", doc.Wave)
+	switch {
+	case !doc.AwaitingSince.IsZero():
+		state = fmt.Sprintf("wave %d soaked and is healthy (since %s)", doc.Wave, doc.AwaitingSince.UTC().Format(time.RFC3339))
+	case !doc.WaveVerifiedAt.IsZero():
+		state = fmt.Sprintf("wave %d is soaking", doc.Wave)
+	}
+	return fmt.Sprintf("%s: wave %d waits for an operator's approval (sagctl approve --type %s --model %s --target %s --wave %d)",
+		state, doc.Wave+1, doc.VersionType, doc.Model, doc.Target, doc.Wave+1)
 }
 
 // admit decides how many new gateways of a rollout a chunk of this run may
@@ -277,6 +314,8 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 		transitions = append(transitions, ro.review(doc)...)
 		st := doc.stats()
 		switch {
+		case doc.Paused:
+			d.reason, d.detail = upgrade.ReasonPaused, pausedDetail(*doc)
 		case doc.Breaker == "open":
 			d.reason, d.detail = upgrade.ReasonBreakerOpen, doc.BreakerReason
 		case doc.Done:
@@ -291,13 +330,19 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 			if d.allow < fresh {
 				d.reason = upgrade.ReasonWave
 				d.detail = fmt.Sprintf("wave %d lets in %d of %d gateways, %d already in", doc.Wave, cap, doc.Population, doc.Allocated)
-				if soaking {
+				switch {
+				case !doc.AwaitingSince.IsZero():
+					d.reason, d.detail = upgrade.ReasonAwaitingApproval, awaitingDetail(*doc)
+				case soaking:
 					d.detail = fmt.Sprintf("wave %d was verified at %s; wave %d starts after the %v soak", doc.Wave,
 						doc.WaveVerifiedAt.UTC().Format(time.RFC3339), doc.Wave+1, ro.cfg.RolloutSoak)
+					if ro.cfg.Manual() && doc.ApprovedWave <= doc.Wave {
+						d.detail += " and an operator's approval"
+					}
 				}
 			}
 		}
-		if d.reason != upgrade.ReasonBreakerOpen {
+		if !d.holdsAll() {
 			doc.Allocated += d.allow
 			doc.Reserved += d.allow + retries
 		}
@@ -310,6 +355,42 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 		return transitions
 	})
 	return d, err
+}
+
+// gated says what holds a rollout's gateways back whatever force says: a
+// pause (all of them), or a wave that waits for an operator's approval (its
+// fresh gateways). It reads the rollout, uncached, and writes nothing.
+func (ro *rollouts) gated(ctx context.Context, k rolloutKey) (decision, error) {
+	doc, rev, err := ro.doc(ctx, k)
+	switch {
+	case err != nil || rev == 0:
+		return decision{}, err
+	case doc.Paused:
+		return decision{reason: upgrade.ReasonPaused, detail: pausedDetail(doc)}, nil
+	case ro.awaits(doc):
+		return decision{reason: upgrade.ReasonAwaitingApproval, detail: awaitingDetail(doc)}, nil
+	}
+	return decision{}, nil
+}
+
+// paused says why a rollout is paused ("" when it is not), read uncached
+// right before an update call, as the kill switch is.
+func (ro *rollouts) paused(ctx context.Context, k rolloutKey) (string, error) {
+	doc, _, err := ro.doc(ctx, k)
+	if err != nil || !doc.Paused {
+		return "", err
+	}
+	return pausedDetail(doc), nil
+}
+
+// awaits reports whether a rollout's next wave waits for an approval: with
+// ROLLOUT_APPROVAL=manual, once the current wave is full or verified and
+// until the next one is approved.
+func (ro *rollouts) awaits(doc rolloutDoc) bool {
+	if !ro.cfg.Manual() || doc.Done || doc.Wave >= ro.lastWave() || doc.ApprovedWave > doc.Wave {
+		return false
+	}
+	return !doc.WaveVerifiedAt.IsZero() || doc.Allocated >= ro.waveCap(doc.Wave, doc.Population)
 }
 
 // release folds a chunk's calls into a rollout: its reservations end (the
@@ -370,9 +451,20 @@ func (ro *rollouts) review(doc *rolloutDoc) []string {
 			return out
 		}
 	}
+	if doc.Paused {
+		return out // a paused rollout's waves wait too
+	}
 	if !doc.WaveVerifiedAt.IsZero() && now.Sub(doc.WaveVerifiedAt) >= ro.cfg.RolloutSoak && remaining > 0 && doc.Wave < ro.lastWave() {
+		if ro.cfg.Manual() && doc.ApprovedWave <= doc.Wave {
+			// Soaked and healthy: the next wave waits for an operator.
+			if doc.AwaitingSince.IsZero() {
+				doc.AwaitingSince = now
+				out = append(out, events.RolloutAwaiting)
+			}
+			return out
+		}
 		doc.Wave++
-		doc.WaveStartedAt, doc.WaveVerifiedAt = now, time.Time{}
+		doc.WaveStartedAt, doc.WaveVerifiedAt, doc.AwaitingSince = now, time.Time{}, time.Time{}
 		out = append(out, events.RolloutWave)
 	}
 	return out
@@ -415,6 +507,7 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 	if err := decodeRollout(k.id(), d.Body, &doc); err != nil {
 		return rolloutDoc{}, 0, err
 	}
+	doc.rev = d.Rev
 	return doc, d.Rev, nil
 }
 
@@ -432,10 +525,24 @@ func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) upgrade.
 	if f := st.finished(); f > 0 {
 		rate = float64(st.failed) / float64(f)
 	}
-	return upgrade.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
+	s := upgrade.Rollout{ID: k.id(), VersionType: k.vt, Model: k.model, Target: k.target, Wave: doc.Wave,
 		WaveLimit: ro.waveCap(doc.Wave, doc.Population), Population: max(doc.Population, doc.Allocated), Started: st.started,
 		InFlight: st.inFlight, Verified: st.verified, Failed: st.failed, FailureRate: math.Round(rate*1000) / 1000,
-		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason}
+		LetIn: doc.Allocated, Breaker: doc.Breaker, Done: doc.Done, Reason: reason,
+		Paused: doc.Paused, PausedBy: doc.PausedBy, ApprovedWave: doc.ApprovedWave, NextWaveAt: ro.nextWaveAt(doc)}
+	if !doc.AwaitingSince.IsZero() {
+		s.AwaitingApproval = doc.Wave + 1
+	}
+	return s
+}
+
+// nextWaveAt is when the rollout's next wave may start: its soak's end
+// (zero when the wave is not verified yet, or none follows).
+func (ro *rollouts) nextWaveAt(doc rolloutDoc) time.Time {
+	if doc.WaveVerifiedAt.IsZero() || doc.Done || doc.Wave >= ro.lastWave() {
+		return time.Time{}
+	}
+	return doc.WaveVerifiedAt.Add(ro.cfg.RolloutSoak)
 }
 
 func (ro *rollouts) report(k rolloutKey, doc rolloutDoc, reason string) {
@@ -470,72 +577,6 @@ func (ro *rollouts) list() []upgrade.Rollout {
 	}
 	slices.SortFunc(out, func(a, b upgrade.Rollout) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-// reset closes the breaker of the request's rollouts (every model of the
-// target version), acknowledging the failures seen so far, and answers with
-// each rollout's state before and after. A target with no rollout is an
-// error the caller rejects (errNoSuchRollout); a write that cannot be made is
-// an error that fails the invocation.
-func (ro *rollouts) reset(ctx context.Context, j job) ([]upgrade.Control, error) {
-	var out []upgrade.Control
-	for _, vt := range j.types {
-		docs, err := retrying(ctx, ro.lcall, func(ctx context.Context) ([]Doc, error) {
-			return ro.ledger.ListDocs(ctx, fmt.Sprintf("rollout#%s#", vt))
-		})
-		if err != nil {
-			return out, fmt.Errorf("listing the rollouts: %w", err)
-		}
-		for _, d := range docs {
-			var found rolloutDoc
-			if err := decodeRollout(d.ID, d.Body, &found); err != nil {
-				ro.log.Warn().Err(err).Msg("an unreadable rollout document is not reset")
-				continue
-			}
-			if compareVersions(found.Target, j.target) != 0 {
-				continue
-			}
-			k := rolloutKey{found.VersionType, found.Model, found.Target}
-			ctl := upgrade.Control{Kind: upgrade.KindReset, Subject: k.id()}
-			_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
-				before := ro.status(k, *doc, doc.BreakerReason)
-				ctl.Before, ctl.After, ctl.Changed = upgrade.State{Rollout: &before}, upgrade.State{Rollout: &before}, false
-				if doc.Breaker != "open" {
-					return nil
-				}
-				st := doc.stats()
-				doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, ro.now()
-				doc.BreakerReason = fmt.Sprintf("reset by %s (correlationId %q) acknowledging %d failed of %d finished",
-					j.info.RunID, j.info.CorrelationID, st.failed, st.finished())
-				after := ro.status(k, *doc, doc.BreakerReason)
-				ctl.After, ctl.Changed = upgrade.State{Rollout: &after}, true
-				ro.report(k, *doc, doc.BreakerReason)
-				return []string{events.RolloutReset}
-			})
-			if err != nil {
-				return out, fmt.Errorf("resetting %s: %w", k.id(), err)
-			}
-			if ctl.Changed {
-				ro.log.Warn().Str("rollout", k.id()).Str("correlationId", j.info.CorrelationID).Msg("rollout breaker reset")
-			}
-			out = append(out, ctl)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no %s rollout to version %s in the ledger", errNoSuchRollout, joinTypes(j.types), j.target)
-	}
-	return out, nil
-}
-
-// errNoSuchRollout: a control request named a rollout the ledger does not hold.
-var errNoSuchRollout = errors.New("no such rollout")
-
-func joinTypes(types []upgrade.VersionType) string {
-	s := make([]string, len(types))
-	for i, t := range types {
-		s[i] = string(t)
-	}
-	return strings.Join(s, " or ")
 }
 
 // countPopulation stores, after a full sweep, how many gateways each
@@ -654,6 +695,8 @@ func decodeRollout(id string, body []byte, doc *rolloutDoc) error {
 		return bad("baseFailed", doc.BaseFailed)
 	case doc.Reserved < 0:
 		return bad("reserved", doc.Reserved)
+	case doc.ApprovedWave < 0:
+		return bad("approvedWave", doc.ApprovedWave)
 	}
 	for st, n := range doc.Records {
 		if n < 0 {

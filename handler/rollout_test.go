@@ -276,7 +276,7 @@ func TestBreakerOpensHoldsAndResets(t *testing.T) {
 		t.Error("the forced upgrade's event does not say force")
 	}
 	history, _ := lh.ledger.History(context.Background(), "sag-r07")
-	if len(history) == 0 || slices.ContainsFunc(history, func(e AuditEntry) bool { return !e.Force }) {
+	if len(history) == 0 || slices.ContainsFunc(history, func(e upgrade.AuditEntry) bool { return !e.Force }) {
 		t.Errorf("the forced upgrade's audit trail: %+v", history)
 	}
 	// Reset: the breaker closes with the failures acknowledged, and the

@@ -18,11 +18,14 @@ import (
 // embedded, reports every outcome.
 type run struct {
 	*reporter
-	cfg     Config
-	info    events.RunInfo
-	log     zerolog.Logger
-	now     func() time.Time // domain time: EndTime, windows, release ages, leases
-	control bool             // the invocation reached the control endpoint
+	cfg  Config
+	info events.RunInfo
+	// requestID is the invocation's FC request id.
+	requestID string
+	log       zerolog.Logger
+	now       func() time.Time // domain time: EndTime, windows, release ages, leases
+	control   bool             // the invocation reached the control endpoint
+	query     bool             // the invocation reached the look-only endpoint
 
 	ledger Ledger    // nil without a ledger
 	work   WorkQueue // nil without a work queue
@@ -38,6 +41,7 @@ type run struct {
 	exec     *executor
 	rollouts *rollouts
 	kill     *killSwitch
+	night    *nightCap
 	verifies *verifications
 
 	mu           sync.Mutex
@@ -45,7 +49,17 @@ type run struct {
 	continuation *events.Continuation // set when it handed work over
 	controls     []upgrade.Control    // what control requests changed
 	controlErrs  []string             // control requests that could not be carried out
+	kinds        []upgrade.Kind       // of the requests taken, in order
+	answers      answers              // what the queries asked
+	unanswered   []string             // queries the ledger could not be read for
 	aborted      []string             // requests a panic ended
+}
+
+// answers are the answers to the run's queries, for the report.
+type answers struct {
+	status  *events.Status
+	history *events.History
+	plan    *events.Plan
 }
 
 // setting is what a run takes from the instance it runs on: the
@@ -54,6 +68,7 @@ type run struct {
 type setting struct {
 	cfg     Config
 	control bool
+	query   bool
 	pace    *pace
 	topic   *TopicHealth
 }
@@ -67,7 +82,7 @@ func newRun(ctx context.Context, set setting, requestID, source string, cloud Cl
 	out := newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, source, log, b.publishBy, b.keepBy, set.topic)
 	r := &run{
 		reporter: newReporter(log, out, now),
-		cfg:      cfg, info: info, log: log, now: now, control: set.control,
+		cfg:      cfg, info: info, requestID: requestID, log: log, now: now, control: set.control, query: set.query,
 		ledger: cloud.Ledger, work: cloud.Work, api: api, lcall: lcall, out: out,
 		reads:    &sagReader{sag: cloud.SAG, api: api},
 		verifies: &verifications{},
@@ -81,10 +96,26 @@ func newRun(ctx context.Context, set setting, requestID, source string, cloud Cl
 	r.planner = planner{reads: r.reads, policy: Policy{Channel: cfg.Channel, Hold: cfg.HoldVersions, MinReleaseAge: cfg.MinReleaseAge},
 		now: now, stopAt: b.stopAt}
 	limit := &runLimit{max: cfg.MaxUpgradesPerRun}
-	r.gate = &gate{rep: r.reporter, kill: r.kill, limit: limit, cfg: cfg, now: now}
+	r.night = &nightCap{limit: cfg.MaxUpgradesPerNight, ledger: cloud.Ledger, lcall: lcall, loc: zoneOr(cfg.TimeZone, time.UTC),
+		now: now, stopAt: b.stopAt}
+	if cloud.Ledger == nil {
+		r.night.limit = 0 // ConfigFromEnv refuses a cap without the ledger
+	}
+	r.gate = &gate{rep: r.reporter, kill: r.kill, limit: limit, night: r.night, cfg: cfg, now: now}
 	if cloud.Ledger != nil {
 		r.gate.rollouts = r.rollouts
 	}
 	r.exec = &executor{book: r.book, reads: r.reads, sag: cloud.SAG, api: api, kill: r.kill, limit: limit, verifies: r.verifies, cfg: cfg, now: now}
+	if cloud.Ledger != nil {
+		r.exec.rollouts = r.rollouts
+	}
 	return r
+}
+
+// zoneOr loads an IANA time zone, or returns def for none.
+func zoneOr(tz string, def *time.Location) *time.Location {
+	if loc, err := loadZone(tz); err == nil {
+		return loc
+	}
+	return def
 }

@@ -51,7 +51,7 @@ func (s settler) settle(ctx context.Context, j job, g Gateway, vt upgrade.Versio
 			res.Outcome = upgrade.OutcomeUnverified
 		}
 		return nil, res, true
-	case s.now().Before(rec.PenaltyUntil) && !j.retryFailedOnly:
+	case j.when(s.now).Before(rec.PenaltyUntil) && !j.retryFailedOnly:
 		res := upgrade.Result{SmartAGID: g.ID, RegionID: g.Region, VersionType: vt, FromVersion: rec.From, ToVersion: rec.Target,
 			Error: rec.LastError}
 		return nil, skipped(res, upgrade.ReasonPenalty), true

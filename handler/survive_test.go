@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,7 +34,9 @@ func TestPanicOnTheRunsPathEndsWithAReport(t *testing.T) {
 	lh.h.Config.MaxConcurrency = 2
 	var reads atomic.Int64
 	lh.ledger.onGetDoc = func(id string) {
-		if strings.HasPrefix(id, "rollout#") && reads.Add(1) == 3 {
+		// The gate's reads, not the pause read before each call (a panic
+		// there is the call's: TestAcceptedCallStaysRequestedAfterAPanic).
+		if strings.HasPrefix(id, "rollout#") && strings.Contains(string(debug.Stack()), "(*gate).admit") && reads.Add(1) == 2 {
 			panic("a rollout document the code cannot read")
 		}
 	}

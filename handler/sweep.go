@@ -35,6 +35,9 @@ func (r *run) sweep(ctx context.Context, j job) {
 	}
 
 	full := len(j.gatewayIDs) == 0 && !j.retryFailedOnly
+	if full && !j.dryRun {
+		defer r.noteFleet(ctx, fleet, listedRegions(j, fleet, listErr))
+	}
 	if full && r.ledger != nil && !j.dryRun {
 		r.rollouts.recount(ctx, j)
 	}
@@ -150,7 +153,7 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 			})
 		}
 		_ = g.Wait()
-		r.gate.giveBack(ctx, j, admitted)
+		r.gate.giveBack(ctx, j, admitted, calls)
 		callsTook.Store(int64(time.Since(began)))
 		<-inFlight
 	}
@@ -231,4 +234,19 @@ func (r *run) surviveCall(j job, c *candidate) {
 		res.Outcome, res.Reason, res.Error = upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p)
 	}
 	r.report(j, res, time.Since(c.start))
+}
+
+// listedRegions are the regions a sweep listed whole: all of them, or after
+// a failed listing those it found gateways in.
+func listedRegions(j job, fleet []Gateway, listErr error) []string {
+	if listErr == nil {
+		return j.regions
+	}
+	var regions []string
+	for _, g := range fleet {
+		if !slices.Contains(regions, g.Region) {
+			regions = append(regions, g.Region)
+		}
+	}
+	return regions
 }

@@ -102,3 +102,23 @@ func (w Window) opening(t time.Time) (open, close time.Time) {
 	close = time.Date(oy, om, od, w.end/60, w.end%60, 0, 0, w.loc)
 	return open, close
 }
+
+// nextFit returns when an upgrade that takes d may next start: t itself if
+// it fits now, else the next opening it fits in (t if none ever does: the
+// window is shorter than the upgrade, which the gate reports).
+func (w Window) nextFit(t time.Time, d time.Duration) time.Time {
+	if w.Allows(t, d) {
+		return t
+	}
+	local := t.In(w.loc)
+	y, m, day := local.Date()
+	for i := 0; i <= 2; i++ {
+		// On a spring-forward day an opening in the gap is the first
+		// instant after it (time.Date's reading, and opening's).
+		open := time.Date(y, m, day+i, w.start/60, w.start%60, 0, 0, w.loc)
+		if open.After(t) && w.Allows(open, d) {
+			return open
+		}
+	}
+	return t
+}

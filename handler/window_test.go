@@ -62,3 +62,41 @@ func TestParseWindowErrors(t *testing.T) {
 		t.Errorf("1:00-5:30 = %v, %v", w, err)
 	}
 }
+
+// nextFit is when an upgrade may next start: now if it fits, else the next
+// opening it fits in, daylight-saving days included (Berlin springs forward
+// on 2027-03-28 at 02:00 and falls back on 2026-10-25 at 03:00, when
+// time.Date reads an hour that happens twice as its second).
+func TestNextFit(t *testing.T) {
+	utc := func(s string) time.Time {
+		at, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	shanghai, _ := ParseWindow("01:00-05:00", "Asia/Shanghai")
+	berlin, _ := ParseWindow("02:00-04:00", "Europe/Berlin")
+	night, _ := ParseWindow("23:00-01:00", "Europe/Berlin")
+	for _, c := range []struct {
+		w        Window
+		now      string
+		d        time.Duration
+		want     string
+		scenario string
+	}{
+		{shanghai, "2026-12-06T18:00:00Z", 10 * time.Minute, "2026-12-06T18:00:00Z", "open: now"},
+		{shanghai, "2026-12-06T20:55:00Z", 10 * time.Minute, "2026-12-07T17:00:00Z", "open, but the upgrade would not end inside: tomorrow"},
+		{shanghai, "2026-12-06T04:00:00Z", 10 * time.Minute, "2026-12-06T17:00:00Z", "closed: tonight's opening"},
+		{night, "2026-12-06T12:00:00Z", 10 * time.Minute, "2026-12-06T22:00:00Z", "across midnight"},
+		{berlin, "2027-03-27T12:00:00Z", 10 * time.Minute, "2027-03-28T01:00:00Z", "spring forward: 02:00 does not exist, the window opens at 03:00 CEST"},
+		{berlin, "2027-03-27T12:00:00Z", 90 * time.Minute, "2027-03-29T00:00:00Z", "spring forward: one hour is left, too short for 90 minutes"},
+		{berlin, "2026-10-24T12:00:00Z", 10 * time.Minute, "2026-10-25T01:00:00Z", "fall back: 02:00 happens twice; the window opens at the second (CET) and lasts two hours"},
+		{berlin, "2026-10-24T12:00:00Z", 150 * time.Minute, "2026-10-24T12:00:00Z", "longer than the window every night: now, for the gate to report"},
+		{Window{}, "2026-12-06T04:00:00Z", 10 * time.Minute, "2026-12-06T04:00:00Z", "always open"},
+	} {
+		if got := c.w.nextFit(utc(c.now), c.d); !got.Equal(utc(c.want)) {
+			t.Errorf("%s: %s at %s: next %s, want %s", c.scenario, c.w, c.now, got.UTC().Format(time.RFC3339), c.want)
+		}
+	}
+}

@@ -12,6 +12,9 @@ type Control struct {
 	Changed bool   `json:"changed"` // false: it was already in the state asked for
 	Before  State  `json:"before"`
 	After   State  `json:"after"`
+	// Revision is the subject's ledger revision after the request: each
+	// change takes the next one, so it orders the changes of a subject.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // State is the state of a control request's subject.

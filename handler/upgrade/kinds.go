@@ -10,30 +10,76 @@ import (
 type Kind string
 
 const (
-	KindSweep  Kind = "sweep"  // upgrade every eligible gateway (the default)
-	KindVerify Kind = "verify" // re-check gateways after an upgrade
-	KindStop   Kind = "stop"   // the kill switch: no update call anywhere until resume
-	KindResume Kind = "resume" // clear the kill switch
-	KindReset  Kind = "reset"  // close a rollout's breaker (targetVersion, versionTypes)
+	KindSweep   Kind = "sweep"   // upgrade every eligible gateway (the default)
+	KindVerify  Kind = "verify"  // re-check gateways after an upgrade
+	KindPlan    Kind = "plan"    // what a sweep would do at the next window opening: a dry run, no fan-out
+	KindStatus  Kind = "status"  // how the rollouts, the kill switch and the last runs stand (no SAG call)
+	KindHistory Kind = "history" // one gateway's ledger record and audit trail
+	KindStop    Kind = "stop"    // the kill switch: no update call anywhere until resume
+	KindResume  Kind = "resume"  // clear the kill switch
+	KindReset   Kind = "reset"   // close a rollout's breaker (targetVersion, versionTypes, model)
+	KindPause   Kind = "pause"   // no update call for a rollout's gateways until unpause
+	KindUnpause Kind = "unpause" // let a paused rollout go on
+	KindApprove Kind = "approve" // let the next wave of a rollout start (ROLLOUT_APPROVAL=manual)
 )
 
 // kindFields is every kind a request may name, with the fields that apply
-// to it besides kind and correlationId (which apply to every kind). Any
-// other field given is an error: a stop naming gateways would stop the whole
-// fleet. A new kind is one constant above and one row here.
+// to it besides kind, correlationId and operator (which apply to every
+// kind). Any other field given is an error: a stop naming gateways would
+// stop the whole fleet. A kind that steers is served only to an operator. A
+// new kind is one constant above and one row here.
 var kindFields = []kindRow{
 	{kind: KindSweep, fields: []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "dryRun", "force", "retryFailedOnly", "parentRunId", "batchId"}},
 	{kind: KindVerify, fields: []string{"regions", "gatewayIds", "versionTypes", "targetVersion", "parentRunId"}},
-	{kind: KindStop},
-	{kind: KindResume},
-	{kind: KindReset, fields: []string{"versionTypes", "targetVersion"},
+	{kind: KindPlan, looks: true, fields: []string{"regions", "gatewayIds", "versionTypes", "targetVersion"}},
+	{kind: KindStatus, looks: true},
+	{kind: KindHistory, looks: true, fields: []string{"gatewayIds", "versionTypes"},
+		required: map[string]string{"gatewayIds": "a history names the gateway whose trail it reads"}},
+	{kind: KindStop, steers: true},
+	{kind: KindResume, steers: true},
+	{kind: KindReset, steers: true, fields: []string{"versionTypes", "targetVersion", "model"},
 		required: map[string]string{"targetVersion": "a reset names the rollout's targetVersion (and versionTypes, default the configured ones)"}},
+	{kind: KindPause, steers: true, fields: []string{"versionTypes", "targetVersion", "model"},
+		required: map[string]string{"targetVersion": "a pause names the rollout's targetVersion (and versionTypes and model to narrow it)"}},
+	{kind: KindUnpause, steers: true, fields: []string{"versionTypes", "targetVersion", "model"},
+		required: map[string]string{"targetVersion": "an unpause names the rollout's targetVersion (and versionTypes and model to narrow it)"}},
+	{kind: KindApprove, steers: true, fields: []string{"versionTypes", "targetVersion", "model", "wave"},
+		required: map[string]string{
+			"targetVersion": "an approval names the rollout's targetVersion, model and the wave it lets start",
+			"model":         "an approval names the rollout's model: it approves one rollout's wave",
+			"wave":          "an approval names the wave it lets start (the next one, 1 or more)",
+		}},
 }
 
 type kindRow struct {
 	kind     Kind
+	steers   bool // a control request: stops, resumes, resets, pauses, approves
+	looks    bool // a query: changes nothing, served to those who may only look
 	fields   []string
 	required map[string]string // field -> why a request of the kind must give it
+}
+
+// Steers reports whether a kind is a control request, served only to an
+// operator.
+func (k Kind) Steers() bool {
+	for _, row := range kindFields {
+		if row.kind == k {
+			return row.steers
+		}
+	}
+	return false
+}
+
+// Looks reports whether a kind only reads (a query): it changes nothing
+// and calls for no upgrade, so the query function serves it to operators
+// who may only look.
+func (k Kind) Looks() bool {
+	for _, row := range kindFields {
+		if row.kind == k {
+			return row.looks
+		}
+	}
+	return false
 }
 
 // Required returns the fields a request of kind k must give, each with why.
@@ -65,7 +111,7 @@ func fieldsOf(k Kind) ([]string, bool) {
 // Applies reports whether field may be given in a request of kind k.
 func Applies(k Kind, field string) bool {
 	fields, _ := fieldsOf(k)
-	return field == "kind" || field == "correlationId" || slices.Contains(fields, field)
+	return field == "kind" || field == "correlationId" || field == "operator" || slices.Contains(fields, field)
 }
 
 // Kinds lists the kinds in the table's order.

@@ -35,6 +35,11 @@ const (
 	ReasonWave          = "rollout_wave"       // waiting for its wave (the wave is full, or soaking)
 	ReasonBreakerOpen   = "breaker_open"       // the rollout's breaker is open
 	ReasonKillSwitch    = "kill_switch"        // the kill switch stops every update call
+	ReasonPaused        = "paused"             // an operator paused its rollout
+	// Its rollout's next wave has soaked and waits for an operator's
+	// approval (ROLLOUT_APPROVAL=manual).
+	ReasonAwaitingApproval = "awaiting_approval"
+	ReasonNightLimit       = "night_limit" // MAX_UPGRADES_PER_NIGHT reached
 	// The gateway's other version type is being upgraded (in this run, or
 	// in flight from an earlier one): one at a time, firmware first.
 	ReasonTypeInFlight = "type_in_flight"
@@ -67,4 +72,7 @@ const (
 	// A control request or force from where only requests come (a
 	// trigger): only the operators' function serves them.
 	ReasonUnauthorized = "unauthorized"
+	// An approval named a wave that is not the rollout's next one (or
+	// waves start by themselves: ROLLOUT_APPROVAL=auto).
+	ReasonNotNextWave = "not_next_wave"
 )

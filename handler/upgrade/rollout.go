@@ -1,5 +1,7 @@
 package upgrade
 
+import "time"
+
 // Rollout is where a staged rollout of one version to one hardware model
 // stands, and the numbers behind its last decision.
 type Rollout struct {
@@ -18,6 +20,16 @@ type Rollout struct {
 	FailureRate float64     `json:"failureRate"`
 	Breaker     string      `json:"breaker"` // "closed" or "open"
 	Done        bool        `json:"done"`
+	// Paused: an operator paused it; no update call for its gateways.
+	Paused   bool   `json:"paused,omitempty"`
+	PausedBy string `json:"pausedBy,omitempty"`
+	// AwaitingApproval is the wave that has soaked and waits for an
+	// operator's approval to start (ROLLOUT_APPROVAL=manual); 0: none.
+	AwaitingApproval int `json:"awaitingApproval,omitempty"`
+	// ApprovedWave is the highest wave an operator approved.
+	ApprovedWave int `json:"approvedWave,omitempty"`
+	// NextWaveAt is when the next wave may start: the soak ends.
+	NextWaveAt time.Time `json:"nextWaveAt,omitzero"`
 	// Reason says why the rollout is where it is, with the numbers.
 	Reason string `json:"reason,omitempty"`
 }

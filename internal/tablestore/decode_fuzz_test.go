@@ -18,7 +18,7 @@ import (
 // knownColumns are every column a state, audit or document row has.
 func knownColumns() []string {
 	var names []string
-	for _, cols := range [][]ots.AttributeColumn{encode(handler.Record{}), encodeAudit(handler.AuditEntry{}), encodeDoc(handler.Doc{})} {
+	for _, cols := range [][]ots.AttributeColumn{encode(handler.Record{}), encodeAudit(upgrade.AuditEntry{}), encodeDoc(handler.Doc{})} {
 		for _, c := range cols {
 			if !slices.Contains(names, c.ColumnName) {
 				names = append(names, c.ColumnName)
@@ -89,8 +89,8 @@ func FuzzDecodeRow(f *testing.F) {
 			base = pointers(encode(handler.Record{Gateway: pk, VersionType: vt, Rev: rev, State: handler.State(state),
 				Target: "2.3.1", LeaseUntil: at, Attempts: int(n1 % 5), UpdatedAt: at}))
 		case 2:
-			base = pointers(encodeAudit(handler.AuditEntry{Gateway: pk, VersionType: upgrade.VersionDevice, Time: at,
-				Event: handler.State(state), Rev: rev, Force: n1&1 == 1}))
+			base = pointers(encodeAudit(upgrade.AuditEntry{Gateway: pk, VersionType: upgrade.VersionDevice, Time: at,
+				Event: state, Rev: rev, Force: n1&1 == 1}))
 		case 3:
 			base = pointers(encodeDoc(handler.Doc{ID: pk, Rev: rev, Body: []byte(state)}))
 		}

@@ -325,7 +325,7 @@ func (l *Ledger) rangeRows(ctx context.Context, start, end *ots.PrimaryKey, filt
 }
 
 // Audit implements handler.Ledger: an insert-only row under the gateway.
-func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
+func (l *Ledger) Audit(ctx context.Context, e upgrade.AuditEntry) error {
 	// The revision after the time: entries of one instant sort in the order
 	// they were made, not by event name, and none overwrites another.
 	sk := fmt.Sprintf("%s%s#%s#%012d#%s", auditPrefix, e.Time.UTC().Format(auditTime), e.VersionType, e.Rev, e.Event)
@@ -338,12 +338,12 @@ func (l *Ledger) Audit(ctx context.Context, e handler.AuditEntry) error {
 }
 
 // History implements handler.Ledger: the gateway's audit rows in order.
-func (l *Ledger) History(ctx context.Context, gateway string) ([]handler.AuditEntry, error) {
+func (l *Ledger) History(ctx context.Context, gateway string) ([]upgrade.AuditEntry, error) {
 	rows, err := l.rangeRows(ctx, key(gateway, auditPrefix), key(gateway, prefixEnd(auditPrefix)), nil, 0)
 	if err != nil {
 		return nil, err
 	}
-	var out []handler.AuditEntry
+	var out []upgrade.AuditEntry
 	for _, row := range rows {
 		e, err := decodeAudit("GetRange", row.PrimaryKey.PrimaryKeys, row.Columns)
 		if err != nil {
@@ -395,7 +395,7 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func encodeAudit(e handler.AuditEntry) []ots.AttributeColumn {
+func encodeAudit(e upgrade.AuditEntry) []ots.AttributeColumn {
 	return []ots.AttributeColumn{
 		{ColumnName: "kind", Value: "audit"},
 		{ColumnName: "version_type", Value: string(e.VersionType)},
@@ -408,6 +408,7 @@ func encodeAudit(e handler.AuditEntry) []ots.AttributeColumn {
 		{ColumnName: "api_request_id", Value: e.APIRequestID},
 		{ColumnName: "trigger", Value: string(e.Trigger)},
 		{ColumnName: "correlation_id", Value: e.Correlation},
+		{ColumnName: "operator", Value: e.Operator},
 		{ColumnName: "force", Value: e.Force},
 		{ColumnName: "error", Value: e.Error},
 		{ColumnName: "at", Value: ms(e.Time)},
@@ -454,19 +455,20 @@ func decode(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn)
 	return r, nil
 }
 
-func decodeAudit(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (handler.AuditEntry, error) {
+func decodeAudit(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (upgrade.AuditEntry, error) {
 	c := newRow(op, pk, attrs)
 	c.kind("audit")
-	e := handler.AuditEntry{
+	e := upgrade.AuditEntry{
 		Gateway: c.pk, VersionType: c.versionType(), Time: c.time("at"),
 		// An event this version does not know is still history to show.
-		Event: handler.State(c.str("event")), Target: c.str("target"), From: c.str("from_version"),
+		Event: c.str("event"), Target: c.str("target"), From: c.str("from_version"),
 		Serial: c.str("serial"), RunID: c.str("run_id"), RequestID: c.str("request_id"),
-		APIRequestID: c.str("api_request_id"), Trigger: events.Trigger(c.str("trigger")),
-		Correlation: c.str("correlation_id"), Force: c.bool("force"), Error: c.str("error"), Rev: c.int("rev", 0, optional),
+		APIRequestID: c.str("api_request_id"), Trigger: c.str("trigger"),
+		Correlation: c.str("correlation_id"), Operator: c.str("operator"), Force: c.bool("force"), Error: c.str("error"),
+		Rev: c.int("rev", 0, optional),
 	}
 	if c.err != nil {
-		return handler.AuditEntry{}, c.err
+		return upgrade.AuditEntry{}, c.err
 	}
 	return e, nil
 }

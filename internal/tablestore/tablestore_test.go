@@ -187,7 +187,7 @@ func TestScanFiltersOnTheServerAndPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Audit rows share the partition and must not come back as records.
-		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: r.Gateway, VersionType: r.VersionType, Time: t0, Event: state, RunID: "run-1"}); err != nil {
+		if err := e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: r.Gateway, VersionType: r.VersionType, Time: t0, Event: string(state), RunID: "run-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,14 +213,15 @@ func TestAuditTrailInOrder(t *testing.T) {
 	ctx := context.Background()
 	steps := []handler.State{handler.StateClaimed, handler.StateRequested, handler.StateUnverified, handler.StateClaimed}
 	for i, s := range steps {
-		err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0.Add(time.Duration(i) * time.Hour),
-			Event: s, Target: "2.3.1", From: "2.0.8", RunID: fmt.Sprintf("run-%d", i), RequestID: "req", APIRequestID: "API-1",
-			Trigger: events.TriggerTimer, Correlation: "nightly", Force: i == 3, Error: strings.Repeat("x", i)})
+		err := e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0.Add(time.Duration(i) * time.Hour),
+			Event: string(s), Target: "2.3.1", From: "2.0.8", RunID: fmt.Sprintf("run-%d", i), RequestID: "req", APIRequestID: "API-1",
+			Trigger: string(events.TriggerTimer), Correlation: "nightly", Force: i == 3, Error: strings.Repeat("x", i),
+			Operator: map[bool]string{true: "alice@example.com"}[i == 3]})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-b", VersionType: upgrade.VersionDevice, Time: t0, Event: handler.StateClaimed})
+	e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: "sag-b", VersionType: upgrade.VersionDevice, Time: t0, Event: string(handler.StateClaimed)})
 	h, err := e.ledger.History(ctx, "sag-a")
 	if err != nil {
 		t.Fatal(err)
@@ -229,8 +230,9 @@ func TestAuditTrailInOrder(t *testing.T) {
 		t.Fatalf("%d entries, want %d", len(h), len(steps))
 	}
 	for i, entry := range h {
-		if entry.Event != steps[i] || entry.RunID != fmt.Sprintf("run-%d", i) || !entry.Time.Equal(t0.Add(time.Duration(i)*time.Hour)) ||
-			entry.Force != (i == 3) || entry.APIRequestID != "API-1" || entry.Trigger != events.TriggerTimer {
+		if entry.Event != string(steps[i]) || entry.RunID != fmt.Sprintf("run-%d", i) || !entry.Time.Equal(t0.Add(time.Duration(i)*time.Hour)) ||
+			entry.Force != (i == 3) || entry.APIRequestID != "API-1" || entry.Trigger != string(events.TriggerTimer) ||
+			entry.Operator != map[bool]string{true: "alice@example.com"}[i == 3] {
 			t.Fatalf("entry %d: %+v", i, entry)
 		}
 	}
@@ -317,8 +319,8 @@ func TestAuditTrailOfOneInstantInRevisionOrder(t *testing.T) {
 	ctx := context.Background()
 	steps := []handler.State{handler.StateReleased, handler.StateClaimed, handler.StateRequested, handler.StateReleased, handler.StateClaimed}
 	for i, s := range steps {
-		if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
-			Event: s, RunID: "run-1", Rev: int64(i + 3)}); err != nil {
+		if err := e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
+			Event: string(s), RunID: "run-1", Rev: int64(i + 3)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -328,7 +330,7 @@ func TestAuditTrailOfOneInstantInRevisionOrder(t *testing.T) {
 	}
 	var got []handler.State
 	for i, entry := range h {
-		got = append(got, entry.Event)
+		got = append(got, handler.State(entry.Event))
 		if entry.Rev != int64(i+3) {
 			t.Errorf("entry %d: rev %d, want %d", i, entry.Rev, i+3)
 		}
@@ -370,8 +372,8 @@ func TestRowsWithColumnsOfANewerVersionStillRead(t *testing.T) {
 	if err := e.ledger.Put(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
-		Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
+	if err := e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
+		Event: string(handler.StateClaimed), RunID: "run-1", Rev: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{"wave":0}`)}); err != nil {
@@ -431,8 +433,8 @@ func TestUnreadableRowsAreErrorsNamingTheRowAndColumn(t *testing.T) {
 			if err := e.ledger.Put(ctx, record("sag-a", 1, handler.StateRequested)); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.ledger.Audit(ctx, handler.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
-				Event: handler.StateClaimed, RunID: "run-1", Rev: 1}); err != nil {
+			if err := e.ledger.Audit(ctx, upgrade.AuditEntry{Gateway: "sag-a", VersionType: upgrade.VersionDevice, Time: t0,
+				Event: string(handler.StateClaimed), RunID: "run-1", Rev: 1}); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.ledger.PutDoc(ctx, handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{}`)}); err != nil {
