@@ -164,9 +164,12 @@ type deployment struct {
 	name  string // the resource's key
 	fn    deployProps
 	lines map[string]int // "triggers[i]" and prop names → line in s.yaml, for messages
-	// The operators' function (CONTROL_ENDPOINT=true, no trigger).
+	// The operators' function (CONTROL_ENDPOINT=true, no trigger) and the
+	// look-only one (QUERY_ENDPOINT=true, no trigger).
 	controlName string
 	control     deployProps
+	queryName   string
+	query       deployProps
 }
 
 func repoFile(name string) string { return filepath.Join("..", name) }
@@ -206,13 +209,18 @@ func loadDeployment(t *testing.T) deployment {
 			continue
 		}
 		control := r.Props.EnvironmentVariables["CONTROL_ENDPOINT"] == "true"
+		query := r.Props.EnvironmentVariables["QUERY_ENDPOINT"] == "true"
 		switch {
 		case control && d.controlName != "":
 			t.Fatalf("%s: two control functions, %s and %s", deploySYAML, d.controlName, name)
 		case control:
 			d.controlName, d.control = name, r.Props
+		case query && d.queryName != "":
+			t.Fatalf("%s: two look-only functions, %s and %s", deploySYAML, d.queryName, name)
+		case query:
+			d.queryName, d.query = name, r.Props
 		case d.name != "":
-			t.Fatalf("%s: two fc3 functions without CONTROL_ENDPOINT, %s and %s; this test checks one and its control function", deploySYAML, d.name, name)
+			t.Fatalf("%s: two fc3 functions without CONTROL_ENDPOINT or QUERY_ENDPOINT, %s and %s; this test checks one and its operators' functions", deploySYAML, d.name, name)
 		default:
 			d.name, d.fn = name, r.Props
 		}
@@ -394,38 +402,50 @@ func TestDeployFunction(t *testing.T) {
 	}
 }
 
-// The operators' function is the one place control and force are served, so
-// no trigger may reach it, and it is the same function as the one the
-// triggers reach in all else.
-func TestDeployControlFunction(t *testing.T) {
+// The operators' function is the one place control and force are served,
+// and the look-only one answers queries alone, so no trigger may reach
+// either, and each is the function the triggers reach in all else.
+func TestDeployOperatorsFunctions(t *testing.T) {
 	d := loadDeployment(t)
-	if d.controlName == "" {
-		t.Fatalf("%s: no function with CONTROL_ENDPOINT \"true\": operators could not stop, resume or reset the fleet", deploySYAML)
-	}
-	c, fn := d.control, d.fn
-	if len(c.Triggers) != 0 {
-		t.Errorf("%s: the control function %s has triggers: whoever can reach a trigger could steer the fleet", deploySYAML, d.controlName)
-	}
-	if v, ok := fn.EnvironmentVariables["CONTROL_ENDPOINT"]; ok && v != "false" {
-		t.Errorf("%s: the function the triggers reach sets CONTROL_ENDPOINT=%q", deploySYAML, v)
-	}
-	if c.FunctionName == fn.FunctionName || c.Region != fn.Region {
-		t.Errorf("%s: the control function is %q in %s, the other %q in %s", deploySYAML, c.FunctionName, c.Region, fn.FunctionName, fn.Region)
-	}
-	same := func(what string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%s: the control function's %s is %v, the other's %v", deploySYAML, what, a, b)
+	for _, f := range []struct {
+		variable, name, why string
+		props               deployProps
+	}{
+		{"CONTROL_ENDPOINT", d.controlName, "operators could not stop, resume, reset, pause or approve", d.control},
+		{"QUERY_ENDPOINT", d.queryName, "operators who may only look would need the control function", d.query},
+	} {
+		if f.name == "" {
+			t.Errorf("%s: no function with %s \"true\": %s", deploySYAML, f.variable, f.why)
+			continue
 		}
+		c, fn := f.props, d.fn
+		if len(c.Triggers) != 0 {
+			t.Errorf("%s: %s has triggers: whoever can reach a trigger could do what only an operator may", deploySYAML, f.name)
+		}
+		if v, ok := fn.EnvironmentVariables[f.variable]; ok && v != "false" {
+			t.Errorf("%s: the function the triggers reach sets %s=%q", deploySYAML, f.variable, v)
+		}
+		if c.FunctionName == fn.FunctionName || c.Region != fn.Region {
+			t.Errorf("%s: %s is %q in %s, the other %q in %s", deploySYAML, f.name, c.FunctionName, c.Region, fn.FunctionName, fn.Region)
+		}
+		same := func(what string, a, b any) {
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("%s: %s's %s is %v, the other's %v", deploySYAML, f.name, what, a, b)
+			}
+		}
+		same("code", c.Code, fn.Code)
+		same("runtime", c.Runtime, fn.Runtime)
+		same("handler", c.Handler, fn.Handler)
+		same("role", c.Role, fn.Role)
+		same("timeout", c.Timeout, fn.Timeout)
+		same("logConfig", c.LogConfig, fn.LogConfig)
+		env := maps.Clone(c.EnvironmentVariables)
+		delete(env, f.variable)
+		same("environment (but "+f.variable+")", env, fn.EnvironmentVariables)
 	}
-	same("code", c.Code, fn.Code)
-	same("runtime", c.Runtime, fn.Runtime)
-	same("handler", c.Handler, fn.Handler)
-	same("role", c.Role, fn.Role)
-	same("timeout", c.Timeout, fn.Timeout)
-	same("logConfig", c.LogConfig, fn.LogConfig)
-	env := maps.Clone(c.EnvironmentVariables)
-	delete(env, "CONTROL_ENDPOINT")
-	same("environment (but CONTROL_ENDPOINT)", env, fn.EnvironmentVariables)
+	if d.controlName != "" && d.queryName != "" && d.control.FunctionName == d.query.FunctionName {
+		t.Errorf("%s: the control and the look-only functions share the name %q", deploySYAML, d.control.FunctionName)
+	}
 }
 
 func TestDeployAsyncInvokeConfig(t *testing.T) {
@@ -891,4 +911,44 @@ func TestDeployTrustPolicy(t *testing.T) {
 		}
 	}
 	t.Errorf("%s: no statement lets fc.aliyuncs.com assume the role", deployTrustPolicy)
+}
+
+// The operators' policies: those who may only look can invoke the look-only
+// function and nothing else; those who may steer can also invoke the control
+// function; neither may invoke the function the triggers reach (a sweep is
+// for the timer and the requests topic) nor anything else at all.
+func TestDeployOperatorPolicies(t *testing.T) {
+	d := loadDeployment(t)
+	arn := func(name string) string {
+		return fmt.Sprintf("acs:fc:%s:%s:functions/%s", d.fn.Region, "1234567890123456", name)
+	}
+	for _, c := range []struct {
+		path    string
+		may     []string
+		mayNot  []string
+		subject string
+	}{
+		{"deploy/operator-look-policy.json", []string{d.query.FunctionName}, []string{d.control.FunctionName, d.fn.FunctionName}, "look"},
+		{"deploy/operator-steer-policy.json", []string{d.query.FunctionName, d.control.FunctionName}, []string{d.fn.FunctionName}, "steer"},
+	} {
+		p := readRAMPolicy(t, c.path)
+		for _, s := range p.Statement {
+			if s.Effect == "Allow" && !slices.Equal(s.Action, []string{"fc:InvokeFunction"}) {
+				t.Errorf("%s: allows %v; operators who %s need fc:InvokeFunction alone", c.path, s.Action, c.subject)
+			}
+		}
+		for _, name := range c.may {
+			if !p.allows("fc:InvokeFunction", arn(name)) {
+				t.Errorf("%s: does not let operators who %s invoke %s (%s)", c.path, c.subject, name, arn(name))
+			}
+		}
+		for _, name := range c.mayNot {
+			if p.allows("fc:InvokeFunction", arn(name)) {
+				t.Errorf("%s: lets operators who %s invoke %s", c.path, c.subject, name)
+			}
+		}
+		if p.allows("fc:InvokeFunction", arn("some-other-function")) {
+			t.Errorf("%s: lets operators invoke any function", c.path)
+		}
+	}
 }
