@@ -952,3 +952,167 @@ func TestDeployOperatorPolicies(t *testing.T) {
 		}
 	}
 }
+
+// Every maintenance window is reached: for each day of a year (daylight
+// saving's changes included), a sweep timer fires at a time an upgrade fits
+// in the window of every region SAG_REGIONS names, by MAINTENANCE_WINDOWS or
+// MAINTENANCE_WINDOW. A region whose window no timer reaches would never be
+// swept: the timer's run lists only the regions whose window is open.
+func TestDeployTimersReachEveryWindow(t *testing.T) {
+	d := loadDeployment(t)
+	env := d.fn.EnvironmentVariables
+	cfg, err := handler.ConfigFromEnv(func(name string) string { return env[name] }, d.fn.Region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crons []string
+	for _, tr := range d.fn.Triggers {
+		if tr.TriggerType != "timer" || tr.Config.Enable == nil || !*tr.Config.Enable {
+			continue
+		}
+		if req, err := events.ParseRequest([]byte(tr.Config.Payload)); err == nil && (req.Kind == "" || req.Kind == "sweep") {
+			crons = append(crons, tr.Config.CronExpression)
+		}
+	}
+	for _, problem := range windowsUnreached(cfg, crons, 2027) {
+		t.Errorf("%s: %s", deploySYAML, problem)
+	}
+}
+
+// windowsUnreached says which regions' windows the timers miss on some day
+// of year.
+func windowsUnreached(cfg handler.Config, crons []string, year int) []string {
+	var problems []string
+	for _, region := range cfg.Regions {
+		w := cfg.WindowOf(region)
+		if w.Always() {
+			if len(crons) == 0 {
+				problems = append(problems, region+": no sweep timer")
+			}
+			continue
+		}
+		for day := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() == year; day = day.AddDate(0, 0, 1) {
+			if !reachedOn(w, cfg.UpgradeTime, crons, day) {
+				problems = append(problems, fmt.Sprintf("%s: no sweep timer fires inside its window %s with room for UPGRADE_TIME %v on %s "+
+					"(add a timer in its zone at a time inside the window that exists every day, not in an hour daylight saving skips, e.g. cronExpression 'CRON_TZ=Europe/Berlin 0 5 3 * * *' for 02:00-04:00 there)", region, w, cfg.UpgradeTime, day.Format(time.DateOnly)))
+				break
+			}
+		}
+	}
+	return problems
+}
+
+// reachedOn reports whether a timer fires, on the calendar day of day in
+// the window's zone, at a time an upgrade of d fits in w.
+func reachedOn(w handler.Window, d time.Duration, crons []string, day time.Time) bool {
+	loc := zoneOf(w)
+	start := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	for m := start; m.Before(start.AddDate(0, 0, 1)); m = m.Add(time.Minute) {
+		for _, c := range crons {
+			if at, ok := cronFiresIn(c, m); ok && w.Allows(at, d) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// zoneOf is a window's time zone, from its text ("01:00-05:00 Asia/Shanghai").
+func zoneOf(w handler.Window) *time.Location {
+	_, zone, _ := strings.Cut(w.String(), " ")
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// cronFiresIn reports whether an FC cron expression fires within the minute
+// starting at m, and when.
+func cronFiresIn(expr string, m time.Time) (time.Time, bool) {
+	fields := strings.Fields(expr)
+	loc := time.UTC
+	if len(fields) > 0 && strings.HasPrefix(fields[0], "CRON_TZ=") {
+		loc, _ = time.LoadLocation(strings.TrimPrefix(fields[0], "CRON_TZ="))
+		fields = fields[1:]
+	}
+	if len(fields) != 6 || loc == nil {
+		return time.Time{}, false
+	}
+	local := m.In(loc)
+	dow := int(local.Weekday())
+	values := []int{0, local.Minute(), local.Hour(), local.Day(), int(local.Month()), dow}
+	for i := 1; i < 6; i++ {
+		if !cronFields[i].matches(fields[i], values[i]) && !(i == 5 && dow == 0 && cronFields[i].matches(fields[i], 7)) {
+			return time.Time{}, false
+		}
+	}
+	for s := 0; s < 60; s++ {
+		if cronFields[0].matches(fields[0], s) {
+			return m.Truncate(time.Minute).Add(time.Duration(s) * time.Second), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// matches reports whether a cron field (checked by check) takes v.
+func (c cronField) matches(field string, v int) bool {
+	if field == "?" {
+		return true
+	}
+	for _, item := range strings.Split(field, ",") {
+		base, stepText, hasStep := strings.Cut(item, "/")
+		step := 1
+		if hasStep {
+			step, _ = strconv.Atoi(stepText)
+		}
+		lo, hi := c.min, c.max
+		if base != "*" {
+			a, _, isRange := strings.Cut(base, "-")
+			lo, _ = c.value(a)
+			hi = lo
+			if isRange {
+				_, b, _ := strings.Cut(base, "-")
+				hi, _ = c.value(b)
+			} else if hasStep {
+				hi = c.max
+			}
+		}
+		if v >= lo && v <= hi && (v-lo)%step == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// The check itself: a second region's window needs its own timer, across
+// daylight saving's changes.
+func TestWindowsUnreached(t *testing.T) {
+	cfg, err := handler.ConfigFromEnv(func(name string) string {
+		return map[string]string{"SAG_REGIONS": "cn-shanghai,eu-central-1", "MAINTENANCE_WINDOW": "01:00-05:00",
+			"MAINTENANCE_WINDOWS": "eu-central-1=02:00-04:00@Europe/Berlin"}[name]
+	}, "cn-shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shanghai := "CRON_TZ=Asia/Shanghai 0 5 1 * * *"
+	if p := windowsUnreached(cfg, []string{shanghai}, 2027); len(p) != 1 || !strings.HasPrefix(p[0], "eu-central-1:") {
+		t.Fatalf("Berlin without a timer: %v", p)
+	}
+	// 02:05 Berlin time does not exist on the day clocks spring forward
+	// (02:00 → 03:00): that night is missed. 03:05 exists every day.
+	if p := windowsUnreached(cfg, []string{shanghai, "CRON_TZ=Europe/Berlin 0 5 2 * * *"}, 2027); len(p) != 1 || !strings.Contains(p[0], "2027-03-28") {
+		t.Fatalf("a Berlin timer at 02:05: %v", p)
+	}
+	if p := windowsUnreached(cfg, []string{shanghai, "CRON_TZ=Europe/Berlin 0 5 3 * * *"}, 2027); len(p) != 0 {
+		t.Fatalf("with Berlin's timer at 03:05: %v", p)
+	}
+	// 00:30 UTC is 02:30 in Berlin's summer, but 01:30 in its winter.
+	if p := windowsUnreached(cfg, []string{shanghai, "0 30 0 * * *"}, 2027); len(p) != 1 {
+		t.Fatalf("a UTC timer that misses Berlin's winter: %v", p)
+	}
+	// Hourly reaches every window.
+	if p := windowsUnreached(cfg, []string{"0 5 * * * *"}, 2027); len(p) != 0 {
+		t.Fatalf("hourly: %v", p)
+	}
+}

@@ -40,6 +40,9 @@ type Report struct {
 	History *History `json:"history,omitempty"`
 	// Plan says how a plan request was evaluated.
 	Plan *Plan `json:"plan,omitempty"`
+	// RegionsClosed are the regions a sweep did not list, each with the
+	// next opening of its own window (MAINTENANCE_WINDOWS).
+	RegionsClosed map[string]time.Time `json:"regionsClosed,omitempty"`
 }
 
 // Status is how the fleet's upgrades stand, from the ledger alone.

@@ -146,37 +146,38 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 // of gateways already in it need none, fresh gateways take a place of the
 // wave, and while the breaker is open none goes.
 func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (admitted []*candidate) {
-	byKey := map[rolloutKey][]*candidate{}
-	var keys []rolloutKey
+	byKey := map[shareKey][]*candidate{}
+	var keys []shareKey
 	for _, c := range open {
-		if _, ok := byKey[c.key()]; !ok {
-			keys = append(keys, c.key())
+		sk := gt.shareOf(c)
+		if _, ok := byKey[sk]; !ok {
+			keys = append(keys, sk)
 		}
-		byKey[c.key()] = append(byKey[c.key()], c)
+		byKey[sk] = append(byKey[sk], c)
 	}
 	for _, c := range cands {
 		if c.fresh {
-			gt.rollouts.sawFresh(c.key()) // the population counts them, held back or not
+			gt.rollouts.sawFresh(c.key(), c.g.Region) // the population counts them, held back or not
 		}
 	}
-	for _, k := range keys {
+	for _, sk := range keys {
 		var fresh, retries []*candidate
-		for _, c := range byKey[k] {
+		for _, c := range byKey[sk] {
 			if c.fresh {
 				fresh = append(fresh, c)
 			} else {
 				retries = append(retries, c)
 			}
 		}
-		d, err := gt.rollouts.admit(ctx, j, k, len(fresh), len(retries))
+		d, err := gt.rollouts.admit(ctx, j, sk.k, sk.region, len(fresh), len(retries))
 		if err != nil {
-			for _, c := range byKey[k] {
+			for _, c := range byKey[sk] {
 				gt.wait(j, c, upgrade.ReasonLedgerDown, err.Error())
 			}
 			continue
 		}
 		if d.holdsAll() {
-			for _, c := range byKey[k] {
+			for _, c := range byKey[sk] {
 				gt.wait(j, c, d.reason, d.detail)
 			}
 			continue
@@ -190,6 +191,20 @@ func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (adm
 		}
 	}
 	return admitted
+}
+
+// shareKey is what a rollout's allowance is taken for: the rollout, and the
+// region when regions share a wave (MAINTENANCE_WINDOWS).
+type shareKey struct {
+	k      rolloutKey
+	region string
+}
+
+func (gt *gate) shareOf(c *candidate) shareKey {
+	if !gt.rollouts.shared() {
+		return shareKey{k: c.key()}
+	}
+	return shareKey{c.key(), c.g.Region}
 }
 
 // forced decides forced candidates: force passes the window, the waves and
@@ -279,24 +294,25 @@ func (gt *gate) giveBack(ctx context.Context, j job, admitted, calls []*candidat
 		return
 	}
 	type tally struct{ admitted, unused int }
-	byKey := map[rolloutKey]*tally{}
-	var keys []rolloutKey
+	byKey := map[shareKey]*tally{}
+	var keys []shareKey
 	for _, c := range admitted {
 		if !c.viaRollout {
 			continue
 		}
-		t := byKey[c.key()]
+		sk := gt.shareOf(c)
+		t := byKey[sk]
 		if t == nil {
 			t = &tally{}
-			byKey[c.key()] = t
-			keys = append(keys, c.key())
+			byKey[sk] = t
+			keys = append(keys, sk)
 		}
 		t.admitted++
 		if c.fresh && !c.claimed {
 			t.unused++
 		}
 	}
-	for _, k := range keys {
-		gt.rollouts.release(ctx, j, k, byKey[k].admitted, byKey[k].unused)
+	for _, sk := range keys {
+		gt.rollouts.release(ctx, j, sk.k, sk.region, byKey[sk].admitted, byKey[sk].unused)
 	}
 }

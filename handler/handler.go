@@ -183,7 +183,7 @@ func (r *run) finish(ctx context.Context, decoded events.Invocation, startedAt t
 		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
 		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
 		Ledger: r.ledger != nil, Warnings: warnings, Control: r.controls,
-		Status: r.answers.status, History: r.answers.history, Plan: r.answers.plan,
+		Status: r.answers.status, History: r.answers.history, Plan: r.answers.plan, RegionsClosed: r.closed,
 	}
 }
 

@@ -94,18 +94,18 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 	return out, nil
 }
 
-// countBelow counts the gateways of a model whose firmware is older than a
-// version, over the job's regions: one filtered listing page each, which
-// counts without paging.
-func (r *run) countBelow(j job) func(ctx context.Context, model, target string) (int, error) {
-	return func(ctx context.Context, model, target string) (int, error) {
-		below := 0
+// countBelow counts, by region, the gateways of a model whose firmware is
+// older than a version: one filtered listing page per region of the job,
+// which counts without paging.
+func (r *run) countBelow(j job) func(ctx context.Context, model, target string) (map[string]int, error) {
+	return func(ctx context.Context, model, target string) (map[string]int, error) {
+		below := map[string]int{}
 		for _, region := range j.regions {
 			_, total, err := r.reads.page(ctx, region, ListFilter{Model: model, Below: target}, 1)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			below += total
+			below[region] = total
 		}
 		return below, nil
 	}

@@ -70,7 +70,40 @@ type rolloutDoc struct {
 	// wait for an approval (zero: it does not wait).
 	AwaitingSince time.Time `json:"awaitingSince,omitzero"`
 
+	// Regions are the rollout's numbers by region, kept when regions have
+	// windows of their own (MAINTENANCE_WINDOWS): each region's window lets
+	// in its share of a wave, in proportion to its gateways, so the first
+	// window to open does not take the whole wave.
+	Regions map[string]regionCount `json:"regions,omitempty"`
+
 	rev int64 // the ledger revision it was read at, or written as
+}
+
+// regionCount is a rollout's numbers in one region.
+type regionCount struct {
+	// Fresh: gateways due that had not started it, as the last full sweep
+	// of the region counted; Below: those below its version, as the last
+	// planner counted (population = started + fresh = below + verified).
+	Fresh int `json:"fresh"`
+	Below int `json:"below"`
+	LetIn int `json:"letIn"` // gateways let in so far
+}
+
+// shared reports whether a wave's allowance is shared among regions.
+func (ro *rollouts) shared() bool { return len(ro.cfg.Windows) > 0 }
+
+// regionShare is how many of a wave's cap gateways a region may let in: its
+// part of the model's gateways, rounded up (all of it when the sizes are
+// unknown).
+func regionShare(cap int, sizes map[string]int, region string) int {
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if total == 0 {
+		return cap
+	}
+	return int(math.Ceil(float64(cap) * float64(sizes[region]) / float64(total)))
 }
 
 // stats are the rollout's numbers from its document.
@@ -105,10 +138,16 @@ type rollouts struct {
 	source  string                  // the events' source
 
 	mu    sync.Mutex
-	moves map[rolloutKey]map[State]int   // record moves not yet in the documents
-	base  map[rolloutKey]int             // gateways started when the run first saw each rollout
-	fresh map[rolloutKey]int             // candidates of this run that had not started each rollout
-	seen  map[rolloutKey]upgrade.Rollout // for the report
+	moves map[rolloutKey]map[State]int // record moves not yet in the documents
+	base  map[rolloutKey]int           // gateways started when the run first saw each rollout
+	fresh map[rolloutKey]int           // candidates of this run that had not started each rollout
+	// freshIn is fresh by region.
+	freshIn map[rolloutKey]map[string]int
+	// sizes are each model's gateways by region (MAINTENANCE_WINDOWS): a
+	// region's share of a wave.
+	sizes     map[string]map[string]int
+	sizesRead bool                           // sizes are this run's count, or the ledger's
+	seen      map[rolloutKey]upgrade.Rollout // for the report
 }
 
 func keyOf(rec Record) rolloutKey { return rolloutKey{rec.VersionType, rec.Model, rec.Target} }
@@ -155,13 +194,17 @@ func (ro *rollouts) dropMoves(k rolloutKey, applied map[State]int) {
 	}
 }
 
-func (ro *rollouts) sawFresh(k rolloutKey) {
+func (ro *rollouts) sawFresh(k rolloutKey, region string) {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
 	if ro.fresh == nil {
-		ro.fresh = map[rolloutKey]int{}
+		ro.fresh, ro.freshIn = map[rolloutKey]int{}, map[rolloutKey]map[string]int{}
 	}
 	ro.fresh[k]++
+	if ro.freshIn[k] == nil {
+		ro.freshIn[k] = map[string]int{}
+	}
+	ro.freshIn[k][region]++
 }
 
 // update reads a rollout's document, folds the run's moves into it, lets
@@ -223,17 +266,22 @@ func (ro *rollouts) recount(ctx context.Context, j job) {
 		return
 	}
 	counts := map[rolloutKey]map[State]int{}
+	started := map[rolloutKey]map[string]int{} // by region
 	for _, rec := range recs {
 		k := keyOf(rec)
 		if counts[k] == nil {
-			counts[k] = map[State]int{}
+			counts[k], started[k] = map[State]int{}, map[string]int{}
 		}
 		counts[k][rec.State]++
+		started[k][rec.Region]++ // every state scanned has started the rollout
 	}
 	for k, c := range counts {
 		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 			doc.Records, doc.Reserved, doc.CountedAt = c, 0, ro.now()
 			doc.Allocated = doc.stats().started
+			if ro.shared() {
+				doc.Regions = recountRegions(doc.Regions, started[k])
+			}
 			return nil
 		})
 		if err != nil {
@@ -246,6 +294,22 @@ func (ro *rollouts) recount(ctx context.Context, j job) {
 		ro.base[k] = rolloutDoc{Records: c}.stats().started
 		ro.mu.Unlock()
 	}
+}
+
+// recountRegions sets what each region let in to its gateways that
+// started the rollout, from a scan of the ledger.
+func recountRegions(old map[string]regionCount, started map[string]int) map[string]regionCount {
+	out := map[string]regionCount{}
+	for region, rc := range old {
+		rc.LetIn = 0
+		out[region] = rc
+	}
+	for region, n := range started {
+		rc := out[region]
+		rc.LetIn = n
+		out[region] = rc
+	}
+	return out
 }
 
 // cap is how many gateways the wave lets in, of a population.
@@ -296,8 +360,12 @@ func awaitingDetail(doc rolloutDoc) string {
 // and takes them from the wave's allowance. It reviews the rollout first,
 // publishing each transition. Wave sizes are shares of the population a
 // full sweep counted last (the canary needs none).
-func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retries int) (decision, error) {
+func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, region string, fresh, retries int) (decision, error) {
 	var d decision
+	var sizes map[string]int
+	if ro.shared() && region != "" {
+		sizes = ro.sizesOf(ctx, k.model)
+	}
 	_, err := ro.update(ctx, j, k, true, func(doc *rolloutDoc) []string {
 		d = decision{}
 		var transitions []string
@@ -342,9 +410,28 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, fresh, retri
 				}
 			}
 		}
+		if ro.shared() && region != "" && !doc.Done && d.allow > 0 {
+			// The region's share of the wave: a window that opens first
+			// takes its part, not the whole wave.
+			cap, rc := ro.waveCap(doc.Wave, doc.Population), doc.Regions[region]
+			share := regionShare(cap, sizes, region)
+			if room := max(share-rc.LetIn, 0); room < d.allow {
+				d.allow, d.reason = room, upgrade.ReasonWave
+				d.detail = fmt.Sprintf("%s's share of wave %d is %d of %d (%d of the model's gateways are in its region; %v), %d already in",
+					region, doc.Wave, share, cap, sizes[region], sizes, rc.LetIn)
+			}
+		}
 		if !d.holdsAll() {
 			doc.Allocated += d.allow
 			doc.Reserved += d.allow + retries
+			if ro.shared() && region != "" {
+				if doc.Regions == nil {
+					doc.Regions = map[string]regionCount{}
+				}
+				rc := doc.Regions[region]
+				rc.LetIn += d.allow
+				doc.Regions[region] = rc
+			}
 		}
 		ro.log.Info().Str("rollout", k.id()).Int("wave", doc.Wave).Int("waveLimit", ro.waveCap(doc.Wave, doc.Population)).
 			Int("population", doc.Population).Int("allocated", doc.Allocated).Int("started", st.started).
@@ -396,10 +483,14 @@ func (ro *rollouts) awaits(doc rolloutDoc) bool {
 // release folds a chunk's calls into a rollout: its reservations end (the
 // claims it made are counted as records now), and the fresh gateways it let
 // in but did not start give their allowance back.
-func (ro *rollouts) release(ctx context.Context, j job, k rolloutKey, admitted, unusedFresh int) {
+func (ro *rollouts) release(ctx context.Context, j job, k rolloutKey, region string, admitted, unusedFresh int) {
 	_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 		doc.Reserved = max(doc.Reserved-admitted, 0)
 		doc.Allocated = max(doc.Allocated-unusedFresh, 0)
+		if rc, ok := doc.Regions[region]; ok {
+			rc.LetIn = max(rc.LetIn-unusedFresh, 0)
+			doc.Regions[region] = rc
+		}
 		transitions := ro.review(doc)
 		ro.report(k, *doc, doc.BreakerReason)
 		return transitions
@@ -588,8 +679,26 @@ func (ro *rollouts) countPopulation(ctx context.Context, j job) {
 	for k, n := range fresh {
 		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
 			ro.mu.Lock()
-			doc.Population = ro.base[k] + n
-			ro.mu.Unlock()
+			defer ro.mu.Unlock()
+			if !ro.shared() {
+				doc.Population = ro.base[k] + n
+				return nil
+			}
+			// By region: those of the regions this sweep listed (the others
+			// keep what their own sweeps counted).
+			if doc.Regions == nil {
+				doc.Regions = map[string]regionCount{}
+			}
+			fresh := 0
+			for _, region := range j.regions {
+				rc := doc.Regions[region]
+				rc.Fresh = ro.freshIn[k][region]
+				doc.Regions[region] = rc
+			}
+			for _, rc := range doc.Regions {
+				fresh += rc.Fresh
+			}
+			doc.Population = ro.base[k] + fresh
 			return nil
 		})
 		if err != nil {
@@ -637,7 +746,7 @@ func hash(s string) uint32 {
 // gateways it covers: those of its model still below its version (counted
 // by countBelow) and those verified on it. Batches see only their own
 // gateways; the planner sees the fleet.
-func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(ctx context.Context, model, target string) (int, error)) {
+func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(ctx context.Context, model, target string) (map[string]int, error)) {
 	docs, err := retrying(ctx, ro.lcall, func(ctx context.Context) ([]Doc, error) {
 		return ro.ledger.ListDocs(ctx, "rollout#"+string(upgrade.VersionDevice)+"#")
 	})
@@ -661,8 +770,28 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(
 		}
 		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
 		_, err = ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
-			doc.Population = below + doc.stats().verified
-			ro.log.Info().Str("rollout", d.ID).Int("population", doc.Population).Int("belowTarget", below).Msg("rollout population")
+			total := 0
+			for _, n := range below {
+				total += n
+			}
+			doc.Population = total + doc.stats().verified
+			if ro.shared() {
+				// The regions this planner did not list keep their count.
+				if doc.Regions == nil {
+					doc.Regions = map[string]regionCount{}
+				}
+				for region, n := range below {
+					rc := doc.Regions[region]
+					rc.Below = n
+					doc.Regions[region] = rc
+				}
+				total = 0
+				for _, rc := range doc.Regions {
+					total += rc.Below
+				}
+				doc.Population = total + doc.stats().verified
+			}
+			ro.log.Info().Str("rollout", d.ID).Int("population", doc.Population).Int("belowTarget", total).Msg("rollout population")
 			return nil
 		})
 		if err != nil {

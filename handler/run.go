@@ -50,6 +50,7 @@ type run struct {
 	controls     []upgrade.Control    // what control requests changed
 	controlErrs  []string             // control requests that could not be carried out
 	kinds        []upgrade.Kind       // of the requests taken, in order
+	closed       map[string]time.Time // regions not listed: their window is closed until then
 	answers      answers              // what the queries asked
 	unanswered   []string             // queries the ledger could not be read for
 	aborted      []string             // requests a panic ended

@@ -23,7 +23,12 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if j.retryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
 	}
+	all := j.regions
+	if j.regions = r.openRegions(j); len(j.regions) == 0 {
+		return
+	}
 	fleet, listErr := r.list(ctx, j)
+	r.measureRegions(ctx, j, all, fleet)
 	// Both version types, whatever the request's: one in flight holds the
 	// other back.
 	records, err := r.book.read(ctx, fleet, []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi})
