@@ -62,7 +62,7 @@ func TestSweepListsOnlyOpenRegions(t *testing.T) {
 func TestWaveSharedAmongRegions(t *testing.T) {
 	lh, sag := twoWindows(t, 30, 10)
 	lh.h.Config.RolloutCanary = 8
-	report, _ := lh.invoke(t, `{}`) // Shanghai's window
+	report, _ := lh.invoke(t, `{}`)   // Shanghai's window
 	if report.Counts.Requested != 6 { // ⌈8 × 30/40⌉
 		t.Fatalf("Shanghai's window: %d requested, want 6 of the canary's 8", report.Counts.Requested)
 	}
