@@ -74,6 +74,13 @@ func (r *run) controlled(ctx context.Context, m events.Message, j job, ctls []up
 			}
 		}
 	}
+	return r.ended(m, j, err, "control request failed", &r.controlErrs)
+}
+
+// ended reports how a control request or a query ended: refused, it is
+// rejected (and the problem returned); otherwise err, if any, is logged
+// (as failed) and added to failures, which fail the invocation.
+func (r *run) ended(m events.Message, j job, err error, failed string, failures *[]string) (rejected string) {
 	if err == nil {
 		return ""
 	}
@@ -82,9 +89,9 @@ func (r *run) controlled(ctx context.Context, m events.Message, j job, ctls []up
 		r.report(j, rejection(m, reason), 0)
 		return err.Error()
 	}
-	r.log.Error().Err(err).Str("kind", string(j.kind)).Str("correlationId", j.info.CorrelationID).Msg("control request failed")
+	r.log.Error().Err(err).Str("kind", string(j.kind)).Str("correlationId", j.info.CorrelationID).Msg(failed)
 	r.mu.Lock()
-	r.controlErrs = append(r.controlErrs, fmt.Sprintf("%s: %v", j.kind, err))
+	*failures = append(*failures, fmt.Sprintf("%s: %v", j.kind, err))
 	r.mu.Unlock()
 	return ""
 }
@@ -123,17 +130,5 @@ func (r *run) answer(ctx context.Context, m events.Message, j job) (rejected str
 			r.mu.Unlock()
 		}
 	}
-	if err == nil {
-		return ""
-	}
-	if reason := refusal(err); reason != "" {
-		m.Err = err
-		r.report(j, rejection(m, reason), 0)
-		return err.Error()
-	}
-	r.log.Error().Err(err).Str("kind", string(j.kind)).Msg("query not answered")
-	r.mu.Lock()
-	r.unanswered = append(r.unanswered, fmt.Sprintf("%s: %v", j.kind, err))
-	r.mu.Unlock()
-	return ""
+	return r.ended(m, j, err, "query not answered", &r.unanswered)
 }
