@@ -74,6 +74,9 @@ type Config struct {
 	// ControlEndpoint marks the operators' function: deployed with no
 	// trigger, it alone serves control requests and force (authority.go).
 	ControlEndpoint bool `json:"controlEndpoint"`
+	// PublishOutcomes is "all" (an event per gateway and version type) or
+	// "changes" (none for a gateway that is simply up to date).
+	PublishOutcomes string `json:"publishOutcomes"`
 	// QueryEndpoint marks the look-only function: deployed with no
 	// trigger, it answers status, history and plan, and nothing else.
 	QueryEndpoint bool `json:"queryEndpoint"`
@@ -113,6 +116,12 @@ func (c Config) WindowOf(region string) Window {
 
 // Manual reports whether a rollout's waves wait for an operator's approval.
 func (c Config) Manual() bool { return c.RolloutApproval == ApprovalManual }
+
+// PUBLISH_OUTCOMES's values.
+const (
+	PublishAll     = "all"
+	PublishChanges = "changes"
+)
 
 // ROLLOUT_APPROVAL's values.
 const (

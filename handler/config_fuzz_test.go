@@ -60,6 +60,7 @@ var configSeeds = map[string][]string{
 	"BATCH_SIZE":             {"50", "1000", "1001"},
 	"MAX_UPGRADES_PER_NIGHT": {"0", "500", "-1", "1e3"},
 	"ROLLOUT_APPROVAL":       {"auto", "manual", "Manual"},
+	"PUBLISH_OUTCOMES":       {"all", "changes", "none"},
 	"QUERY_ENDPOINT":         {"true", "false"},
 	"MAINTENANCE_WINDOWS": {"cn-shanghai=01:00-05:00@Asia/Shanghai;eu-central-1=02:00-04:00@Europe/Berlin",
 		"cn-shanghai=01:00-05:00", "xx=01:00-05:00@UTC", "cn-shanghai=01:00-01:00@UTC;", "cn-shanghai=1:00-5:00@Asia/Shanghai;cn-shanghai=02:00-03:00@UTC"},

@@ -79,6 +79,8 @@ var configVars = []configVar{
 	urlVar("MNS_ENDPOINT", func(w *Wiring) *string { return &w.MNSEndpoint },
 		"MNS endpoint", ""),
 	stringVar("OUTCOME_TOPIC", func(w *Wiring) *string { return &w.OutcomeTopic }, "topic for outcome events"),
+	{name: "PUBLISH_OUTCOMES", def: PublishAll, values: "`all` or `changes`",
+		meaning: "which outcomes are published", read: readPublishOutcomes},
 	stringVar("WORK_QUEUE", func(w *Wiring) *string { return &w.WorkQueue }, "queue for fan-out and continuations"),
 	urlVar("LEDGER_ENDPOINT", func(w *Wiring) *string { return &w.LedgerEndpoint }, "the ledger's Tablestore endpoint", ""),
 	stringVar("LEDGER_INSTANCE", func(w *Wiring) *string { return &w.LedgerInstance }, "the ledger's Tablestore instance"),
@@ -354,6 +356,14 @@ func readWindows(s *settings, value string) error {
 		s.cfg.Windows[region] = w
 	}
 	return errors.Join(errs...)
+}
+
+func readPublishOutcomes(s *settings, value string) error {
+	if value != PublishAll && value != PublishChanges {
+		return fmt.Errorf("%q is not all or changes", value)
+	}
+	s.cfg.PublishOutcomes = value
+	return nil
 }
 
 func readApproval(s *settings, value string) error {

@@ -245,3 +245,34 @@ func TestShortLeaseWarns(t *testing.T) {
 		t.Errorf("warnings %q with a lease longer than the invocation", report.Warnings)
 	}
 }
+
+// PUBLISH_OUTCOMES=changes publishes no event for a gateway that is simply
+// up to date, and every other one; the report and the log keep them all.
+func TestPublishOutcomesChanges(t *testing.T) {
+	for _, mode := range []string{PublishAll, PublishChanges} {
+		sag := upgradingSAG(gateway("sag-old", "2.0.8"), gateway("sag-new", "2.3.1"), gateway("sag-off", "2.0.8"))
+		sag.gateways[2].Status = "Offline"
+		hs := newHarness(t, sag, func(c *Config) { c.PublishOutcomes = mode })
+		report, err := hs.invoke(t, `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(report.Results) != 3 || strings.Count(hs.logs.String(), `"message":"decision"`) != 3 {
+			t.Fatalf("%s: %d results, %d decision lines", mode, len(report.Results), strings.Count(hs.logs.String(), `"message":"decision"`))
+		}
+		var subjects []string
+		for _, ev := range hs.pub.events {
+			if ev.Type != events.RunCompletedType {
+				subjects = append(subjects, ev.Subject)
+			}
+		}
+		slices.Sort(subjects)
+		want := "sag-new sag-off sag-old"
+		if mode == PublishChanges {
+			want = "sag-off sag-old"
+		}
+		if strings.Join(subjects, " ") != want {
+			t.Fatalf("%s: events for %v, want %s", mode, subjects, want)
+		}
+	}
+}

@@ -23,6 +23,9 @@ type reporter struct {
 	log zerolog.Logger
 	out *outbox
 	now func() time.Time
+	// changesOnly publishes no event for a gateway that is simply up to
+	// date (PUBLISH_OUTCOMES=changes); its log line and report entry stay.
+	changesOnly bool
 
 	mu      sync.Mutex
 	results []upgrade.Result
@@ -40,8 +43,8 @@ type jobOutcomes struct {
 	results, unreachable int
 }
 
-func newReporter(log zerolog.Logger, out *outbox, now func() time.Time) *reporter {
-	return &reporter{log: log, out: out, now: now, scanned: map[string]bool{}}
+func newReporter(log zerolog.Logger, out *outbox, now func() time.Time, changesOnly bool) *reporter {
+	return &reporter{log: log, out: out, now: now, changesOnly: changesOnly, scanned: map[string]bool{}}
 }
 
 // newJob starts the tally of a job that names the gateways named (none: its
@@ -117,6 +120,9 @@ func (rp *reporter) report(j job, res upgrade.Result, took time.Duration) {
 		ev.Bool("force", true)
 	}
 	ev.Msg("decision")
+	if rp.changesOnly && res.Outcome == upgrade.OutcomeSkipped && res.Reason == upgrade.ReasonUpToDate {
+		return
+	}
 	rp.out.add(events.OutcomeEvent(rp.out.source, j.info, res, rp.now()))
 }
 

@@ -82,7 +82,7 @@ func newRun(ctx context.Context, set setting, requestID, source string, cloud Cl
 	lcall := &caller{stopAt: b.stopAt, endAt: b.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
 	out := newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, source, log, b.publishBy, b.keepBy, set.topic)
 	r := &run{
-		reporter: newReporter(log, out, now),
+		reporter: newReporter(log, out, now, cfg.PublishOutcomes == PublishChanges),
 		cfg:      cfg, info: info, requestID: requestID, log: log, now: now, control: set.control, query: set.query,
 		ledger: cloud.Ledger, work: cloud.Work, api: api, lcall: lcall, out: out,
 		reads:    &sagReader{sag: cloud.SAG, api: api},
