@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -88,9 +89,13 @@ type deployProps struct {
 		EnableInstanceMetrics bool   `yaml:"enableInstanceMetrics"`
 		LogBeginRule          string `yaml:"logBeginRule"`
 	} `yaml:"logConfig"`
+	ConcurrencyConfig *struct {
+		ReservedConcurrency int `yaml:"reservedConcurrency"`
+	} `yaml:"concurrencyConfig"`
 	AsyncInvokeConfig *struct {
-		MaxAsyncRetryAttempts     *int `yaml:"maxAsyncRetryAttempts"`
-		MaxAsyncEventAgeInSeconds int  `yaml:"maxAsyncEventAgeInSeconds"`
+		Qualifier                 string `yaml:"qualifier"`
+		MaxAsyncRetryAttempts     *int   `yaml:"maxAsyncRetryAttempts"`
+		MaxAsyncEventAgeInSeconds int    `yaml:"maxAsyncEventAgeInSeconds"`
 		DestinationConfig         struct {
 			OnSuccess *deployDestination `yaml:"onSuccess"`
 			OnFailure *deployDestination `yaml:"onFailure"`
@@ -154,6 +159,9 @@ type deployTriggerConfig struct {
 			CountBasedWindow int `yaml:"CountBasedWindow"`
 			TimeBasedWindow  int `yaml:"TimeBasedWindow"`
 		} `yaml:"batchWindow"`
+		DeadLetterQueue *struct {
+			Arn string `yaml:"Arn"`
+		} `yaml:"deadLetterQueue"`
 	} `yaml:"runOptions"`
 }
 
@@ -1114,5 +1122,430 @@ func TestWindowsUnreached(t *testing.T) {
 	// Hourly reaches every window.
 	if p := windowsUnreached(cfg, []string{"0 5 * * * *"}, 2027); len(p) != 0 {
 		t.Fatalf("hourly: %v", p)
+	}
+}
+
+// deployFunctions are the three functions s.yaml deploys, by resource name.
+func (d deployment) functions() []struct {
+	name  string
+	props deployProps
+} {
+	return []struct {
+		name  string
+		props deployProps
+	}{{d.name, d.fn}, {d.controlName, d.control}, {d.queryName, d.query}}
+}
+
+// fc3Pinned is how a pinned component is written: fc3@<version>, the form
+// Serverless Devs' loader splits at "@" and fetches as that release's tag
+// (Serverless-Devs/toolkit packages/load-component/src/utils/index.ts,
+// getProvider and getUrlWithVersion).
+var fc3Pinned = regexp.MustCompile(`^fc3@(\d+\.\d+\.\d+)$`)
+
+// componentProblems: every function uses one pinned fc3 release, so a new
+// fc3 cannot change what `s deploy` does unseen (this file's knowledge of
+// fc3 is of one release's source).
+func componentProblems(d deployment) []string {
+	var problems []string
+	versions := map[string]bool{}
+	for name, r := range d.spec.Resources {
+		m := fc3Pinned.FindStringSubmatch(r.Component)
+		if m == nil {
+			problems = append(problems, fmt.Sprintf("resource %s: component %q is not pinned: write fc3@<version>, a published release (devsapp/fc3 publish.yaml, its tag)", name, r.Component))
+			continue
+		}
+		versions[m[1]] = true
+	}
+	if len(versions) > 1 {
+		problems = append(problems, fmt.Sprintf("the resources pin different fc3 releases %v: one deploy, one component", slices.Sorted(maps.Keys(versions))))
+	}
+	return problems
+}
+
+// aliasProblems: every trigger invokes the alias, and the asynchronous
+// settings (retries, onFailure) are written for that qualifier: fc3 writes
+// asyncInvokeConfig for its `qualifier` alone, LATEST when it is unset
+// (devsapp/fc3 0.1.22, src/subCommands/deploy/impl/async_invoke_config.ts),
+// and FC keeps them per qualifier, so settings on LATEST would not apply to
+// what the triggers invoke.
+func aliasProblems(d deployment) []string {
+	var problems []string
+	alias := d.spec.Vars["alias"]
+	// FC's alias names: a letter or _, then letters, digits, _ and -, up to
+	// 128 (internal/cloudsim/fcapi checks the same); LATEST names no version.
+	if !regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]{0,127}$`).MatchString(alias) || alias == "LATEST" {
+		return []string{fmt.Sprintf("vars.alias %q: want the name of an alias such as live (not LATEST: `s deploy` would change what the triggers run at once)", alias)}
+	}
+	for i, tr := range d.fn.Triggers {
+		if tr.Qualifier != alias {
+			problems = append(problems, fmt.Sprintf("%s: qualifier %q, want the alias %q: a trigger on LATEST runs whatever was deployed last, and a rollback is a redeploy", d.triggerAt(i), tr.Qualifier, alias))
+		}
+	}
+	if a := d.fn.AsyncInvokeConfig; a == nil || a.Qualifier != alias {
+		got := "LATEST (unset)"
+		if a != nil && a.Qualifier != "" {
+			got = a.Qualifier
+		}
+		problems = append(problems, fmt.Sprintf("%s: qualifier is %s, want the alias %q: fc3 writes the retries and onFailure for that qualifier only, and the triggers invoke the alias", d.at("asyncInvokeConfig"), got, alias))
+	}
+	return problems
+}
+
+// rateProblems: with today's static pacing each instance makes up to
+// API_QPS calls a second of each SAG action, and FC runs one invocation per
+// instance of a go1 function, so the reserved concurrency of each function
+// times its API_QPS, summed over the three (all call SAG), is what the
+// account can ask of an action at once. It must stay within the limit the
+// operator configures (SAG publishes none): beyond it the service answers
+// Throttling.User (16% of calls at twice the limit, README "Benchmarks").
+func rateProblems(d deployment) []string {
+	var problems []string
+	limit, err := strconv.ParseFloat(d.spec.Vars["sagRateLimit"], 64)
+	if err != nil || !(limit > 0) {
+		problems = append(problems, fmt.Sprintf("vars.sagRateLimit %q: want the SAG calls a second the account may make of each action, a number above 0", d.spec.Vars["sagRateLimit"]))
+	}
+	var asked float64
+	var terms []string
+	for _, f := range d.functions() {
+		c := f.props.ConcurrencyConfig
+		if c == nil || c.ReservedConcurrency < 1 {
+			problems = append(problems, fmt.Sprintf("resource %s: no concurrencyConfig.reservedConcurrency of 1 or more: nothing bounds how many of its instances call SAG at once (0 would disable the function)", f.name))
+			continue
+		}
+		cfg, err := handler.ConfigFromEnv(func(name string) string { return f.props.EnvironmentVariables[name] }, f.props.Region)
+		if err != nil {
+			continue // TestDeployEnvironment reports it
+		}
+		asked += float64(c.ReservedConcurrency) * cfg.APIQPS
+		terms = append(terms, fmt.Sprintf("%s %d × %g", f.name, c.ReservedConcurrency, cfg.APIQPS))
+	}
+	if limit > 0 && asked > limit {
+		problems = append(problems, fmt.Sprintf("instances × API_QPS is %s = %g calls a second of each SAG action, above vars.sagRateLimit %g: lower a reserved concurrency or API_QPS",
+			strings.Join(terms, " + "), asked, limit))
+	}
+	return problems
+}
+
+// deadLetterProblems: a work item EventBridge cannot hand to the function
+// (after its push retries) goes to a dead-letter queue, not nowhere. The
+// keys and the ARN form come from FC's API 2023-03-30 structs RunOptions
+// (deadLetterQueue) and DeadLetterQueue (Arn), EventBridge's SDK example of
+// RunOptions.DeadLetterQueue.Arn, acs:mns:cn-hangzhou:<account>:/queues/<name>
+// (aliyun eventbridge-20200401), and devsapp/fc3 __tests__/complete-props.yaml.
+// fc3's schema does not look inside triggerConfig, so only this test does.
+func deadLetterProblems(d deployment) []string {
+	var problems []string
+	for i, tr := range d.fn.Triggers {
+		if tr.TriggerType != "eventbridge" {
+			continue
+		}
+		ro := tr.Config.RunOptions
+		where := d.triggerAt(i)
+		if ro.DeadLetterQueue == nil || ro.DeadLetterQueue.Arn == "" {
+			problems = append(problems, fmt.Sprintf("%s: no runOptions.deadLetterQueue.Arn: a work item that cannot be delivered is dropped", where))
+			continue
+		}
+		arn := ro.DeadLetterQueue.Arn
+		if err := checkMNSArn(arn, d.fn.Region, false); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: deadLetterQueue: %v", where, err))
+		} else if !strings.Contains(arn, ":/queues/") {
+			problems = append(problems, fmt.Sprintf("%s: deadLetterQueue %q is not a queue (acs:mns:<region>:<account>:/queues/<name>)", where, arn))
+		} else if queue := arn[strings.LastIndex(arn, "/")+1:]; queue == d.fn.EnvironmentVariables["WORK_QUEUE"] {
+			problems = append(problems, fmt.Sprintf("%s: deadLetterQueue is WORK_QUEUE itself: an item that cannot be delivered would come round for ever", where))
+		}
+		// EventBridge uses the dead-letter queue only when it tolerates
+		// errors; with NONE a failing item stops the stream instead.
+		if ro.ErrorsTolerance != "ALL" {
+			problems = append(problems, fmt.Sprintf("%s: errorsTolerance %q: with a dead-letter queue it is ALL (NONE stops the stream at the first item it cannot deliver)", where, ro.ErrorsTolerance))
+		}
+	}
+	return problems
+}
+
+// Public endpoints, on HTTPS, in the function's region. The function
+// reaches SAG's OpenAPI over the internet anyway (internetAccess), so MNS
+// and Tablestore go the same way: one route, TLS on every call, no VPC to
+// configure. An MNS "-internal" endpoint (plain HTTP) or a Tablestore VPC
+// endpoint would mix two.
+var (
+	deployMNSEndpoint    = regexp.MustCompile(`^https://([0-9]+)\.mns\.([a-z0-9-]+)\.aliyuncs\.com/?$`)
+	deployLedgerEndpoint = regexp.MustCompile(`^https://([a-z][a-z0-9-]*)\.([a-z0-9-]+)\.ots\.aliyuncs\.com/?$`)
+)
+
+func endpointProblems(d deployment) []string {
+	var problems []string
+	for _, f := range d.functions() {
+		if f.props.InternetAccess == nil || !*f.props.InternetAccess {
+			problems = append(problems, fmt.Sprintf("resource %s: internetAccess is not true: SAG, MNS and Tablestore are reached on their public endpoints", f.name))
+		}
+	}
+	env := d.fn.EnvironmentVariables
+	mns := deployMNSEndpoint.FindStringSubmatch(env["MNS_ENDPOINT"])
+	switch {
+	case mns == nil:
+		problems = append(problems, fmt.Sprintf("MNS_ENDPOINT %q is not the public HTTPS endpoint https://<account>.mns.<region>.aliyuncs.com", env["MNS_ENDPOINT"]))
+	case mns[1] != deployTestAccount || mns[2] != d.fn.Region:
+		problems = append(problems, fmt.Sprintf("MNS_ENDPOINT %q: want ${config('AccountID')} and the function's region %s", env["MNS_ENDPOINT"], d.fn.Region))
+	}
+	ots := deployLedgerEndpoint.FindStringSubmatch(env["LEDGER_ENDPOINT"])
+	switch {
+	case ots == nil || strings.HasSuffix(ots[2], "-internal") || strings.Contains(env["LEDGER_ENDPOINT"], ".vpc."):
+		problems = append(problems, fmt.Sprintf("LEDGER_ENDPOINT %q is not the public HTTPS endpoint https://<instance>.<region>.ots.aliyuncs.com", env["LEDGER_ENDPOINT"]))
+	case ots[1] != env["LEDGER_INSTANCE"] || ots[2] != d.fn.Region:
+		problems = append(problems, fmt.Sprintf("LEDGER_ENDPOINT %q: want LEDGER_INSTANCE %q in the function's region %s", env["LEDGER_ENDPOINT"], env["LEDGER_INSTANCE"], d.fn.Region))
+	}
+	return problems
+}
+
+// The production settings of s.yaml, each a check of its own (below, each
+// is shown to catch the mistake it is for).
+var deployChecks = map[string]func(deployment) []string{
+	"component":   componentProblems,
+	"alias":       aliasProblems,
+	"rate":        rateProblems,
+	"dead-letter": deadLetterProblems,
+	"endpoints":   endpointProblems,
+}
+
+func TestDeployProductionSettings(t *testing.T) {
+	d := loadDeployment(t)
+	for _, name := range slices.Sorted(maps.Keys(deployChecks)) {
+		for _, p := range deployChecks[name](d) {
+			t.Errorf("%s: %s", deploySYAML, p)
+		}
+	}
+}
+
+// Each check fails on the mistake it is for: s.yaml as it is, changed in
+// one place.
+func TestDeployProductionChecksCatchMistakes(t *testing.T) {
+	for _, c := range []struct {
+		check, mistake string
+		change         func(d *deployment)
+	}{
+		{"component", "fc3 unpinned", func(d *deployment) { r := d.spec.Resources[d.name]; r.Component = "fc3"; d.spec.Resources[d.name] = r }},
+		{"component", "two releases", func(d *deployment) {
+			r := d.spec.Resources[d.queryName]
+			r.Component = "fc3@0.1.21"
+			d.spec.Resources[d.queryName] = r
+		}},
+		{"alias", "a trigger on LATEST", func(d *deployment) { d.fn.Triggers[0].Qualifier = "LATEST" }},
+		{"alias", "asynchronous settings for LATEST", func(d *deployment) { d.fn.AsyncInvokeConfig.Qualifier = "" }},
+		{"alias", "the alias LATEST", func(d *deployment) { d.spec.Vars["alias"] = "LATEST" }},
+		{"rate", "no cap on the workers", func(d *deployment) { d.fn.ConcurrencyConfig = nil }},
+		{"rate", "no cap on the control function", func(d *deployment) { d.control.ConcurrencyConfig = nil }},
+		{"rate", "a cap of 0", func(d *deployment) { d.query.ConcurrencyConfig.ReservedConcurrency = 0 }},
+		{"rate", "one worker too many", func(d *deployment) { d.fn.ConcurrencyConfig.ReservedConcurrency++ }},
+		{"rate", "a faster API_QPS", func(d *deployment) { d.fn.EnvironmentVariables["API_QPS"] = "20" }},
+		{"rate", "no limit", func(d *deployment) { delete(d.spec.Vars, "sagRateLimit") }},
+		{"dead-letter", "none", func(d *deployment) { last(d.fn.Triggers).Config.RunOptions.DeadLetterQueue = nil }},
+		{"dead-letter", "a topic", func(d *deployment) {
+			last(d.fn.Triggers).Config.RunOptions.DeadLetterQueue.Arn = "acs:mns:" + d.fn.Region + ":" + deployTestAccount + ":/topics/dead"
+		}},
+		{"dead-letter", "a destination ARN", func(d *deployment) { last(d.fn.Triggers).Config.RunOptions.DeadLetterQueue.Arn += "/messages" }},
+		{"dead-letter", "the work queue", func(d *deployment) {
+			last(d.fn.Triggers).Config.RunOptions.DeadLetterQueue.Arn = "acs:mns:" + d.fn.Region + ":" + deployTestAccount + ":/queues/" + d.fn.EnvironmentVariables["WORK_QUEUE"]
+		}},
+		{"dead-letter", "errors not tolerated", func(d *deployment) { last(d.fn.Triggers).Config.RunOptions.ErrorsTolerance = "NONE" }},
+		{"endpoints", "MNS internal", func(d *deployment) {
+			d.fn.EnvironmentVariables["MNS_ENDPOINT"] = "http://" + deployTestAccount + ".mns." + d.fn.Region + "-internal.aliyuncs.com"
+		}},
+		{"endpoints", "Tablestore over VPC", func(d *deployment) {
+			d.fn.EnvironmentVariables["LEDGER_ENDPOINT"] = "https://sag-upgrade." + d.fn.Region + ".vpc.tablestore.aliyuncs.com"
+		}},
+		{"endpoints", "Tablestore internal", func(d *deployment) {
+			d.fn.EnvironmentVariables["LEDGER_ENDPOINT"] = "https://sag-upgrade." + d.fn.Region + "-internal.ots.aliyuncs.com"
+		}},
+		{"endpoints", "no internet", func(d *deployment) { no := false; d.query.InternetAccess = &no }},
+	} {
+		d := loadDeployment(t)
+		if p := deployChecks[c.check](d); len(p) != 0 {
+			t.Fatalf("%s: s.yaml itself: %v", c.check, p)
+		}
+		c.change(&d)
+		if p := deployChecks[c.check](d); len(p) == 0 {
+			t.Errorf("%s check misses %s", c.check, c.mistake)
+		}
+	}
+}
+
+func last[T any](s []T) *T { return &s[len(s)-1] }
+
+const deployReleaseScript = "deploy/release.sh"
+
+// runRelease runs deploy/release.sh with args against a stand-in `s` that
+// records its arguments, one call a line, and returns them.
+func runRelease(t *testing.T, args ...string) ([]string, error) {
+	t.Helper()
+	bin := t.TempDir()
+	log := filepath.Join(bin, "calls")
+	stub := "#!/bin/sh\necho \"$*\" >> " + strconv.Quote(log) + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "s"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", append([]string{repoFile(deployReleaseScript)}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	calls, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(calls)), "\n"), nil
+}
+
+// releaseProblems checks the `s` calls of a release against s.yaml: the
+// alias it moves is the one the triggers and the asynchronous settings
+// name; a version is published after LATEST is deployed and before the
+// alias moves to it; on the first deployment the alias exists before the
+// full deploy creates the triggers and writes the alias's asynchronous
+// settings (FC refuses both for a qualifier that does not exist).
+func releaseProblems(alias string, first bool, calls []string) []string {
+	index := func(pred func(string) bool) int { return slices.IndexFunc(calls, pred) }
+	fullDeploy := func(c string) bool { return c == "deploy -y" || c == "deploy --assume-yes" }
+	fnDeploy := func(c string) bool { return strings.HasPrefix(c, "deploy --function") }
+	publish := func(c string) bool { return strings.HasPrefix(c, "version publish") }
+	move := func(c string) bool { return strings.HasPrefix(c, "alias publish ") }
+	var problems []string
+	m, p := index(move), index(publish)
+	if m < 0 || p < 0 {
+		return []string{fmt.Sprintf("calls %q: no `s version publish` and `s alias publish`", calls)}
+	}
+	if want := fmt.Sprintf("alias publish --alias-name %s --version-id latest", alias); calls[m] != want {
+		problems = append(problems, fmt.Sprintf("moves the alias with %q, want %q (vars.alias)", calls[m], want))
+	}
+	if p > m {
+		problems = append(problems, "moves the alias before it publishes the version")
+	}
+	if first {
+		f, d := index(fnDeploy), index(fullDeploy)
+		if f < 0 || f > p {
+			problems = append(problems, "first deployment: no `s deploy --function` before the version is published")
+		}
+		if d >= 0 && d < m {
+			problems = append(problems, "first deployment: `s deploy -y` (triggers on the alias) comes before the alias exists")
+		}
+		if d < 0 {
+			problems = append(problems, "first deployment: no `s deploy -y` after the alias: no triggers, no asynchronous settings")
+		}
+	} else if d := index(fullDeploy); d < 0 || d > p {
+		problems = append(problems, "release: no `s deploy -y` before the version is published: the version would hold the old code")
+	}
+	return problems
+}
+
+func TestDeployRelease(t *testing.T) {
+	d := loadDeployment(t)
+	for _, first := range []bool{true, false} {
+		var args []string
+		if first {
+			args = []string{"--first"}
+		}
+		calls, err := runRelease(t, args...)
+		if err != nil {
+			t.Fatalf("%s %v: %v", deployReleaseScript, args, err)
+		}
+		for _, p := range releaseProblems(d.spec.Vars["alias"], first, calls) {
+			t.Errorf("%s %v: %s", deployReleaseScript, args, p)
+		}
+	}
+	if _, err := runRelease(t, "--frist"); err == nil {
+		t.Errorf("%s --frist: ran; want a usage error", deployReleaseScript)
+	}
+}
+
+// The order releaseProblems requires, shown on calls that break it.
+func TestReleaseProblems(t *testing.T) {
+	const (
+		fn      = "deploy --function -y"
+		full    = "deploy -y"
+		publish = "version publish --description x"
+		move    = "alias publish --alias-name live --version-id latest"
+	)
+	for _, c := range []struct {
+		first bool
+		calls []string
+		bad   bool
+	}{
+		{true, []string{fn, publish, move, full}, false},
+		{true, []string{fn, publish, move}, true},         // no triggers
+		{true, []string{full, publish, move, full}, true}, // triggers before the alias
+		{true, []string{fn, move, publish, full}, true},   // alias before its version
+		{false, []string{full, publish, move}, false},
+		{false, []string{publish, full, move}, true}, // the version holds the old code
+		{false, []string{full, publish}, true},       // the alias never moves
+		{false, []string{full, publish, "alias publish --alias-name prod --version-id latest"}, true},
+	} {
+		if p := releaseProblems("live", c.first, c.calls); (len(p) > 0) != c.bad {
+			t.Errorf("first %v, calls %q: problems %q", c.first, c.calls, p)
+		}
+	}
+}
+
+// invokeProblems: every `s … invoke` of a runbook names a qualifier. By
+// default `s invoke` calls LATEST, whatever was deployed last, not what the
+// triggers run; LATEST is for a dry run of the next release only.
+func invokeProblems(doc, alias string) []string {
+	var problems []string
+	for _, call := range regexp.MustCompile(`\bs (?:[a-z0-9-]+ )?invoke\b[^\n`+"`"+`]*`).FindAllString(doc, -1) {
+		q := regexp.MustCompile(`--qualifier ([A-Za-z0-9_-]+)`).FindStringSubmatch(call)
+		switch {
+		case q == nil:
+			problems = append(problems, fmt.Sprintf("%s: no --qualifier: it invokes LATEST, not the alias %s the triggers run", call, alias))
+		case q[1] == alias:
+		case q[1] == "LATEST" && strings.Contains(call, `"dryRun":true`):
+		default:
+			problems = append(problems, fmt.Sprintf("%s: --qualifier %s; want %s (or LATEST for a dry run of the next release)", call, q[1], alias))
+		}
+	}
+	return problems
+}
+
+// The runbooks: README.md's sections on deploying and running by hand, and
+// deploy/README.md, which must also create the dead-letter queue s.yaml names.
+func TestDeployRunbooks(t *testing.T) {
+	d := loadDeployment(t)
+	alias := d.spec.Vars["alias"]
+	read := func(name string) string {
+		b, err := os.ReadFile(repoFile(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	readme := read("README.md")
+	from, to := strings.Index(readme, "\n## Deploy\n"), strings.Index(readme, "\n## The request\n")
+	if from < 0 || to < from {
+		t.Fatalf("README.md: no sections \"## Deploy\" … \"## The request\" (this test reads the runbook between them)")
+	}
+	runbooks := map[string]string{"README.md": readme[from:to], "deploy/README.md": read("deploy/README.md")}
+	for name, doc := range runbooks {
+		if !strings.Contains(doc, "invoke --qualifier "+alias) {
+			t.Errorf("%s: no `s … invoke --qualifier %s` found: has the runbook moved?", name, alias)
+		}
+		for _, p := range invokeProblems(doc, alias) {
+			t.Errorf("%s: %s", name, p)
+		}
+	}
+	dlq := d.spec.Vars["deadLetterQueue"]
+	if !regexp.MustCompile(`CreateQueue [^\n]*--QueueName ` + regexp.QuoteMeta(dlq) + `\b`).MatchString(runbooks["deploy/README.md"]) {
+		t.Errorf("deploy/README.md: no `aliyun mns-open CreateQueue … --QueueName %s`: the work-queue trigger's dead-letter queue must exist before it", dlq)
+	}
+}
+
+func TestInvokeProblems(t *testing.T) {
+	for call, bad := range map[string]bool{
+		`s sag-upgrade invoke --qualifier live -e '{}'`:                false,
+		`s sag-upgrade invoke --qualifier LATEST -e '{"dryRun":true}'`: false,
+		"`s sag-upgrade-control invoke -e '{\"kind\":\"stop\"}'`":      true,
+		`s invoke -e '{}' --invocation-type Async`:                     true,
+		`s sag-upgrade invoke --qualifier LATEST -e '{}'`:              true,
+		`s sag-upgrade invoke --qualifier prod -e '{"dryRun":true}'`:   true,
+	} {
+		if p := invokeProblems(call, "live"); (len(p) > 0) != bad {
+			t.Errorf("%s: problems %q", call, p)
+		}
 	}
 }
