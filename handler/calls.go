@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"golang.org/x/time/rate"
 )
 
 // errorClass says what to do about a failed API call.
@@ -59,22 +58,6 @@ const (
 	actions
 )
 
-// pace is an instance's SAG rate limit: qps calls a second of each action,
-// shared by every run the process serves, so back-to-back invocations on a
-// warm instance keep to the rate as one run does.
-type pace struct {
-	qps    float64
-	limits [actions]*rate.Limiter
-}
-
-func newPace(qps float64) *pace {
-	p := &pace{qps: qps}
-	for a := range p.limits {
-		p.limits[a] = rate.NewLimiter(rate.Limit(qps), burst(qps))
-	}
-	return p
-}
-
 // caller makes the calls of a run to one service: the instance's rate limit
 // (SAG only), retries with exponential backoff and jitter, no call started
 // after stopAt, and none still running at endAt (the SDKs take no context, so
@@ -101,14 +84,6 @@ func newCaller(p *pace, stopAt, endAt time.Time) *caller {
 	}
 }
 
-// burst is how many calls may start at once: a tenth of a second's worth,
-// so a small run (a verify request, an operator's invoke) does not wait out
-// the spacing between its first few calls, while no second sees more than
-// 110% of the rate. The service's flow control counts calls a second.
-func burst(qps float64) int {
-	return max(1, int(qps/10))
-}
-
 // retrying runs a call to the ledger or the work queue: no rate limit (they
 // are not the bottleneck), retries for errors that say they are temporary.
 func retrying[T any](ctx context.Context, c *caller, op func(context.Context) (T, error)) (T, error) {
@@ -127,10 +102,10 @@ func (c *caller) backoff() *backoff.ExponentialBackOff {
 	}
 }
 
-// readSAG runs an idempotent SAG call of action a, retrying transient and
-// throttled failures.
-func readSAG[T any](ctx context.Context, c *caller, a action, op func(context.Context) (T, error)) (T, error) {
-	return retry(ctx, c, c.limit(a), op, func(err error) bool {
+// readSAG runs an idempotent SAG call of action a to a region's endpoint,
+// retrying transient and throttled failures.
+func readSAG[T any](ctx context.Context, c *caller, region string, a action, op func(context.Context) (T, error)) (T, error) {
+	return retry(ctx, c, c.lane(region, a), op, func(err error) bool {
 		k := classify(err)
 		return k == transient || k == throttled
 	})
@@ -140,22 +115,22 @@ func readSAG[T any](ctx context.Context, c *caller, a action, op func(context.Co
 // retried only when the service certainly did not act on the call (flow
 // control refused it, or it was never sent). Any other failure may hide an
 // upgrade that started, so the caller re-reads the device instead.
-func (c *caller) updateSAG(ctx context.Context, op func(context.Context) (string, error)) (string, error) {
-	return retry(ctx, c, c.limit(requestUpgrade), op, func(err error) bool {
+func (c *caller) updateSAG(ctx context.Context, region string, op func(context.Context) (string, error)) (string, error) {
+	return retry(ctx, c, c.lane(region, requestUpgrade), op, func(err error) bool {
 		var ae *APIError
 		return classify(err) == throttled || errors.As(err, &ae) && ae.NotSent
 	})
 }
 
-// limit is action a's rate limit, or nil.
-func (c *caller) limit(a action) *rate.Limiter {
+// lane is the pacing of action a toward a region's endpoint, or nil.
+func (c *caller) lane(region string, a action) *lane {
 	if c.pace == nil {
 		return nil
 	}
-	return c.pace.limits[a]
+	return c.pace.lane(region, a)
 }
 
-func retry[T any](ctx context.Context, c *caller, limit *rate.Limiter, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
+func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
 	waitCtx, cancelWait := context.WithDeadline(ctx, c.stopAt)
 	defer cancelWait()
 	callCtx, cancelCall := context.WithDeadline(ctx, c.endAt)
@@ -163,8 +138,8 @@ func retry[T any](ctx context.Context, c *caller, limit *rate.Limiter, op func(c
 	tries := 0
 	res, err := backoff.Retry(waitCtx, func() (T, error) {
 		var zero T
-		if limit != nil {
-			if err := limit.Wait(waitCtx); err != nil {
+		if pacing != nil {
+			if err := pacing.wait(waitCtx); err != nil {
 				return zero, backoff.Permanent(errDeadline)
 			}
 		}
@@ -173,6 +148,9 @@ func retry[T any](ctx context.Context, c *caller, limit *rate.Limiter, op func(c
 		}
 		c.calls.Add(1)
 		res, err := op(callCtx)
+		if pacing != nil {
+			pacing.answered(classify(err) == throttled && err != nil)
+		}
 		if err == nil {
 			return res, nil
 		}

@@ -65,7 +65,7 @@ var configVars = []configVar{
 	intVar("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, 256, func(c *Config) *int { return &c.MaxConcurrency },
 		"gateways handled at once in each step"),
 	{name: "API_QPS", def: strconv.FormatFloat(DefaultAPIQPS, 'f', -1, 64), values: fmt.Sprintf("%v to %v", minAPIQPS, maxAPIQPS),
-		meaning: "SAG API calls per second of each action", read: readQPS,
+		meaning: "the most SAG API calls per second of each action toward each region", read: readQPS,
 		check: func(c *Config) error { return rangeError(c.APIQPS, checkQPS(c.APIQPS)) },
 		field: func(c *Config) any { return &c.APIQPS }},
 	intVar("MAX_UPGRADES_PER_RUN", DefaultMaxUpgradesPerRun, 1, 1_000_000, func(c *Config) *int { return &c.MaxUpgradesPerRun },

@@ -56,7 +56,7 @@ func (x *executor) execute(ctx context.Context, j job, c *candidate) upgrade.Res
 			return res
 		}
 	}
-	requestID, err := x.api.updateSAG(ctx, func(ctx context.Context) (string, error) {
+	requestID, err := x.api.updateSAG(ctx, c.g.Region, func(ctx context.Context) (string, error) {
 		// Here, after the pacing wait and before each try: a stop or a
 		// pause written while this worker waited holds the call back.
 		if on, err := x.kill.on(ctx); on {

@@ -25,7 +25,7 @@ func (s *sagReader) page(ctx context.Context, region string, f ListFilter, n int
 		gws   []Gateway
 		total int
 	}
-	p, err := readSAG(ctx, s.api, listGateways, func(ctx context.Context) (page, error) {
+	p, err := readSAG(ctx, s.api, region, listGateways, func(ctx context.Context) (page, error) {
 		gws, total, err := s.sag.ListGateways(ctx, region, f, n)
 		return page{gws, total}, err
 	})
@@ -34,7 +34,7 @@ func (s *sagReader) page(ctx context.Context, region string, f ListFilter, n int
 
 // detail reads a gateway's live status and its devices' versions.
 func (s *sagReader) detail(ctx context.Context, g Gateway) (Detail, error) {
-	return readSAG(ctx, s.api, readDevices, func(ctx context.Context) (Detail, error) { return s.sag.Devices(ctx, g) })
+	return readSAG(ctx, s.api, g.Region, readDevices, func(ctx context.Context) (Detail, error) { return s.sag.Devices(ctx, g) })
 }
 
 // versions returns the versions a gateway is offered, asking the API once a
@@ -48,7 +48,7 @@ func (s *sagReader) versions(ctx context.Context, g Gateway, vt upgrade.VersionT
 	if ok {
 		return cached, nil
 	}
-	offered, err := readSAG(ctx, s.api, readVersions, func(ctx context.Context) ([]Release, error) {
+	offered, err := readSAG(ctx, s.api, g.Region, readVersions, func(ctx context.Context) ([]Release, error) {
 		return s.sag.Versions(ctx, g, "", vt)
 	})
 	if err == nil {
