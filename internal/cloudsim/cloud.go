@@ -7,9 +7,13 @@
 // /topics/…) go to the MNS emulator, everything else to SAG, so one URL is
 // both SAG_ENDPOINT and MNS_ENDPOINT.
 //
-// fcapi serves FC 3.0's InvokeFunction OpenAPI (its V3 signature checked
-// against the same keyring) and routes each invocation to a registered
-// function, normally an fcsim.Runtime, for callers on the official FC SDK.
+// The same URL serves FC 3.0's InvokeFunction OpenAPI (fcapi: paths under
+// /2023-03-30/, its V3 signature checked against the same keyring), which
+// routes each invocation to a registered function, normally an
+// fcsim.Runtime, for callers on the official FC SDK; and STS's
+// GetCallerIdentity (stssim: an RPC call of STS's version), so such a caller
+// can learn its account and identity. sagctl pointed at the URL talks to
+// both.
 package cloudsim
 
 import (
@@ -23,10 +27,12 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcapi"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/mnssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/stssim"
 )
 
 // Names of the MNS resources every simulated cloud has.
@@ -64,7 +70,12 @@ type Cloud struct {
 	SAG     *sagsim.Server
 	MNS     *mnssim.Server
 	OTS     *otssim.Server
-	// URL serves SAG, MNS and Tablestore, e.g. http://127.0.0.1:40123.
+	// FC serves InvokeFunction for the functions registered with it (of the
+	// fleet's account, in Region).
+	FC *fcapi.Server
+	// STS answers GetCallerIdentity.
+	STS *stssim.Server
+	// URL serves SAG, MNS, Tablestore, FC and STS, e.g. http://127.0.0.1:40123.
 	URL string
 
 	srv *http.Server
@@ -87,6 +98,8 @@ func Start(o Options) (*Cloud, error) {
 	otsOpts := o.OTS
 	otsOpts.Keyring, otsOpts.Clock, otsOpts.Instance = c.Keyring, c.Clock, LedgerInstance
 	c.OTS = otssim.New(otsOpts)
+	c.FC = fcapi.New(fcapi.Options{Keyring: c.Keyring, AccountID: o.Fleet.AccountID, Region: Region})
+	c.STS = stssim.New(stssim.Options{Keyring: c.Keyring})
 	// The ledger table, as scripts/ledgertable creates it in a real instance.
 	ledger := otssim.Table{Name: LedgerTable, PrimaryKey: []otssim.KeyColumn{{Name: "pk", Type: otssim.KeyString}, {Name: "sk", Type: otssim.KeyString}}}
 	for _, err := range []error{
@@ -110,14 +123,19 @@ func Start(o Options) (*Cloud, error) {
 	return c, nil
 }
 
-// ServeHTTP routes by path: SAG's RPC calls go to "/", MNS's to /queues/…
-// and /topics/…, Tablestore's to /<Action>.
+// ServeHTTP routes by path: SAG's and STS's RPC calls go to "/" (told apart
+// by their Version), MNS's to /queues/… and /topics/…, FC's to
+// /2023-03-30/…, Tablestore's to /<Action>.
 func (c *Cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.URL.Path == "/" && stssim.IsSTS(r):
+		c.STS.ServeHTTP(w, r)
 	case r.URL.Path == "/":
 		c.SAG.ServeHTTP(w, r)
 	case strings.HasPrefix(r.URL.Path, "/queues") || strings.HasPrefix(r.URL.Path, "/topics"):
 		c.MNS.ServeHTTP(w, r)
+	case strings.HasPrefix(r.URL.Path, "/"+fcapi.APIVersion+"/"):
+		c.FC.ServeHTTP(w, r)
 	default:
 		c.OTS.ServeHTTP(w, r)
 	}

@@ -23,6 +23,10 @@ type Credential struct {
 	SecurityToken   string
 	AccountID       string
 	Expiration      time.Time
+	// User is the RAM user a permanent key belongs to; "" for the account's
+	// own (root) key and for STS credentials. STS's GetCallerIdentity
+	// (stssim) names the caller by it.
+	User string
 }
 
 // IsSTS reports whether the credential is a temporary STS credential.
@@ -79,6 +83,14 @@ func (k *Keyring) AddAccessKey(account string) Credential {
 		AccessKeySecret: randomBase62(30),
 		AccountID:       account,
 	})
+}
+
+// AddUserKey creates a permanent access key of a RAM user of account, as an
+// operator has.
+func (k *Keyring) AddUserKey(account, user string) Credential {
+	c := k.AddAccessKey(account)
+	c.User = user
+	return k.Add(c)
 }
 
 // IssueSTS creates a temporary credential for account valid for ttl, as FC

@@ -3,15 +3,12 @@ package sagsim
 import (
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
@@ -24,9 +21,9 @@ import (
 const (
 	apiVersion      = "2018-03-13"
 	timestampLayout = "2006-01-02T15:04:05Z"
-	// window is both the allowed Timestamp skew and how long a nonce is
-	// remembered: a replay older than that fails on its Timestamp anyway.
-	window = 15 * time.Minute
+	// window is the allowed Timestamp skew (and how long a nonce is
+	// remembered: auth.RPCWindow).
+	window = auth.RPCWindow
 )
 
 // sagRegions are the regions with a SAG endpoint (the SDK's endpoint table
@@ -131,8 +128,8 @@ func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 	if e := credentialError(problem); e != nil {
 		return req, e
 	}
-	sts := stringToSign(r.Method, p)
-	want := sign(cred.AccessKeySecret, sts)
+	sts := auth.RPCStringToSign(r.Method, p)
+	want := auth.RPCSignature(cred.AccessKeySecret, sts)
 	if !hmac.Equal([]byte(p.Get("Signature")), []byte(want)) {
 		return req, &apiError{http.StatusBadRequest, "SignatureDoesNotMatch",
 			"Specified signature is not matched with our calculation. server string to sign is:" + sts}
@@ -140,7 +137,7 @@ func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 	// The nonce is checked after the signature, and in the same step recorded,
 	// so that only signed requests use nonces up: an unsigned request cannot
 	// burn a nonce that a real client is about to send.
-	if !s.nonces.use(p.Get("SignatureNonce"), ts, wall) {
+	if !s.nonces.Use(p.Get("SignatureNonce"), ts, wall) {
 		return req, &apiError{http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already."}
 	}
 	req.account = cred.AccountID
@@ -159,93 +156,14 @@ func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 	return req, nil
 }
 
-// credentialError maps a keyring problem to the OpenAPI error. The STS codes
-// are well attested; their HTTP statuses are not (unverified: no
-// authoritative source gives them, 400/403 is the common pattern).
+// credentialError maps a keyring problem to the OpenAPI error (the POP
+// gateway's, which every RPC product shares).
 func credentialError(p auth.Problem) *apiError {
-	switch p {
-	case auth.OK:
+	status, code, message, ok := p.POPError()
+	if ok {
 		return nil
-	case auth.UnknownKey:
-		return &apiError{http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
-	case auth.MissingToken:
-		return &apiError{http.StatusBadRequest, "MissingSecurityToken", "SecurityToken is mandatory for this action."}
-	case auth.TokenMalformed:
-		return &apiError{http.StatusBadRequest, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed."}
-	case auth.TokenMismatch:
-		return &apiError{http.StatusBadRequest, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey."}
-	case auth.TokenExpired:
-		return &apiError{http.StatusForbidden, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."}
 	}
-	return &apiError{http.StatusBadRequest, "InvalidAccessKeyId", "Specified access key is not valid."}
-}
-
-// stringToSign builds the string the SDK signs (rpc_signature_composer.go):
-// every parameter but Signature, sorted and form-encoded, with the SDK's
-// percent-encoding fixes, then escaped once more behind the method.
-func stringToSign(method string, p url.Values) string {
-	signed := url.Values{}
-	for k, vs := range p {
-		if k != "Signature" && len(vs) > 0 {
-			signed.Set(k, vs[0])
-		}
-	}
-	canon := signed.Encode()
-	canon = strings.ReplaceAll(canon, "+", "%20")
-	canon = strings.ReplaceAll(canon, "*", "%2A")
-	canon = strings.ReplaceAll(canon, "%7E", "~")
-	return strings.ToUpper(method) + "&%2F&" + url.QueryEscape(canon)
-}
-
-func sign(secret, stringToSign string) string {
-	mac := hmac.New(sha1.New, []byte(secret+"&"))
-	mac.Write([]byte(stringToSign))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// nonceCache remembers the nonces of accepted requests while a replay could
-// still pass the Timestamp check, and forgets them after, so memory stays
-// bounded by the calls of one window however long a benchmark runs.
-type nonceCache struct {
-	mu        sync.Mutex
-	until     map[string]time.Time // nonce → when it may be forgotten
-	lastSweep time.Time
-}
-
-// use records nonce and reports whether it was unused. ts is the request's
-// Timestamp, now the wall clock.
-func (c *nonceCache) use(nonce string, ts, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.until == nil {
-		c.until = map[string]time.Time{}
-	}
-	if now.Sub(c.lastSweep) >= time.Minute {
-		for n, t := range c.until {
-			if now.After(t) {
-				delete(c.until, n)
-			}
-		}
-		c.lastSweep = now
-	}
-	if t, ok := c.until[nonce]; ok && !now.After(t) {
-		return false
-	}
-	c.until[nonce] = later(ts, now).Add(window)
-	return true
-}
-
-func (c *nonceCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.until)
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return &apiError{status, code, message}
 }
 
 // newRequestID returns a RequestId shaped like the real ones (an upper-case UUID).

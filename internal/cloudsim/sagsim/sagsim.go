@@ -92,7 +92,7 @@ type Server struct {
 	regions        map[string]bool          // read-only after New
 	regionList     []string                 // DescribeRegions: SAG regions, then the fleet's others
 	catalogs       map[string]fleet.Catalog // read-only after New
-	nonces         nonceCache
+	nonces         auth.Nonces
 
 	mu        sync.Mutex // guards everything below
 	gateways  []*gateway // fleet order: the list's stable order
