@@ -15,11 +15,12 @@ import (
 )
 
 // simulator runs -simulate: the function in-process on the simulated cloud,
-// composed as -event composes it (newHandler), or with -serve only the
-// simulated cloud. The report alone goes to stdout.
+// composed as -event composes it (newHandler), or with -serve the simulated
+// cloud with the compiled function deployed on it, for sagctl. The report
+// alone goes to stdout.
 func simulator(o cliOptions, stdout, stderr io.Writer) int {
 	if o.serve != "" {
-		if err := simulation.Serve(o.fleet, o.serve, stderr); err != nil {
+		if err := simulation.Serve(simulation.ServeOptions{Fleet: o.fleet, Addr: o.serve, Getenv: os.LookupEnv}, stderr); err != nil {
 			fmt.Fprintln(stderr, "sag-upgrade:", err)
 			return 1
 		}

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
-	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
-	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 )
 
 // Command is `go run . -simulate`: the function in-process on the simulated
@@ -83,31 +80,4 @@ func (c Command) Run(stderr io.Writer) (any, error) {
 	}
 	s.summarizeLedger(stderr, c.Audit)
 	return all, nil
-}
-
-// Serve serves the simulated cloud of a fleet on addr until interrupted,
-// and prints how to point the function (or the CLI) at it.
-func Serve(fleetFile, addr string, w io.Writer) error {
-	f, err := fleet.Load(fleetFile)
-	if err != nil {
-		return err
-	}
-	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: f, Addr: addr})
-	if err != nil {
-		return err
-	}
-	defer cloud.Close()
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt)
-	key := cloud.Keyring.AddAccessKey(f.AccountID)
-	fmt.Fprintf(w, "Simulated cloud for %s (%d gateways) serving SAG and MNS at %s\n", fleetFile, len(f.Gateways), cloud.URL)
-	fmt.Fprintln(w, "Environment for the function (simulated credentials, valid only here):")
-	for _, kv := range cloud.Env() {
-		fmt.Fprintln(w, "  export "+kv)
-	}
-	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_ID="+key.AccessKeyID)
-	fmt.Fprintln(w, "  export ALIBABA_CLOUD_ACCESS_KEY_SECRET="+key.AccessKeySecret)
-	fmt.Fprintln(w, "Interrupt (Ctrl-C) to stop.")
-	<-stop
-	return nil
 }

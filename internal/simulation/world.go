@@ -13,6 +13,11 @@
 //     main), with the cloud's clock as its domain time, so nights can pass
 //     on the simulated clock (Local.Night).
 //
+// Compiled functions are also reachable as FC reaches them: the first
+// instance deployed under each of s.yaml's names (DeployAll deploys all
+// three) answers FC 3.0's InvokeFunction on the cloud's URL, which is what
+// sagctl calls; Serve (`-simulate -serve`) runs them so until interrupted.
+//
 // Nothing here is linked into the FC code package: main reaches this package
 // only from its simulator file, which the FC build leaves out.
 package simulation
@@ -28,6 +33,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcapi"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fcsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
@@ -44,6 +50,7 @@ const credentialTTL = 2 * time.Hour
 type Options struct {
 	Fleet *fleet.Fleet
 	SAG   sagsim.Options // latency, limits, faults, upgrade time
+	Addr  string         // where the cloud listens; default 127.0.0.1:0
 }
 
 // World is a running simulated cloud and the functions deployed on it.
@@ -52,6 +59,7 @@ type World struct {
 
 	mu       sync.Mutex
 	runtimes []*fcsim.Runtime
+	served   map[string]bool // function names InvokeFunction reaches
 	issued   []auth.Credential
 	hwm      map[int]int64 // VmHWM in bytes, by pid
 
@@ -63,11 +71,11 @@ type World struct {
 
 // Start starts the simulated cloud with a fleet.
 func Start(o Options) (*World, error) {
-	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: o.Fleet, SAG: o.SAG})
+	cloud, err := cloudsim.Start(cloudsim.Options{Fleet: o.Fleet, SAG: o.SAG, Addr: o.Addr})
 	if err != nil {
 		return nil, err
 	}
-	return &World{Cloud: cloud, hwm: map[int]int64{}, stop: make(chan struct{})}, nil
+	return &World{Cloud: cloud, hwm: map[int]int64{}, served: map[string]bool{}, stop: make(chan struct{})}, nil
 }
 
 // Close stops every function's processes and the cloud.
@@ -99,6 +107,16 @@ func (w *World) Issued() []auth.Credential {
 	return append([]auth.Credential(nil), w.issued...)
 }
 
+// The functions of s.yaml, one code package under three names.
+const (
+	FunctionName        = "sag-upgrade"         // the triggers' function
+	ControlFunctionName = "sag-upgrade-control" // CONTROL_ENDPOINT=true: the operators' steering
+	QueryFunctionName   = "sag-upgrade-query"   // QUERY_ENDPOINT=true: status, history and plan only
+	// Alias is s.yaml's vars.alias, which the triggers invoke and
+	// deploy/release.sh moves; here it is version 1, LATEST's code.
+	Alias = "live"
+)
+
 // Function is a deployment of the compiled function.
 type Function struct {
 	Binary string   // the compiled function (Build)
@@ -107,6 +125,9 @@ type Function struct {
 	// CONTROL_ENDPOINT=true, no trigger): the one that serves control
 	// requests and force.
 	Control bool
+	// Query deploys the look-only function (sag-upgrade-query,
+	// QUERY_ENDPOINT=true, no trigger). Not with Control.
+	Query   bool
 	Timeout time.Duration // default FunctionTimeout
 	Output  io.Writer     // the process's stdout and stderr; nil discards them
 	// MaxAsyncRetryAttempts as fcsim.Config: 0 is FC's default of 3.
@@ -115,14 +136,22 @@ type Function struct {
 
 // Deploy starts one instance of the function under the FC runtime emulator
 // (its process starts with its first invocation) and watches its peak RSS.
+// The first instance deployed under a name is the one FC's InvokeFunction
+// reaches on the cloud's URL (Cloud.FC), as sagctl calls it, at LATEST and
+// at the alias.
 func (w *World) Deploy(f Function) (*fcsim.Runtime, error) {
 	if f.Timeout <= 0 {
 		f.Timeout = FunctionTimeout
 	}
 	env := append(w.Cloud.Env(), f.Env...)
-	name := "sag-upgrade"
-	if f.Control {
-		env, name = append(env, "CONTROL_ENDPOINT=true"), "sag-upgrade-control"
+	name := FunctionName
+	switch {
+	case f.Control && f.Query:
+		return nil, fmt.Errorf("simulation: a function is the control or the query function, not both")
+	case f.Control:
+		env, name = append(env, "CONTROL_ENDPOINT=true"), ControlFunctionName
+	case f.Query:
+		env, name = append(env, "QUERY_ENDPOINT=true"), QueryFunctionName
 	}
 	rt, err := fcsim.Start(fcsim.Config{
 		Binary: f.Binary, Env: env, FunctionName: name, Handler: "main",
@@ -136,9 +165,43 @@ func (w *World) Deploy(f Function) (*fcsim.Runtime, error) {
 	}
 	w.mu.Lock()
 	w.runtimes = append(w.runtimes, rt)
+	first := !w.served[name]
+	w.served[name] = true
 	w.mu.Unlock()
+	if first {
+		for _, f := range []fcapi.Function{{Name: name, Target: rt}, {Name: name, Qualifier: Alias, VersionID: "1", Target: rt}} {
+			if err := w.Cloud.FC.Register(f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	w.watchOnce.Do(func() { w.watching.Go(w.watch) })
 	return rt, nil
+}
+
+// Functions are the three functions of s.yaml deployed together.
+type Functions struct {
+	Sweeps  *fcsim.Runtime // sag-upgrade: timer, topic and queue triggers
+	Control *fcsim.Runtime // sag-upgrade-control
+	Query   *fcsim.Runtime // sag-upgrade-query
+}
+
+// DeployAll deploys s.yaml's three functions from one code package and
+// configuration (f's Control and Query are ignored), as `s deploy` does.
+func (w *World) DeployAll(f Function) (Functions, error) {
+	var fs Functions
+	for _, d := range []struct {
+		rt             **fcsim.Runtime
+		control, query bool
+	}{{&fs.Sweeps, false, false}, {&fs.Control, true, false}, {&fs.Query, false, true}} {
+		f.Control, f.Query = d.control, d.query
+		rt, err := w.Deploy(f)
+		if err != nil {
+			return Functions{}, err
+		}
+		*d.rt = rt
+	}
+	return fs, nil
 }
 
 // Runtimes returns the deployed instances, in the order they were deployed.
