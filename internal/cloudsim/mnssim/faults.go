@@ -25,11 +25,10 @@ const (
 	// does (ERR_UNMARSHAL_ERROR_RESPONSE_FAILED in the SDK).
 	FaultBadGateway
 	// FaultDrop closes the connection without an answer. The SDK's fasthttp
-	// takes that for a stale keep-alive connection and silently resends the
-	// request, even a POST, up to 5 attempts in all; only then does the caller
-	// see ERR_SEND_REQUEST_FAILED ("the server closed connection before
-	// returning the first response byte"). So FailNext(op, 5, FaultDrop)
-	// surfaces, a single drop does not.
+	// (v1.56 on) resends only idempotent requests (GET, PUT, …) then, up to
+	// 5 attempts in all; a POST such as SendMessage or PublishMessage fails
+	// at once with ERR_SEND_REQUEST_FAILED ("the server closed connection
+	// before returning the first response byte").
 	FaultDrop
 	// FaultCutResponse sends the first bytes of a status line and closes
 	// the connection. fasthttp resends GET and PUT but not POST or DELETE:
@@ -37,8 +36,9 @@ const (
 	FaultCutResponse
 	// FaultDropAfterCommit runs the operation (a send is stored) and then
 	// closes the connection without an answer: the ambiguous failure behind
-	// duplicate messages. Because fasthttp resends (see FaultDrop), one such
-	// fault on a send stores the message twice and reports success.
+	// duplicate messages. fasthttp does not resend the POST (see FaultDrop),
+	// so the caller sees a failed send of a message that was stored; a
+	// caller that sends it again stores it twice.
 	FaultDropAfterCommit
 )
 
