@@ -52,7 +52,11 @@ func main() {
 	case os.Getenv("FN_EXIT_AT_START") != "":
 		os.Exit(2)
 	case os.Getenv("FN_HANG_AT_START") != "":
-		select {}
+		// Asleep, not blocked for ever: a static (CGO_ENABLED=0) binary
+		// whose goroutines all block exits with "all goroutines are asleep".
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	fc.Start(handle)
 }
