@@ -14,6 +14,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/golang/protobuf v1.5.4
 	github.com/hashicorp/go-version v1.9.0
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/rs/zerolog v1.35.1
 	github.com/valyala/fasthttp v1.79.0
 	golang.org/x/sync v0.24.0

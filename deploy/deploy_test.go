@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
@@ -576,110 +577,108 @@ func TestDeployTriggers(t *testing.T) {
 	}
 }
 
-// A cron field of FC's timer: its range, names and whether ? is allowed.
-type cronField struct {
-	name     string
-	min, max int
-	names    []string // names[i] means min+i
-	question bool
-}
+// fcCron parses the timer expressions checkCron lets through: six fields,
+// seconds first, an optional CRON_TZ= zone, and @every.
+var fcCron = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-var cronFields = []cronField{
-	{name: "seconds", min: 0, max: 59},
-	{name: "minutes", min: 0, max: 59},
-	{name: "hours", min: 0, max: 23},
-	{name: "day-of-month", min: 1, max: 31, question: true},
-	{name: "month", min: 1, max: 12, names: []string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}},
-	// FC's pages say both 0-6 SUN-SAT and 1-7 MON-SUN: accept 0-7.
-	{name: "day-of-week", min: 0, max: 7, names: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, question: true},
-}
+var cronFieldNames = []string{"seconds", "minutes", "hours", "day-of-month", "month", "day-of-week"}
 
-// checkCron checks an FC timer expression: "@every <duration>", or six
-// fields, seconds first, after an optional CRON_TZ=<IANA zone> (else UTC).
-func checkCron(expr string) error {
+// parseCron checks an FC timer expression, "@every <duration>" or six
+// fields, seconds first, after an optional CRON_TZ=<IANA zone> (else UTC),
+// and returns its schedule. robfig/cron checks the fields' ranges, names,
+// lists and steps; the rest is FC's own dialect, which robfig/cron takes
+// more loosely: only @every among the descriptors, with a positive
+// duration; the zone only as CRON_TZ=; ? alone, and only in day-of-month
+// or day-of-week; no empty list item; and day-of-week 7 for Sunday (FC's
+// pages say both 0-6 SUN-SAT and 1-7 MON-SUN, which agree on every value
+// but Sunday's, so both 0 and 7 are Sunday).
+func parseCron(expr string) (cron.Schedule, error) {
 	expr = strings.TrimSpace(expr)
-	if rest, ok := strings.CutPrefix(expr, "@every "); ok {
+	if strings.HasPrefix(expr, "@") {
+		rest, ok := strings.CutPrefix(expr, "@every ")
 		d, err := time.ParseDuration(strings.TrimSpace(rest))
-		if err != nil || d <= 0 {
-			return fmt.Errorf("@every needs a positive duration such as 5m")
+		if !ok || err != nil || d <= 0 {
+			return nil, fmt.Errorf("FC takes @every with a positive duration such as 5m, and no other @ form")
 		}
-		return nil
+		return fcCron.Parse(expr)
 	}
 	fields := strings.Fields(expr)
+	var zone []string
 	if len(fields) > 0 && strings.HasPrefix(fields[0], "CRON_TZ=") {
-		zone := strings.TrimPrefix(fields[0], "CRON_TZ=")
-		if _, err := time.LoadLocation(zone); err != nil || zone == "" {
-			return fmt.Errorf("CRON_TZ=%s is not an IANA time zone", zone)
+		name := strings.TrimPrefix(fields[0], "CRON_TZ=")
+		if _, err := time.LoadLocation(name); err != nil || name == "" || name == "Local" {
+			return nil, fmt.Errorf("CRON_TZ=%s is not an IANA time zone", name)
 		}
-		fields = fields[1:]
+		zone, fields = fields[:1], fields[1:]
 	}
 	if len(fields) != 6 {
-		return fmt.Errorf("%d fields, want 6: seconds minutes hours day-of-month month day-of-week (FC's cron starts with seconds)", len(fields))
+		return nil, fmt.Errorf("%d fields, want 6: seconds minutes hours day-of-month month day-of-week (FC's cron starts with seconds)", len(fields))
 	}
 	for i, f := range fields {
-		if err := cronFields[i].check(f); err != nil {
-			return fmt.Errorf("%s field %q: %v", cronFields[i].name, f, err)
+		if slices.Contains(strings.Split(f, ","), "") {
+			return nil, fmt.Errorf("%s field %q: an empty list item", cronFieldNames[i], f)
+		}
+		if strings.Contains(f, "?") && (f != "?" || (i != 3 && i != 5)) {
+			return nil, fmt.Errorf("%s field %q: ? stands alone, and only in day-of-month and day-of-week", cronFieldNames[i], f)
 		}
 	}
-	return nil
+	fields[5] = sundayAsZero(fields[5])
+	return fcCron.Parse(strings.Join(append(zone, fields...), " "))
 }
 
-func (c cronField) check(field string) error {
-	if field == "?" {
-		if !c.question {
-			return fmt.Errorf("? is allowed only in day-of-month and day-of-week")
-		}
-		return nil
-	}
+func checkCron(expr string) error {
+	_, err := parseCron(expr)
+	return err
+}
+
+// sundayAsZero writes a day-of-week field's 7 (Sunday in FC's 1-7 reading)
+// as robfig/cron's 0: "7" → "0", "a-7" → "a-6,0", "a-7/n" → "a-6/n" and 0
+// when the step lands on 7. Anything else passes as it is.
+func sundayAsZero(field string) string {
+	var out []string
 	for _, item := range strings.Split(field, ",") {
 		base, step, hasStep := strings.Cut(item, "/")
-		if hasStep {
-			n, err := strconv.Atoi(step)
-			if err != nil || n < 1 || n > c.max {
-				return fmt.Errorf("step %q is not a number 1..%d", step, c.max)
-			}
-		}
-		if base == "*" {
-			continue
-		}
 		lo, hi, isRange := strings.Cut(base, "-")
-		a, err := c.value(lo)
-		if err != nil {
-			return err
-		}
-		if isRange {
-			b, err := c.value(hi)
-			if err != nil {
-				return err
+		switch {
+		case base == "7":
+			out = append(out, "0")
+		case isRange && hi == "7":
+			from := strings.ToUpper(lo)
+			if i := slices.Index([]string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}, from); i >= 0 {
+				from = strconv.Itoa(i)
 			}
-			if a > b {
-				return fmt.Errorf("range %s runs backwards", base)
+			a, errA := strconv.Atoi(from)
+			n, errN := 1, error(nil)
+			if hasStep {
+				n, errN = strconv.Atoi(step)
 			}
+			if errA != nil || errN != nil || n < 1 || a > 6 {
+				out = append(out, item) // robfig/cron says what is wrong with it
+				continue
+			}
+			out = append(out, lo+"-6"+strings.TrimPrefix(item, base))
+			if (7-a)%n == 0 {
+				out = append(out, "0")
+			}
+		default:
+			out = append(out, item)
 		}
 	}
-	return nil
-}
-
-func (c cronField) value(s string) (int, error) {
-	if i := slices.Index(c.names, strings.ToUpper(s)); i >= 0 && s != "" {
-		return c.min + i, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < c.min || n > c.max {
-		return 0, fmt.Errorf("%q is not %d..%d", s, c.min, c.max)
-	}
-	return n, nil
+	return strings.Join(out, ",")
 }
 
 func TestCheckCron(t *testing.T) {
 	good := []string{
 		"CRON_TZ=Asia/Shanghai 0 5 1 * * *", "0 */5 * * * *", "@every 5m", "0 0 1 ? * MON-FRI",
-		"0 0,30 9-17 1-15 JAN,jul *", "30 59 23 31 12 0", "0 0 0 * * 7",
+		"0 0,30 9-17 1-15 JAN,jul *", "30 59 23 31 12 0", "0 0 0 * * 7", "0 0 0 * * 5-7", "0 0 0 * * FRI-7/2",
 	}
 	bad := []string{
 		"5 1 * * *", "CRON_TZ=Asia/Shanghai 5 1 * * *", "0 0 0 * * * *", "60 0 0 * * *", "0 0 24 * * *",
 		"0 0 0 0 * *", "0 0 0 * 13 *", "0 0 0 * * 8", "CRON_TZ=Mars/Olympus 0 0 0 * * *", "0 */0 * * * *",
 		"0 5-1 * * * *", "? 0 0 * * *", "@every soon", "0 0 0 * FOO *", "0 0 0 * * ,",
+		// robfig/cron takes these; FC's dialect does not.
+		"@daily", "@every 0s", "@every -5m", "TZ=UTC 0 0 0 * * *", "CRON_TZ= 0 0 0 * * *",
+		"0 ? 0 * * *", "0 0 0 ?,1 * *", "0 0 0 1,,2 * *",
 	}
 	for _, e := range good {
 		if err := checkCron(e); err != nil {
@@ -988,8 +987,17 @@ func TestDeployTimersReachEveryWindow(t *testing.T) {
 }
 
 // windowsUnreached says which regions' windows the timers miss on some day
-// of year.
+// of year. Only cron timers count: FC does not say when an @every timer
+// fires first, so which times of day it hits is not known.
 func windowsUnreached(cfg handler.Config, crons []string, year int) []string {
+	var timers []*cron.SpecSchedule
+	for _, c := range crons {
+		if s, err := parseCron(c); err == nil {
+			if spec, ok := s.(*cron.SpecSchedule); ok {
+				timers = append(timers, spec)
+			}
+		} // TestDeployTriggers reports an expression that does not parse
+	}
 	var problems []string
 	for _, region := range cfg.Regions {
 		w := cfg.WindowOf(region)
@@ -1000,9 +1008,9 @@ func windowsUnreached(cfg handler.Config, crons []string, year int) []string {
 			continue
 		}
 		for day := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() == year; day = day.AddDate(0, 0, 1) {
-			if !reachedOn(w, cfg.UpgradeTime, crons, day) {
+			if !reachedOn(w, cfg.UpgradeTime, timers, day) {
 				problems = append(problems, fmt.Sprintf("%s: no sweep timer fires inside its window %s with room for UPGRADE_TIME %v on %s "+
-					"(add a timer in its zone at a time inside the window that exists every day, not in an hour daylight saving skips, e.g. cronExpression 'CRON_TZ=Europe/Berlin 0 5 3 * * *' for 02:00-04:00 there)", region, w, cfg.UpgradeTime, day.Format(time.DateOnly)))
+					"(add a timer in its zone at a time inside the window that exists once every day, not in an hour daylight saving skips or repeats, e.g. cronExpression 'CRON_TZ=Europe/Berlin 0 5 3 * * *' for 02:00-04:00 there)", region, w, cfg.UpgradeTime, day.Format(time.DateOnly)))
 				break
 			}
 		}
@@ -1011,15 +1019,40 @@ func windowsUnreached(cfg handler.Config, crons []string, year int) []string {
 }
 
 // reachedOn reports whether a timer fires, on the calendar day of day in
-// the window's zone, at a time an upgrade of d fits in w.
-func reachedOn(w handler.Window, d time.Duration, crons []string, day time.Time) bool {
+// the window's zone, at a time an upgrade of d fits in w. A firing at a
+// wall-clock time that day's daylight saving change skips or repeats does
+// not count: FC's timer page says a timer may then fire twice or not at all
+// (https://help.aliyun.com/document_detail/2513615.html, on CRON_TZ).
+// robfig/cron skips a time in the gap and fires twice in a repeated hour;
+// FC promises neither.
+func reachedOn(w handler.Window, d time.Duration, timers []*cron.SpecSchedule, day time.Time) bool {
 	loc := zoneOf(w)
 	start := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
-	for m := start; m.Before(start.AddDate(0, 0, 1)); m = m.Add(time.Minute) {
-		for _, c := range crons {
-			if at, ok := cronFiresIn(c, m); ok && w.Allows(at, d) {
+	end := start.AddDate(0, 0, 1)
+	for _, s := range timers {
+		// Next gives the first firing after its argument, whole seconds.
+		for at := s.Next(start.Add(-time.Second)); !at.IsZero() && at.Before(end); at = s.Next(at) {
+			if w.Allows(at, d) && !atClockChange(at, s.Location) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// atClockChange reports whether at's wall-clock time in loc is one a
+// daylight saving change skips or repeats: the same reading, under the
+// offset in force a day before or after, names another instant that really
+// has that offset.
+func atClockChange(at time.Time, loc *time.Location) bool {
+	_, off := at.In(loc).Zone()
+	for _, near := range []time.Time{at.AddDate(0, 0, -1), at.AddDate(0, 0, 1)} {
+		_, o := near.In(loc).Zone()
+		if o == off {
+			continue
+		}
+		if _, got := at.Add(time.Duration(off-o) * time.Second).In(loc).Zone(); got == o {
+			return true
 		}
 	}
 	return false
@@ -1033,64 +1066,6 @@ func zoneOf(w handler.Window) *time.Location {
 		return time.UTC
 	}
 	return loc
-}
-
-// cronFiresIn reports whether an FC cron expression fires within the minute
-// starting at m, and when.
-func cronFiresIn(expr string, m time.Time) (time.Time, bool) {
-	fields := strings.Fields(expr)
-	loc := time.UTC
-	if len(fields) > 0 && strings.HasPrefix(fields[0], "CRON_TZ=") {
-		loc, _ = time.LoadLocation(strings.TrimPrefix(fields[0], "CRON_TZ="))
-		fields = fields[1:]
-	}
-	if len(fields) != 6 || loc == nil {
-		return time.Time{}, false
-	}
-	local := m.In(loc)
-	dow := int(local.Weekday())
-	values := []int{0, local.Minute(), local.Hour(), local.Day(), int(local.Month()), dow}
-	for i := 1; i < 6; i++ {
-		if !cronFields[i].matches(fields[i], values[i]) && !(i == 5 && dow == 0 && cronFields[i].matches(fields[i], 7)) {
-			return time.Time{}, false
-		}
-	}
-	for s := 0; s < 60; s++ {
-		if cronFields[0].matches(fields[0], s) {
-			return m.Truncate(time.Minute).Add(time.Duration(s) * time.Second), true
-		}
-	}
-	return time.Time{}, false
-}
-
-// matches reports whether a cron field (checked by check) takes v.
-func (c cronField) matches(field string, v int) bool {
-	if field == "?" {
-		return true
-	}
-	for _, item := range strings.Split(field, ",") {
-		base, stepText, hasStep := strings.Cut(item, "/")
-		step := 1
-		if hasStep {
-			step, _ = strconv.Atoi(stepText)
-		}
-		lo, hi := c.min, c.max
-		if base != "*" {
-			a, _, isRange := strings.Cut(base, "-")
-			lo, _ = c.value(a)
-			hi = lo
-			if isRange {
-				_, b, _ := strings.Cut(base, "-")
-				hi, _ = c.value(b)
-			} else if hasStep {
-				hi = c.max
-			}
-		}
-		if v >= lo && v <= hi && (v-lo)%step == 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // The check itself: a second region's window needs its own timer, across
@@ -1122,6 +1097,59 @@ func TestWindowsUnreached(t *testing.T) {
 	// Hourly reaches every window.
 	if p := windowsUnreached(cfg, []string{"0 5 * * * *"}, 2027); len(p) != 0 {
 		t.Fatalf("hourly: %v", p)
+	}
+
+	// New York's clocks go back from 02:00 to 01:00 (2027-11-07) and
+	// forward from 02:00 to 03:00 (2027-03-14): 01:30 happens twice on the
+	// first night, 02:30 not at all on the second. FC warns that a timer
+	// may then fire twice or not at all, so neither night counts as
+	// reached, though robfig/cron fires 01:30 twice that night.
+	cfg, err = handler.ConfigFromEnv(func(name string) string {
+		return map[string]string{"SAG_REGIONS": "eu-central-1", "MAINTENANCE_WINDOWS": "eu-central-1=00:00-05:00@America/New_York"}[name]
+	}, "eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for timer, missed := range map[string]string{
+		"CRON_TZ=America/New_York 0 30 1 * * *":   "2027-11-07",
+		"CRON_TZ=America/New_York 0 30 2 * * *":   "2027-03-14",
+		"CRON_TZ=America/New_York 0 30 3 * * *":   "",
+		"CRON_TZ=America/New_York 0 30 1,3 * * *": "",
+	} {
+		p := windowsUnreached(cfg, []string{timer}, 2027)
+		if missed == "" && len(p) != 0 || missed != "" && (len(p) != 1 || !strings.Contains(p[0], missed)) {
+			t.Errorf("%s: %v, want a miss on %q", timer, p, missed)
+		}
+	}
+}
+
+// Sunday is 0 and 7 (FC's two readings of day-of-week); each schedule
+// fires on the days it names, in a week from Sunday 2027-01-03.
+func TestParseCronDaysOfWeek(t *testing.T) {
+	for expr, want := range map[string][]time.Weekday{
+		"0 0 12 * * 0":       {time.Sunday},
+		"0 0 12 * * 7":       {time.Sunday},
+		"0 0 12 ? * SUN":     {time.Sunday},
+		"0 0 12 * * 5-7":     {time.Sunday, time.Friday, time.Saturday},
+		"0 0 12 * * 1-7/3":   {time.Sunday, time.Monday, time.Thursday},
+		"0 0 12 * * 2-7/2":   {time.Tuesday, time.Thursday, time.Saturday},
+		"0 0 12 * * MON-FRI": {time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+		"0 0 12 * * 6,7":     {time.Sunday, time.Saturday},
+		"0 0 12 * * THU-7/3": {time.Sunday, time.Thursday},
+	} {
+		s, err := parseCron(expr)
+		if err != nil {
+			t.Errorf("%s: %v", expr, err)
+			continue
+		}
+		start := time.Date(2027, 1, 3, 0, 0, 0, 0, time.UTC)
+		var got []time.Weekday
+		for at := s.Next(start); at.Before(start.AddDate(0, 0, 7)); at = s.Next(at) {
+			got = append(got, at.Weekday())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s fires on %v, want %v", expr, got, want)
+		}
 	}
 }
 
