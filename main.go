@@ -5,7 +5,7 @@
 //	go run . -simulate                  one sweep of the demo fleet on the simulated cloud
 //	go run . -simulate -event FILE      the same, triggered by an event file
 //	go run . -simulate -nights N        N nights: sweeps, then verifications as the clock moves
-//	go run . -simulate -serve ADDR      only serve the simulated cloud
+//	go run . -simulate -serve ADDR      the simulated cloud with the function deployed, for sagctl
 //	go run . -event FILE                one invocation against the real cloud
 package main
 
@@ -45,7 +45,7 @@ func main() {
 	flag.BoolVar(&o.simulate, "simulate", false, "run on the embedded simulated cloud instead of Alibaba Cloud")
 	flag.StringVar(&o.event, "event", "", "trigger event `FILE` (default: an empty payload, a default sweep)")
 	flag.StringVar(&o.fleet, "fleet", "testdata/fleets/demo.json", "simulated fleet `FILE` (with -simulate)")
-	flag.StringVar(&o.serve, "serve", "", "with -simulate: only serve the simulated cloud on `ADDR` until interrupted")
+	flag.StringVar(&o.serve, "serve", "", "with -simulate: serve the simulated cloud on `ADDR`, with the function deployed behind FC's InvokeFunction for sagctl, until interrupted")
 	flag.IntVar(&o.nights, "nights", 1, "with -simulate: run `N` nights, each a timer sweep and the night's verifications (stdout: a JSON array of every report)")
 	flag.StringVar(&o.audit, "audit", "", "with -simulate -nights: print the ledger's audit trail of gateway `ID` at the end")
 	flag.Parse()

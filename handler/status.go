@@ -136,11 +136,12 @@ func (r *run) readRuns(ctx context.Context) ([]upgrade.RunSummary, int64, error)
 	return runs.Runs, d.Rev, nil
 }
 
-// noteRun adds the run to the last runs the status shows, unless it only
-// looked (status, history, plan). It is bookkeeping: a write that cannot
-// be made is logged, never an error.
+// noteRun adds the run to the last runs the status shows: sweeps and
+// control requests, not queries (status, history, plan) nor the verify
+// requests that follow every upgrade (a night's would push its sweep out).
+// It is bookkeeping: a write that cannot be made is logged, never an error.
 func (r *run) noteRun(ctx context.Context, startedAt time.Time, trigger events.Trigger, correlationID string, counts upgrade.Counts) {
-	i := slices.IndexFunc(r.kinds, func(k upgrade.Kind) bool { return !k.Looks() })
+	i := slices.IndexFunc(r.kinds, func(k upgrade.Kind) bool { return !k.Looks() && k != upgrade.KindVerify })
 	if r.ledger == nil || i < 0 {
 		return
 	}

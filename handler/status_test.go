@@ -28,6 +28,7 @@ func TestStatusFromTheLedgerAlone(t *testing.T) {
 	if _, err := lh.invoke(t, `{"correlationId":"night-1"}`); err != nil {
 		t.Fatal(err)
 	}
+	lh.completeUpgrades(t, sag, "2.3.1") // verify requests: not runs the status lists
 	lh.invoke(t, `{"kind":"pause","targetVersion":"2.3.1","operator":"alice"}`)
 	lh.invoke(t, `{"kind":"stop","operator":"bob"}`)
 	before := sagCalls(sag)
@@ -42,7 +43,8 @@ func TestStatusFromTheLedgerAlone(t *testing.T) {
 	if st == nil {
 		t.Fatal("no status in the report")
 	}
-	if len(st.Rollouts) != 1 || !st.Rollouts[0].Paused || st.Rollouts[0].InFlight != 2 || st.Rollouts[0].Model != "sag-1000" {
+	if len(st.Rollouts) != 1 || !st.Rollouts[0].Paused || st.Rollouts[0].Verified != 2 || st.Rollouts[0].Model != "sag-1000" ||
+		st.Rollouts[0].NextWaveAt.IsZero() {
 		t.Fatalf("rollouts %+v", st.Rollouts)
 	}
 	if st.KillSwitch.KillSwitch == nil || !*st.KillSwitch.KillSwitch || !strings.Contains(st.KillSwitch.SetBy, "bob") {

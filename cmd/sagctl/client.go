@@ -41,7 +41,10 @@ import (
 const (
 	defaultQueryFunction   = "sag-upgrade-query"
 	defaultControlFunction = "sag-upgrade-control"
-	defaultQualifier       = "LATEST"
+	// defaultQualifier is the alias the triggers run (s.yaml, moved by
+	// deploy/release.sh): operators steer and look at the code the nightly
+	// job runs, and a rollback moves them with it.
+	defaultQualifier = "live"
 	// functionTimeout is the functions' timeout in s.yaml (900 s): the
 	// read timeout waits a minute longer, so a run that uses all of it
 	// still answers.
@@ -68,8 +71,8 @@ const connectionHelp = `Where the function is and who calls it:
                (ActionTrail records who really invoked the function)
   functions    --query-function / SAGCTL_QUERY_FUNCTION (default sag-upgrade-query),
                --control-function / SAGCTL_CONTROL_FUNCTION (default sag-upgrade-control),
-               at --qualifier / SAGCTL_QUALIFIER (default LATEST; the triggers run
-               the alias live, which deploy/release.sh moves)
+               at --qualifier / SAGCTL_QUALIFIER (default live, the alias the
+               triggers run and deploy/release.sh moves; LATEST: the last deploy)
 `
 
 // options are the flags every subcommand takes.
@@ -93,7 +96,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.accountID, "account-id", "", "the function's `account` (default ALIBABA_CLOUD_ACCOUNT_ID or the caller's)")
 	fs.StringVar(&o.endpoint, "endpoint", "", "FC endpoint `URL` instead of the account's (default SAGCTL_ENDPOINT)")
 	fs.StringVar(&o.profile, "profile", "", "aliyun CLI profile `name` (default ALIBABA_CLOUD_PROFILE or the current one)")
-	fs.StringVar(&o.qualifier, "qualifier", "", "the functions' version or `alias` to invoke, e.g. live, the alias deploy/release.sh moves (default SAGCTL_QUALIFIER or LATEST)")
+	fs.StringVar(&o.qualifier, "qualifier", "", "the functions' version or `alias` to invoke, e.g. live, the alias deploy/release.sh moves (default SAGCTL_QUALIFIER or live)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "how long to wait for the answer (the functions' timeout is 15m)")
 	fs.StringVar(&o.operator, "operator", "", "who asks, for the audit trail (default SAGCTL_OPERATOR, the caller's ARN or user@host)")
 	fs.StringVar(&o.correlationID, "correlation-id", "", "correlation `id` for the events and the audit trail, e.g. a ticket (default sagctl-<random>)")

@@ -101,8 +101,10 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { c.Close() })
 	h := &harness{cloud: c, query: &function{}, control: &function{}}
+	// As deploy/release.sh leaves them: the alias live, which sagctl
+	// invokes by default, on the functions' one version.
 	for name, f := range map[string]*function{defaultQueryFunction: h.query, defaultControlFunction: h.control} {
-		if err := c.FC.Register(fcapi.Function{Name: name, Target: f}); err != nil {
+		if err := c.FC.Register(fcapi.Function{Name: name, Qualifier: defaultQualifier, VersionID: "1", Target: f}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,8 +298,8 @@ func TestOperatorFunctionsAndQualifier(t *testing.T) {
 	}
 
 	other, prod := &function{}, &function{}
-	h.cloud.FC.Register(fcapi.Function{Name: "ops-control", Target: other})
-	h.cloud.FC.Register(fcapi.Function{Name: "ops-query", Target: other})
+	h.cloud.FC.Register(fcapi.Function{Name: "ops-control", Qualifier: "live", VersionID: "1", Target: other})
+	h.cloud.FC.Register(fcapi.Function{Name: "ops-query", Qualifier: "live", VersionID: "1", Target: other})
 	h.cloud.FC.Register(fcapi.Function{Name: defaultControlFunction, Qualifier: "prod", VersionID: "4", Target: prod})
 	h.sagctl(t, "stop", "--control-function", "ops-control")
 	h.env["SAGCTL_QUERY_FUNCTION"] = "ops-query"
@@ -312,7 +314,7 @@ func TestOperatorFunctionsAndQualifier(t *testing.T) {
 		t.Errorf("the prod alias got %d requests, want 2", n)
 	}
 	delete(h.env, "SAGCTL_QUALIFIER")
-	if code, _, errs := h.sagctl(t, "stop", "--qualifier", "live"); code != exitUnreachable || !strings.Contains(errs, "AliasNotFound") {
+	if code, _, errs := h.sagctl(t, "stop", "--qualifier", "staging"); code != exitUnreachable || !strings.Contains(errs, "AliasNotFound") {
 		t.Errorf("an alias that does not exist: exit %d\n%s", code, errs)
 	}
 	for _, c := range h.cloud.FC.Calls() {
