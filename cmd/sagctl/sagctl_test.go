@@ -450,7 +450,7 @@ func TestTables(t *testing.T) {
 	}{
 		{[]string{"status"}, []string{"Kill switch: ON: no update call anywhere until resume (set by run-k at " + when(at) + ")",
 			"Tonight: 12 of 50 upgrades (MAX_UPGRADES_PER_NIGHT)", "Events kept for later publication: at least 4",
-			"AWAITING APPROVAL", "wave 2", "yes (acs:ram::1:user/alice)", when(at), "run-n1", "nightly", "Fleet versions (each region",
+			"AWAITING APPROVAL", "wave 2", "yes, by acs:ram::1:user/alice", when(at), "run-n1", "nightly", "Fleet versions (each region",
 			"cn-shanghai  Device  sag-1000  2.0.8    31        " + when(at) + "  run-n1"}},
 		{[]string{"history", "sag-abc"}, []string{"Gateway sag-abc", "verified", "2.0.8 → 2.3.1", "requested (forced)", "CHG-1", "acs:ram::1:user/alice"}},
 		{[]string{"plan"}, []string{"Evaluated as at the next window opening: ap-southeast-1 " + when(at.Add(time.Hour)) + ", cn-shanghai " + when(at),

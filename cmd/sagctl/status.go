@@ -51,7 +51,7 @@ func showStatus(w io.Writer, r events.Report) error {
 	if st.NightLimit > 0 {
 		fmt.Fprintf(w, "Tonight: %d of %d upgrades (MAX_UPGRADES_PER_NIGHT)\n", st.NightUsed, st.NightLimit)
 	} else {
-		fmt.Fprintf(w, "Tonight: %d upgrades (no MAX_UPGRADES_PER_NIGHT)\n", st.NightUsed)
+		fmt.Fprintln(w, "Tonight: no cap (MAX_UPGRADES_PER_NIGHT is 0), so no count")
 	}
 	kept := itoa(st.KeptEvents)
 	if st.KeptAtLeast {
@@ -68,7 +68,7 @@ func showStatus(w io.Writer, r events.Report) error {
 		for _, ro := range st.Rollouts {
 			paused := yesNo(ro.Paused)
 			if ro.Paused && ro.PausedBy != "" {
-				paused += " (" + ro.PausedBy + ")"
+				paused += ", by " + ro.PausedBy
 			}
 			awaiting := ""
 			if ro.AwaitingApproval > 0 {
