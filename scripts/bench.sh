@@ -2,14 +2,16 @@
 # bench.sh: sweeps of simulated fleets on the simulated cloud, with the
 # compiled function under the FC runtime emulator. Needs only Go.
 #
-#   scripts/bench.sh                      1,000, 10,000 and 100,000 gateways (the last takes ~40 min)
+#   scripts/bench.sh                      1,000, 10,000 and 100,000 gateways (the last takes ~40 min),
+#                                         each on the three flow control shapes (bucket, fixed, sliding)
 #   scripts/bench.sh 1000 10000           other sizes
+#   scripts/bench.sh -flow sliding 2000   one shape
 #   scripts/bench.sh -latency 50ms -qps 50 -json out.json 10000
 #   scripts/bench.sh -distributed         N = 1, 2, 4, 8 instances on 10,000 gateways
 #
 # Flags go before the sizes; `scripts/bench.sh -h` lists them. The last line
-# is `bench: gateways=N calls=N throttled=N wall_s=X bound_s=X ratio=X rss_mb=X`
-# for the largest size.
+# is `bench: flow=F gateways=N calls=N throttled=N wall_s=X bound_s=X ratio=X rss_mb=X`
+# for the largest size on the strictest shape measured (sliding, fixed, then bucket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -48,6 +49,8 @@ type options struct {
 	coldStarts                       int
 	trace                            bool
 	topicDown                        string
+	flows                            []sagsim.Flow // the emulator's flow control shapes, each a night
+	burst                            int
 
 	distributed bool
 	instances   string
@@ -76,7 +79,9 @@ func main() {
 	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
 	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
 	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
-	flag.Float64Var(&o.instanceQPS, "instance-qps", 25, "distributed mode: API_QPS of each instance")
+	flag.Float64Var(&o.instanceQPS, "instance-qps", 0, "distributed mode: API_QPS of each instance (0: -qps, the whole limit: the instances find their shares)")
+	flows := flag.String("flow", "bucket,fixed,sliding", "the emulator's flow control: `bucket`, fixed (one-second windows of the clock), sliding (any one second), comma-separated: a night each")
+	flag.IntVar(&o.burst, "burst", 0, "the bucket's burst (0: a tenth of a second's calls)")
 	flag.BoolVar(&o.soak, "soak", false, "soak mode: faults, killed processes and redeliveries")
 	flag.IntVar(&o.soakRuntimes, "soak-runtimes", 4, "soak mode: function instances")
 	flag.IntVar(&o.kills, "kills", 2, "soak mode: processes killed during the night")
@@ -85,9 +90,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -binary is required (scripts/bench.sh builds it)")
 		os.Exit(2)
 	}
+	if o.instanceQPS == 0 {
+		o.instanceQPS = o.qps
+	}
 	if o.qps <= 0 || o.instanceQPS <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -qps and -instance-qps must be above 0")
 		os.Exit(2)
+	}
+	for _, f := range strings.Split(*flows, ",") {
+		f := sagsim.Flow(strings.TrimSpace(f))
+		if !slices.Contains(sagsim.Flows, f) {
+			fmt.Fprintf(os.Stderr, "bench: -flow %q: want bucket, fixed or sliding\n", f)
+			os.Exit(2)
+		}
+		o.flows = append(o.flows, f)
 	}
 	if o.sizeOf == "" {
 		o.sizeOf = o.binary
@@ -158,6 +174,7 @@ type sizeResult struct {
 	Concurrency    int            `json:"maxConcurrency"`
 	LatencyMs      float64        `json:"latencyMs"`
 	LimitQPS       float64        `json:"limitQpsPerAction"`
+	Flow           sagsim.Flow    `json:"flow"` // how the emulator counted the limit
 	WallS          float64        `json:"wallSeconds"`
 	Calls          int            `json:"calls"`
 	ByAction       map[string]int `json:"callsByAction"`
@@ -198,15 +215,16 @@ type invocationTrace struct {
 	UnusedBy  map[string]float64 `json:"unusedSecondsBy"`
 }
 
-// measure runs one night of n gateways on k instances of apiQPS each.
-func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
+// measure runs one night of n gateways on k instances of apiQPS each,
+// against flow control of the shape.
+func measure(o options, flow sagsim.Flow, n, k int, apiQPS float64) (sizeResult, error) {
 	out, closeOut, err := o.output()
 	if err != nil {
 		return sizeResult{}, err
 	}
 	defer closeOut()
 	f := fleet.Generate(fleet.Options{Gateways: n, Seed: o.seed})
-	w, err := simulation.Start(simulation.Options{Fleet: f, SAG: sagsim.Options{Latency: o.latency, DefaultQPS: o.qps}})
+	w, err := simulation.Start(simulation.Options{Fleet: f, SAG: sagsim.Options{Latency: o.latency, DefaultQPS: o.qps, Flow: flow, Burst: o.burst}})
 	if err != nil {
 		return sizeResult{}, err
 	}
@@ -243,7 +261,7 @@ func measure(o options, n, k int, apiQPS float64) (sizeResult, error) {
 	}
 	calls := simulation.CountCalls(w.Cloud)
 	r := sizeResult{
-		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency,
+		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency, Flow: flow,
 		LatencyMs: float64(o.latency) / 1e6, LimitQPS: o.qps,
 		WallS: nt.Wall.Seconds(), Calls: calls.Total, ByAction: calls.ByAction, Throttled: calls.Throttled,
 		PeakRSSMB: float64(w.PeakRSS()) / 1e6, Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
@@ -368,14 +386,19 @@ func benchMode(o options, sizes []int) error {
 	}
 	results := map[string]any{}
 	var nights []sizeResult
-	for _, n := range sizes {
-		fmt.Fprintf(os.Stderr, "bench: %d gateways…\n", n)
-		r, err := measure(o, n, o.runtimes, o.qps/float64(o.runtimes))
-		if err != nil {
-			return err
+	for _, flow := range o.flows {
+		for _, n := range sizes {
+			fmt.Fprintf(os.Stderr, "bench: %d gateways, flow control %s…\n", n, flow)
+			r, err := measure(o, flow, n, o.runtimes, o.qps/float64(o.runtimes))
+			if err != nil {
+				return err
+			}
+			printSize(os.Stdout, r)
+			nights = append(nights, r)
 		}
-		printSize(os.Stdout, r)
-		nights = append(nights, r)
+	}
+	if len(o.flows)*len(sizes) > 1 {
+		printSummary(os.Stdout, nights)
 	}
 	results["sizes"] = nights
 
@@ -394,16 +417,34 @@ func benchMode(o options, sizes []int) error {
 		fmt.Printf("binary          %d bytes (%.1f MiB): %s\n", st.Size(), float64(st.Size())/(1<<20), o.sizeOf)
 		results["binaryBytes"] = st.Size()
 	}
-	largest := slices.MaxFunc(nights, func(a, b sizeResult) int { return a.Gateways - b.Gateways })
-	fmt.Printf("bench: gateways=%d calls=%d throttled=%d wall_s=%.1f bound_s=%.1f ratio=%.3f rss_mb=%.1f\n",
-		largest.Gateways, largest.Calls, largest.Throttled, largest.WallS, largest.BoundS, largest.Ratio, largest.PeakRSSMB)
+	// The last line: the largest fleet on the strictest shape measured.
+	largest := slices.MaxFunc(nights, func(a, b sizeResult) int {
+		return cmp.Or(a.Gateways-b.Gateways, slices.Index(sagsim.Flows, a.Flow)-slices.Index(sagsim.Flows, b.Flow))
+	})
+	fmt.Printf("bench: flow=%s gateways=%d calls=%d throttled=%d wall_s=%.1f bound_s=%.1f ratio=%.3f rss_mb=%.1f\n",
+		largest.Flow, largest.Gateways, largest.Calls, largest.Throttled, largest.WallS, largest.BoundS, largest.Ratio, largest.PeakRSSMB)
 	return writeJSON(o.jsonOut, results)
+}
+
+// printSummary is a line a night: each shape and size side by side.
+func printSummary(out io.Writer, nights []sizeResult) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "flow\tgateways\twall s\tbound s\twall/bound\tthrottled %\tcalls by action\tpeak RSS MB\t")
+	for _, r := range nights {
+		var by []string
+		for _, a := range slices.Sorted(maps.Keys(r.ByAction)) {
+			by = append(by, fmt.Sprintf("%s %d", strings.TrimPrefix(strings.TrimPrefix(a, "Describe"), "SmartAccessGateway"), r.ByAction[a]))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.3f\t%.2f\t%s\t%.1f\t\n", r.Flow, r.Gateways, r.WallS, r.BoundS, r.Ratio,
+			100*float64(r.Throttled)/float64(max(r.Calls, 1)), strings.Join(by, ", "), r.PeakRSSMB)
+	}
+	tw.Flush()
 }
 
 func printSize(out io.Writer, r sizeResult) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "== %d gateways: latency %v, limit %.0f/s per action, %d instance(s) × API_QPS %.4g, MAX_CONCURRENCY %d\n",
-		r.Gateways, time.Duration(r.LatencyMs*1e6), r.LimitQPS, r.Instances, r.APIQPS, r.Concurrency)
+	fmt.Fprintf(tw, "== %d gateways: latency %v, limit %.0f/s per action (%s), %d instance(s) × API_QPS %.4g, MAX_CONCURRENCY %d\n",
+		r.Gateways, time.Duration(r.LatencyMs*1e6), r.LimitQPS, r.Flow, r.Instances, r.APIQPS, r.Concurrency)
 	fmt.Fprintf(tw, "wall\t%.1f s\t(timer invocation start → queue drained, every invocation answered)\n", r.WallS)
 	fmt.Fprintf(tw, "invocations\t%d\t(%d failed; %d batches; %d verify requests left queued)\n", r.Invocations, r.Failed, r.Batches, r.VerifyLeft)
 	fmt.Fprintf(tw, "API calls\t%d\n", r.Calls)
@@ -592,17 +633,19 @@ func distributedMode(o options, sizes []int) error {
 		}
 		counts = append(counts, k)
 	}
+	// One shape: the strictest asked for.
+	flow := o.flows[len(o.flows)-1]
 	var rows []sizeResult
 	for _, k := range counts {
-		fmt.Fprintf(os.Stderr, "distributed: %d gateways on %d instance(s) × API_QPS %.4g…\n", n, k, o.instanceQPS)
-		r, err := measure(o, n, k, o.instanceQPS)
+		fmt.Fprintf(os.Stderr, "distributed: %d gateways on %d instance(s) × API_QPS %.4g, flow control %s…\n", n, k, o.instanceQPS, flow)
+		r, err := measure(o, flow, n, k, o.instanceQPS)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, r)
 	}
-	fmt.Printf("distributed: %d gateways, latency %v, limit %.0f/s per action, API_QPS %.4g per instance, MAX_CONCURRENCY %d\n",
-		n, o.latency, o.qps, o.instanceQPS, o.concurrency)
+	fmt.Printf("distributed: %d gateways, latency %v, limit %.0f/s per action (%s), API_QPS %.4g per instance, MAX_CONCURRENCY %d\n",
+		n, o.latency, o.qps, flow, o.instanceQPS, o.concurrency)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tasked/s per action\twall s\tcalls\tthrottled\tthrottled %\tbound s\twall/bound\tpeak RSS MB\t")
 	for _, r := range rows {

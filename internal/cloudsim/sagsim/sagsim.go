@@ -28,7 +28,6 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/chaos"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
-	"golang.org/x/time/rate"
 )
 
 // Options configure a Server. Only Keyring is required.
@@ -54,6 +53,10 @@ type Options struct {
 	// action name; DefaultQPS applies to the actions not named. 0 = unlimited.
 	QPS        map[string]float64
 	DefaultQPS float64
+	// Flow is how the limits count (default TokenBucket), and Burst a
+	// bucket's size (default a tenth of a second's calls).
+	Flow  Flow
+	Burst int
 	// Faults are injected failures; see SetFaults.
 	Faults Faults
 }
@@ -88,7 +91,7 @@ type Server struct {
 	dpiUpgradeTime time.Duration
 	latency        time.Duration
 	jitter         time.Duration
-	limiters       map[string]*rate.Limiter // read-only after New
+	limiters       map[string]limiter       // read-only after New
 	regions        map[string]bool          // read-only after New
 	regionList     []string                 // DescribeRegions: SAG regions, then the fleet's others
 	catalogs       map[string]fleet.Catalog // read-only after New
@@ -122,7 +125,7 @@ func New(f *fleet.Fleet, opts Options) *Server {
 		dpiUpgradeTime: opts.DpiUpgradeTime,
 		latency:        opts.Latency,
 		jitter:         opts.Jitter,
-		limiters:       map[string]*rate.Limiter{},
+		limiters:       map[string]limiter{},
 		regions:        map[string]bool{},
 		catalogs:       map[string]fleet.Catalog{},
 		byID:           map[string]*gateway{},
@@ -149,7 +152,7 @@ func New(f *fleet.Fleet, opts Options) *Server {
 			q = opts.DefaultQPS
 		}
 		if q > 0 {
-			s.limiters[action] = rate.NewLimiter(rate.Limit(q), max(1, int(q)))
+			s.limiters[action] = newLimiter(opts.Flow, q, opts.Burst)
 		}
 	}
 	for _, r := range sagRegions {
@@ -218,7 +221,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// A throttled call is refused before it runs, so it never has an effect.
-	if l := s.limiters[req.action]; l != nil && !l.Allow() {
+	if l := s.limiters[req.action]; l != nil && !l.allow(s.wall()) {
 		s.mu.Lock()
 		s.throttled++
 		s.mu.Unlock()
