@@ -433,7 +433,9 @@ func printSummary(out io.Writer, nights []sizeResult) {
 	for _, r := range nights {
 		var by []string
 		for _, a := range slices.Sorted(maps.Keys(r.ByAction)) {
-			by = append(by, fmt.Sprintf("%s %d", strings.TrimPrefix(strings.TrimPrefix(a, "Describe"), "SmartAccessGateway"), r.ByAction[a]))
+			short := map[string]string{"DescribeSmartAccessGateways": "list", "DescribeSmartAccessGatewayVersions": "versions",
+				"DescribeSmartAccessGatewayAttribute": "attribute", "UpdateSmartAccessGatewayVersion": "update"}[a]
+			by = append(by, fmt.Sprintf("%s %d", cmp.Or(short, a), r.ByAction[a]))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.3f\t%.2f\t%s\t%.1f\t\n", r.Flow, r.Gateways, r.WallS, r.BoundS, r.Ratio,
 			100*float64(r.Throttled)/float64(max(r.Calls, 1)), strings.Join(by, ", "), r.PeakRSSMB)
