@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
@@ -73,7 +72,7 @@ func parseAuthorization(h string) (authorization, *apiError) {
 type verifier struct {
 	keys   *auth.Keyring
 	wall   func() time.Time
-	nonces nonceCache
+	nonces auth.Nonces // the window is the same as the SAG API's RPC signature's: maxSkew
 }
 
 // verify authenticates r, whose body has been read into body, and returns the
@@ -127,7 +126,7 @@ func (v *verifier) verify(r *http.Request, body []byte) (auth.Credential, *apiEr
 	if !hmac.Equal([]byte(strings.ToLower(a.signature)), []byte(want)) {
 		return auth.Credential{}, errSignature
 	}
-	if !v.nonces.use(r.Header.Get(hNonce), date, now) {
+	if !v.nonces.Use(r.Header.Get(hNonce), date, now) {
 		return auth.Credential{}, errNonceUsed
 	}
 	return cred, nil
@@ -242,46 +241,4 @@ func signature(secret, stringToSign string) string {
 func hexSHA256(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// nonceCache remembers the nonces of accepted requests while a replay could
-// still pass the date check, and forgets them after, so memory stays bounded
-// by one window's requests. (sagsim keeps the same cache for the RPC
-// signature's SignatureNonce.)
-type nonceCache struct {
-	mu        sync.Mutex
-	until     map[string]time.Time // nonce → when it may be forgotten
-	lastSweep time.Time
-}
-
-// use records nonce and reports whether it was unused. date is the request's
-// x-acs-date, now the server's clock.
-func (c *nonceCache) use(nonce string, date, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.until == nil {
-		c.until = map[string]time.Time{}
-	}
-	if now.Sub(c.lastSweep) >= time.Minute {
-		for n, t := range c.until {
-			if now.After(t) {
-				delete(c.until, n)
-			}
-		}
-		c.lastSweep = now
-	}
-	if t, ok := c.until[nonce]; ok && !now.After(t) {
-		return false
-	}
-	// A replay is refused on its date once now passes date+maxSkew; until
-	// then (and until now+maxSkew for a date in the future) the nonce is kept.
-	c.until[nonce] = later(date, now).Add(maxSkew)
-	return true
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
