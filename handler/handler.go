@@ -174,7 +174,7 @@ func (r *run) finish(ctx context.Context, decoded events.Invocation, startedAt t
 		return events.RunCompletedEvent(r.out.source, completed, counts, p, r.now())
 	})
 	r.noteRun(ctx, startedAt, decoded.Trigger, completed.CorrelationID, counts)
-	r.log.Info().Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
+	r.log.Info().Str("trigger", string(decoded.Trigger)).Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")

@@ -134,8 +134,9 @@ func TestStartAndEndLines(t *testing.T) {
 	})
 	report, _ := hs.invoke(t, `{}`)
 	var start, end struct {
-		Config map[string]any  `json:"config"`
-		Counts *upgrade.Counts `json:"counts"`
+		Config  map[string]any  `json:"config"`
+		Counts  *upgrade.Counts `json:"counts"`
+		Trigger string          `json:"trigger"`
 	}
 	for _, l := range strings.Split(strings.TrimSpace(hs.logs.String()), "\n") {
 		var m struct{ Message string }
@@ -164,6 +165,11 @@ func TestStartAndEndLines(t *testing.T) {
 	}
 	if end.Counts == nil || *end.Counts != report.Counts || end.Counts.Requested != 1 || end.Counts.Skipped != 1 {
 		t.Errorf("run finished: counts %+v, report %+v", end.Counts, report.Counts)
+	}
+	// Both ends name the trigger: an alert on a night with no finished
+	// timer run reads it from the last line.
+	if start.Trigger != string(events.TriggerDirect) || end.Trigger != start.Trigger {
+		t.Errorf("trigger: run started %q, run finished %q", start.Trigger, end.Trigger)
 	}
 }
 
