@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,33 +21,80 @@ type cliOptions struct {
 	serve    string
 	nights   int
 	audit    string
+	report   string
+}
+
+// usage is every form of the command line, with every flag.
+const usage = `usage: sag-upgrade -simulate [-fleet FILE] [-event FILE] [-nights N [-audit ID]] [-report FILE]
+       sag-upgrade -simulate -serve ADDR [-fleet FILE]
+       sag-upgrade -event FILE [-report FILE]`
+
+// newFlags defines the command line's flags into o; -h prints the usage and
+// every flag to stderr.
+func newFlags(o *cliOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sag-upgrade", flag.ExitOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\n", usage)
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&o.simulate, "simulate", false, "run on the embedded simulated cloud instead of Alibaba Cloud")
+	fs.StringVar(&o.event, "event", "", "trigger event `FILE` (default: an empty payload, a default sweep)")
+	fs.StringVar(&o.fleet, "fleet", "testdata/fleets/demo.json", "simulated fleet `FILE` (with -simulate)")
+	fs.StringVar(&o.serve, "serve", "", "with -simulate: serve the simulated cloud on `ADDR`, with the function deployed behind FC's InvokeFunction for sagctl, until interrupted")
+	fs.IntVar(&o.nights, "nights", 0, "with -simulate: run `N` nights on the simulated clock, each a timer sweep and the night's verifications (the report: a JSON array of every run's)")
+	fs.StringVar(&o.audit, "audit", "", "with -simulate -nights: print the ledger's audit trail of gateway `ID` at the end")
+	fs.StringVar(&o.report, "report", "", "write the run report (JSON) to `FILE`; without it the report goes to stdout, with -simulate only when stdout is not a terminal")
+	return fs
 }
 
 // The function's invocation timeout, as in s.yaml.
 const localTimeout = 15 * time.Minute
 
 // runCLI runs the local command line and returns the exit code. The report
-// goes to stdout and nothing else does, so `go run . -simulate | jq .counts`
-// works; progress and the summary go to stderr.
+// goes to stdout (or -report's file) and nothing else does, so
+// `go run . -simulate | jq .counts` works; progress and the summary go to
+// stderr.
 func runCLI(o cliOptions, stdout, stderr io.Writer) int {
+	if problem := o.check(); problem != "" {
+		fmt.Fprintf(stderr, "sag-upgrade: %s\n%s\n", problem, usage)
+		return 2
+	}
 	switch {
 	case o.simulate:
 		return simulator(o, stdout, stderr) // simulate.go; the FC build has none
-	case o.serve != "":
-		fmt.Fprintln(stderr, "sag-upgrade: -serve needs -simulate")
-		return 2
 	case o.event != "":
 		return realRun(o, stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: sag-upgrade -simulate [-event FILE] [-fleet FILE] | -simulate -serve ADDR | -event FILE")
+	fmt.Fprintln(stderr, usage)
 	return 2
+}
+
+// check says what is wrong with a combination of flags, or "" when nothing
+// is; the simulation checks -audit's gateway against its fleet.
+func (o cliOptions) check() string {
+	switch {
+	case o.serve != "" && !o.simulate:
+		return "-serve needs -simulate"
+	case o.nights != 0 && !o.simulate:
+		return "-nights needs -simulate"
+	case o.nights < 0:
+		return fmt.Sprintf("-nights %d: the number of nights must be at least 1", o.nights)
+	case o.audit != "" && o.nights == 0:
+		return "-audit needs -nights N: the audit trail is printed after the nights"
+	case o.serve != "" && (o.event != "" || o.nights != 0 || o.report != ""):
+		return "-serve runs no invocation of its own: -event, -nights, -audit and -report do not go with it"
+	}
+	return ""
 }
 
 // newHandler composes the function for a configuration outside FC, with its
 // logs going to logs: for -event against the real cloud, and for the
 // simulator, which runs the same composition on the simulated cloud.
-func newHandler(cfg handler.Config, wiring handler.Wiring, logs io.Writer) *handler.Handler {
-	return &handler.Handler{Config: cfg, Connect: connector(wiring), Log: newLogger(logs, cfg.LogLevel)}
+// clock, when set, is the domain time of the handler and of its log lines
+// (the simulated cloud's); nil is the machine's.
+func newHandler(cfg handler.Config, wiring handler.Wiring, logs io.Writer, clock func() time.Time) *handler.Handler {
+	return &handler.Handler{Config: cfg, Connect: connector(wiring), Clock: clock, Log: newLogger(logs, cfg.LogLevel, clock)}
 }
 
 // realRun makes one invocation against Alibaba Cloud with the credentials of
@@ -78,11 +126,11 @@ func realRun(o cliOptions, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sag-upgrade: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)")
 		return 1
 	}
-	h := newHandler(cfg, wiring, stderr)
+	h := newHandler(cfg, wiring, stderr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), localTimeout)
 	defer cancel()
 	report, err := h.Invoke(ctx, inv, payload)
-	if werr := writeJSON(stdout, report); werr != nil && err == nil {
+	if werr := writeReport(o.report, stdout, report); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
@@ -97,6 +145,23 @@ func readEvent(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return os.ReadFile(path)
+}
+
+// writeReport writes the report to the file path, or to stdout when path is
+// empty.
+func writeReport(path string, stdout io.Writer, v any) error {
+	if path == "" {
+		return writeJSON(stdout, v)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(f, v); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func writeJSON(w io.Writer, v any) error {

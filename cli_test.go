@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,6 +208,53 @@ func TestUsageAndDebugRefusal(t *testing.T) {
 	}
 }
 
+// The usage line names every flag that -h lists, and a command line with
+// none says it and exits 2.
+func TestUsageListsEveryFlag(t *testing.T) {
+	out, err := exec.Command(binary, "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-h: %v\n%s", err, out)
+	}
+	usage, defaults, _ := strings.Cut(string(out), "\n\n")
+	flags := regexp.MustCompile(`(?m)^  -([a-z]+)`).FindAllStringSubmatch(defaults, -1)
+	if len(flags) < 7 {
+		t.Fatalf("-h lists %d flags:\n%s", len(flags), out)
+	}
+	for _, f := range flags {
+		if !regexp.MustCompile(`-` + f[1] + `\b`).MatchString(usage) {
+			t.Errorf("the usage line lacks -%s:\n%s", f[1], usage)
+		}
+	}
+	out, err = exec.Command(binary).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || strings.TrimSpace(string(out)) != usage {
+		t.Errorf("no flags: %v\n%s", err, out)
+	}
+}
+
+// -audit prints a trail only after nights, and only of a gateway the fleet
+// has: otherwise the command says so, runs nothing and exits 2.
+func TestAuditNeedsNightsAndAGatewayOfTheFleet(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-simulate", "-audit", "sag-xhlyhgshtqqag"}, "sag-upgrade: -audit needs -nights N"},
+		{[]string{"-simulate", "-nights", "2", "-audit", "sag-nosuchgateway"}, "sag-upgrade: -audit sag-nosuchgateway: no such gateway in testdata/fleets/demo.json"},
+		{[]string{"-audit", "sag-xhlyhgshtqqag", "-nights", "2"}, "sag-upgrade: -nights needs -simulate"},
+	} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binary, c.args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.HasPrefix(stderr.String(), c.want) ||
+			strings.Contains(stderr.String(), "Night 1") || stdout.Len() != 0 {
+			t.Errorf("%q: %v, want exit 2 and %q first, no night and no report\nstdout: %q\nstderr: %s", c.args, err, c.want, stdout.String(), stderr.String())
+		}
+	}
+}
+
 // -nights runs simulated nights and -audit prints a gateway's audit trail
 // from the emulated Tablestore: who triggered each step, in which run and FC
 // request, with which API request id, and what was verified, in order.
@@ -233,6 +281,8 @@ func TestSimulateNightsAndAudit(t *testing.T) {
 	if !ok {
 		t.Fatalf("no audit trail on stderr:\n%s", out)
 	}
+	// Where the reports went is said after the trail.
+	trail, _, _ = strings.Cut(trail, "The reports of every run (a JSON array) are on stdout.")
 	rows := strings.Split(strings.TrimSpace(trail), "\n")
 	if len(rows) != 4 || !strings.HasPrefix(rows[0], "TIME") {
 		t.Fatalf("audit trail:\n%s", trail)

@@ -5,19 +5,23 @@
 //	go run . -simulate                  one sweep of the demo fleet on the simulated cloud
 //	go run . -simulate -event FILE      the same, triggered by an event file
 //	go run . -simulate -nights N        N nights: sweeps, then verifications as the clock moves
+//	go run . -simulate -nights N -audit ID   and then a gateway's audit trail
 //	go run . -simulate -serve ADDR      the simulated cloud with the function deployed, for sagctl
 //	go run . -event FILE                one invocation against the real cloud
+//
+// -report FILE writes the report there instead of stdout; -simulate writes
+// it to stdout only when stdout is not a terminal.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
+	"time"
 	_ "time/tzdata" // MAINTENANCE_TZ must load whatever the runtime image has
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
@@ -42,13 +46,8 @@ func main() {
 		return
 	}
 	var o cliOptions
-	flag.BoolVar(&o.simulate, "simulate", false, "run on the embedded simulated cloud instead of Alibaba Cloud")
-	flag.StringVar(&o.event, "event", "", "trigger event `FILE` (default: an empty payload, a default sweep)")
-	flag.StringVar(&o.fleet, "fleet", "testdata/fleets/demo.json", "simulated fleet `FILE` (with -simulate)")
-	flag.StringVar(&o.serve, "serve", "", "with -simulate: serve the simulated cloud on `ADDR`, with the function deployed behind FC's InvokeFunction for sagctl, until interrupted")
-	flag.IntVar(&o.nights, "nights", 1, "with -simulate: run `N` nights, each a timer sweep and the night's verifications (stdout: a JSON array of every report)")
-	flag.StringVar(&o.audit, "audit", "", "with -simulate -nights: print the ledger's audit trail of gateway `ID` at the end")
-	flag.Parse()
+	flags := newFlags(&o, os.Stderr)
+	flags.Parse(os.Args[1:]) // ExitOnError
 	os.Exit(runCLI(o, os.Stdout, os.Stderr))
 }
 
@@ -67,7 +66,7 @@ func refuseSDKDebug(debug string) error {
 // serveFC serves invocations under Function Compute.
 func serveFC() {
 	cfg, wiring, cfgErr := handler.ReadEnv(os.Getenv, os.Getenv("FC_REGION"))
-	log := newLogger(os.Stdout, cfg.LogLevel)
+	log := newLogger(os.Stdout, cfg.LogLevel, nil)
 	h := &handler.Handler{Config: cfg, Connect: connector(wiring), Log: log, Control: cfg.ControlEndpoint, Query: cfg.QueryEndpoint}
 	// The event is taken as raw bytes (a typed event fails before this code
 	// on an empty or non-JSON body) and the report returned as a struct.
@@ -185,8 +184,16 @@ func connector(w handler.Wiring) func(context.Context, handler.Invocation) (hand
 	}
 }
 
-// newLogger writes zerolog JSON lines, timed to the millisecond.
-func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+// newLogger writes zerolog JSON lines, timed to the millisecond by clock
+// (nil: the machine's).
+func newLogger(w io.Writer, level zerolog.Level, clock func() time.Time) zerolog.Logger {
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
-	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "sag-upgrade").Logger()
+	l := zerolog.New(w).Level(level)
+	if clock == nil {
+		return l.With().Timestamp().Str("service", "sag-upgrade").Logger()
+	}
+	// The field Timestamp() adds, in the same place, read from clock.
+	return l.Hook(zerolog.HookFunc(func(e *zerolog.Event, _ zerolog.Level, _ string) {
+		e.Time(zerolog.TimestampFieldName, clock())
+	})).With().Str("service", "sag-upgrade").Logger()
 }

@@ -8,6 +8,9 @@ package main
 // no other package can import.
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"os"
 	"slices"
 	"testing"
@@ -123,6 +126,46 @@ func TestNightsVerifyLoseAndPenalise(t *testing.T) {
 		if r.Outcome == upgrade.OutcomeRequested && !slices.Contains(byCase[fleet.CaseReverts], id) && !slices.Contains(byCase[fleet.CaseLost], id) &&
 			!slices.Contains(byCase[fleet.CaseReseller], id) {
 			t.Errorf("retryFailedOnly touched %s, which had not failed", id)
+		}
+	}
+}
+
+// The function's log lines are timed by the simulated clock, as its
+// decisions and events are, not by the machine's.
+func TestLogTimesAreTheSimulatedClock(t *testing.T) {
+	logs := &logBuffer{}
+	s, err := simulation.StartLocal("testdata/fleets/demo.json", simulation.InProcess{NewHandler: newHandler, Logs: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	first := s.Cloud.Clock.Now()
+	if _, err := s.Invoke(nil); err != nil {
+		t.Fatal(err)
+	}
+	logs.mu.Lock()
+	split := logs.buf.Len()
+	logs.mu.Unlock()
+	second := s.Cloud.Clock.Advance(36 * time.Hour)
+	if _, err := s.Invoke(nil); err != nil {
+		t.Fatal(err)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for i, part := range [][]byte{logs.buf.Bytes()[:split], logs.buf.Bytes()[split:]} {
+		want := []time.Time{first, second}[i]
+		lines := 0
+		for sc := bufio.NewScanner(bytes.NewReader(part)); sc.Scan(); lines++ {
+			var l struct {
+				Time    time.Time `json:"time"`
+				Message string    `json:"message"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil || !l.Time.Equal(want) {
+				t.Fatalf("run %d: the line %q is timed %v, the simulated clock says %v (%v)", i+1, l.Message, l.Time, want, err)
+			}
+		}
+		if lines < 100 {
+			t.Fatalf("run %d logged %d lines", i+1, lines)
 		}
 	}
 }

@@ -16,9 +16,9 @@ import (
 )
 
 // NewHandler composes the function for a configuration, its logs going to
-// logs: main's composition (its adapters and logger), which this package
-// cannot import.
-type NewHandler func(cfg handler.Config, wiring handler.Wiring, logs io.Writer) *handler.Handler
+// logs, with clock as its domain time and its log lines' time: main's
+// composition (its adapters and logger), which this package cannot import.
+type NewHandler func(cfg handler.Config, wiring handler.Wiring, logs io.Writer, clock func() time.Time) *handler.Handler
 
 // InProcess configures the function running in this process.
 type InProcess struct {
@@ -84,8 +84,7 @@ func (w *World) InProcess(o InProcess) (*Local, error) {
 	if o.Logs == nil {
 		o.Logs = io.Discard
 	}
-	h := o.NewHandler(cfg, wiring, o.Logs)
-	h.Clock = w.Cloud.Clock.Now
+	h := o.NewHandler(cfg, wiring, o.Logs, w.Cloud.Clock.Now)
 	// The simulation plays the operators' function: an event file is
 	// invoked as `s invoke` would, so a direct stop or reset is served (a
 	// timer, topic or queue event is still refused control).

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
@@ -156,6 +153,10 @@ func (s *Local) summarizeLedger(w io.Writer, auditID string) {
 		fmt.Fprintln(w, "ledger:", err)
 		return
 	}
+	if len(history) == 0 {
+		fmt.Fprintf(w, "\nAudit trail of %s: empty, nothing was claimed, requested or verified for it\n", auditID)
+		return
+	}
 	fmt.Fprintf(w, "\nAudit trail of %s:\n", auditID)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tVERSIONS\tTRIGGER\tRUN\tFC REQUEST\tAPI REQUEST\tERROR")
@@ -168,40 +169,9 @@ func (s *Local) summarizeLedger(w io.Writer, auditID string) {
 
 func localTime(t time.Time) string { return t.In(shanghai()).Format("2006-01-02 15:04 MST") }
 
-// progressWriter renders the handler's log lines for people: a decision as
-// "sag-… (region) Device 2.0.8 → 2.3.1: requested", other lines as zerolog's
-// console format.
-func progressWriter(w io.Writer) zerolog.ConsoleWriter {
-	noColor := true
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			noColor = false
-		}
-	}
-	return zerolog.ConsoleWriter{
-		Out: w, NoColor: noColor, TimeFormat: "15:04:05.000",
-		FieldsExclude: []string{"service", "requestId", "runId", "config", "duration"},
-		FormatPrepare: func(m map[string]any) error {
-			if m[zerolog.MessageFieldName] != "decision" {
-				return nil
-			}
-			str := func(k string) string { s, _ := m[k].(string); delete(m, k); return s }
-			line := fmt.Sprintf("%s (%s) %s %s", str("smartAGId"), str("regionId"), str("versionType"), str("fromVersion"))
-			if to := str("toVersion"); to != "" {
-				line += " → " + to
-			}
-			line += ": " + str("outcome")
-			if reason := str("reason"); reason != "" {
-				line += " " + reason
-			}
-			m[zerolog.MessageFieldName] = line
-			return nil
-		},
-	}
-}
-
-// summarize prints a table of the outcomes and their reasons.
-func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
+// summarize prints a table of the outcomes and their reasons of a run
+// invoked at a time on the simulated clock.
+func summarize(w io.Writer, r events.Report, at time.Time, cloud *cloudsim.Cloud) {
 	reasons := map[upgrade.Outcome]map[string]int{}
 	for _, res := range r.Results {
 		if reasons[res.Outcome] == nil {
@@ -213,8 +183,7 @@ func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
 		}
 		reasons[res.Outcome][strings.TrimPrefix(reason, "/")]++
 	}
-	fmt.Fprintf(w, "\nRun %s (%s), %s, %d gateways scanned\n\n", r.RunID, r.Trigger,
-		r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), r.Counts.Scanned)
+	fmt.Fprintf(w, "\nRun %s (%s) at %s, %d gateways scanned\n\n", r.RunID, r.Trigger, localTime(at), r.Counts.Scanned)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OUTCOME\tCOUNT\tREASONS")
 	c := r.Counts
@@ -254,7 +223,6 @@ func summarize(w io.Writer, r events.Report, cloud *cloudsim.Cloud) {
 		slices.Sort(parts)
 		fmt.Fprintf(w, "SAG API calls: %s\n", strings.Join(parts, ", "))
 	}
-	fmt.Fprintln(w, "The run report is on stdout.")
 }
 
 func shanghai() *time.Location {
