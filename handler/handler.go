@@ -74,11 +74,12 @@ func (inv Invocation) Source() string {
 
 // Invoke runs one invocation and returns its report.
 func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (report events.Report, err error) {
-	startedAt := time.Now()
+	startedAt := time.Now() // the machine's: the time budget and the run's duration
 	now := h.Clock
 	if now == nil {
 		now = time.Now
 	}
+	began := now() // the domain's: the report and the run's record
 	decoded := events.Decode(payload)
 	info := events.RunInfo{RunID: runID(inv, decoded, payload), Trigger: decoded.Trigger}
 	log := h.Log.With().Str("requestId", inv.RequestID).Str("runId", info.RunID).Logger()
@@ -126,7 +127,7 @@ func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (r
 	}
 
 	r.verifies.send(ctx, r.work, r.lcall, r.now(), log)
-	report = r.finish(ctx, decoded, startedAt, warnings)
+	report = r.finish(ctx, decoded, began, startedAt, warnings)
 	report.DryRun = allDry && len(problems) < len(decoded.Messages)
 	return report, r.verdict(len(decoded.Messages), problems)
 }
@@ -163,8 +164,9 @@ func (r *run) take(ctx context.Context, trigger events.Trigger, m events.Message
 }
 
 // finish publishes the run's last event, run.completed, once every other
-// is out or kept, and returns the report.
-func (r *run) finish(ctx context.Context, decoded events.Invocation, startedAt time.Time, warnings []string) events.Report {
+// is out or kept, and returns the report, timed on the domain's clock
+// (began) as its events and audit entries are; startedAt is the machine's.
+func (r *run) finish(ctx context.Context, decoded events.Invocation, began, startedAt time.Time, warnings []string) events.Report {
 	counts, results := r.tally()
 	completed := r.info
 	if ids := correlationIDs(decoded); len(ids) == 1 {
@@ -173,14 +175,14 @@ func (r *run) finish(ctx context.Context, decoded events.Invocation, startedAt t
 	publishing := r.out.finish(func(p events.Publishing) events.CloudEvent {
 		return events.RunCompletedEvent(r.out.source, completed, counts, p, r.now())
 	})
-	r.noteRun(ctx, startedAt, decoded.Trigger, completed.CorrelationID, counts)
+	r.noteRun(ctx, began, decoded.Trigger, completed.CorrelationID, counts)
 	r.log.Info().Str("trigger", string(decoded.Trigger)).Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")
 	return events.Report{
 		RunID: r.info.RunID, Trigger: decoded.Trigger,
-		StartedAt: startedAt, FinishedAt: time.Now(), Counts: counts, Results: results, Publishing: publishing,
+		StartedAt: began, FinishedAt: r.now(), Counts: counts, Results: results, Publishing: publishing,
 		Rollouts: r.rollouts.list(), KillSwitch: r.kill.stopped, Fanout: r.fanout, Continuation: r.continuation,
 		Ledger: r.ledger != nil, Warnings: warnings, Control: r.controls,
 		Status: r.answers.status, History: r.answers.history, Plan: r.answers.plan, RegionsClosed: r.closed,

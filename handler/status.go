@@ -147,7 +147,7 @@ func (r *run) noteRun(ctx context.Context, startedAt time.Time, trigger events.T
 	}
 	kind := cmp.Or(r.kinds[i], upgrade.KindSweep)
 	sum := upgrade.RunSummary{RunID: r.info.RunID, Kind: kind, Trigger: string(trigger), CorrelationID: correlationID,
-		StartedAt: startedAt.UTC(), FinishedAt: time.Now().UTC(), Counts: counts}
+		StartedAt: startedAt.UTC(), FinishedAt: r.now().UTC(), Counts: counts}
 	for attempt := 0; attempt < 10; attempt++ {
 		runs, rev, err := r.readRuns(ctx)
 		if err != nil {
