@@ -97,6 +97,7 @@ type deployProps struct {
 		Qualifier                 string `yaml:"qualifier"`
 		MaxAsyncRetryAttempts     *int   `yaml:"maxAsyncRetryAttempts"`
 		MaxAsyncEventAgeInSeconds int    `yaml:"maxAsyncEventAgeInSeconds"`
+		AsyncTask                 bool   `yaml:"asyncTask"`
 		DestinationConfig         struct {
 			OnSuccess *deployDestination `yaml:"onSuccess"`
 			OnFailure *deployDestination `yaml:"onFailure"`
@@ -465,6 +466,9 @@ func TestDeployAsyncInvokeConfig(t *testing.T) {
 	}
 	if n := a.MaxAsyncRetryAttempts; n == nil || *n < 0 || *n > 8 {
 		t.Errorf("%s: maxAsyncRetryAttempts must be set, 0..8", d.at("asyncInvokeConfig"))
+	}
+	if !a.AsyncTask {
+		t.Errorf("%s: asyncTask is not true: an operator can neither watch the nightly run's state nor stop it (ListAsyncTasks, StopAsyncTask)", d.at("asyncInvokeConfig"))
 	}
 	f := a.DestinationConfig.OnFailure
 	if f == nil || f.Destination == "" {
