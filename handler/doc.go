@@ -35,7 +35,7 @@
 //	rollout.go     staged rollouts: canary, waves, soak, breaker, reset (their ledger documents)
 //	killswitch.go  the kill switch; control.go: the answers of control requests
 //	verify.go      the verify kind; verifications.go: the verify requests a run queues for its upgrades
-//	fanout.go      a large fleet's planner, and continuations near the deadline
+//	fanout.go      a large fleet's planner, sending batches while it lists; continuations near the deadline
 //	outbox.go      the events: published while the run goes on, kept in the ledger while the topic is down
 //	calls.go       the rate limit and the retries of every call
 //	config.go, config_vars.go  the configuration, one row per variable

@@ -26,6 +26,8 @@ type fakeSAG struct {
 	updates []string       // "id serial version" of every update call
 	// onUpdate lets a test change the world when an update is accepted.
 	onUpdate func(id, serial string)
+	// onList, when set, sees every listing call before it is answered.
+	onList func(region string, lf ListFilter, page int)
 }
 
 func newFakeSAG(gws ...Gateway) *fakeSAG {
@@ -53,6 +55,9 @@ func (f *fakeSAG) count(action, id string) int {
 func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter, page int) ([]Gateway, int, error) {
 	if err := f.call("List", region); err != nil {
 		return nil, 0, err
+	}
+	if f.onList != nil {
+		f.onList(region, lf, page)
 	}
 	var all []Gateway
 	for _, g := range f.gateways {

@@ -183,9 +183,14 @@ func (l *fakeLedger) row(id string) Record {
 type fakeQueue struct {
 	mu   sync.Mutex
 	msgs []QueueMessage
+	// onSend, when set, sees every call before its messages are queued.
+	onSend func(msgs []QueueMessage)
 }
 
 func (q *fakeQueue) Send(ctx context.Context, msgs []QueueMessage) error {
+	if q.onSend != nil {
+		q.onSend(msgs)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.msgs = append(q.msgs, msgs...)

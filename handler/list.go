@@ -22,7 +22,8 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, region := range j.regions {
 		g.Go(func() error {
-			gws, lerr := r.listRegionSafely(gctx, region, j.gatewayIDs)
+			var gws []Gateway
+			lerr := r.listRegionSafely(gctx, region, j.gatewayIDs, func(page []Gateway) { gws = append(gws, page...) })
 			mu.Lock()
 			defer mu.Unlock()
 			if lerr != nil {
@@ -39,32 +40,39 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 		})
 	}
 	_ = g.Wait()
+	sortFleet(fleet)
+	return fleet, err
+}
+
+// sortFleet puts gateways in the order a run handles them: by region, then id.
+func sortFleet(fleet []Gateway) {
 	slices.SortFunc(fleet, func(a, b Gateway) int {
 		return strings.Compare(a.Region+"/"+a.ID, b.Region+"/"+b.ID)
 	})
-	return fleet, err
 }
 
 // errInternal is a bug met on the way: its stack is in the log.
 var errInternal = errors.New("internal error")
 
 // listRegionSafely lists a region on a goroutine of its own: a panic there
-// is an error of that region's listing, not the end of the process.
-func (r *run) listRegionSafely(ctx context.Context, region string, ids []string) (gws []Gateway, err error) {
+// (onPage's included) is an error of that region's listing, not the end of
+// the process.
+func (r *run) listRegionSafely(ctx context.Context, region string, ids []string, onPage func([]Gateway)) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("listing aborted by a panic")
-			gws, err = nil, fmt.Errorf("%w: %v", errInternal, p)
+			err = fmt.Errorf("%w: %v", errInternal, p)
 		}
 	}()
-	return r.listRegion(ctx, region, ids)
+	return r.listRegion(ctx, region, ids, onPage)
 }
 
-// listRegion pages through a region, PageSize gateways a call; named
-// gateways are listed PageSize ids at a time.
-func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Gateway, error) {
-	var out []Gateway
-	seen := map[string]bool{}
+// listRegion pages through a region, PageSize gateways a call, and hands
+// each page's gateways to onPage as it comes (a gateway once, though paging
+// a fleet that changes can repeat it); named gateways are listed PageSize ids
+// at a time. After an error, the pages handed over stand.
+func (r *run) listRegion(ctx context.Context, region string, ids []string, onPage func([]Gateway)) error {
+	seen := map[string]struct{}{}
 	filters := []ListFilter{{}}
 	if len(ids) > 0 {
 		filters = nil
@@ -76,22 +84,25 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string) ([]Ga
 		for n, total := 1, 1; (n-1)*PageSize < total; n++ {
 			gws, all, err := r.reads.page(ctx, region, f, n)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if len(gws) == 0 {
 				break // the fleet shrank while we paged
 			}
 			total = all
+			fresh := make([]Gateway, 0, len(gws))
 			for _, g := range gws {
-				// Paging a fleet that changes can repeat a gateway.
-				if !seen[g.ID] {
-					seen[g.ID] = true
-					out = append(out, g)
+				if _, ok := seen[g.ID]; !ok {
+					seen[g.ID] = struct{}{}
+					fresh = append(fresh, g)
 				}
+			}
+			if len(fresh) > 0 {
+				onPage(fresh)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // countBelow counts, by region, the gateways of a model whose firmware is

@@ -63,16 +63,9 @@ func (r *run) openRegions(j job) []string {
 // listing, the others (their window closed) with one filtered listing page
 // per model. The rollouts share their waves by these counts, and the ledger
 // keeps them for the batches a fan-out sends.
-func (r *run) measureRegions(ctx context.Context, j job, all []string, fleet []Gateway) {
+func (r *run) measureRegions(ctx context.Context, j job, all []string, sizes modelSizes) {
 	if len(r.cfg.Windows) == 0 || r.ledger == nil || len(j.gatewayIDs) > 0 || j.retryFailedOnly {
 		return
-	}
-	sizes := map[string]map[string]int{} // model → region → gateways
-	for _, g := range fleet {
-		if sizes[g.Model] == nil {
-			sizes[g.Model] = map[string]int{}
-		}
-		sizes[g.Model][g.Region]++
 	}
 	for model := range sizes {
 		for _, region := range all {
@@ -109,6 +102,25 @@ func (r *run) measureRegions(ctx context.Context, j job, all []string, fleet []G
 			return
 		}
 	}
+}
+
+// modelSizes are each model's gateways by region: model → region → gateways.
+type modelSizes map[string]map[string]int
+
+func (s modelSizes) add(g Gateway, n int) {
+	if s[g.Model] == nil {
+		s[g.Model] = map[string]int{}
+	}
+	s[g.Model][g.Region] += n
+}
+
+// sizesOfFleet counts a listed fleet's gateways by model and region.
+func sizesOfFleet(fleet []Gateway) modelSizes {
+	sizes := modelSizes{}
+	for _, g := range fleet {
+		sizes.add(g, 1)
+	}
+	return sizes
 }
 
 // setSizes gives the run each model's gateways by region.

@@ -31,7 +31,10 @@ type reporter struct {
 	results []upgrade.Result
 	counts  upgrade.Counts
 	scanned map[string]bool
-	jobs    []*jobOutcomes
+	// handed are gateways listed and handed over whole (a fan-out's):
+	// scanned, though the outcomes are the workers'.
+	handed int
+	jobs   []*jobOutcomes
 }
 
 // jobOutcomes are the gateways a job must give an outcome, and those it has.
@@ -71,6 +74,14 @@ func (rp *reporter) listed(j job, gws []Gateway) {
 			jo.due[g.ID] = g
 		}
 	}
+}
+
+// handedOver counts n gateways a job listed and handed over without keeping
+// them: scanned, but not due here.
+func (rp *reporter) handedOver(n int) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.handed += n
 }
 
 // job returns the tally of j, or nil for a result that belongs to no job
@@ -192,7 +203,7 @@ func (rp *reporter) unreachable() []string {
 // gateway and version type.
 func (rp *reporter) tally() (upgrade.Counts, []upgrade.Result) {
 	rp.mu.Lock()
-	rp.counts.Scanned = len(rp.scanned)
+	rp.counts.Scanned = len(rp.scanned) + rp.handed
 	counts, results := rp.counts, slices.Clone(rp.results)
 	rp.mu.Unlock()
 	slices.SortStableFunc(results, func(a, b upgrade.Result) int {

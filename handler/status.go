@@ -171,33 +171,13 @@ func (r *run) noteRun(ctx context.Context, startedAt time.Time, trigger events.T
 	}
 }
 
-// noteFleet writes the versions of the regions a full sweep listed: each
-// gateway's firmware from the listing, and the signature databases this run
-// read (a sweep that fans out reads none itself). The other regions keep
+// noteFleet writes the versions counted in the regions a full sweep listed
+// whole: each gateway's firmware from the listing, and the signature
+// databases this run read (a sweep that fans out reads none itself). The other regions keep
 // what their last sweep saw. It is bookkeeping, as noteRun is.
-func (r *run) noteFleet(ctx context.Context, fleet []Gateway, regions []string) {
+func (r *run) noteFleet(ctx context.Context, count fleetCounts, regions []string) {
 	if r.ledger == nil || len(regions) == 0 {
 		return
-	}
-	count := map[string]map[upgrade.FleetVersion]int{}
-	add := func(region string, v upgrade.FleetVersion) {
-		if count[region] == nil {
-			count[region] = map[upgrade.FleetVersion]int{}
-		}
-		count[region][v]++
-	}
-	byID := make(map[string]Gateway, len(fleet))
-	for _, g := range fleet {
-		byID[g.ID] = g
-		if g.SoftwareVersion != "" {
-			add(g.Region, upgrade.FleetVersion{VersionType: upgrade.VersionDevice, Model: g.Model, Version: g.SoftwareVersion})
-		}
-	}
-	_, results := r.tally()
-	for _, res := range results {
-		if g, ok := byID[res.SmartAGID]; ok && res.VersionType == upgrade.VersionDpi && res.FromVersion != "" {
-			add(g.Region, upgrade.FleetVersion{VersionType: upgrade.VersionDpi, Model: g.Model, Version: res.FromVersion})
-		}
 	}
 	seen := make([]upgrade.FleetRegion, 0, len(regions))
 	for _, region := range regions {
@@ -235,4 +215,40 @@ func (r *run) noteFleet(ctx context.Context, fleet []Gateway, regions []string) 
 		}
 		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond) // another run wrote it meanwhile
 	}
+}
+
+// fleetCounts are a fleet's gateways by region and version.
+type fleetCounts map[string]map[upgrade.FleetVersion]int
+
+func (c fleetCounts) add(region string, v upgrade.FleetVersion) {
+	if c[region] == nil {
+		c[region] = map[upgrade.FleetVersion]int{}
+	}
+	c[region][v]++
+}
+
+// addListed counts a listed gateway's firmware version, which the listing
+// gives.
+func (c fleetCounts) addListed(g Gateway) {
+	if g.SoftwareVersion != "" {
+		c.add(g.Region, upgrade.FleetVersion{VersionType: upgrade.VersionDevice, Model: g.Model, Version: g.SoftwareVersion})
+	}
+}
+
+// fleetVersions counts a fleet's versions: the firmware from the listing,
+// DPI from the versions this run read.
+func (r *run) fleetVersions(fleet []Gateway) fleetCounts {
+	count := fleetCounts{}
+	byID := make(map[string]Gateway, len(fleet))
+	for _, g := range fleet {
+		byID[g.ID] = g
+		count.addListed(g)
+	}
+	_, results := r.tally()
+	for _, res := range results {
+		if g, ok := byID[res.SmartAGID]; ok && res.VersionType == upgrade.VersionDpi && res.FromVersion != "" {
+			count.add(g.Region, upgrade.FleetVersion{VersionType: upgrade.VersionDpi, Model: g.Model, Version: res.FromVersion})
+		}
+	}
+	return count
 }

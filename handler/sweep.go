@@ -17,8 +17,8 @@ import (
 // sweep handles every gateway of a job's scope and version type: list the
 // fleet and read its ledger records, then, chunk by chunk, settle what
 // earlier runs started, plan, gate, execute and report. A full sweep of a
-// large fleet fans out to the work queue instead; one that runs out of time
-// hands the rest over.
+// large fleet fans out to the work queue instead, while it lists (fanOut);
+// one that runs out of time hands the rest over.
 func (r *run) sweep(ctx context.Context, j job) {
 	if j.retryFailedOnly && !r.retryFailedOnly(ctx, &j) {
 		return
@@ -27,8 +27,18 @@ func (r *run) sweep(ctx context.Context, j job) {
 	if j.regions = r.openRegions(j); len(j.regions) == 0 {
 		return
 	}
-	fleet, listErr := r.list(ctx, j)
-	r.measureRegions(ctx, j, all, fleet)
+	full := len(j.gatewayIDs) == 0 && !j.retryFailedOnly
+	var fleet []Gateway
+	var listErr error
+	if full && r.canHandOver(j) && (j.kind == upgrade.KindSweep || j.kind == "") {
+		var fanned bool
+		if fleet, listErr, fanned = r.fanOut(ctx, j, all); fanned {
+			return
+		}
+	} else {
+		fleet, listErr = r.list(ctx, j)
+	}
+	r.measureRegions(ctx, j, all, sizesOfFleet(fleet))
 	// Both version types, whatever the request's: one in flight holds the
 	// other back.
 	records, err := r.book.read(ctx, fleet, []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi})
@@ -39,15 +49,12 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 
-	full := len(j.gatewayIDs) == 0 && !j.retryFailedOnly
 	if full && !j.dryRun {
-		defer r.noteFleet(ctx, fleet, listedRegions(j, fleet, listErr))
+		regions := listedRegions(j, fleet, listErr)
+		defer func() { r.noteFleet(ctx, r.fleetVersions(fleet), regions) }()
 	}
 	if full && r.ledger != nil && !j.dryRun {
 		r.rollouts.recount(ctx, j)
-	}
-	if r.fanOut(ctx, j, fleet, full) {
-		return
 	}
 	if !r.handleChunks(ctx, j, fleet, records) {
 		full = false
