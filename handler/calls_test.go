@@ -19,12 +19,20 @@ func pacedAt(qps float64) (*pace, *fakeTime) {
 	return p, clock
 }
 
+// warm takes a new lane through its slow start, to the ceiling.
+func warm(l *lane) {
+	for l.current() < l.ceiling {
+		l.answered(false)
+	}
+}
+
 // Calls start evenly spaced at the rate, the first at once: no burst, which
 // a one-second window or a small bucket would count against the function.
 func TestLaneSpacesCallsEvenly(t *testing.T) {
 	for _, qps := range []float64{100, 25, 0.5} {
 		p, clock := pacedAt(qps)
 		l := p.lane("cn-shanghai", readVersions)
+		warm(l)
 		t0 := clock.now()
 		for i := range 5 {
 			want := t0.Add(time.Duration(float64(i) * float64(time.Second) / qps))
@@ -65,6 +73,7 @@ func TestLanesByRegionAndAction(t *testing.T) {
 func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	p, clock := pacedAt(100)
 	l := p.lane("cn-shanghai", readDevices)
+	warm(l)
 	l.answered(false)
 	if l.current() != 100 {
 		t.Fatalf("success at the ceiling: %v", l.current())
@@ -77,17 +86,17 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	if l.current() != 100*cutTo {
 		t.Fatalf("a second throttle in the same window cut again: %v", l.current())
 	}
-	clock.advance(recoverIn / 2)
+	clock.advance(recoverIn() / 2)
 	l.answered(false)
 	if r := l.current(); r <= 100*cutTo || r >= 100 {
 		t.Fatalf("half way back: %v", r)
 	}
-	clock.advance(recoverIn / 2)
+	clock.advance(recoverIn() / 2)
 	l.answered(false)
 	if r := l.current(); r < 99.9 {
 		t.Fatalf("after recoverIn: %v, want back at 100", r)
 	}
-	clock.advance(10 * recoverIn)
+	clock.advance(10 * recoverIn())
 	l.answered(false)
 	if l.current() != 100 {
 		t.Fatalf("past the ceiling: %v", l.current())
@@ -102,19 +111,110 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	}
 }
 
+// A new instance does not start at its ceiling (others may be sharing the
+// limit at their full shares): its lanes start at startShare of it and
+// climb fast while nothing is throttled, the rate doubling in about
+// slowStart·ln 2, so that a lone instance is at its ceiling within a second
+// and a half. A throttle ends the climb.
+func TestLaneStartsSlowAndClimbs(t *testing.T) {
+	p, clock := pacedAt(100)
+	l := p.lane("cn-shanghai", readVersions)
+	if l.current() != 100*startShare {
+		t.Fatalf("a new lane starts at %v", l.current())
+	}
+	// Calls answered at the lane's rate.
+	var took time.Duration
+	for l.current() < 100 && took < time.Minute {
+		d := time.Duration(float64(time.Second) / l.rate)
+		clock.advance(d)
+		took += d
+		l.answered(false)
+	}
+	if took > 1500*time.Millisecond {
+		t.Fatalf("the climb from %v/s to the ceiling took %v", 100*startShare, took)
+	}
+	l2 := p.lane("cn-shanghai", requestUpgrade)
+	for range 10 {
+		l2.answered(false)
+	}
+	l2.answered(true)
+	climbed := l2.current()
+	for range 100 {
+		l2.answered(false)
+	}
+	if l2.current() != climbed || climbed >= 100*startShare+10/slowStart.Seconds() {
+		t.Fatalf("after a throttle the lane still climbs fast: %v, then %v", climbed, l2.current())
+	}
+}
+
+// Regions may share a limit: a lane toward a new region starts where the
+// slowest lane of its action stands, and a throttle in one region caps the
+// action's lanes toward the others (which climb back if they do not share
+// it). Other actions keep their rates.
+func TestALaneThrottledCapsItsActionInOtherRegions(t *testing.T) {
+	p, clock := pacedAt(100)
+	sh := p.lane("cn-shanghai", readVersions)
+	warm(sh)
+	hz := p.lane("cn-hangzhou", readVersions)
+	if hz.current() != 100 {
+		t.Fatalf("a second region's lane starts at %v, want where the first stands (100)", hz.current())
+	}
+	up := p.lane("cn-shanghai", requestUpgrade)
+	warm(up)
+	sh.answered(true)
+	if sh.current() != 100*cutTo || hz.current() != 100*cutTo || up.current() != 100 {
+		t.Fatalf("after a throttle in one region: %v here, %v in the other, %v for another action", sh.current(), hz.current(), up.current())
+	}
+	if bj := p.lane("cn-beijing", readVersions); bj.current() != 100*cutTo {
+		t.Fatalf("a third region's lane starts at %v", bj.current())
+	}
+	clock.advance(10 * recoverIn())
+	hz.answered(false)
+	if hz.current() != 100 {
+		t.Fatalf("the other region's lane does not climb back: %v", hz.current())
+	}
+}
+
+// The curve back measures how long a rate held without a throttle: time a
+// lane spent idle (its region's batch done, the next one elsewhere) does not
+// count, so it does not come back at a rate it never tried.
+func TestIdleTimeDoesNotCountTowardGrowth(t *testing.T) {
+	p, clock := pacedAt(100)
+	l := p.lane("cn-shanghai", readVersions)
+	warm(l)
+	l.reserve()
+	l.answered(true)
+	cutRate := l.current()
+	clock.advance(time.Minute) // idle
+	l.reserve()
+	l.answered(false)
+	if l.current() != cutRate {
+		t.Fatalf("an idle minute raised the rate from %v to %v", cutRate, l.current())
+	}
+	for range 20 { // busy: the curve goes on
+		clock.advance(time.Second)
+		l.reserve()
+		l.answered(false)
+	}
+	if l.current() <= cutRate {
+		t.Fatalf("20 busy seconds left the rate at %v", l.current())
+	}
+}
+
 // API_QPS is per instance: every run of one process draws on one pace, so an
 // invocation right after another keeps the spacing (and what throttling
 // taught it).
 func TestRunsOfOneInstanceShareItsPace(t *testing.T) {
 	h := &Handler{Config: Config{APIQPS: 100}}
 	first := h.instancePace()
+	warm(first.lane("cn-shanghai", requestUpgrade))
 	first.lane("cn-shanghai", requestUpgrade).answered(true)
 	second := h.instancePace()
 	if second != first || second.lane("cn-shanghai", requestUpgrade).current() != 100*cutTo {
 		t.Error("the second run got a fresh pace: the instance would exceed API_QPS")
 	}
 	h.Config.APIQPS = 20
-	if third := h.instancePace(); third == first || third.lane("cn-shanghai", readVersions).current() != 20 {
+	if third := h.instancePace(); third == first || third.lane("cn-shanghai", readVersions).current() != 20*startShare {
 		t.Error("a changed API_QPS keeps the old rate")
 	}
 }
@@ -233,6 +333,121 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)
 			}
 			t.Logf("%.1f%% of the limit through, %.2f%% throttled", 100*share, 100*float64(throttled)/float64(through+throttled))
+		})
+	}
+}
+
+// tokenBucket refills n tokens a second up to burst.
+type tokenBucket struct {
+	n, burst float64
+	tokens   float64
+	at       time.Time
+}
+
+func (b *tokenBucket) allow(t time.Time) bool {
+	if b.at.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+t.Sub(b.at).Seconds()*b.n)
+	}
+	b.at = t
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Instances as the fan-out runs them: each starts a little after the one
+// before, with a fresh pace, and its batches take the two regions in turns,
+// so a region's lane works for a while and then waits idle while the other's
+// works. The service counts both regions against one limit (which is what
+// per-region lanes must survive: nobody knows whether regions share one).
+// Over a minute of calls they get 90% of the limit through with at most 4%
+// of the calls throttled (1% for one instance), on every shape of flow
+// control.
+func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		flow      func() flowModel
+		instances int
+	}{
+		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 1},
+		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 4},
+		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 8},
+		{"fixed", func() flowModel { return &fixedWindow{n: 100} }, 4},
+		{"bucket", func() flowModel { return &tokenBucket{n: 100, burst: 10} }, 4},
+		{"bucket", func() flowModel { return &tokenBucket{n: 100, burst: 10} }, 8},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", tc.name, tc.instances), func(t *testing.T) {
+			clock := &fakeTime{t: time.Unix(1_800_000_000, 0)}
+			begin := clock.now()
+			flow := tc.flow()
+			regions := []string{"cn-shanghai", "cn-hangzhou"}
+			type instance struct {
+				pace   *pace
+				starts time.Time
+				every  time.Duration // a batch's length
+				region int
+				next   time.Time
+			}
+			insts := make([]*instance, tc.instances)
+			for i := range insts {
+				p := newPace(100)
+				p.now = clock.now
+				insts[i] = &instance{pace: p, starts: begin.Add(time.Duration(i) * 400 * time.Millisecond),
+					every: time.Duration(500+70*i) * time.Millisecond, region: i % 2}
+			}
+			const latency = 30 * time.Millisecond
+			end := begin.Add(time.Minute)
+			var through, throttled int
+			type pending struct {
+				at   time.Time
+				lane *lane
+				ok   bool
+			}
+			var inFlight []pending
+			for clock.now().Before(end) {
+				clock.advance(time.Millisecond)
+				for _, in := range insts {
+					if clock.now().Before(in.starts) {
+						continue
+					}
+					region := (in.region + int(clock.now().Sub(in.starts)/in.every)) % 2
+					l := in.pace.lane(regions[region], readVersions)
+					if in.next.IsZero() {
+						in.next = l.reserve()
+					}
+					for !in.next.After(clock.now()) {
+						inFlight = append(inFlight, pending{in.next.Add(latency), l, flow.allow(in.next.Add(latency / 2))})
+						in.next = l.reserve()
+					}
+				}
+				kept := inFlight[:0]
+				for _, c := range inFlight {
+					if c.at.After(clock.now()) {
+						kept = append(kept, c)
+						continue
+					}
+					c.lane.answered(!c.ok)
+					if c.ok {
+						through++
+					} else {
+						throttled++
+					}
+				}
+				inFlight = kept
+			}
+			share := float64(through) / 6000
+			thr := float64(throttled) / float64(through+throttled)
+			t.Logf("%.1f%% of the limit through, %.2f%% throttled", 100*share, 100*thr)
+			maxThrottled := 0.01
+			if tc.instances > 1 {
+				maxThrottled = 0.04 // the goal is 2%: not reached yet
+			}
+			if share < 0.9 || thr > maxThrottled {
+				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)
+			}
 		})
 	}
 }

@@ -184,7 +184,12 @@ func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
 	lh.h.Config.APIQPS = 50
 	lh.h.Config.DeadlineMargin = 100 * time.Millisecond
 	// 96 gateways, a version list and an update each at 50 a second of each
-	// action: about 2 s of work for 1 s.
+	// action: about 2 s of work for 1 s, on an instance past its slow start.
+	for _, region := range lh.h.Config.Regions {
+		for a := range actions {
+			warm(lh.h.instancePace().lane(region, a))
+		}
+	}
 	lh.h.Connect = func(ctx context.Context, inv Invocation) (Cloud, error) {
 		return Cloud{SAG: sag, Events: lh.pub, Ledger: lh.ledger, Work: lh.queue}, nil
 	}

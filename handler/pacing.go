@@ -17,16 +17,26 @@ import (
 // along a cubic curve (as TCP CUBIC and the AWS SDKs' adaptive retry mode
 // do): quickly to just below the rate that was throttled, then slowly past
 // it, probing for more. Instances that share a limit each cut when they are
-// throttled and so settle on their shares without talking to each other.
+// throttled and so settle on their shares without talking to each other; a
+// lane let through much less than its rate lately falls to what it was let
+// through. A new instance starts slow and climbs fast (TCP's slow start),
+// and a throttle in one region caps its action toward the others, in case
+// they share the limit.
 
 // The lane's constants.
 const (
-	// cutTo is the share of its rate a lane keeps when throttled.
-	cutTo = 0.9
+	// cutTo is the share of its rate a lane keeps when throttled, at least:
+	// a lane let through less than that in the last second (several
+	// instances sharing one limit) falls to what it was let through, or to
+	// halfShare of its rate if that is more.
+	cutTo     = 0.9
+	halfShare = 0.5
 	// growth is CUBIC's C relative to the rate last throttled: past that
-	// rate, a lane grows by growth·t³ of it in t seconds (0.4% in one, 3.2%
-	// in two, 11% in three), and it comes back to it in recoverIn.
-	growth = 0.001
+	// rate, a lane grows by growth·t³ of it in t seconds (0.05% in one,
+	// 0.4% in two, 3.4% in four), and it comes back to it in recoverIn.
+	// Relative, so that N lanes sharing a limit probe it together no
+	// faster than one would.
+	growth = 0.0005
 	// cutGuard: answers to calls sent before a cut say nothing of the new
 	// rate; a lane is cut at most once a window.
 	cutGuard = time.Second
@@ -34,11 +44,24 @@ const (
 	floorShare = 0.01
 	// catchUp is how late a call may take a slot it missed.
 	catchUp = 50 * time.Millisecond
+	// idleAfter: a lane that let no call start for this long is idle, and
+	// the time it was idle does not count toward its growth (the curve
+	// measures how long the rate held without a throttle).
+	idleAfter = time.Second
+	// A new lane (of an action the instance has not called yet) starts at
+	// startShare of the ceiling and climbs quickly until throttled: an
+	// instance that joins others sharing a limit does not flood it.
+	startShare = 0.0625
+	slowStart  = 350 * time.Millisecond
+	// tick is the width of the buckets a lane counts its answers in.
+	tick = 100 * time.Millisecond
 )
 
-// recoverIn is how long a lane takes to come back to the rate it was
-// throttled at (CUBIC's K): cutTo·peak·(1+growth·K³)... = peak.
-var recoverIn = time.Duration(math.Cbrt((1-cutTo)/growth) * float64(time.Second))
+// recoverIn is how long a lane cut from a rate takes to come back to it
+// (CUBIC's K): cutTo·(1+growth·K³) = 1.
+func recoverIn() time.Duration {
+	return time.Duration(math.Cbrt((1-cutTo)/growth) * float64(time.Second))
+}
 
 // pace is an instance's SAG pacing, shared by every run the process serves,
 // so back-to-back invocations on a warm instance keep to one rate.
@@ -58,15 +81,31 @@ func newPace(qps float64) *pace {
 	return &pace{qps: qps, lanes: map[laneKey]*lane{}, now: time.Now}
 }
 
-// lane returns the lane of action a toward region.
+// lane returns the lane of action a toward region. A new lane starts where
+// the slowest lane of the same action toward another region stands: if
+// the regions share one limit, that is what the instance was let through;
+// if not, the lane climbs back to the ceiling.
 func (p *pace) lane(region string, a action) *lane {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := laneKey{region, a}
-	if p.lanes[k] == nil {
-		p.lanes[k] = &lane{ceiling: p.qps, rate: p.qps, now: p.now}
+	if l := p.lanes[k]; l != nil {
+		return l
 	}
-	return p.lanes[k]
+	l := &lane{ceiling: p.qps, rate: p.qps * startShare, now: p.now, pace: p, a: a}
+	first := true
+	for k2, sib := range p.lanes {
+		if k2.a == a {
+			sib.mu.Lock()
+			if first || sib.rate < l.rate {
+				l.rate, l.peak, l.cutAt = sib.rate, sib.peak, sib.cutAt
+			}
+			first = false
+			sib.mu.Unlock()
+		}
+	}
+	p.lanes[k] = l
+	return l
 }
 
 // lane paces one action toward one endpoint.
@@ -77,10 +116,47 @@ type lane struct {
 	next    time.Time // when the next call may start
 	peak    float64   // the rate last throttled (CUBIC's W_max)
 	cutAt   time.Time // when; zero: never
-	// Answers since the last cut: the share throttled says how far over
-	// its share of the limit the lane is.
-	ok, refused int
-	now         func() time.Time
+	// The last second by tick, newest first: the calls let through, and
+	// whether the lane was asked for a call (what the count covers).
+	ticks  [int(time.Second / tick)]tickCount
+	tickAt time.Time // the start of the newest tick
+	asked  time.Time // when the lane was last asked for a call
+	now    func() time.Time
+	pace   *pace  // the instance's, nil in some tests
+	a      action // the lane's action
+}
+
+// cut is where a throttled lane's curve starts again.
+type cut struct {
+	rate, peak float64
+	at         time.Time
+}
+
+// spread caps the lanes of l's action toward other regions at a cut of l:
+// if the regions share a limit, a lane that was let through more lately
+// would take the instance over it again as soon as its region's turn
+// comes; if they do not, the lane climbs back.
+func (p *pace) spread(l *lane, c cut) {
+	p.mu.Lock()
+	var sibs []*lane
+	for k, s := range p.lanes {
+		if k.a == l.a && s != l {
+			sibs = append(sibs, s)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range sibs {
+		s.mu.Lock()
+		if c.rate < s.rate {
+			s.rate, s.peak, s.cutAt = c.rate, c.peak, c.at
+		}
+		s.mu.Unlock()
+	}
+}
+
+type tickCount struct {
+	passed int
+	asked  bool
 }
 
 // reserve takes the next start time and spaces the one after by the rate.
@@ -88,6 +164,10 @@ func (l *lane) reserve() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	if idle := now.Sub(l.asked); !l.asked.IsZero() && idle > idleAfter && !l.cutAt.IsZero() {
+		// Back from idle: the curve resumes where it stood.
+		l.cutAt = l.cutAt.Add(idle)
+	}
 	// A slot missed by less than catchUp (a worker busy elsewhere for a
 	// moment) may still be taken; one missed by more is gone: a lane left
 	// idle saves up no burst.
@@ -98,6 +178,8 @@ func (l *lane) reserve() time.Time {
 			slot = now // a new lane, or one idle for a while
 		}
 	}
+	l.asked = now
+	l.tickOf(now).asked = true
 	l.next = slot.Add(time.Duration(float64(time.Second) / l.rate))
 	start := slot
 	if start.Before(now) {
@@ -125,38 +207,79 @@ func (l *lane) wait(ctx context.Context) error {
 	}
 }
 
+// tickOf moves the ticks on to now and returns the newest.
+func (l *lane) tickOf(now time.Time) *tickCount {
+	if now.Sub(l.tickAt) >= time.Second {
+		l.tickAt, l.ticks = now.Truncate(tick), [len(l.ticks)]tickCount{}
+	}
+	for now.Sub(l.tickAt) >= tick {
+		l.tickAt = l.tickAt.Add(tick)
+		copy(l.ticks[1:], l.ticks[:len(l.ticks)-1])
+		l.ticks[0] = tickCount{}
+	}
+	return &l.ticks[0]
+}
+
+// passedRate is the rate the lane was let through lately: its calls let
+// through in the last second, over the ticks of it in which it was asked
+// for calls.
+func (l *lane) passedRate(now time.Time) float64 {
+	l.tickOf(now)
+	passed, asked := 0, 0
+	for _, c := range l.ticks {
+		passed += c.passed
+		if c.asked {
+			asked++
+		}
+	}
+	return float64(passed) / (time.Duration(max(1, asked)) * tick).Seconds()
+}
+
 // answered tells the lane how a call it let start was answered.
 func (l *lane) answered(throttled bool) {
+	if c := l.answer(throttled); c != nil && l.pace != nil {
+		l.pace.spread(l, *c)
+	}
+}
+
+// answer moves the lane's rate on an answer, and returns its cut if it was
+// cut.
+func (l *lane) answer(throttled bool) *cut {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if throttled {
-		l.refused++
 		if !l.cutAt.IsZero() && now.Sub(l.cutAt) < cutGuard {
-			return
+			return nil
 		}
-		// Cut to cutTo, or further when most calls were refused (several
-		// instances finding their shares): to the rate let through since
-		// the last cut.
+		// Cut to cutTo; or, when let through less than that lately
+		// (several instances finding their shares), to what was let
+		// through, halving at most.
 		rate := l.rate * cutTo
-		if elapsed := now.Sub(l.cutAt).Seconds(); !l.cutAt.IsZero() && l.refused > l.ok {
-			rate = min(rate, float64(l.ok)/elapsed)
-		}
+		rate = min(rate, max(l.passedRate(now), l.rate*halfShare))
 		l.rate = max(rate, l.ceiling*floorShare)
 		// The curve back starts at the new rate: it comes back to
 		// rate/cutTo (the rate throttled, after an ordinary cut).
-		l.peak, l.cutAt, l.ok, l.refused = l.rate/cutTo, now, 0, 0
-		return
+		l.peak, l.cutAt = l.rate/cutTo, now
+		return &cut{l.rate, l.peak, now}
 	}
-	l.ok++
-	if l.cutAt.IsZero() || l.rate >= l.ceiling {
-		return
+	l.tickOf(now).passed++
+	if l.rate >= l.ceiling {
+		return nil
+	}
+	if l.cutAt.IsZero() {
+		// Slow start: every call let through adds 1/slowStart calls a
+		// second, so the rate doubles in slowStart·ln 2 while none is
+		// throttled.
+		l.rate = min(l.ceiling, l.rate+1/slowStart.Seconds())
+		return nil
 	}
 	// CUBIC: peak·(1 + growth·(t − K)³): cutTo·peak at the cut, peak at K,
 	// then slowly faster.
-	x := now.Sub(l.cutAt).Seconds() - recoverIn.Seconds()
+	x := (now.Sub(l.cutAt) - recoverIn()).Seconds()
 	target := l.peak * (1 + growth*x*x*x)
 	l.rate = min(l.ceiling, max(l.rate, target))
+	return nil
 }
 
 // current is the lane's rate, for logs and tests.
