@@ -288,6 +288,7 @@ func (s *stream) take(turn, n int) ([]batch, int) {
 		switch {
 		case len(s.ready[region]) > 0:
 			out = append(out, s.ready[region][0])
+			s.ready[region][0] = batch{} // sent, its ids are not kept
 			s.ready[region] = s.ready[region][1:]
 			passed = 0
 		case s.ended[region]:
