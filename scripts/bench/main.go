@@ -168,20 +168,24 @@ func (o options) env(apiQPS float64) []string {
 
 // sizeResult is the measurement of one night.
 type sizeResult struct {
-	Gateways       int            `json:"gateways"`
-	Instances      int            `json:"instances"`
-	APIQPS         float64        `json:"apiQpsPerInstance"`
-	Concurrency    int            `json:"maxConcurrency"`
-	LatencyMs      float64        `json:"latencyMs"`
-	LimitQPS       float64        `json:"limitQpsPerAction"`
-	Flow           sagsim.Flow    `json:"flow"` // how the emulator counted the limit
-	WallS          float64        `json:"wallSeconds"`
-	Calls          int            `json:"calls"`
-	ByAction       map[string]int `json:"callsByAction"`
-	Throttled      int            `json:"throttled"`
-	BoundS         float64        `json:"boundSeconds"` // the busiest action's answered calls / its limit
-	Ratio          float64        `json:"ratio"`
-	PeakRSSMB      float64        `json:"peakRssMB"`
+	Gateways    int            `json:"gateways"`
+	Instances   int            `json:"instances"`
+	APIQPS      float64        `json:"apiQpsPerInstance"`
+	Concurrency int            `json:"maxConcurrency"`
+	LatencyMs   float64        `json:"latencyMs"`
+	LimitQPS    float64        `json:"limitQpsPerAction"`
+	Flow        sagsim.Flow    `json:"flow"` // how the emulator counted the limit
+	WallS       float64        `json:"wallSeconds"`
+	Calls       int            `json:"calls"`
+	ByAction    map[string]int `json:"callsByAction"`
+	Throttled   int            `json:"throttled"`
+	BoundS      float64        `json:"boundSeconds"` // the busiest action's answered calls / its limit
+	Ratio       float64        `json:"ratio"`
+	PeakRSSMB   float64        `json:"peakRssMB"`
+	// The timer invocation's process when that invocation ended (its
+	// VmHWM): the planner's own peak when the sweep fans out, before any
+	// batch runs on that process.
+	PlannerRSSMB   float64        `json:"plannerRssMB,omitempty"`
 	UpToDate       int            `json:"upToDate"`
 	CallsPerUpToDt float64        `json:"callsPerUpToDate"`
 	Invocations    int            `json:"invocations"`
@@ -254,7 +258,12 @@ func measure(o options, flow sagsim.Flow, n, k int, apiQPS float64) (sizeResult,
 	}
 
 	stop := progress(w, n)
-	nt, err := w.RunNight(context.Background(), simulation.TimerEvent(w.Cloud.Clock.Now()), cloudsim.Trigger{}, nil)
+	var plannerRSS int64
+	nt, err := w.RunNight(context.Background(), simulation.TimerEvent(w.Cloud.Clock.Now()), cloudsim.Trigger{}, func(inv simulation.Invocation) {
+		if inv.Delivery.Kickoff {
+			plannerRSS = vmHWM(w.Runtimes()[inv.Delivery.Runtime].PID())
+		}
+	})
 	stop()
 	if err != nil {
 		return sizeResult{}, err
@@ -264,7 +273,7 @@ func measure(o options, flow sagsim.Flow, n, k int, apiQPS float64) (sizeResult,
 		Gateways: n, Instances: k, APIQPS: apiQPS, Concurrency: o.concurrency, Flow: flow,
 		LatencyMs: float64(o.latency) / 1e6, LimitQPS: o.qps,
 		WallS: nt.Wall.Seconds(), Calls: calls.Total, ByAction: calls.ByAction, Throttled: calls.Throttled,
-		PeakRSSMB: float64(w.PeakRSS()) / 1e6, Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
+		PeakRSSMB: float64(w.PeakRSS()) / 1e6, PlannerRSSMB: float64(plannerRSS) / 1e6, Invocations: nt.Trigger.Invocations, Failed: nt.Trigger.Failures,
 		VerifyLeft: nt.Trigger.Left, Outcomes: map[string]int{},
 		LedgerCalls: w.Cloud.OTS.Calls(), QueueCalls: w.Cloud.MNS.Calls(),
 	}
@@ -462,6 +471,9 @@ func printSize(out io.Writer, r sizeResult) {
 	fmt.Fprintf(tw, "bound\t%.1f s\t(the busiest action's answered calls / its limit of %.0f per s)\n", r.BoundS, r.LimitQPS)
 	fmt.Fprintf(tw, "wall/bound\t%.3f\n", r.Ratio)
 	fmt.Fprintf(tw, "peak RSS\t%.1f MB\t(max VmHWM of the function processes)\n", r.PeakRSSMB)
+	if r.PlannerRSSMB > 0 {
+		fmt.Fprintf(tw, "timer run RSS\t%.1f MB\t(VmHWM of its process as it ended: the planner's peak when it fanned out)\n", r.PlannerRSSMB)
+	}
 	fmt.Fprintf(tw, "up to date\t%d gateways\t%.3f API calls each\n", r.UpToDate, r.CallsPerUpToDt)
 	fmt.Fprintf(tw, "outcomes\t%s\n", outcomeList(r.Outcomes))
 	fmt.Fprintf(tw, "Tablestore\t%s\n", inline(r.LedgerCalls))
@@ -721,4 +733,20 @@ func outcomeList(counts map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(k, "/"), counts[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// vmHWM reads a process's peak resident set size from /proc (Linux; 0
+// elsewhere).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
