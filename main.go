@@ -139,7 +139,7 @@ func connector(w handler.Wiring) func(context.Context, handler.Invocation) (hand
 	var mu sync.Mutex
 	var last handler.Credentials
 	var cached *handler.Cloud
-	var lastSAG *smartag.API
+	var closers []interface{ Close() } // the clients of the last credentials
 	return func(_ context.Context, inv handler.Invocation) (handler.Cloud, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -151,11 +151,12 @@ func connector(w handler.Wiring) func(context.Context, handler.Invocation) (hand
 			return handler.Cloud{}, err
 		}
 		// New credentials: the old clients' kept-alive connections would
-		// otherwise stay open for as long as the instance lives.
-		if lastSAG != nil {
-			lastSAG.Close()
+		// otherwise stay open for as long as the instance lives (SAG's) or
+		// for a while after each rotation (the ledger's 25 s, MNS's 10 s).
+		for _, c := range closers {
+			c.Close()
 		}
-		lastSAG = sag
+		closers = []interface{ Close() }{sag}
 		// The SDKs without a context (MNS, Tablestore) run with their
 		// adapters' default timeouts.
 		cloud := handler.Cloud{SAG: sag, CallTimeout: max(mns.DefaultTimeout, tablestore.DefaultTimeout)}
@@ -164,6 +165,7 @@ func connector(w handler.Wiring) func(context.Context, handler.Invocation) (hand
 			if err != nil {
 				return handler.Cloud{}, err
 			}
+			closers = append(closers, c)
 			if w.OutcomeTopic != "" {
 				cloud.Events = c.Topic(w.OutcomeTopic)
 			}
@@ -178,6 +180,7 @@ func connector(w handler.Wiring) func(context.Context, handler.Invocation) (hand
 				return handler.Cloud{}, err
 			}
 			cloud.Ledger = l
+			closers = append(closers, l)
 		}
 		last, cached = inv.Credentials, &cloud
 		return cloud, nil

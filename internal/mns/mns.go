@@ -38,8 +38,18 @@ const DefaultTimeout = 5 * time.Second
 
 // Client talks to one MNS endpoint.
 type Client struct {
-	sdk   ali_mns.MNSClient
-	scrub *strings.Replacer
+	sdk      ali_mns.MNSClient
+	scrub    *strings.Replacer
+	redirect *fasthttp.HostClient // nil: the SDK's own client
+}
+
+// Close closes the kept-alive connections of a client to the emulator's
+// address. The SDK's own client (a real endpoint) closes a connection idle
+// for fasthttp's MaxIdleConnDuration (10 s) by itself, and has no handle.
+func (c *Client) Close() {
+	if c.redirect != nil {
+		c.redirect.CloseIdleConnections()
+	}
 }
 
 // New returns a client. It reports bad options as errors where the SDK would
@@ -72,13 +82,15 @@ func New(o Options) (c *Client, err error) {
 		Token:           o.Credentials.SecurityToken,
 		TimeoutSecond:   timeout,
 	})
+	var hc *fasthttp.HostClient
 	if redirect {
-		sdk.SetTransport(&redirectTransport{hc: &fasthttp.HostClient{
+		hc = &fasthttp.HostClient{
 			Addr:         u.Host,
 			IsTLS:        u.Scheme == "https",
 			ReadTimeout:  time.Duration(timeout) * time.Second,
 			WriteTimeout: time.Duration(timeout) * time.Second,
-		}})
+		}
+		sdk.SetTransport(&redirectTransport{hc: hc})
 	}
 	var pairs []string
 	for _, s := range []string{o.Credentials.AccessKeySecret, o.Credentials.SecurityToken} {
@@ -86,7 +98,7 @@ func New(o Options) (c *Client, err error) {
 			pairs = append(pairs, s, "[redacted]")
 		}
 	}
-	return &Client{sdk: sdk, scrub: strings.NewReplacer(pairs...)}, nil
+	return &Client{sdk: sdk, scrub: strings.NewReplacer(pairs...), redirect: hc}, nil
 }
 
 // redirectTransport sends every request of the SDK to one address.

@@ -30,6 +30,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,9 +58,10 @@ const DefaultTimeout = 5 * time.Second
 
 // Ledger implements handler.Ledger.
 type Ledger struct {
-	client *ots.TableStoreClient
-	table  string
-	scrub  *strings.Replacer
+	client    *ots.TableStoreClient
+	transport *http.Transport // the client's own, for Close
+	table     string
+	scrub     *strings.Replacer
 }
 
 var _ handler.Ledger = (*Ledger)(nil)
@@ -82,6 +85,13 @@ func New(o Options) (*Ledger, error) {
 	cfg.RetryTimes = 0
 	cfg.HTTPTimeout.ConnectionTimeout = min(o.Timeout, 3*time.Second)
 	cfg.HTTPTimeout.RequestTimeout = o.Timeout
+	// The SDK's own transport, with a handle to close it.
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: cfg.MaxIdleConnections,
+		IdleConnTimeout:     cfg.IdleConnTimeout,
+		DialContext:         (&net.Dialer{Timeout: cfg.HTTPTimeout.ConnectionTimeout}).DialContext,
+	}
+	cfg.Transport = tr
 	client := ots.NewClientWithConfig(strings.TrimSuffix(o.Endpoint, "/"), o.Instance, o.Credentials.AccessKeyID,
 		o.Credentials.AccessKeySecret, o.Credentials.SecurityToken, cfg)
 	var pairs []string
@@ -90,7 +100,7 @@ func New(o Options) (*Ledger, error) {
 			pairs = append(pairs, s, "[redacted]")
 		}
 	}
-	return &Ledger{client: client, table: o.Table, scrub: strings.NewReplacer(pairs...)}, nil
+	return &Ledger{client: client, transport: tr, table: o.Table, scrub: strings.NewReplacer(pairs...)}, nil
 }
 
 // CreateTable creates the ledger table if it does not exist: two string
@@ -715,3 +725,9 @@ func (l *Ledger) ListDocs(ctx context.Context, prefix string) ([]handler.Doc, er
 	}
 	return out, nil
 }
+
+// Close closes the client's kept-alive connections; a call after it opens a
+// new one. Under FC the credentials rotate and main makes a new client with
+// them: the old one must not keep its connections for as long as the
+// instance lives.
+func (l *Ledger) Close() { l.transport.CloseIdleConnections() }

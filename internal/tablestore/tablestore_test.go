@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -469,5 +471,63 @@ func TestUnreadableRowsAreErrorsNamingTheRowAndColumn(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client whose credentials were replaced is closed: its kept-alive
+// connections must not stay open (under FC, credentials rotate and the
+// function makes a new client, for as long as the instance lives).
+func TestCloseClosesIdleConnections(t *testing.T) {
+	keys := auth.NewKeyring(nil)
+	sim := otssim.New(otssim.Options{Keyring: keys, Instance: "sag-upgrade"})
+	srv := httptest.NewUnstartedServer(sim)
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	openConns := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(open)
+	}
+	c := keys.IssueSTS("1234567890123456", time.Hour)
+	l, err := tablestore.New(tablestore.Options{Endpoint: srv.URL, Instance: "sag-upgrade", Table: "ledger",
+		Credentials: handler.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := l.Get(context.Background(), upgrade.VersionDevice, []string{fmt.Sprintf("sag-%d", i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if openConns() == 0 {
+		t.Fatal("no connection kept alive after the calls: nothing to close")
+	}
+	l.Close()
+	for deadline := time.Now().Add(10 * time.Second); openConns() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after Close", openConns())
+		}
+	}
+	if _, err := l.Get(context.Background(), upgrade.VersionDevice, []string{"sag-0"}); err != nil {
+		t.Fatalf("a call after Close: %v", err)
 	}
 }
