@@ -50,9 +50,11 @@ const (
 	idleAfter = time.Second
 	// A new lane (of an action the instance has not called yet) starts at
 	// startShare of the ceiling and climbs quickly until throttled: an
-	// instance that joins others sharing a limit does not flood it.
-	startShare = 0.0625
-	slowStart  = 350 * time.Millisecond
+	// instance that joins others sharing a limit does not flood it. The
+	// rate doubles every slowStart (by time, not by answers: a lane called
+	// rarely, such as the device reads, climbs as fast as a busy one).
+	startShare = 0.125
+	slowStart  = 250 * time.Millisecond
 	// tick is the width of the buckets a lane counts its answers in.
 	tick = 100 * time.Millisecond
 )
@@ -92,13 +94,13 @@ func (p *pace) lane(region string, a action) *lane {
 	if l := p.lanes[k]; l != nil {
 		return l
 	}
-	l := &lane{ceiling: p.qps, rate: p.qps * startShare, now: p.now, pace: p, a: a}
+	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), now: p.now, pace: p, a: a}
 	first := true
 	for k2, sib := range p.lanes {
 		if k2.a == a {
 			sib.mu.Lock()
 			if first || sib.rate < l.rate {
-				l.rate, l.peak, l.cutAt = sib.rate, sib.peak, sib.cutAt
+				l.rate, l.peak, l.cutAt, l.born = sib.rate, sib.peak, sib.cutAt, sib.born
 			}
 			first = false
 			sib.mu.Unlock()
@@ -116,6 +118,7 @@ type lane struct {
 	next    time.Time // when the next call may start
 	peak    float64   // the rate last throttled (CUBIC's W_max)
 	cutAt   time.Time // when; zero: never
+	born    time.Time // when its slow start began
 	// The last second by tick, newest first: the calls let through, and
 	// whether the lane was asked for a call (what the count covers).
 	ticks  [int(time.Second / tick)]tickCount
@@ -180,12 +183,31 @@ func (l *lane) reserve() time.Time {
 	}
 	l.asked = now
 	l.tickOf(now).asked = true
-	l.next = slot.Add(time.Duration(float64(time.Second) / l.rate))
+	rate := l.rate
+	if l.cutAt.IsZero() {
+		l.climb(now)
+		// Spaced by the rate at the slot's time: calls asked for together
+		// early in the climb are not all spaced by its first rate.
+		rate = max(l.rate, l.climbed(slot))
+	}
+	l.next = slot.Add(time.Duration(float64(time.Second) / rate))
 	start := slot
 	if start.Before(now) {
 		start = now
 	}
 	return start
+}
+
+// climb is the slow start: the rate doubles every slowStart from
+// startShare of the ceiling, until the first throttle.
+func (l *lane) climb(now time.Time) {
+	l.rate = max(l.rate, l.climbed(now))
+}
+
+// climbed is the slow start's rate at t.
+func (l *lane) climbed(t time.Time) float64 {
+	doublings := float64(t.Sub(l.born)) / float64(slowStart)
+	return min(l.ceiling, l.ceiling*startShare*math.Exp2(doublings))
 }
 
 // wait blocks until the lane lets a call start, or ctx ends.
@@ -268,10 +290,7 @@ func (l *lane) answer(throttled bool) *cut {
 		return nil
 	}
 	if l.cutAt.IsZero() {
-		// Slow start: every call let through adds 1/slowStart calls a
-		// second, so the rate doubles in slowStart·ln 2 while none is
-		// throttled.
-		l.rate = min(l.ceiling, l.rate+1/slowStart.Seconds())
+		l.climb(now)
 		return nil
 	}
 	// CUBIC: peak·(1 + growth·(t − K)³): cutTo·peak at the cut, peak at K,
