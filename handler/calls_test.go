@@ -202,6 +202,49 @@ func TestIdleTimeDoesNotCountTowardGrowth(t *testing.T) {
 	}
 }
 
+// However calls are asked for (bursts, pauses under catchUp, pauses over
+// it), a lane never starts more than its rate's calls in any one second,
+// which is what a sliding window counts; and a slot caught up toward one
+// region does not take the action over the rate when another region's
+// calls fill the last second.
+func TestNoSecondHoldsMoreThanTheRate(t *testing.T) {
+	p, clock := pacedAt(50)
+	l := p.lane("cn-shanghai", readVersions)
+	warm(l)
+	var starts []time.Time
+	pauses := []time.Duration{0, 0, 3 * time.Millisecond, 0, 70 * time.Millisecond, 0, 0, 0, 120 * time.Millisecond, 5 * time.Millisecond}
+	for i := range 2000 {
+		clock.advance(pauses[i%len(pauses)])
+		at := l.reserve()
+		if at.After(clock.now()) {
+			clock.t = at
+		}
+		starts = append(starts, at)
+	}
+	for i := range starts {
+		j := i
+		for j < len(starts) && starts[j].Sub(starts[i]) < time.Second {
+			j++
+		}
+		if j-i > 50 {
+			t.Fatalf("%d calls started in the second from +%v, rate 50", j-i, starts[i].Sub(starts[0]))
+		}
+	}
+	// The other region's lane, its turn come again: the last second holds
+	// the rate's calls of the action already, so it catches up no slot.
+	hz := p.lane("cn-hangzhou", readVersions)
+	hz.reserve()
+	clock.advance(300 * time.Millisecond)
+	for range 60 {
+		clock.advance(10 * time.Millisecond)
+		l.reserve()
+	}
+	a, b := hz.reserve(), hz.reserve()
+	if a != clock.now() || b.Sub(a) != 20*time.Millisecond {
+		t.Fatalf("back to the other region: calls at +%v and +%v, want +0 and +20ms (no slot caught up)", a.Sub(clock.now()), b.Sub(clock.now()))
+	}
+}
+
 // API_QPS is per instance: every run of one process draws on one pace, so an
 // invocation right after another keeps the spacing (and what throttling
 // taught it).

@@ -42,8 +42,10 @@ const (
 	cutGuard = time.Second
 	// floorShare is the lowest share of the ceiling a lane falls to.
 	floorShare = 0.01
-	// catchUp is how late a call may take a slot it missed.
-	catchUp = 50 * time.Millisecond
+	// catchUp is how late a call may take a slot it missed: a lane whose
+	// work paused for a moment (a batch ending, the next one starting)
+	// catches up that much, within the rate's calls in any one second.
+	catchUp = 100 * time.Millisecond
 	// idleAfter: a lane that let no call start for this long is idle, and
 	// the time it was idle does not count toward its growth (the curve
 	// measures how long the rate held without a throttle).
@@ -68,10 +70,11 @@ func recoverIn() time.Duration {
 // pace is an instance's SAG pacing, shared by every run the process serves,
 // so back-to-back invocations on a warm instance keep to one rate.
 type pace struct {
-	qps   float64 // API_QPS: every lane's ceiling
-	mu    sync.Mutex
-	lanes map[laneKey]*lane
-	now   func() time.Time // time.Now; tests set it
+	qps     float64 // API_QPS: every lane's ceiling
+	mu      sync.Mutex
+	lanes   map[laneKey]*lane
+	actions [actions]window  // the calls of each action, every region's
+	now     func() time.Time // time.Now; tests set it
 }
 
 type laneKey struct {
@@ -94,7 +97,7 @@ func (p *pace) lane(region string, a action) *lane {
 	if l := p.lanes[k]; l != nil {
 		return l
 	}
-	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), now: p.now, pace: p, a: a}
+	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), now: p.now, pace: p, a: a, action: &p.actions[a]}
 	first := true
 	for k2, sib := range p.lanes {
 		if k2.a == a {
@@ -124,6 +127,10 @@ type lane struct {
 	ticks  [int(time.Second / tick)]tickCount
 	tickAt time.Time // the start of the newest tick
 	asked  time.Time // when the lane was last asked for a call
+	// The calls started in the last second: the lane's own, and its
+	// action's toward every region (the pace's).
+	own    window
+	action *window
 	now    func() time.Time
 	pace   *pace  // the instance's, nil in some tests
 	a      action // the lane's action
@@ -190,12 +197,64 @@ func (l *lane) reserve() time.Time {
 		// early in the climb are not all spaced by its first rate.
 		rate = max(l.rate, l.climbed(slot))
 	}
-	l.next = slot.Add(time.Duration(float64(time.Second) / rate))
+	spacing := time.Duration(float64(time.Second) / rate)
+	l.next = slot.Add(spacing)
 	start := slot
 	if start.Before(now) {
+		// A slot caught up, only while the action's calls toward every
+		// region in the last second are fewer than the rate: a lane
+		// whose region's turn comes again must not burst into a limit
+		// the regions may share.
 		start = now
+		if l.action != nil && l.action.full(now, rate) {
+			l.next = now.Add(spacing)
+		}
+	}
+	// Never more than the rate's calls in any one second: a slot caught
+	// up may not make a window or a small bucket count one too many.
+	if open := l.own.opens(start, rate); open.After(start) {
+		start, l.next = open, open.Add(spacing)
+	}
+	l.own.add(start)
+	if l.action != nil {
+		l.action.add(start)
 	}
 	return start
+}
+
+// window is the start times of the calls of the last second.
+type window struct {
+	mu      sync.Mutex
+	started []time.Time // in order
+}
+
+// opens is when the second before a call starting at t holds fewer than
+// rate calls.
+func (w *window) opens(t time.Time, rate float64) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := 0
+	for i < len(w.started) && !w.started[i].After(t.Add(-time.Second)) {
+		i++
+	}
+	w.started = w.started[i:]
+	n := max(1, int(rate))
+	if len(w.started) < n {
+		return t
+	}
+	return w.started[len(w.started)-n].Add(time.Second)
+}
+
+// full reports whether the second before t holds rate calls or more.
+func (w *window) full(t time.Time, rate float64) bool { return w.opens(t, rate).After(t) }
+
+func (w *window) add(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.started); n > 0 && t.Before(w.started[n-1]) {
+		t = w.started[n-1] // keeps the order; the count is what matters
+	}
+	w.started = append(w.started, t)
 }
 
 // climb is the slow start: the rate doubles every slowStart from
