@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/sag-upgrade/sag-upgrade/handler"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/clock"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/fleet"
@@ -327,26 +326,10 @@ func TestAdaptersCreatedConcurrently(t *testing.T) {
 // connections open for the life of the instance: Close closes them.
 func TestCloseClosesIdleConnections(t *testing.T) {
 	e := setup(t, sagsim.Options{})
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
 	srv := httptest.NewUnstartedServer(e.sim)
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch s {
-		case http.StateNew:
-			open[c] = true
-		case http.StateClosed, http.StateHijacked:
-			delete(open, c)
-		}
-	}
+	openConns := cloudsim.CountConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	openConns := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(open)
-	}
 	api, err := smartag.New(smartag.Options{Endpoint: srv.URL, Credentials: handler.Credentials{
 		AccessKeyID: e.creds.AccessKeyID, AccessKeySecret: e.creds.AccessKeySecret, SecurityToken: e.creds.SecurityToken}})
 	if err != nil {

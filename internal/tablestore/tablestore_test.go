@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/otssim"
 	"github.com/sag-upgrade/sag-upgrade/internal/tablestore"
@@ -481,25 +480,9 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 	keys := auth.NewKeyring(nil)
 	sim := otssim.New(otssim.Options{Keyring: keys, Instance: "sag-upgrade"})
 	srv := httptest.NewUnstartedServer(sim)
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch s {
-		case http.StateNew:
-			open[c] = true
-		case http.StateClosed, http.StateHijacked:
-			delete(open, c)
-		}
-	}
+	openConns := cloudsim.CountConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	openConns := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(open)
-	}
 	c := keys.IssueSTS("1234567890123456", time.Hour)
 	l, err := tablestore.New(tablestore.Options{Endpoint: srv.URL, Instance: "sag-upgrade", Table: "ledger",
 		Credentials: handler.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}})
