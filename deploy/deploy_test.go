@@ -1223,20 +1223,21 @@ func aliasProblems(d deployment) []string {
 	return problems
 }
 
-// rateProblems: with today's static pacing each instance makes up to
-// API_QPS calls a second of each SAG action, and FC runs one invocation per
-// instance of a go1 function, so the reserved concurrency of each function
-// times its API_QPS, summed over the three (all call SAG), is what the
-// account can ask of an action at once. It must stay within the limit the
-// operator configures (SAG publishes none): beyond it the service answers
-// Throttling.User (16% of calls at twice the limit, README "Benchmarks").
+// rateProblems: each instance paces its SAG calls with API_QPS as a ceiling
+// and cuts its rate when throttled, so instances sharing the account's limit
+// find their shares (README "Benchmarks": 4 and 8 instances, each with the
+// whole limit, within 1.10× the bound and 2% of calls throttled). What the
+// deployment must hold is therefore a cap on the instances that share it
+// (the reserved concurrency of each function, all three call SAG), no more
+// of them than the pacing was measured with, and no ceiling above the limit
+// the operator configures (SAG publishes none).
 func rateProblems(d deployment) []string {
 	var problems []string
 	limit, err := strconv.ParseFloat(d.spec.Vars["sagRateLimit"], 64)
 	if err != nil || !(limit > 0) {
 		problems = append(problems, fmt.Sprintf("vars.sagRateLimit %q: want the SAG calls a second the account may make of each action, a number above 0", d.spec.Vars["sagRateLimit"]))
 	}
-	var asked float64
+	instances := 0
 	var terms []string
 	for _, f := range d.functions() {
 		c := f.props.ConcurrencyConfig
@@ -1244,19 +1245,26 @@ func rateProblems(d deployment) []string {
 			problems = append(problems, fmt.Sprintf("resource %s: no concurrencyConfig.reservedConcurrency of 1 or more: nothing bounds how many of its instances call SAG at once (0 would disable the function)", f.name))
 			continue
 		}
+		instances += c.ReservedConcurrency
+		terms = append(terms, fmt.Sprintf("%s %d", f.name, c.ReservedConcurrency))
 		cfg, err := handler.ConfigFromEnv(func(name string) string { return f.props.EnvironmentVariables[name] }, f.props.Region)
 		if err != nil {
 			continue // TestDeployEnvironment reports it
 		}
-		asked += float64(c.ReservedConcurrency) * cfg.APIQPS
-		terms = append(terms, fmt.Sprintf("%s %d × %g", f.name, c.ReservedConcurrency, cfg.APIQPS))
+		if limit > 0 && cfg.APIQPS > limit {
+			problems = append(problems, fmt.Sprintf("resource %s: API_QPS %g is above vars.sagRateLimit %g: a ceiling above the account's limit starts every instance over it", f.name, cfg.APIQPS, limit))
+		}
 	}
-	if limit > 0 && asked > limit {
-		problems = append(problems, fmt.Sprintf("instances × API_QPS is %s = %g calls a second of each SAG action, above vars.sagRateLimit %g: lower a reserved concurrency or API_QPS",
-			strings.Join(terms, " + "), asked, limit))
+	if instances > maxSharing {
+		problems = append(problems, fmt.Sprintf("reserved concurrency %s = %d instances sharing the SAG limit, above %d: the pacing settles on shares measured up to 8 workers and the two operators' functions",
+			strings.Join(terms, " + "), instances, maxSharing))
 	}
 	return problems
 }
+
+// maxSharing is how many instances may share the SAG limit: the 8 workers
+// the distributed benchmark measured, and the two operators' functions.
+const maxSharing = 10
 
 // deadLetterProblems: a work item EventBridge cannot hand to the function
 // (after its push retries) goes to a dead-letter queue, not nowhere. The
@@ -1368,7 +1376,7 @@ func TestDeployProductionChecksCatchMistakes(t *testing.T) {
 		{"rate", "no cap on the control function", func(d *deployment) { d.control.ConcurrencyConfig = nil }},
 		{"rate", "a cap of 0", func(d *deployment) { d.query.ConcurrencyConfig.ReservedConcurrency = 0 }},
 		{"rate", "one worker too many", func(d *deployment) { d.fn.ConcurrencyConfig.ReservedConcurrency++ }},
-		{"rate", "a faster API_QPS", func(d *deployment) { d.fn.EnvironmentVariables["API_QPS"] = "20" }},
+		{"rate", "API_QPS above the limit", func(d *deployment) { d.fn.EnvironmentVariables["API_QPS"] = "120" }},
 		{"rate", "no limit", func(d *deployment) { delete(d.spec.Vars, "sagRateLimit") }},
 		{"dead-letter", "none", func(d *deployment) { last(d.fn.Triggers).Config.RunOptions.DeadLetterQueue = nil }},
 		{"dead-letter", "a topic", func(d *deployment) {
