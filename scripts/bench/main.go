@@ -440,16 +440,21 @@ func printSummary(out io.Writer, nights []sizeResult) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "flow\tgateways\twall s\tbound s\twall/bound\tthrottled %\tcalls by action\tpeak RSS MB\t")
 	for _, r := range nights {
-		var by []string
-		for _, a := range slices.Sorted(maps.Keys(r.ByAction)) {
-			short := map[string]string{"DescribeSmartAccessGateways": "list", "DescribeSmartAccessGatewayVersions": "versions",
-				"DescribeSmartAccessGatewayAttribute": "attribute", "UpdateSmartAccessGatewayVersion": "update"}[a]
-			by = append(by, fmt.Sprintf("%s %d", cmp.Or(short, a), r.ByAction[a]))
-		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.3f\t%.2f\t%s\t%.1f\t\n", r.Flow, r.Gateways, r.WallS, r.BoundS, r.Ratio,
-			100*float64(r.Throttled)/float64(max(r.Calls, 1)), strings.Join(by, ", "), r.PeakRSSMB)
+			100*float64(r.Throttled)/float64(max(r.Calls, 1)), callsByAction(r), r.PeakRSSMB)
 	}
 	tw.Flush()
+}
+
+// callsByAction is a night's SAG calls of each action, in short.
+func callsByAction(r sizeResult) string {
+	var by []string
+	for _, a := range slices.Sorted(maps.Keys(r.ByAction)) {
+		short := map[string]string{"DescribeSmartAccessGateways": "list", "DescribeSmartAccessGatewayVersions": "versions",
+			"DescribeSmartAccessGatewayAttribute": "attribute", "UpdateSmartAccessGatewayVersion": "update"}[a]
+		by = append(by, fmt.Sprintf("%s %d", cmp.Or(short, a), r.ByAction[a]))
+	}
+	return strings.Join(by, ", ")
 }
 
 func printSize(out io.Writer, r sizeResult) {
@@ -661,13 +666,16 @@ func distributedMode(o options, sizes []int) error {
 	fmt.Printf("distributed: %d gateways, latency %v, limit %.0f/s per action (%s), API_QPS %.4g per instance, MAX_CONCURRENCY %d\n",
 		n, o.latency, o.qps, flow, o.instanceQPS, o.concurrency)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tasked/s per action\twall s\tcalls\tthrottled\tthrottled %\tbound s\twall/bound\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "N\tasked/s per action\twall s\tcalls\tthrottled\tthrottled %\tbound s\twall/bound\tcalls by action\tpeak RSS MB\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%d\t%d\t%.2f\t%.1f\t%.3f\t%.1f\t\n", r.Instances, float64(r.Instances)*r.APIQPS, r.WallS,
-			r.Calls, r.Throttled, 100*float64(r.Throttled)/float64(max(r.Calls, 1)), r.BoundS, r.Ratio, r.PeakRSSMB)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%d\t%d\t%.2f\t%.1f\t%.3f\t%s\t%.1f\t\n", r.Instances, float64(r.Instances)*r.APIQPS, r.WallS,
+			r.Calls, r.Throttled, 100*float64(r.Throttled)/float64(max(r.Calls, 1)), r.BoundS, r.Ratio, callsByAction(r), r.PeakRSSMB)
 	}
 	tw.Flush()
 	fmt.Println("bound: the busiest action's answered calls / the limit per action, the floor however many instances ask.")
+	last := rows[len(rows)-1]
+	fmt.Printf("bench: distributed flow=%s gateways=%d instances=%d calls=%d throttled=%d wall_s=%.1f bound_s=%.1f ratio=%.3f rss_mb=%.1f\n",
+		flow, n, last.Instances, last.Calls, last.Throttled, last.WallS, last.BoundS, last.Ratio, last.PeakRSSMB)
 	return writeJSON(o.jsonOut, map[string]any{"distributed": rows})
 }
 
