@@ -35,7 +35,8 @@
 //	rollout.go     staged rollouts: canary, waves, soak, breaker, reset (their ledger documents)
 //	killswitch.go  the kill switch; control.go: the answers of control requests
 //	verify.go      the verify kind; verifications.go: the verify requests a run queues for its upgrades
-//	fanout.go      a large fleet's planner, sending batches while it lists; continuations near the deadline
+//	fanout.go      a large fleet's planner: lists, becomes one past FANOUT_THRESHOLD; the batches; continuations near the deadline
+//	stream.go      the planner's listing, page by page: counts kept, each region's batch sent as its pages fill it
 //	outbox.go      the events: published while the run goes on, kept in the ledger while the topic is down
 //	calls.go       the rate limit and the retries of every call
 //	config.go, config_vars.go  the configuration, one row per variable

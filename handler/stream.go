@@ -1,0 +1,308 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/sag-upgrade/sag-upgrade/events"
+	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
+)
+
+// stream is a full sweep's listing on its way to becoming a planner.
+type stream struct {
+	r   *run
+	j   job
+	all []string // the job's regions, those outside their window too
+
+	mu   sync.Mutex
+	cond *sync.Cond // signalled when a batch is ready or a region's listing ends
+	// Until it fans out: the gateways listed, and how many are eligible,
+	// by region.
+	fanning  bool
+	kept     map[string][]Gateway
+	eligible map[string]int
+	// Once it does, by region: the ids of the batch being filled, the
+	// batches ready to send in order, whether the listing ended and
+	// whether it failed.
+	pending map[string][]string
+	ready   map[string][]batch
+	ended   map[string]bool
+	failed  map[string]bool
+	listErr error // the most severe listing failure
+	// What the planner keeps of the fleet: its versions, each model's
+	// gateways (by region, so a failed region's can be dropped), how
+	// many it listed and ruled out, the batches it cut and their gateways.
+	versions          fleetCounts
+	sizes             map[string]modelSizes
+	listedN, skippedN int
+	fan               events.Fanout
+	broken            bool          // the sender panicked: what it leaves fails
+	sent              chan struct{} // closed when the sender is done
+}
+
+// page takes a page of a region's gateways.
+func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
+	var ruledOut []Gateway
+	s.mu.Lock()
+	defer func() {
+		s.mu.Unlock()
+		s.skip(ruledOut)
+	}()
+	if !s.fanning {
+		s.kept[region] = append(s.kept[region], gws...)
+		for _, g := range gws {
+			if ineligible(g, s.r.now()) == "" {
+				s.eligible[region]++
+			}
+		}
+		total := 0
+		for _, n := range s.eligible {
+			total += n
+		}
+		if total <= s.r.cfg.FanoutThreshold {
+			return
+		}
+		// Now a planner: what was kept goes the way of every page from
+		// here on.
+		s.fanning = true
+		s.sent = make(chan struct{})
+		go s.send(ctx)
+		for _, rg := range s.j.regions {
+			ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
+			if s.ended[rg] {
+				s.flush(rg)
+			}
+		}
+		s.kept, s.eligible = nil, nil
+		return
+	}
+	ruledOut = s.plan(region, gws)
+}
+
+// plan counts gateways of a region and queues the eligible ones' ids,
+// cutting a batch whenever BatchSize are queued; it returns those the
+// listing rules out. s.mu is held.
+func (s *stream) plan(region string, gws []Gateway) (ruledOut []Gateway) {
+	if s.sizes[region] == nil {
+		s.sizes[region] = modelSizes{}
+	}
+	for _, g := range gws {
+		s.versions.addListed(g)
+		s.sizes[region].add(g, 1)
+		if ineligible(g, s.r.now()) != "" {
+			ruledOut = append(ruledOut, g)
+			continue
+		}
+		s.pending[region] = append(s.pending[region], g.ID)
+		if len(s.pending[region]) >= s.r.cfg.BatchSize {
+			s.flush(region)
+		}
+	}
+	s.listedN += len(gws)
+	s.skippedN += len(ruledOut) * len(s.j.types)
+	s.r.handedOver(len(gws))
+	return ruledOut
+}
+
+// skip reports the gateways the listing rules out.
+func (s *stream) skip(gws []Gateway) {
+	now := s.r.now()
+	for _, g := range gws {
+		s.r.reportAll(s.j, []Gateway{g}, upgrade.OutcomeSkipped, ineligible(g, now), "")
+	}
+}
+
+// flush cuts a region's queued ids into a batch ready to send. s.mu is held.
+func (s *stream) flush(region string) {
+	ids := s.pending[region]
+	if len(ids) == 0 {
+		return
+	}
+	s.pending[region] = nil
+	j := s.j
+	s.ready[region] = append(s.ready[region], batch{req: events.Request{
+		Kind: upgrade.KindSweep, Regions: []string{region}, GatewayIDs: ids, VersionTypes: j.types,
+		TargetVersion: j.target, DryRun: j.dryRun, Force: j.force,
+		CorrelationID: j.info.CorrelationID, ParentRunID: j.info.RunID, BatchID: newBatchID(),
+	}})
+	s.fan.Batches++
+	s.fan.Gateways += len(ids)
+	s.cond.Broadcast()
+}
+
+// end notes that a region's listing ended, with err when it failed.
+func (s *stream) end(region string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended[region] = true
+	if err != nil {
+		s.failed[region] = true
+		if severity(err) > severity(s.listErr) {
+			s.listErr = err
+		}
+	}
+	if !s.fanning {
+		if err != nil {
+			// As list does: a region that failed lists nothing.
+			s.kept[region], s.eligible[region] = nil, 0
+		}
+		return
+	}
+	// Its gateways listed before a failure were planned: they go too.
+	s.flush(region)
+	if err != nil {
+		delete(s.versions, region)
+		delete(s.sizes, region)
+	}
+	s.cond.Broadcast()
+}
+
+// send is the planner's sender: it does what must precede any batch, then
+// sends the batches in the regions' turns (the region order of the job, a
+// batch each in turn), up to 16 a call of those ready, and reports those
+// that could not go. Its panic fails the gateways it had not sent.
+func (s *stream) send(ctx context.Context) {
+	r, j := s.r, s.j
+	var taken []batch
+	defer close(s.sent)
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("fan-out aborted by a panic")
+			s.mu.Lock()
+			s.broken = true
+			s.mu.Unlock()
+			s.fail(taken, upgrade.OutcomeFailed, upgrade.ReasonInternal, fmt.Sprintf("internal error: %v", p))
+		}
+	}()
+	if len(r.cfg.Windows) > 0 {
+		// The rollouts share their waves by region, by the counts of the
+		// whole listing.
+		s.mu.Lock()
+		for !s.allEnded() {
+			s.cond.Wait()
+		}
+		sizes := modelSizes{}
+		for _, bySize := range s.sizes {
+			for model, byRegion := range bySize {
+				for region, n := range byRegion {
+					sizes.add(Gateway{Model: model, Region: region}, n)
+				}
+			}
+		}
+		s.mu.Unlock()
+		r.measureRegions(ctx, j, s.all, sizes)
+	}
+	if r.ledger != nil && !j.dryRun {
+		r.rollouts.recount(ctx, j)
+		r.rollouts.planPopulations(ctx, j, r.countBelow(j))
+	}
+	turn := 0 // the region whose batch goes next
+	for {
+		s.mu.Lock()
+		for {
+			taken, turn = s.take(turn, 16)
+			if len(taken) > 0 || s.allEnded() && s.readyN() == 0 {
+				break
+			}
+			s.cond.Wait()
+		}
+		s.mu.Unlock()
+		if len(taken) == 0 {
+			return
+		}
+		r.send(ctx, taken)
+		for _, b := range taken {
+			if b.err != nil {
+				s.fail([]batch{b}, upgrade.OutcomeDeferred, upgrade.ReasonQueueDown, b.err.Error())
+			}
+		}
+		taken = nil
+	}
+}
+
+// take takes up to n ready batches in the regions' turns from turn on,
+// stopping at a region whose batch is not ready while its listing goes on;
+// it returns them and whose turn is next. s.mu is held.
+func (s *stream) take(turn, n int) ([]batch, int) {
+	var out []batch
+	regions := s.j.regions
+	for passed := 0; len(out) < n && passed < len(regions); {
+		region := regions[turn]
+		switch {
+		case len(s.ready[region]) > 0:
+			out = append(out, s.ready[region][0])
+			s.ready[region][0] = batch{} // sent, its ids are not kept
+			s.ready[region] = s.ready[region][1:]
+			passed = 0
+		case s.ended[region]:
+			passed++ // no batch left: its turns pass
+		default:
+			return out, turn // wait for it
+		}
+		turn = (turn + 1) % len(regions)
+	}
+	return out, turn
+}
+
+func (s *stream) allEnded() bool {
+	for _, region := range s.j.regions {
+		if !s.ended[region] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *stream) readyN() int {
+	n := 0
+	for _, bs := range s.ready {
+		n += len(bs)
+	}
+	return n
+}
+
+// fail gives every gateway of batches that were not sent an outcome.
+func (s *stream) fail(bs []batch, outcome upgrade.Outcome, reason, detail string) {
+	for _, b := range bs {
+		s.mu.Lock()
+		s.fan.Failed += len(b.req.GatewayIDs)
+		s.mu.Unlock()
+		for _, id := range b.req.GatewayIDs {
+			for _, vt := range s.j.types {
+				s.r.report(s.j, upgrade.Result{SmartAGID: id, RegionID: b.req.Regions[0], VersionType: vt,
+					Outcome: outcome, Reason: reason, Error: detail}, 0)
+			}
+		}
+	}
+}
+
+// finish, once the listing and the sender are done, fails what a panic of
+// the sender left, and tells what the planner did: the report's fan-out,
+// the log line, the planned event and the fleet's versions.
+func (s *stream) finish(ctx context.Context) {
+	r, j := s.r, s.j
+	if s.broken {
+		var left []batch
+		for _, region := range j.regions {
+			left = append(left, s.ready[region]...)
+			s.ready[region] = nil
+		}
+		s.fail(left, upgrade.OutcomeFailed, upgrade.ReasonInternal, "internal error: the fan-out was aborted by a panic")
+	}
+	fan := s.fan
+	r.fanout = &fan
+	r.log.Info().Int("gateways", fan.Gateways).Int("batches", fan.Batches).Int("failed", fan.Failed).
+		Int("batchSize", r.cfg.BatchSize).Msg("fanned out")
+	r.out.add(events.PlannedEvent(r.out.source, j.info, fan, s.listedN, s.skippedN, r.now()))
+	if !j.dryRun {
+		var whole []string
+		for _, region := range j.regions {
+			if !s.failed[region] {
+				whole = append(whole, region)
+			}
+		}
+		r.noteFleet(ctx, s.versions, whole)
+	}
+}
