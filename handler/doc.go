@@ -38,6 +38,6 @@
 //	fanout.go      a large fleet's planner: lists, becomes one past FANOUT_THRESHOLD; the batches; continuations near the deadline
 //	stream.go      the planner's listing, page by page: counts kept, each region's batch sent as its pages fill it
 //	outbox.go      the events: published while the run goes on, kept in the ledger while the topic is down
-//	calls.go       the rate limit and the retries of every call
+//	calls.go       the retries of every call; pacing.go: the SAG rate, found per action and region (slow start, cut on throttling, CUBIC back)
 //	config.go, config_vars.go  the configuration, one row per variable
 package handler
