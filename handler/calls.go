@@ -138,8 +138,10 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 	tries := 0
 	res, err := backoff.Retry(waitCtx, func() (T, error) {
 		var zero T
+		var caughtUp bool
 		if pacing != nil {
-			if err := pacing.wait(waitCtx); err != nil {
+			var err error
+			if caughtUp, err = pacing.wait(waitCtx); err != nil {
 				return zero, backoff.Permanent(errDeadline)
 			}
 		}
@@ -149,7 +151,7 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 		c.calls.Add(1)
 		res, err := op(callCtx)
 		if pacing != nil {
-			pacing.answered(classify(err) == throttled && err != nil)
+			pacing.answeredCall(classify(err) == throttled && err != nil, caughtUp)
 		}
 		if err == nil {
 			return res, nil

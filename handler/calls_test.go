@@ -245,6 +245,63 @@ func TestNoSecondHoldsMoreThanTheRate(t *testing.T) {
 	}
 }
 
+// A burst of caught-up slots can overflow a token bucket smaller than
+// catchUp's worth of calls: a caught-up call throttled halves how many
+// missed slots the lane catches up, and leaves the rate (the burst was too
+// large, not the rate), as does one right after such a burst; calls let
+// through give the catch-up back slowly.
+func TestAThrottledBurstShrinksTheCatchUp(t *testing.T) {
+	p, clock := pacedAt(100)
+	l := p.lane("cn-shanghai", readVersions)
+	warm(l)
+	caught := func() int {
+		l.reserve()
+		clock.advance(200 * time.Millisecond) // a pause
+		n := 0
+		for l.reserve().Equal(clock.now()) {
+			n++
+		}
+		clock.advance(2 * time.Second)
+		return n
+	}
+	if n := caught(); n != 11 {
+		t.Fatalf("after a pause %d calls start at once, want 11 (the one due and 100 ms of missed slots)", n)
+	}
+	l.reserve()
+	clock.advance(200 * time.Millisecond)
+	if _, caughtUp := l.take(); !caughtUp {
+		t.Fatal("a call after a pause does not take a missed slot")
+	}
+	l.answeredCall(true, true)
+	clock.advance(2 * time.Second)
+	if l.current() != 100 {
+		t.Fatalf("a throttled burst cut the rate to %v", l.current())
+	}
+	if n := caught(); n != 6 {
+		t.Fatalf("after a throttled burst %d calls start at once, want 6 (the catch-up halved)", n)
+	}
+	for range 10000 {
+		l.answered(false)
+	}
+	if n := caught(); n != 11 {
+		t.Fatalf("10,000 calls let through later, %d start at once: the catch-up did not come back", n)
+	}
+	// A call right after a burst finds the bucket the burst emptied: its
+	// throttle is the burst's too. One long after is the rate's.
+	l.reserve()
+	clock.advance(200 * time.Millisecond)
+	for l.reserve().Equal(clock.now()) {
+	}
+	if _, burst := l.take(); !burst {
+		t.Fatal("a call just after a burst is not taken for part of it")
+	}
+	clock.advance(2 * time.Second)
+	l.reserve()
+	if _, burst := l.take(); burst {
+		t.Fatal("a call two seconds after a burst is taken for part of it")
+	}
+}
+
 // API_QPS is per instance: every run of one process draws on one pace, so an
 // invocation right after another keeps the spacing (and what throttling
 // taught it).

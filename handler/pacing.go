@@ -42,10 +42,15 @@ const (
 	cutGuard = time.Second
 	// floorShare is the lowest share of the ceiling a lane falls to.
 	floorShare = 0.01
-	// catchUp is how late a call may take a slot it missed: a lane whose
-	// work paused for a moment (a batch ending, the next one starting)
-	// catches up that much, within the rate's calls in any one second.
-	catchUp = 100 * time.Millisecond
+	// catchUp is how late a call may take a slot it missed, at most: a
+	// lane whose work paused for a moment (a batch ending, the next one
+	// starting) catches up that much, within the rate's calls in any one
+	// second. A burst of that size can still overflow a token bucket with
+	// a smaller one: a caught-up call throttled halves the lane's catch-up
+	// (and leaves its rate), and every call let through gives back
+	// catchUpBack of it.
+	catchUp     = 100 * time.Millisecond
+	catchUpBack = 10 * time.Microsecond
 	// idleAfter: a lane that let no call start for this long is idle, and
 	// the time it was idle does not count toward its growth (the curve
 	// measures how long the rate held without a throttle).
@@ -97,7 +102,7 @@ func (p *pace) lane(region string, a action) *lane {
 	if l := p.lanes[k]; l != nil {
 		return l
 	}
-	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), now: p.now, pace: p, a: a, action: &p.actions[a]}
+	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), catchUp: catchUp, now: p.now, pace: p, a: a, action: &p.actions[a]}
 	first := true
 	for k2, sib := range p.lanes {
 		if k2.a == a {
@@ -117,11 +122,15 @@ func (p *pace) lane(region string, a action) *lane {
 type lane struct {
 	mu      sync.Mutex
 	ceiling float64
-	rate    float64   // calls a second now
-	next    time.Time // when the next call may start
-	peak    float64   // the rate last throttled (CUBIC's W_max)
-	cutAt   time.Time // when; zero: never
-	born    time.Time // when its slow start began
+	rate    float64       // calls a second now
+	next    time.Time     // when the next call may start
+	peak    float64       // the rate last throttled (CUBIC's W_max)
+	cutAt   time.Time     // when; zero: never
+	born    time.Time     // when its slow start began
+	catchUp time.Duration // how late a call may take a missed slot
+	// burstUntil: calls starting before it follow a burst of caught-up
+	// slots closely enough to be throttled for it.
+	burstUntil time.Time
 	// The last second by tick, newest first: the calls let through, and
 	// whether the lane was asked for a call (what the count covers).
 	ticks  [int(time.Second / tick)]tickCount
@@ -171,6 +180,13 @@ type tickCount struct {
 
 // reserve takes the next start time and spaces the one after by the rate.
 func (l *lane) reserve() time.Time {
+	start, _ := l.take()
+	return start
+}
+
+// take is reserve, and whether the call takes a slot it missed (a burst:
+// a throttle of it says the burst was too large, not the rate).
+func (l *lane) take() (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -178,11 +194,11 @@ func (l *lane) reserve() time.Time {
 		// Back from idle: the curve resumes where it stood.
 		l.cutAt = l.cutAt.Add(idle)
 	}
-	// A slot missed by less than catchUp (a worker busy elsewhere for a
-	// moment) may still be taken; one missed by more is gone: a lane left
-	// idle saves up no burst.
+	// A slot missed by less than the lane's catch-up (a worker busy
+	// elsewhere for a moment) may still be taken; one missed by more is
+	// gone: a lane left idle saves up no burst.
 	slot := l.next
-	if floor := now.Add(-catchUp); slot.Before(floor) {
+	if floor := now.Add(-l.catchUp); slot.Before(floor) {
 		slot = floor
 		if l.next.IsZero() || now.Sub(l.next) > time.Second {
 			slot = now // a new lane, or one idle for a while
@@ -199,27 +215,33 @@ func (l *lane) reserve() time.Time {
 	}
 	spacing := time.Duration(float64(time.Second) / rate)
 	l.next = slot.Add(spacing)
-	start := slot
+	start, caughtUp := slot, false
 	if start.Before(now) {
+		caughtUp = now.Sub(start) > time.Millisecond
+		if caughtUp {
+			l.burstUntil = now.Add(l.catchUp)
+		}
 		// A slot caught up, only while the action's calls toward every
 		// region in the last second are fewer than the rate: a lane
 		// whose region's turn comes again must not burst into a limit
 		// the regions may share.
 		start = now
 		if l.action != nil && l.action.full(now, rate) {
-			l.next = now.Add(spacing)
+			l.next, caughtUp = now.Add(spacing), false
 		}
 	}
 	// Never more than the rate's calls in any one second: a slot caught
 	// up may not make a window or a small bucket count one too many.
 	if open := l.own.opens(start, rate); open.After(start) {
-		start, l.next = open, open.Add(spacing)
+		start, l.next, caughtUp = open, open.Add(spacing), false
 	}
 	l.own.add(start)
 	if l.action != nil {
 		l.action.add(start)
 	}
-	return start
+	// The calls right after a burst find a bucket it emptied: theirs are
+	// the burst's throttles too.
+	return start, caughtUp || start.Before(l.burstUntil)
 }
 
 // window is the start times of the calls of the last second.
@@ -270,21 +292,23 @@ func (l *lane) climbed(t time.Time) float64 {
 }
 
 // wait blocks until the lane lets a call start, or ctx ends.
-func (l *lane) wait(ctx context.Context) error {
-	d := l.reserve().Sub(l.now())
+// It reports whether the call takes a slot it missed.
+func (l *lane) wait(ctx context.Context) (caughtUp bool, err error) {
+	start, caughtUp := l.take()
+	d := start.Sub(l.now())
 	if d <= 0 {
-		return ctx.Err()
+		return caughtUp, ctx.Err()
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return context.DeadlineExceeded
+		return false, context.DeadlineExceeded
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
+		return caughtUp, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
@@ -317,7 +341,17 @@ func (l *lane) passedRate(now time.Time) float64 {
 }
 
 // answered tells the lane how a call it let start was answered.
-func (l *lane) answered(throttled bool) {
+func (l *lane) answered(throttled bool) { l.answeredCall(throttled, false) }
+
+// answeredCall is answered for a call that took a slot it missed
+// (caughtUp): its throttle halves the lane's catch-up and leaves the rate.
+func (l *lane) answeredCall(throttled, caughtUp bool) {
+	if throttled && caughtUp {
+		l.mu.Lock()
+		l.catchUp /= 2
+		l.mu.Unlock()
+		return
+	}
 	if c := l.answer(throttled); c != nil && l.pace != nil {
 		l.pace.spread(l, *c)
 	}
@@ -345,6 +379,7 @@ func (l *lane) answer(throttled bool) *cut {
 		return &cut{l.rate, l.peak, now}
 	}
 	l.tickOf(now).passed++
+	l.catchUp = min(catchUp, l.catchUp+catchUpBack)
 	if l.rate >= l.ceiling {
 		return nil
 	}
