@@ -1226,7 +1226,7 @@ func aliasProblems(d deployment) []string {
 // rateProblems: each instance paces its SAG calls with API_QPS as a ceiling
 // and cuts its rate when throttled, so instances sharing the account's limit
 // find their shares (README "Benchmarks": 4 and 8 instances, each with the
-// whole limit, within 1.10× the bound and 2% of calls throttled). What the
+// whole limit, 1.06–1.12× the bound with 1.3–2.0% of calls throttled). What the
 // deployment must hold is therefore a cap on the instances that share it
 // (the reserved concurrency of each function, all three call SAG), no more
 // of them than the pacing was measured with, and no ceiling above the limit
