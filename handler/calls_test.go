@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 )
 
 // fakeTime is a clock a test moves by hand.
@@ -320,44 +322,14 @@ func TestRunsOfOneInstanceShareItsPace(t *testing.T) {
 	}
 }
 
-// flowModel is a service's flow control in the model below: it says whether
-// a call arriving at t is let through.
-type flowModel interface{ allow(t time.Time) bool }
+// flowModel is a service's flow control in the models below: the
+// emulator's own limiters (sagsim), asked whether a call arriving at t is
+// let through.
+type flowModel = func(t time.Time) bool
 
-// slidingWindow lets through at most n calls in any second.
-type slidingWindow struct {
-	n    int
-	seen []time.Time
-}
-
-func (w *slidingWindow) allow(t time.Time) bool {
-	for len(w.seen) > 0 && !w.seen[0].After(t.Add(-time.Second)) {
-		w.seen = w.seen[1:]
-	}
-	if len(w.seen) >= w.n {
-		return false
-	}
-	w.seen = append(w.seen, t)
-	return true
-}
-
-// fixedWindow lets through at most n calls in each second of the clock.
-type fixedWindow struct {
-	n     int
-	start time.Time
-	count int
-}
-
-func (w *fixedWindow) allow(t time.Time) bool {
-	if s := t.Truncate(time.Second); !s.Equal(w.start) {
-		w.start, w.count = s, 0
-	}
-	if w.count >= w.n {
-		return false
-	}
-	w.count++
-	return true
-}
+func sliding() flowModel { return sagsim.NewLimiter(sagsim.SlidingWindow, 100, 0) }
+func fixed() flowModel   { return sagsim.NewLimiter(sagsim.FixedWindow, 100, 0) }
+func bucket() flowModel  { return sagsim.NewLimiter(sagsim.TokenBucket, 100, 10) }
 
 // The lanes of one instance, or of several with the whole limit as each
 // one's ceiling (or above it), find the limit of a service that counts in
@@ -374,10 +346,10 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 		instances int
 		ceiling   float64
 	}{
-		{func() flowModel { return &slidingWindow{n: 100} }, "sliding", 1, 100},
-		{func() flowModel { return &fixedWindow{n: 100} }, "fixed", 1, 100},
-		{func() flowModel { return &slidingWindow{n: 100} }, "sliding", 4, 100},
-		{func() flowModel { return &slidingWindow{n: 100} }, "sliding", 1, 150},
+		{sliding, "sliding", 1, 100},
+		{fixed, "fixed", 1, 100},
+		{sliding, "sliding", 4, 100},
+		{sliding, "sliding", 1, 150},
 	} {
 		t.Run(fmt.Sprintf("%s/%d×%v", tc.name, tc.instances, tc.ceiling), func(t *testing.T) {
 			clock := &fakeTime{t: time.Unix(1_800_000_000, 0)}
@@ -403,7 +375,7 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 				clock.advance(time.Millisecond)
 				for i, l := range lanes {
 					for !next[i].After(clock.now()) {
-						inFlight = append(inFlight, pending{next[i].Add(latency), i, flow.allow(next[i].Add(latency / 2))})
+						inFlight = append(inFlight, pending{next[i].Add(latency), i, flow(next[i].Add(latency / 2))})
 						next[i] = l.reserve()
 					}
 				}
@@ -438,27 +410,6 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 	}
 }
 
-// tokenBucket refills n tokens a second up to burst.
-type tokenBucket struct {
-	n, burst float64
-	tokens   float64
-	at       time.Time
-}
-
-func (b *tokenBucket) allow(t time.Time) bool {
-	if b.at.IsZero() {
-		b.tokens = b.burst
-	} else {
-		b.tokens = min(b.burst, b.tokens+t.Sub(b.at).Seconds()*b.n)
-	}
-	b.at = t
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // Instances as the fan-out runs them: each starts a little after the one
 // before, with a fresh pace, and its batches take the two regions in turns,
 // so a region's lane works for a while and then waits idle while the other's
@@ -475,12 +426,12 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 		flow      func() flowModel
 		instances int
 	}{
-		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 1},
-		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 4},
-		{"sliding", func() flowModel { return &slidingWindow{n: 100} }, 8},
-		{"fixed", func() flowModel { return &fixedWindow{n: 100} }, 4},
-		{"bucket", func() flowModel { return &tokenBucket{n: 100, burst: 10} }, 4},
-		{"bucket", func() flowModel { return &tokenBucket{n: 100, burst: 10} }, 8},
+		{"sliding", sliding, 1},
+		{"sliding", sliding, 4},
+		{"sliding", sliding, 8},
+		{"fixed", fixed, 4},
+		{"bucket", bucket, 4},
+		{"bucket", bucket, 8},
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tc.name, tc.instances), func(t *testing.T) {
 			clock := &fakeTime{t: time.Unix(1_800_000_000, 0)}
@@ -522,7 +473,7 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 						in.next = l.reserve()
 					}
 					for !in.next.After(clock.now()) {
-						inFlight = append(inFlight, pending{in.next.Add(latency), l, flow.allow(in.next.Add(latency / 2))})
+						inFlight = append(inFlight, pending{in.next.Add(latency), l, flow(in.next.Add(latency / 2))})
 						in.next = l.reserve()
 					}
 				}

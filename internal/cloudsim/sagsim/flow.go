@@ -43,6 +43,13 @@ func newLimiter(shape Flow, qps float64, burst int) limiter {
 	return bucket{rate.NewLimiter(rate.Limit(qps), burst)}
 }
 
+// NewLimiter is flow control of qps calls a second of the shape (burst 0:
+// the bucket's default), on its own: a model of the service for tests of
+// the function's pacing that run on a clock of their own.
+func NewLimiter(shape Flow, qps float64, burst int) func(now time.Time) bool {
+	return newLimiter(shape, qps, burst).allow
+}
+
 type bucket struct{ l *rate.Limiter }
 
 func (b bucket) allow(now time.Time) bool { return b.l.AllowN(now, 1) }
