@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,4 +114,94 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// RPCError is the gateway's answer to a call it refuses.
+type RPCError struct {
+	Status        int
+	Code, Message string
+}
+
+// MissingParameter is the gateway's answer to a mandatory parameter left out.
+func MissingParameter(name string) *RPCError {
+	return &RPCError{http.StatusBadRequest, "MissingParameter",
+		fmt.Sprintf("The input parameter %q that is mandatory for processing this request is not supplied.", name)}
+}
+
+// InvalidParameter is its answer to a parameter value it does not take.
+func InvalidParameter(name string) *RPCError {
+	return &RPCError{http.StatusBadRequest, "InvalidParameter", fmt.Sprintf("The specified parameter %q is not valid.", name)}
+}
+
+// ActionNotFound is its answer to an action it does not know, as users of
+// the real endpoints report it (for one,
+// aliyun/alibabacloud-api-vscode-toolkit#193); the common error table only
+// says InvalidParameter, which the gateway keeps for bad parameter values.
+func ActionNotFound() *RPCError {
+	return &RPCError{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
+}
+
+// CheckRPC runs the gateway's checks of an RPC call, in its order: method
+// and path, Action (known says whether the product has it), Version, the
+// common parameters, Format, signature method and version, a Timestamp
+// within RPCWindow of wall, the credential, the signature, then the nonce,
+// checked after the signature and recorded in the same step so that only
+// signed requests use nonces up (an unsigned request cannot burn a nonce a
+// real client is about to send). It returns the call's parameters (the
+// query merged with a form body, as far as they were read) and the caller.
+// It only reads r's parameters, so whatever the input it cannot fail other
+// than with an RPCError.
+func CheckRPC(r *http.Request, version string, known func(action string) bool, keys *Keyring, nonces *Nonces, wall time.Time) (url.Values, Credential, *RPCError) {
+	if (r.Method != http.MethodPost && r.Method != http.MethodGet) || r.URL.Path != "/" {
+		return url.Values{}, Credential{}, ActionNotFound()
+	}
+	if err := r.ParseForm(); err != nil {
+		return url.Values{}, Credential{}, &RPCError{http.StatusBadRequest, "InvalidParameter", "The request parameters could not be parsed: " + err.Error()}
+	}
+	p := r.Form
+	switch action, v := p.Get("Action"), p.Get("Version"); {
+	case action == "":
+		return p, Credential{}, MissingParameter("Action")
+	case !known(action):
+		return p, Credential{}, ActionNotFound()
+	case v == "":
+		return p, Credential{}, MissingParameter("Version")
+	case v != version:
+		return p, Credential{}, &RPCError{http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."}
+	}
+	for _, name := range []string{"AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"} {
+		if p.Get(name) == "" {
+			return p, Credential{}, MissingParameter(name)
+		}
+	}
+	// Only JSON is spoken here; the real APIs also answer XML.
+	if f := p.Get("Format"); f != "" && !strings.EqualFold(f, "JSON") {
+		return p, Credential{}, InvalidParameter("Format")
+	}
+	if p.Get("SignatureMethod") != "HMAC-SHA1" {
+		return p, Credential{}, InvalidParameter("SignatureMethod")
+	}
+	if p.Get("SignatureVersion") != "1.0" {
+		return p, Credential{}, InvalidParameter("SignatureVersion")
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05Z", p.Get("Timestamp"))
+	if err != nil {
+		return p, Credential{}, &RPCError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
+	}
+	if d := wall.Sub(ts); d > RPCWindow || d < -RPCWindow {
+		return p, Credential{}, &RPCError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
+	}
+	cred, problem := keys.Check(p.Get("AccessKeyId"), p.Get("SecurityToken"))
+	if status, code, message, ok := problem.POPError(); !ok {
+		return p, Credential{}, &RPCError{status, code, message}
+	}
+	sts := RPCStringToSign(r.Method, p)
+	if !hmac.Equal([]byte(p.Get("Signature")), []byte(RPCSignature(cred.AccessKeySecret, sts))) {
+		return p, Credential{}, &RPCError{http.StatusBadRequest, "SignatureDoesNotMatch",
+			"Specified signature is not matched with our calculation. server string to sign is:" + sts}
+	}
+	if !nonces.Use(p.Get("SignatureNonce"), ts, wall) {
+		return p, Credential{}, &RPCError{http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already."}
+	}
+	return p, cred, nil
 }

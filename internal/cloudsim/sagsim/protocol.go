@@ -1,15 +1,12 @@
 package sagsim
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/auth"
 )
@@ -19,11 +16,10 @@ import (
 // an optional form body, HMAC-SHA1 signature version 1.0, JSON answers.
 
 const (
-	apiVersion      = "2018-03-13"
+	apiVersion = "2018-03-13"
+	// timestampLayout is the Timestamp parameter's (auth.CheckRPC checks
+	// it, within auth.RPCWindow).
 	timestampLayout = "2006-01-02T15:04:05Z"
-	// window is the allowed Timestamp skew (and how long a nonce is
-	// remembered: auth.RPCWindow).
-	window = auth.RPCWindow
 )
 
 // sagRegions are the regions with a SAG endpoint (the SDK's endpoint table
@@ -58,87 +54,26 @@ type apiError struct {
 	message string
 }
 
-func missingParameter(name string) *apiError {
-	return &apiError{http.StatusBadRequest, "MissingParameter",
-		fmt.Sprintf("The input parameter %q that is mandatory for processing this request is not supplied.", name)}
-}
+func missingParameter(name string) *apiError { return fromGateway(auth.MissingParameter(name)) }
 
-func invalidParameter(name string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidParameter", fmt.Sprintf("The specified parameter %q is not valid.", name)}
-}
+func invalidParameter(name string) *apiError { return fromGateway(auth.InvalidParameter(name)) }
 
-// errActionNotFound is the API gateway's answer to an action it does not
-// know, as users of the real endpoints report it (for one,
-// aliyun/alibabacloud-api-vscode-toolkit#193); the common error table only
-// says InvalidParameter, which the gateway keeps for bad parameter values.
-var errActionNotFound = &apiError{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
+// errActionNotFound is the gateway's answer to an action it does not know.
+var errActionNotFound = fromGateway(auth.ActionNotFound())
+
+// fromGateway is an answer of the POP gateway (auth) as this API's.
+func fromGateway(e *auth.RPCError) *apiError { return &apiError{e.Status, e.Code, e.Message} }
 
 // authenticate runs the gateway checks of a real endpoint, in its order,
 // and returns the call or the error to answer. It only reads r's parameters,
 // so whatever the input it cannot fail other than with an apiError.
 func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 	req := &request{id: newRequestID(), params: url.Values{}}
-	if (r.Method != http.MethodPost && r.Method != http.MethodGet) || r.URL.Path != "/" {
-		return req, errActionNotFound
-	}
-	if err := r.ParseForm(); err != nil {
-		return req, &apiError{http.StatusBadRequest, "InvalidParameter", "The request parameters could not be parsed: " + err.Error()}
-	}
-	req.params = r.Form // the query merged with a form body
-	p := req.params
+	p, cred, e := auth.CheckRPC(r, apiVersion, func(a string) bool { _, ok := actions[a]; return ok }, s.keys, &s.nonces, s.wall())
+	req.params = p
 	req.action, req.region = p.Get("Action"), p.Get("RegionId")
-
-	if req.action == "" {
-		return req, missingParameter("Action")
-	}
-	if _, ok := actions[req.action]; !ok {
-		return req, errActionNotFound
-	}
-	switch v := p.Get("Version"); {
-	case v == "":
-		return req, missingParameter("Version")
-	case v != apiVersion:
-		return req, &apiError{http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."}
-	}
-	for _, name := range []string{"AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"} {
-		if p.Get(name) == "" {
-			return req, missingParameter(name)
-		}
-	}
-	// Only JSON is spoken here; the real API also answers XML.
-	if f := p.Get("Format"); f != "" && !strings.EqualFold(f, "JSON") {
-		return req, invalidParameter("Format")
-	}
-	if p.Get("SignatureMethod") != "HMAC-SHA1" {
-		return req, invalidParameter("SignatureMethod")
-	}
-	if p.Get("SignatureVersion") != "1.0" {
-		return req, invalidParameter("SignatureVersion")
-	}
-	ts, err := time.Parse(timestampLayout, p.Get("Timestamp"))
-	if err != nil {
-		return req, &apiError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
-	}
-	wall := s.wall()
-	if d := wall.Sub(ts); d > window || d < -window {
-		return req, &apiError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
-	}
-
-	cred, problem := s.keys.Check(p.Get("AccessKeyId"), p.Get("SecurityToken"))
-	if e := credentialError(problem); e != nil {
-		return req, e
-	}
-	sts := auth.RPCStringToSign(r.Method, p)
-	want := auth.RPCSignature(cred.AccessKeySecret, sts)
-	if !hmac.Equal([]byte(p.Get("Signature")), []byte(want)) {
-		return req, &apiError{http.StatusBadRequest, "SignatureDoesNotMatch",
-			"Specified signature is not matched with our calculation. server string to sign is:" + sts}
-	}
-	// The nonce is checked after the signature, and in the same step recorded,
-	// so that only signed requests use nonces up: an unsigned request cannot
-	// burn a nonce that a real client is about to send.
-	if !s.nonces.Use(p.Get("SignatureNonce"), ts, wall) {
-		return req, &apiError{http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already."}
+	if e != nil {
+		return req, fromGateway(e)
 	}
 	req.account = cred.AccountID
 
@@ -154,16 +89,6 @@ func (s *Server) authenticate(r *http.Request) (*request, *apiError) {
 		return req, &apiError{http.StatusNotFound, "InvalidRegionId.NotFound", "The specified RegionId does not exist in our records."}
 	}
 	return req, nil
-}
-
-// credentialError maps a keyring problem to the OpenAPI error (the POP
-// gateway's, which every RPC product shares).
-func credentialError(p auth.Problem) *apiError {
-	status, code, message, ok := p.POPError()
-	if ok {
-		return nil
-	}
-	return &apiError{status, code, message}
 }
 
 // newRequestID returns a RequestId shaped like the real ones (an upper-case UUID).

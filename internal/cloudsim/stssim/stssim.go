@@ -16,7 +16,6 @@
 package stssim
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -101,31 +100,14 @@ type Identity struct {
 	RequestId    string
 }
 
-// apiError is an error answer.
-type apiError struct {
-	status        int
-	code, message string
-}
-
-func missingParameter(name string) *apiError {
-	return &apiError{http.StatusBadRequest, "MissingParameter",
-		fmt.Sprintf("The input parameter %q that is mandatory for processing this request is not supplied.", name)}
-}
-
-func invalidParameter(name string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidParameter", fmt.Sprintf("The specified parameter %q is not valid.", name)}
-}
-
-var errActionNotFound = &apiError{http.StatusNotFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."}
-
 // ServeHTTP answers GetCallerIdentity.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{RequestID: newRequestID()}
 	id, e := s.serve(r, &call)
 	var body []byte
 	if e != nil {
-		call.Status, call.Code = e.status, e.code
-		body, _ = json.Marshal(struct{ RequestId, HostId, Code, Message string }{call.RequestID, "sts.aliyuncs.com", e.code, e.message})
+		call.Status, call.Code = e.Status, e.Code
+		body, _ = json.Marshal(struct{ RequestId, HostId, Code, Message string }{call.RequestID, "sts.aliyuncs.com", e.Code, e.Message})
 	} else {
 		call.Status = http.StatusOK
 		id.RequestId = call.RequestID
@@ -140,61 +122,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// serve runs the gateway's checks in sagsim's order (action, version,
-// parameters, format, signature method, Timestamp, credential, signature,
-// nonce) and the action.
-func (s *Server) serve(r *http.Request, call *Call) (Identity, *apiError) {
-	if (r.Method != http.MethodPost && r.Method != http.MethodGet) || r.URL.Path != "/" {
-		return Identity{}, errActionNotFound
-	}
-	if err := r.ParseForm(); err != nil {
-		return Identity{}, &apiError{http.StatusBadRequest, "InvalidParameter", "The request parameters could not be parsed: " + err.Error()}
-	}
-	p := r.Form
+// serve runs the gateway's checks (auth.CheckRPC, as sagsim does) and the
+// action.
+func (s *Server) serve(r *http.Request, call *Call) (Identity, *auth.RPCError) {
+	p, cred, e := auth.CheckRPC(r, APIVersion, func(a string) bool { return a == "GetCallerIdentity" }, s.keys, &s.nonces, s.wall())
 	call.Action, call.AccessKeyID = p.Get("Action"), p.Get("AccessKeyId")
-	switch {
-	case call.Action == "":
-		return Identity{}, missingParameter("Action")
-	case call.Action != "GetCallerIdentity":
-		return Identity{}, errActionNotFound
-	case p.Get("Version") == "":
-		return Identity{}, missingParameter("Version")
-	case p.Get("Version") != APIVersion:
-		return Identity{}, &apiError{http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."}
-	}
-	for _, name := range []string{"AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature"} {
-		if p.Get(name) == "" {
-			return Identity{}, missingParameter(name)
-		}
-	}
-	if f := p.Get("Format"); f != "" && !strings.EqualFold(f, "JSON") {
-		return Identity{}, invalidParameter("Format")
-	}
-	if p.Get("SignatureMethod") != "HMAC-SHA1" {
-		return Identity{}, invalidParameter("SignatureMethod")
-	}
-	if p.Get("SignatureVersion") != "1.0" {
-		return Identity{}, invalidParameter("SignatureVersion")
-	}
-	ts, err := time.Parse("2006-01-02T15:04:05Z", p.Get("Timestamp"))
-	if err != nil {
-		return Identity{}, &apiError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
-	}
-	wall := s.wall()
-	if d := wall.Sub(ts); d > auth.RPCWindow || d < -auth.RPCWindow {
-		return Identity{}, &apiError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
-	}
-	cred, problem := s.keys.Check(p.Get("AccessKeyId"), p.Get("SecurityToken"))
-	if status, code, message, ok := problem.POPError(); !ok {
-		return Identity{}, &apiError{status, code, message}
-	}
-	sts := auth.RPCStringToSign(r.Method, p)
-	if !hmac.Equal([]byte(p.Get("Signature")), []byte(auth.RPCSignature(cred.AccessKeySecret, sts))) {
-		return Identity{}, &apiError{http.StatusBadRequest, "SignatureDoesNotMatch",
-			"Specified signature is not matched with our calculation. server string to sign is:" + sts}
-	}
-	if !s.nonces.Use(p.Get("SignatureNonce"), ts, wall) {
-		return Identity{}, &apiError{http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already."}
+	if e != nil {
+		return Identity{}, e
 	}
 	return s.identity(cred), nil
 }
