@@ -102,7 +102,7 @@ func (p *pace) lane(region string, a action) *lane {
 	if l := p.lanes[k]; l != nil {
 		return l
 	}
-	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), catchUp: catchUp, now: p.now, pace: p, a: a, action: &p.actions[a]}
+	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), catchUp: catchUp, now: p.now, pace: p, a: a}
 	first := true
 	for k2, sib := range p.lanes {
 		if k2.a == a {
@@ -136,13 +136,12 @@ type lane struct {
 	ticks  [int(time.Second / tick)]tickCount
 	tickAt time.Time // the start of the newest tick
 	asked  time.Time // when the lane was last asked for a call
-	// The calls started in the last second: the lane's own, and its
-	// action's toward every region (the pace's).
-	own    window
-	action *window
-	now    func() time.Time
-	pace   *pace  // the instance's, nil in some tests
-	a      action // the lane's action
+	// The calls the lane started in the last second (its action's toward
+	// every region are the pace's).
+	own  window
+	now  func() time.Time
+	pace *pace  // the instance's
+	a    action // the lane's action
 }
 
 // cut is where a throttled lane's curve starts again.
@@ -226,7 +225,7 @@ func (l *lane) take() (time.Time, bool) {
 		// whose region's turn comes again must not burst into a limit
 		// the regions may share.
 		start = now
-		if l.action != nil && l.action.full(now, rate) {
+		if l.pace.actions[l.a].full(now, rate) {
 			l.next, caughtUp = now.Add(spacing), false
 		}
 	}
@@ -236,9 +235,7 @@ func (l *lane) take() (time.Time, bool) {
 		start, l.next, caughtUp = open, open.Add(spacing), false
 	}
 	l.own.add(start)
-	if l.action != nil {
-		l.action.add(start)
-	}
+	l.pace.actions[l.a].add(start)
 	// The calls right after a burst find a bucket it emptied: theirs are
 	// the burst's throttles too.
 	return start, caughtUp || start.Before(l.burstUntil)
@@ -352,7 +349,7 @@ func (l *lane) answeredCall(throttled, caughtUp bool) {
 		l.mu.Unlock()
 		return
 	}
-	if c := l.answer(throttled); c != nil && l.pace != nil {
+	if c := l.answer(throttled); c != nil {
 		l.pace.spread(l, *c)
 	}
 }
