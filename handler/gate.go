@@ -74,7 +74,11 @@ func (gt *gate) wait(j job, c *candidate, reason, detail string) {
 // pass decides a chunk's candidates: those this run calls for, and those
 // its rollouts let in (to give back what the calls do not use). A dry run
 // reports the admitted ones within the cap as planned and calls nothing.
-func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, admitted []*candidate) {
+// Before it holds a candidate back at a cap (the run's, the night's, a
+// wave's) it drains: it waits for the earlier chunks' calls still in flight
+// to give back what they did not use (drain reports whether there were
+// any), and asks again.
+func (gt *gate) pass(ctx context.Context, j job, cands []*candidate, drain func() bool) (calls, admitted []*candidate) {
 	if len(cands) == 0 {
 		return nil, nil
 	}
@@ -106,7 +110,7 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 	case j.force:
 		admitted = gt.forced(ctx, j, open) // force is recorded in every result
 	default:
-		admitted = gt.admit(ctx, j, cands, open)
+		admitted = gt.admit(ctx, j, cands, open, drain)
 	}
 
 	// The run limit comes before the dry run: planned means "would be
@@ -114,7 +118,7 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 	// (and keeps the place, as an accepted call would) without calling.
 	var within []*candidate
 	for _, c := range admitted {
-		if !gt.limit.take() {
+		if !gt.limit.take() && (!drain() || !gt.limit.take()) {
 			gt.wait(j, c, upgrade.ReasonRunLimit, fmt.Sprintf("MAX_UPGRADES_PER_RUN is %d", gt.limit.max))
 			continue
 		}
@@ -122,6 +126,11 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 	}
 	// Then the night's cap, taken in the ledger for the chunk at once.
 	granted, err := gt.night.take(ctx, len(within), j.dryRun)
+	if err == nil && granted < len(within) && drain() {
+		var more int
+		more, err = gt.night.take(ctx, len(within)-granted, j.dryRun)
+		granted += more
+	}
 	for i, c := range within {
 		switch {
 		case err != nil:
@@ -145,7 +154,7 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate) (calls, adm
 // admit asks each rollout of the open candidates for its allowance: retries
 // of gateways already in it need none, fresh gateways take a place of the
 // wave, and while the breaker is open none goes.
-func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (admitted []*candidate) {
+func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate, drain func() bool) (admitted []*candidate) {
 	byKey := map[shareKey][]*candidate{}
 	var keys []shareKey
 	for _, c := range open {
@@ -170,6 +179,16 @@ func (gt *gate) admit(ctx context.Context, j job, cands, open []*candidate) (adm
 			}
 		}
 		d, err := gt.rollouts.admit(ctx, j, sk.k, sk.region, len(fresh), len(retries))
+		if err == nil && d.reason == upgrade.ReasonWave && d.allow < len(fresh) && drain() {
+			// A full wave may have room again once the calls in flight
+			// give back the places of gateways they did not start.
+			// If that fails, or the rollout now holds all back, the first
+			// answer stands (the places it reserved are used or given back).
+			if more, err := gt.rollouts.admit(ctx, j, sk.k, sk.region, len(fresh)-d.allow, 0); err == nil && !more.holdsAll() {
+				more.allow += d.allow
+				d = more
+			}
+		}
 		if err != nil {
 			for _, c := range byKey[sk] {
 				gt.wait(j, c, upgrade.ReasonLedgerDown, err.Error())

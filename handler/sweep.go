@@ -83,10 +83,10 @@ const planAhead = 2
 func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records map[upgrade.VersionType]map[string]Record) (complete bool) {
 	complete = true
 	chunks := slices.Collect(slices.Chunk(spreadGateways(fleet), max(8, r.cfg.MaxConcurrency)))
-	// Chunks planned or being called, at most planAhead+1; a slot is taken
+	// Chunks planned or being called, at most planAhead+2; a slot is taken
 	// before a chunk is planned and given back once its calls are recorded.
-	inFlight := make(chan struct{}, planAhead+1)
-	pending := make(chan chan []*candidate, planAhead+1) // in chunk order
+	inFlight := make(chan struct{}, planAhead+2)
+	pending := make(chan chan []*candidate, planAhead+2) // in chunk order
 	workers := make(chan struct{}, r.cfg.MaxConcurrency)
 	// How long the last chunk took to plan, and to gate, call and record:
 	// a chunk planned now ends after its planning and the calls of every
@@ -151,25 +151,62 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 			}()
 		}
 	}()
+	// The calls of a chunk start once the chunk before it is gated, not
+	// once its calls are answered: an update call's answer and the records
+	// after it would otherwise leave both lanes idle between chunks. Two
+	// chunks call at once at most, and each gives back (run limit, night,
+	// rollouts) after the one before it. At a cap's edge the gate waits
+	// for the calls in flight (drain), so what they leave unused is not
+	// refused to the next chunk.
+	var calling sync.WaitGroup
+	defer calling.Wait()
+	earlier := make(chan struct{}) // closed once every earlier chunk gave back
+	close(earlier)
 	for out := range pending {
 		cands := <-out
 		began := time.Now()
-		calls, admitted := r.gate.pass(ctx, j, cands)
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(r.cfg.MaxConcurrency)
-		for _, c := range calls {
-			g.Go(func() error {
-				defer r.surviveCall(j, c)
-				r.report(j, r.exec.execute(gctx, j, c), time.Since(c.start))
-				return nil
-			})
-		}
-		_ = g.Wait()
-		r.gate.giveBack(ctx, j, admitted, calls)
-		callsTook.Store(int64(time.Since(began)))
-		<-inFlight
+		before := earlier
+		calls, admitted := r.gate.pass(ctx, j, cands, func() bool { return waitFor(before) })
+		done := make(chan struct{})
+		calling.Add(1)
+		go func() {
+			defer calling.Done()
+			defer close(done)
+			defer func() {
+				if p := recover(); p != nil {
+					r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("a chunk's give-back aborted by a panic")
+				}
+			}()
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(r.cfg.MaxConcurrency)
+			for _, c := range calls {
+				g.Go(func() error {
+					defer r.surviveCall(j, c)
+					r.report(j, r.exec.execute(gctx, j, c), time.Since(c.start))
+					return nil
+				})
+			}
+			_ = g.Wait()
+			<-before
+			r.gate.giveBack(ctx, j, admitted, calls)
+			callsTook.Store(int64(time.Since(began)))
+			<-inFlight
+		}()
+		<-before // at most two chunks calling
+		earlier = done
 	}
 	return complete
+}
+
+// waitFor waits until ch is closed, and reports whether it had to.
+func waitFor(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return false
+	default:
+		<-ch
+		return true
+	}
 }
 
 // planChunk settles and plans every gateway and version type of a chunk,

@@ -1,7 +1,9 @@
 package handler
 
 import (
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +165,110 @@ func TestPinWithBothVersionTypes(t *testing.T) {
 	}
 	if r := got["sag-pin/Dpi"]; r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonNotOffered {
 		t.Errorf("Dpi: %+v", r)
+	}
+}
+
+// A chunk's update calls start while the chunk before it is still waiting
+// for its answers: one slow answer must not leave the update lane idle.
+func TestChunksCallWhileTheOneBeforeIsAnswered(t *testing.T) {
+	sag := newFakeSAG(gateways("sag-o%02d", 16, "2.0.8")...)
+	sag.offered = catalog()
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	overlap := make(chan struct{})
+	sag.fail = func(action, id string, n int) error {
+		if action != "Update" {
+			return nil
+		}
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == 9 { // one of the second chunk's with the first's
+			close(overlap)
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		select {
+		case <-overlap:
+		case <-time.After(2 * time.Second):
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, func(c *Config) { c.MaxConcurrency = 8 }) // two chunks of eight
+	report, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Counts.Requested != 16 {
+		t.Fatalf("counts %+v", report.Counts)
+	}
+	if most <= 8 {
+		t.Fatalf("at most %d update calls at once: the second chunk waited for the first one's answers", most)
+	}
+}
+
+// At a cap's edge the gate waits for the calls still in flight: the places
+// of the gateways they did not start go to the next chunk, as they would
+// had the chunks called one after the other.
+func TestACapWaitsForTheCallsInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cap    func(c *Config)
+		reason string
+		// claims: the four gateways of the first chunk that start nothing
+		// lose their claims (a wave counts a claimed gateway as started);
+		// otherwise their update calls are refused.
+		claims bool
+	}{
+		{"run limit", func(c *Config) { c.MaxUpgradesPerRun = 10 }, upgrade.ReasonRunLimit, false},
+		{"night cap", func(c *Config) { c.MaxUpgradesPerNight = 10 }, upgrade.ReasonNightLimit, false},
+		{"wave", func(c *Config) { c.RolloutCanary = 10 }, upgrade.ReasonWave, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sag := upgradingSAG(gateways("sag-c%02d", 16, "2.0.8")...)
+			var mu sync.Mutex
+			updates, claims := 0, 0
+			sag.fail = func(action, id string, n int) error {
+				if action != "Update" {
+					return nil
+				}
+				mu.Lock()
+				updates++
+				refuse := !tc.claims && updates <= 4
+				mu.Unlock()
+				time.Sleep(100 * time.Millisecond) // still in flight as the next chunk is gated
+				if refuse {
+					return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "SmartAccessGatewayNotOnline", Status: 400}
+				}
+				return nil
+			}
+			lh := newLedgerHarness(t, sag)
+			lh.h.Config.MaxConcurrency = 8 // two chunks of eight
+			tc.cap(&lh.h.Config)
+			lh.ledger.fail = func(op string) error {
+				if op != "Put" || !tc.claims {
+					return nil
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if claims++; claims <= 4 {
+					return errors.New("the ledger refused the claim")
+				}
+				return nil
+			}
+			report, err := lh.invoke(t, `{}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held := 0
+			for _, r := range report.Results {
+				if r.Reason == tc.reason {
+					held++
+				}
+			}
+			if c := report.Counts; c.Requested != 10 || held != 2 {
+				t.Fatalf("requested %d, %d held back for %s; want 10 and 2 (counts %+v)", c.Requested, held, tc.reason, c)
+			}
+		})
 	}
 }
