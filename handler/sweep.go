@@ -76,8 +76,9 @@ const planAhead = 2
 // planning of one chunk, not the calls of a whole night. Planning runs up to
 // planAhead chunks ahead of the calls, its workers moving on to the next
 // chunk while one call of this chunk is slow, so reads and updates, limited
-// each on its own, do not take turns; each chunk is still gated in order,
-// after the previous one's calls are recorded. When the next chunk would not
+// each on its own, do not take turns; chunks are gated in order, each once
+// the one before it is gated, and call while it is answered (a cap's edge
+// waits for those answers). When the next chunk would not
 // fit before the run must stop, the rest goes to the work queue as a
 // continuation. It reports whether every chunk was looked at here.
 func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records map[upgrade.VersionType]map[string]Record) (complete bool) {
