@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
@@ -15,8 +16,20 @@ type sagReader struct {
 	api *caller
 
 	mu       sync.Mutex
-	catalogs map[string][]Release // Versions answers of this run, by gateway and version type
+	catalogs map[string][]Release  // Versions answers of this run, by gateway and version type
+	early    map[string]*earlyRead // Versions reads started before the gateway was listed
+	prefetch sync.WaitGroup        // those reads' goroutines
 }
+
+// earlyRead is a Versions read started while the gateways were listed.
+type earlyRead struct {
+	done    chan struct{} // closed once offered and err are set
+	offered []Release
+	err     error // errNotRead: the listing answered before its turn came
+}
+
+// errNotRead is an early read that did not start: the listing had answered.
+var errNotRead = errors.New("not read early")
 
 // page lists one page (from 1) of a region's gateways that pass f, and how
 // many pass it in all.
@@ -44,9 +57,20 @@ func (s *sagReader) versions(ctx context.Context, g Gateway, vt upgrade.VersionT
 	key := g.ID + "/" + string(vt)
 	s.mu.Lock()
 	cached, ok := s.catalogs[key]
+	early := s.early[key]
 	s.mu.Unlock()
 	if ok {
 		return cached, nil
+	}
+	if early != nil {
+		select {
+		case <-early.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !errors.Is(early.err, errNotRead) {
+			return early.offered, early.err
+		}
 	}
 	offered, err := readSAG(ctx, s.api, g.Region, readVersions, func(ctx context.Context) ([]Release, error) {
 		return s.sag.Versions(ctx, g, "", vt)
@@ -61,6 +85,81 @@ func (s *sagReader) versions(ctx context.Context, g Gateway, vt upgrade.VersionT
 	}
 	return offered, err
 }
+
+// readEarly starts the Versions reads of named gateways of one region while
+// they are listed (listed is closed when the listing answered): a batch's
+// reads begin with the run instead of a listing call later. The reads start
+// one after the other at the lane's pace, and none starts once the listing
+// has answered: from then on the plan reads what it needs, in its order,
+// and a gateway the listing rules out costs at most the reads started
+// during one listing call. wait waits for their goroutines.
+func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, listed <-chan struct{}) {
+	s.mu.Lock()
+	if s.early == nil {
+		s.early = map[string]*earlyRead{}
+	}
+	s.mu.Unlock()
+	s.prefetch.Add(1)
+	go func() {
+		defer s.prefetch.Done()
+		defer func() { _ = recover() }() // a read not made early is made by the plan
+		for _, id := range ids {
+			for _, vt := range types {
+				key := id + "/" + string(vt)
+				e := &earlyRead{done: make(chan struct{})}
+				s.mu.Lock()
+				_, dup := s.early[key]
+				if !dup {
+					s.early[key] = e
+				}
+				s.mu.Unlock()
+				if dup {
+					continue
+				}
+				started := make(chan bool, 1)
+				s.prefetch.Add(1)
+				go func() {
+					defer s.prefetch.Done()
+					defer close(e.done)
+					defer func() {
+						if p := recover(); p != nil {
+							e.offered, e.err = nil, errNotRead
+							select {
+							case started <- false:
+							default:
+							}
+						}
+					}()
+					var once sync.Once
+					e.offered, e.err = readSAG(ctx, s.api, region, readVersions, func(ctx context.Context) ([]Release, error) {
+						wanted := true
+						once.Do(func() {
+							select {
+							case <-listed:
+								wanted = false
+							default:
+							}
+							started <- wanted
+						})
+						if !wanted {
+							return nil, errNotRead
+						}
+						return s.sag.Versions(ctx, Gateway{ID: id, Region: region}, "", vt)
+					})
+					if e.err != nil && !errors.Is(e.err, errNotRead) {
+						once.Do(func() { started <- false })
+					}
+				}()
+				if !<-started {
+					return
+				}
+			}
+		}
+	}()
+}
+
+// wait waits for the goroutines of early reads.
+func (s *sagReader) wait() { s.prefetch.Wait() }
 
 // devices returns the devices to consider for a version type and which one
 // carries traffic. A single-device gateway's firmware version is in the

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
@@ -51,5 +52,66 @@ func TestPermanentReadErrorsAreNotRetried(t *testing.T) {
 	}
 	if sag.count("Versions", "sag-a") != 1 || len(sag.updates) != 0 {
 		t.Errorf("a permanent error was retried or an update made")
+	}
+}
+
+// A batch's version reads start with the run, while its gateways are being
+// listed, and the plan uses what they read: no gateway is read twice.
+func TestABatchReadsVersionsWhileItIsListed(t *testing.T) {
+	gws := gateways("sag-e%02d", 10, "2.0.8")
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	duringListing := false
+	sag.onList = func(region string, lf ListFilter, page int) {
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if sag.count("Versions", "sag-e00") > 0 {
+				duringListing = true
+				return
+			}
+		}
+	}
+	hs := newHarness(t, sag, nil)
+	report, err := hs.invoke(t, batchOf(gws, 0, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !duringListing {
+		t.Fatal("no version read started before the listing answered")
+	}
+	if report.Counts.Requested != 10 {
+		t.Fatalf("counts %+v", report.Counts)
+	}
+	for _, g := range gws {
+		if n := sag.count("Versions", g.ID); n != 1 {
+			t.Errorf("%s read %d times", g.ID, n)
+		}
+	}
+}
+
+// No early read starts once the listing has answered: gateways the listing
+// rules out cost at most the reads started while it was listed.
+func TestEarlyReadsStopWhenTheListingAnswers(t *testing.T) {
+	gws := gateways("sag-f%02d", 20, "2.0.8")
+	for i := range gws {
+		gws[i].Status = "Offline"
+	}
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	sag.onList = func(string, ListFilter, int) { time.Sleep(50 * time.Millisecond) }
+	hs := newHarness(t, sag, func(c *Config) { c.APIQPS = 100 })
+	report, err := hs.invoke(t, batchOf(gws, 0, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Counts.Skipped != 20 {
+		t.Fatalf("counts %+v", report.Counts)
+	}
+	reads := 0
+	for _, g := range gws {
+		reads += sag.count("Versions", g.ID)
+	}
+	// The lane starts slow (12.5 calls a second): in 50 ms, one or two.
+	if reads == 0 || reads > 3 {
+		t.Fatalf("%d version reads for 20 gateways the listing rules out, want 1-3", reads)
 	}
 }

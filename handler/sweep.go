@@ -36,7 +36,14 @@ func (r *run) sweep(ctx context.Context, j job) {
 			return
 		}
 	} else {
+		listed := make(chan struct{})
+		if len(j.gatewayIDs) > 0 && len(j.regions) == 1 {
+			// A batch: its version reads need no listing, only its turn.
+			r.reads.readEarly(ctx, j.regions[0], j.gatewayIDs, j.types, listed)
+			defer r.reads.wait()
+		}
 		fleet, listErr = r.list(ctx, j)
+		close(listed)
 	}
 	r.measureRegions(ctx, j, all, sizesOfFleet(fleet))
 	// Both version types, whatever the request's: one in flight holds the
