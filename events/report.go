@@ -78,6 +78,9 @@ type Fanout struct {
 	Gateways int `json:"gateways"` // gateways sent, each in exactly one batch
 	Batches  int `json:"batches"`
 	Failed   int `json:"failed,omitempty"` // gateways whose batch could not be sent (each also has a deferred result)
+	// Kept: gateways of batches the planner swept itself while it listed
+	// (not sent; their results are in its report).
+	Kept int `json:"kept,omitempty"`
 }
 
 // Continuation says whether the rest of the work was put on the work queue.

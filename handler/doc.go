@@ -29,14 +29,14 @@
 //
 // What the stages use:
 //
-//	reads.go       the SAG reads of a run: listing pages, a gateway's devices, the versions it is offered (once a run)
+//	reads.go       the SAG reads of a run: listing pages, a gateway's devices, the versions it is offered (once a run; a batch's from its start)
 //	book.go        the ledger's records: read, claim, every move with its audit entry (only settle and execute write)
 //	policy.go      which release a device should run; eligibility.go: which gateways can be upgraded; window.go: when
 //	rollout.go     staged rollouts: canary, waves, soak, breaker, reset (their ledger documents)
 //	killswitch.go  the kill switch; control.go: the answers of control requests
 //	verify.go      the verify kind; verifications.go: the verify requests a run queues for its upgrades
 //	fanout.go      a large fleet's planner: lists, becomes one past FANOUT_THRESHOLD; the batches; continuations near the deadline
-//	stream.go      the planner's listing, page by page: counts kept, each region's batch sent as its pages fill it
+//	stream.go      the planner's listing, page by page: counts kept, each region's batch sent as its pages fill it (or swept by the planner itself while it has none)
 //	outbox.go      the events: published while the run goes on, kept in the ledger while the topic is down
 //	calls.go       the retries of every call; pacing.go: the SAG rate, found per action and region (slow start, cut on throttling, CUBIC back)
 //	config.go, config_vars.go  the configuration, one row per variable

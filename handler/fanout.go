@@ -22,11 +22,12 @@ import (
 // planner: it reports the gateways the listing rules out, sets each
 // rollout's population, and sends the rest to the work queue in batches
 // (one region a batch, the regions taking turns) for workers to sweep, the
-// first batches while the listing goes on. It then keeps counts (versions,
-// models by region) and the ids of each region's batch being filled, not
-// the listed fleet, and reads no ledger record: the workers read their
-// batches'. A region whose listing fails is reported as list does; the
-// batches of its gateways listed before stand.
+// first batches while the listing goes on; meanwhile it sweeps a batch
+// itself whenever it has none. It then keeps counts (versions, models by
+// region) and the ids of each region's batch being filled, not the listed
+// fleet, and reads no ledger record of what it sends: the workers read
+// their batches'. A region whose listing fails is reported as list does;
+// the batches of its gateways listed before stand.
 func (r *run) fanOut(ctx context.Context, j job, all []string) (fleet []Gateway, listErr error, fanned bool) {
 	s := &stream{r: r, j: j, all: all, kept: map[string][]Gateway{}, eligible: map[string]int{},
 		pending: map[string][]string{}, ready: map[string][]batch{}, ended: map[string]bool{}, failed: map[string]bool{},
@@ -59,6 +60,7 @@ func (r *run) fanOut(ctx context.Context, j job, all []string) (fleet []Gateway,
 		return fleet, s.listErr, false
 	}
 	<-s.sent
+	s.own.Wait()
 	s.finish(ctx)
 	return nil, s.listErr, true
 }

@@ -21,9 +21,10 @@ type fakeLedger struct {
 	kept  []KeptEvent // the outbox, oldest first
 	keeps int         // keys given so far
 	fail  func(op string) error
-	// onGetDoc and onPut, when set, see every document read and record
-	// write (a test may panic).
+	// onGetDoc, onGet and onPut, when set, see every document read, record
+	// read and record write (a test may panic).
 	onGetDoc func(id string)
+	onGet    func(ids []string)
 	onPut    func(r Record)
 }
 
@@ -114,6 +115,9 @@ func (l *fakeLedger) err(op string) error {
 func (l *fakeLedger) Get(ctx context.Context, vt upgrade.VersionType, ids []string) (map[string]Record, error) {
 	if err := l.err("Get"); err != nil {
 		return nil, err
+	}
+	if l.onGet != nil {
+		l.onGet(ids)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

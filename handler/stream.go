@@ -40,6 +40,11 @@ type stream struct {
 	fan               events.Fanout
 	broken            bool          // the sender panicked: what it leaves fails
 	sent              chan struct{} // closed when the sender is done
+	// While the listing goes on the planner sweeps a batch itself whenever
+	// it has none (keep, taken by work): with one instance, nothing else
+	// would read versions until the planner ends.
+	keep chan batch
+	own  sync.WaitGroup
 }
 
 // page takes a page of a region's gateways.
@@ -68,6 +73,11 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 		// here on.
 		s.fanning = true
 		s.sent = make(chan struct{})
+		if s.keeps() {
+			s.keep = make(chan batch)
+			s.own.Add(1)
+			go s.work(ctx)
+		}
 		go s.send(ctx)
 		for _, rg := range s.j.regions {
 			ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
@@ -168,6 +178,11 @@ func (s *stream) send(ctx context.Context) {
 	var taken []batch
 	defer close(s.sent)
 	defer func() {
+		if s.keep != nil {
+			close(s.keep) // the batch being swept ends; no other starts
+		}
+	}()
+	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("fan-out aborted by a panic")
 			s.mu.Lock()
@@ -208,9 +223,16 @@ func (s *stream) send(ctx context.Context) {
 			}
 			s.cond.Wait()
 		}
+		ended := s.allEnded()
 		s.mu.Unlock()
 		if len(taken) == 0 {
 			return
+		}
+		if !ended {
+			taken = s.keepOne(taken)
+		}
+		if len(taken) == 0 {
+			continue
 		}
 		r.send(ctx, taken)
 		for _, b := range taken {
@@ -219,6 +241,62 @@ func (s *stream) send(ctx context.Context) {
 			}
 		}
 		taken = nil
+	}
+}
+
+// keeps reports whether the planner may sweep batches itself: not a forced
+// job (its batches are bound in the ledger as they are sent), nor one that
+// sends after the listing (MAINTENANCE_WINDOWS).
+func (s *stream) keeps() bool {
+	return !s.j.force && len(s.r.cfg.Windows) == 0
+}
+
+// keepOne gives the first of the batches taken to the planner's own sweep
+// when it has none and the run's limit leaves room for it; it returns the
+// batches left to send.
+func (s *stream) keepOne(taken []batch) []batch {
+	if s.keep == nil {
+		return taken
+	}
+	b := taken[0]
+	n := len(b.req.GatewayIDs)
+	s.mu.Lock()
+	room := s.fan.Kept+n <= s.r.cfg.MaxUpgradesPerRun
+	s.mu.Unlock()
+	if !room {
+		return taken
+	}
+	select {
+	case s.keep <- b:
+	default:
+		return taken // busy with one
+	}
+	s.mu.Lock()
+	s.fan.Batches--
+	s.fan.Gateways -= n
+	s.fan.Kept += n
+	s.mu.Unlock()
+	s.r.handedOver(-n) // listed again by the sweep, and counted there
+	return taken[1:]
+}
+
+// work is the planner's own sweep of the batches it keeps, one at a time,
+// as a worker would sweep them (the gateways listed again, the records of
+// each batch read).
+func (s *stream) work(ctx context.Context) {
+	defer s.own.Done()
+	for b := range s.keep {
+		func() {
+			defer func() {
+				// The run gives every gateway still due an outcome.
+				if p := recover(); p != nil {
+					s.r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("a kept batch aborted by a panic")
+				}
+			}()
+			j := s.j
+			j.regions, j.gatewayIDs = b.req.Regions, b.req.GatewayIDs
+			s.r.sweep(ctx, j)
+		}()
 	}
 }
 

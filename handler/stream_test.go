@@ -47,8 +47,8 @@ func TestPlannerSendsBatchesBeforeTheListingEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.Fanout == nil || plan.Fanout.Gateways != 540 || plan.Fanout.Batches != 27 || plan.Fanout.Failed != 0 {
-		t.Fatalf("fanout %+v: want 540 gateways in 27 batches", plan.Fanout)
+	if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 540 || f.Batches+f.Kept/20 != 27 || f.Failed != 0 {
+		t.Fatalf("fanout %+v: want 540 gateways in 27 batches, sent or kept", plan.Fanout)
 	}
 	if plan.Counts.Skipped != 60 || plan.Counts.Scanned != 600 {
 		t.Fatalf("counts %+v: want 600 scanned, the 60 offline skipped", plan.Counts)
@@ -58,40 +58,58 @@ func TestPlannerSendsBatchesBeforeTheListingEnds(t *testing.T) {
 	}
 }
 
-// The planner reads no gateway's ledger records: the workers read their
-// batches'.
-func TestPlannerReadsNoRecords(t *testing.T) {
+// The planner reads no ledger record of the gateways it sends: the workers
+// read their batches'. It reads those of the batches it keeps.
+func TestPlannerReadsNoRecordsOfWhatItSends(t *testing.T) {
 	gws := fanFleet(120)
 	lh, _ := newRolloutHarness(t, gws)
 	lh.h.Config.RolloutCanary = 1000
 	lh.h.Config.FanoutThreshold = 50
 	lh.h.Config.BatchSize = 20
-	var reads atomic.Int32
-	lh.ledger.fail = func(op string) error {
-		if op == "Get" {
-			reads.Add(1)
+	var mu sync.Mutex
+	read := map[string]bool{}
+	lh.ledger.onGet = func(ids []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			read[id] = true
 		}
-		return nil
 	}
 	plan, err := lh.invoke(t, `{}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.Fanout == nil || plan.Fanout.Gateways != 108 {
+	if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 108 {
 		t.Fatalf("fanout %+v", plan.Fanout)
 	}
-	if n := reads.Load(); n != 0 {
-		t.Fatalf("the planner read records %d times", n)
+	kept := map[string]bool{}
+	for _, res := range plan.Results {
+		if res.Outcome != upgrade.OutcomeSkipped {
+			kept[res.SmartAGID] = true
+		}
 	}
+	mu.Lock()
+	for id := range read {
+		if !kept[id] {
+			t.Errorf("the planner read the records of %s, which it sent", id)
+		}
+	}
+	if len(read) != plan.Fanout.Kept {
+		t.Errorf("the planner read the records of %d gateways, want the %d it kept", len(read), plan.Fanout.Kept)
+	}
+	clear(read)
+	mu.Unlock()
 	outcomes := map[string]int{}
 	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
 		for _, res := range r.Results {
 			outcomes[res.SmartAGID]++
 		}
 	}
-	if reads.Load() == 0 {
+	mu.Lock()
+	if len(read) == 0 {
 		t.Fatal("the workers read no records")
 	}
+	mu.Unlock()
 	for _, g := range gws {
 		if outcomes[g.ID] != 1 {
 			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
@@ -126,8 +144,8 @@ func TestPlannerWithARegionFailingMidway(t *testing.T) {
 		t.Fatalf("no failure of ap-southeast-1's listing in %+v", plan.Results)
 	}
 	// 300 eligible in cn-shanghai, 120 of the 150 listed in ap-southeast-1.
-	if plan.Fanout == nil || plan.Fanout.Gateways != 420 {
-		t.Fatalf("fanout %+v: want 420 gateways", plan.Fanout)
+	if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 420 {
+		t.Fatalf("fanout %+v: want 420 gateways sent or kept", plan.Fanout)
 	}
 	lh.queue.mu.Lock()
 	for _, m := range lh.queue.msgs {
@@ -156,6 +174,29 @@ func TestPlannerWithARegionFailingMidway(t *testing.T) {
 		}
 		if outcomes[g.ID] != want {
 			t.Errorf("%s in %s: %d outcomes over the planner and its workers, want %d", g.ID, g.Region, outcomes[g.ID], want)
+		}
+	}
+}
+
+// The planner sweeps batches itself only within its run's limit: with
+// MAX_UPGRADES_PER_RUN below a batch it keeps none, and sends them all.
+func TestPlannerKeepsNoMoreThanItsRunLimit(t *testing.T) {
+	for _, limit := range []int{10, 40} {
+		gws := fanFleet(600)
+		lh, _ := newRolloutHarness(t, gws)
+		lh.h.Config.RolloutCanary = 1000
+		lh.h.Config.FanoutThreshold = 50
+		lh.h.Config.BatchSize = 20
+		lh.h.Config.MaxUpgradesPerRun = limit
+		plan, err := lh.invoke(t, `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 540 || f.Kept > limit || limit < 20 && f.Kept != 0 {
+			t.Fatalf("MAX_UPGRADES_PER_RUN %d: fanout %+v", limit, plan.Fanout)
+		}
+		if plan.Counts.Deferred != 0 {
+			t.Fatalf("MAX_UPGRADES_PER_RUN %d: the planner deferred %d", limit, plan.Counts.Deferred)
 		}
 	}
 }
