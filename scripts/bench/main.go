@@ -48,6 +48,7 @@ type options struct {
 	seed                             uint64
 	coldStarts                       int
 	trace                            bool
+	spans                            string
 	topicDown                        string
 	flows                            []sagsim.Flow // the emulator's flow control shapes, each a night
 	burst                            int
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&o.coldStarts, "coldstarts", 10, "fresh processes for the cold start median (0: skip)")
 	flag.StringVar(&o.topicDown, "topic-down", "", "the outcome topic fails every publish the whole night: `error` (500 InternalError) or drop (the connection closes unanswered)")
 	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
+	flag.StringVar(&o.spans, "spans", "", "with -trace: write the night's timeline to `FILE`, a line per invocation (INV start end) and request (service action start end), µs from the first invocation's start")
 	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
 	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
 	flag.Float64Var(&o.instanceQPS, "instance-qps", 0, "distributed mode: API_QPS of each instance (0: -qps, the whole limit: the instances find their shares)")
@@ -217,6 +219,10 @@ type invocationTrace struct {
 	SAGCalls  int                `json:"sagCalls"`
 	UnusedS   float64            `json:"unusedSeconds"`
 	UnusedBy  map[string]float64 `json:"unusedSecondsBy"`
+	// From the invocation's start to its first call of the busiest action,
+	// and from its last such call's start to its end.
+	HeadS float64 `json:"headSeconds"`
+	TailS float64 `json:"tailSeconds"`
 }
 
 // measure runs one night of n gateways on k instances of apiQPS each,
@@ -312,15 +318,30 @@ func measure(o options, flow sagsim.Flow, n, k int, apiQPS float64) (sizeResult,
 		for _, s := range spans {
 			r.RequestS[s.Service+" "+s.Action] += s.End.Sub(s.Start).Seconds()
 		}
+		if o.spans != "" {
+			if err := writeSpans(o.spans, first.Started, nt.Invocations, spans); err != nil {
+				return r, err
+			}
+		}
 		invs := slices.Clone(nt.Invocations)
 		slices.SortFunc(invs, func(a, b simulation.Invocation) int { return a.Started.Compare(b.Started) })
 		for _, inv := range invs {
 			t := invocationTrace{Planner: inv.Report != nil && inv.Report.Fanout != nil,
 				DurationS: inv.Finished.Sub(inv.Started).Seconds(), UnusedBy: map[string]float64{}}
+			var firstCall, lastCall time.Time
 			for _, s := range spans {
 				if s.Service == "SAG" && !s.Start.Before(inv.Started) && s.Start.Before(inv.Finished) {
 					t.SAGCalls++
+					if s.Action == busiest {
+						if firstCall.IsZero() {
+							firstCall = s.Start // spans are by start
+						}
+						lastCall = s.Start
+					}
 				}
+			}
+			if !firstCall.IsZero() {
+				t.HeadS, t.TailS = firstCall.Sub(inv.Started).Seconds(), inv.Finished.Sub(lastCall).Seconds()
 			}
 			unused, by := Starved(spans, []simulation.Invocation{inv}, busiest, inv.Started, inv.Finished, interval)
 			t.UnusedS = unused.Seconds()
@@ -512,6 +533,16 @@ func printTrend(tw io.Writer, r sizeResult) {
 			workers = append(workers, t)
 		}
 	}
+	if len(workers) == 0 {
+		return
+	}
+	var head, tail float64
+	for _, t := range workers {
+		head, tail = head+t.HeadS, tail+t.TailS
+	}
+	n := float64(len(workers))
+	fmt.Fprintf(tw, "  workers' head and tail\t%.1f ms, %.1f ms\t(mean, from the start to the first %s call and from the last one to the end)\n",
+		1000*head/n, 1000*tail/n, r.UnusedAction)
 	if len(workers) < 10 {
 		return
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -197,4 +199,18 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// writeSpans writes a night's timeline for a closer look than Starved's
+// (-spans): each invocation and each request, in µs from start.
+func writeSpans(file string, start time.Time, invocations []simulation.Invocation, spans []Span) error {
+	var b strings.Builder
+	us := func(t time.Time) int64 { return t.Sub(start).Microseconds() }
+	for _, inv := range invocations {
+		fmt.Fprintf(&b, "INV %d %d\n", us(inv.Started), us(inv.Finished))
+	}
+	for _, s := range spans {
+		fmt.Fprintf(&b, "%s %s %d %d\n", s.Service, strings.ReplaceAll(s.Action, " ", "_"), us(s.Start), us(s.End))
+	}
+	return os.WriteFile(file, []byte(b.String()), 0o644)
 }
