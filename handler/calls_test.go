@@ -248,10 +248,11 @@ func TestNoSecondHoldsMoreThanTheRate(t *testing.T) {
 }
 
 // A burst of caught-up slots can overflow a token bucket smaller than
-// catchUp's worth of calls: a caught-up call throttled halves how many
-// missed slots the lane catches up, and leaves the rate (the burst was too
-// large, not the rate), as does one right after such a burst; calls let
-// through give the catch-up back slowly.
+// catchUp's worth of calls: each caught-up call throttled takes one missed
+// slot off what the lane catches up, and leaves the rate (the burst was too
+// large, not the rate), as does one right after such a burst; so one burst
+// too large finds the bucket's size. Calls let through give the catch-up
+// back slowly.
 func TestAThrottledBurstShrinksTheCatchUp(t *testing.T) {
 	p, clock := pacedAt(100)
 	l := p.lane("cn-shanghai", readVersions)
@@ -279,8 +280,15 @@ func TestAThrottledBurstShrinksTheCatchUp(t *testing.T) {
 	if l.current() != 100 {
 		t.Fatalf("a throttled burst cut the rate to %v", l.current())
 	}
-	if n := caught(); n != 6 {
-		t.Fatalf("after a throttled burst %d calls start at once, want 6 (the catch-up halved)", n)
+	if n := caught(); n != 10 {
+		t.Fatalf("after a burst with one call throttled %d calls start at once, want 10 (a slot less)", n)
+	}
+	// A bucket of five: five of a burst of ten are throttled.
+	for range 5 {
+		l.answeredCall(true, true)
+	}
+	if n := caught(); n != 5 {
+		t.Fatalf("after a burst with five calls throttled %d calls start at once, want 5", n)
 	}
 	for range 10000 {
 		l.answered(false)

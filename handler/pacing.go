@@ -46,9 +46,9 @@ const (
 	// lane whose work paused for a moment (a batch ending, the next one
 	// starting) catches up that much, within the rate's calls in any one
 	// second. A burst of that size can still overflow a token bucket with
-	// a smaller one: a caught-up call throttled halves the lane's catch-up
-	// (and leaves its rate), and every call let through gives back
-	// catchUpBack of it.
+	// a smaller one: each caught-up call throttled takes one slot off the
+	// lane's catch-up (and leaves its rate), so one burst too large finds
+	// the bucket's size; every call let through gives back catchUpBack.
 	catchUp     = 100 * time.Millisecond
 	catchUpBack = 10 * time.Microsecond
 	// idleAfter: a lane that let no call start for this long is idle, and
@@ -341,11 +341,12 @@ func (l *lane) passedRate(now time.Time) float64 {
 func (l *lane) answered(throttled bool) { l.answeredCall(throttled, false) }
 
 // answeredCall is answered for a call that took a slot it missed
-// (caughtUp): its throttle halves the lane's catch-up and leaves the rate.
+// (caughtUp): its throttle takes a slot off the lane's catch-up and leaves
+// the rate.
 func (l *lane) answeredCall(throttled, caughtUp bool) {
 	if throttled && caughtUp {
 		l.mu.Lock()
-		l.catchUp /= 2
+		l.catchUp = max(0, l.catchUp-time.Duration(float64(time.Second)/l.rate))
 		l.mu.Unlock()
 		return
 	}
