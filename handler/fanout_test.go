@@ -133,6 +133,7 @@ func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
 	lh, sag := newRolloutHarness(t, gws)
 	lh.h.Config.FanoutThreshold = 10
 	lh.h.Config.BatchSize = 1
+	lh.h.Config.MaxUpgradesPerRun = 0 // the planner keeps no batch: every one is sent
 	if plan, err := lh.invoke(t, `{}`); err != nil || plan.Fanout == nil {
 		t.Fatalf("no fan-out: %v", err)
 	}
@@ -158,6 +159,7 @@ func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
 			t.Fatalf("batch %d is in %s, want %s: %v", i, region, want, regions)
 		}
 	}
+	lh.h.Config.MaxUpgradesPerRun = DefaultMaxUpgradesPerRun // the workers' own
 	lh.drain(t)
 	called := map[string]bool{}
 	for _, u := range sag.updatesSnapshot() {

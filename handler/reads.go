@@ -15,21 +15,10 @@ type sagReader struct {
 	sag SAG
 	api *caller
 
-	mu       sync.Mutex
-	catalogs map[string][]Release  // Versions answers of this run, by gateway and version type
-	early    map[string]*earlyRead // Versions reads started before the gateway was listed
-	prefetch sync.WaitGroup        // those reads' goroutines
+	mu           sync.Mutex
+	versionReads map[string]*versionRead // Versions reads of this run, by gateway and version type
+	prefetch     sync.WaitGroup          // the goroutines of early reads
 }
-
-// earlyRead is a Versions read started while the gateways were listed.
-type earlyRead struct {
-	done    chan struct{} // closed once offered and err are set
-	offered []Release
-	err     error // errNotRead: the listing answered before its turn came
-}
-
-// errNotRead is an early read that did not start: the listing had answered.
-var errNotRead = errors.New("not read early")
 
 // page lists one page (from 1) of a region's gateways that pass f, and how
 // many pass it in all.
@@ -52,53 +41,79 @@ func (s *sagReader) detail(ctx context.Context, g Gateway) (Detail, error) {
 
 // versions returns the versions a gateway is offered, asking the API once a
 // run: the same gateway's list does not change within an invocation (both
-// devices of an HA pair share it; a batch may name a gateway twice).
+// devices of an HA pair share it; a batch may name a gateway twice). A read
+// under way, early or not, is waited for, not repeated; a failed one is
+// asked again by the next caller.
 func (s *sagReader) versions(ctx context.Context, g Gateway, vt upgrade.VersionType) ([]Release, error) {
 	key := g.ID + "/" + string(vt)
-	s.mu.Lock()
-	cached, ok := s.catalogs[key]
-	early := s.early[key]
-	s.mu.Unlock()
-	if ok {
-		return cached, nil
-	}
-	if early != nil {
+	for {
+		rd, mine := s.reading(key)
+		if mine {
+			rd.offered, rd.err = readSAG(ctx, s.api, g.Region, readVersions, func(ctx context.Context) ([]Release, error) {
+				return s.sag.Versions(ctx, g, "", vt)
+			})
+			s.done(key, rd)
+			return rd.offered, rd.err
+		}
 		select {
-		case <-early.done:
+		case <-rd.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if !errors.Is(early.err, errNotRead) {
-			return early.offered, early.err
+		if !errors.Is(rd.err, errNotRead) {
+			return rd.offered, rd.err
 		}
 	}
-	offered, err := readSAG(ctx, s.api, g.Region, readVersions, func(ctx context.Context) ([]Release, error) {
-		return s.sag.Versions(ctx, g, "", vt)
-	})
-	if err == nil {
-		s.mu.Lock()
-		if s.catalogs == nil {
-			s.catalogs = map[string][]Release{}
-		}
-		s.catalogs[key] = offered
-		s.mu.Unlock()
-	}
-	return offered, err
 }
 
-// readEarly starts the Versions reads of named gateways of one region while
-// they are listed (listed is closed when the listing answered): a batch's
-// reads begin with the run instead of a listing call later. The reads start
-// one after the other at the lane's pace, and none starts once the listing
-// has answered: from then on the plan reads what it needs, in its order,
-// and a gateway the listing rules out costs at most the reads started
-// during one listing call. wait waits for their goroutines.
-func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, listed <-chan struct{}) {
+// versionRead is a Versions read of the run: under way until done closes.
+type versionRead struct {
+	done    chan struct{}
+	offered []Release
+	err     error // errNotRead: an early read whose turn came too late
+}
+
+// errNotRead is an early read that did not start: the listing had answered.
+var errNotRead = errors.New("not read early")
+
+// reading returns the read of key, and whether the caller is to make it
+// (none was made or is under way).
+func (s *sagReader) reading(key string) (*versionRead, bool) {
 	s.mu.Lock()
-	if s.early == nil {
-		s.early = map[string]*earlyRead{}
+	defer s.mu.Unlock()
+	if rd := s.versionReads[key]; rd != nil {
+		return rd, false
 	}
-	s.mu.Unlock()
+	if s.versionReads == nil {
+		s.versionReads = map[string]*versionRead{}
+	}
+	rd := &versionRead{done: make(chan struct{})}
+	s.versionReads[key] = rd
+	return rd, true
+}
+
+// done ends a read; one that failed is forgotten, for the next caller to
+// make again.
+func (s *sagReader) done(key string, rd *versionRead) {
+	if rd.err != nil {
+		s.mu.Lock()
+		delete(s.versionReads, key)
+		s.mu.Unlock()
+	}
+	close(rd.done)
+}
+
+// readEarly starts the Versions reads of gateways of one region before the
+// plan asks for them: those of a batch while they are listed (listed is
+// closed when the listing answered), so a batch's reads begin with the run
+// instead of a listing call later; those a full sweep's listing finds first
+// (listed nil: all wanted). The reads start one after the other at the
+// lane's pace, and none starts once the listing has answered: from then on
+// the plan reads what it needs, in its order, and a gateway the listing
+// rules out costs at most the reads started during one listing call. A
+// gateway read already, or being read, is not read again. wait waits for
+// their goroutines.
+func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, listed <-chan struct{}) {
 	s.prefetch.Add(1)
 	go func() {
 		defer s.prefetch.Done()
@@ -106,56 +121,51 @@ func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, 
 		for _, id := range ids {
 			for _, vt := range types {
 				key := id + "/" + string(vt)
-				e := &earlyRead{done: make(chan struct{})}
-				s.mu.Lock()
-				_, dup := s.early[key]
-				if !dup {
-					s.early[key] = e
-				}
-				s.mu.Unlock()
-				if dup {
+				rd, mine := s.reading(key)
+				if !mine {
 					continue
 				}
-				started := make(chan bool, 1)
-				s.prefetch.Add(1)
-				go func() {
-					defer s.prefetch.Done()
-					defer close(e.done)
-					defer func() {
-						if p := recover(); p != nil {
-							e.offered, e.err = nil, errNotRead
-							select {
-							case started <- false:
-							default:
-							}
-						}
-					}()
-					var once sync.Once
-					e.offered, e.err = readSAG(ctx, s.api, region, readVersions, func(ctx context.Context) ([]Release, error) {
-						wanted := true
-						once.Do(func() {
-							select {
-							case <-listed:
-								wanted = false
-							default:
-							}
-							started <- wanted
-						})
-						if !wanted {
-							return nil, errNotRead
-						}
-						return s.sag.Versions(ctx, Gateway{ID: id, Region: region}, "", vt)
-					})
-					if e.err != nil && !errors.Is(e.err, errNotRead) {
-						once.Do(func() { started <- false })
-					}
-				}()
-				if !<-started {
+				if !s.early(ctx, region, id, vt, key, rd, listed) {
 					return
 				}
 			}
 		}
 	}()
+}
+
+// early makes one early read on a goroutine of its own, and reports once
+// it started whether it was made (false: the listing had answered, or it
+// failed before it could start).
+func (s *sagReader) early(ctx context.Context, region, id string, vt upgrade.VersionType, key string, rd *versionRead, listed <-chan struct{}) bool {
+	started := make(chan bool, 1)
+	s.prefetch.Add(1)
+	go func() {
+		defer s.prefetch.Done()
+		var once sync.Once
+		defer func() {
+			if p := recover(); p != nil {
+				rd.offered, rd.err = nil, errNotRead
+			}
+			once.Do(func() { started <- false }) // it never started
+			s.done(key, rd)
+		}()
+		rd.offered, rd.err = readSAG(ctx, s.api, region, readVersions, func(ctx context.Context) ([]Release, error) {
+			wanted := true
+			once.Do(func() {
+				select {
+				case <-listed:
+					wanted = false
+				default:
+				}
+				started <- wanted
+			})
+			if !wanted {
+				return nil, errNotRead
+			}
+			return s.sag.Versions(ctx, Gateway{ID: id, Region: region}, "", vt)
+		})
+	}()
+	return <-started
 }
 
 // wait waits for the goroutines of early reads.

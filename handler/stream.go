@@ -45,17 +45,25 @@ type stream struct {
 	// would read versions until the planner ends.
 	keep chan batch
 	own  sync.WaitGroup
+	// ahead: the gateways of the first batch read early, before the run
+	// knows whether it fans out (it sweeps them, or keeps their batch).
+	ahead int
 }
 
 // page takes a page of a region's gateways.
 func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 	var ruledOut []Gateway
+	var ahead []string
 	s.mu.Lock()
 	defer func() {
 		s.mu.Unlock()
 		s.skip(ruledOut)
+		if len(ahead) > 0 {
+			s.r.reads.readEarly(ctx, region, ahead, s.j.types, nil)
+		}
 	}()
 	if !s.fanning {
+		ahead = s.readAhead(region, gws)
 		s.kept[region] = append(s.kept[region], gws...)
 		for _, g := range gws {
 			if ineligible(g, s.r.now()) == "" {
@@ -89,6 +97,23 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 		return
 	}
 	ruledOut = s.plan(region, gws)
+}
+
+// readAhead returns the gateways of a page to read early: those of the
+// batch the planner would keep first (the first region's first eligible
+// gateways), which a run that does not fan out sweeps too. s.mu is held.
+func (s *stream) readAhead(region string, gws []Gateway) (ids []string) {
+	if region != s.j.regions[0] || !s.keeps() || s.r.cfg.MaxUpgradesPerRun < s.r.cfg.BatchSize {
+		return nil
+	}
+	now := s.r.now()
+	for _, g := range gws {
+		if s.ahead < s.r.cfg.BatchSize && ineligible(g, now) == "" {
+			ids = append(ids, g.ID)
+			s.ahead++
+		}
+	}
+	return ids
 }
 
 // plan counts gateways of a region and queues the eligible ones' ids,
@@ -223,12 +248,14 @@ func (s *stream) send(ctx context.Context) {
 			}
 			s.cond.Wait()
 		}
-		ended := s.allEnded()
+		// Its first batch, read ahead, it keeps even once the listing
+		// ended.
+		keep := !s.allEnded() || s.ahead > 0 && s.fan.Kept == 0
 		s.mu.Unlock()
 		if len(taken) == 0 {
 			return
 		}
-		if !ended {
+		if keep {
 			taken = s.keepOne(taken)
 		}
 		if len(taken) == 0 {

@@ -200,3 +200,41 @@ func TestPlannerKeepsNoMoreThanItsRunLimit(t *testing.T) {
 		}
 	}
 }
+
+// A full sweep reads the versions of the batch it would keep from the first
+// page on, before it knows whether it fans out; fanning out or not, no
+// gateway is read twice.
+func TestAFullSweepReadsWhileItLists(t *testing.T) {
+	for _, threshold := range []int{500, 5000} { // fans out late, or not at all
+		gws := fanFleet(600)
+		lh, sag := newRolloutHarness(t, gws)
+		lh.h.Config.RolloutCanary = 1000
+		lh.h.Config.FanoutThreshold = threshold
+		lh.h.Config.BatchSize = 20
+		duringListing := false
+		sag.onList = func(region string, lf ListFilter, page int) {
+			if region != "cn-shanghai" || page != 2 || len(lf.IDs) > 0 || lf.Model != "" || lf.Below != "" {
+				return
+			}
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if sag.count("Versions", gws[0].ID) > 0 {
+					duringListing = true
+					return
+				}
+			}
+		}
+		plan, err := lh.invoke(t, `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !duringListing {
+			t.Fatalf("threshold %d: no version read before the second listing page", threshold)
+		}
+		lh.drain(t)
+		for _, g := range gws {
+			if n := sag.count("Versions", g.ID); n > 1 {
+				t.Errorf("threshold %d: %s read %d times (fanout %+v)", threshold, g.ID, n, plan.Fanout)
+			}
+		}
+	}
+}

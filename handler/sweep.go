@@ -28,6 +28,7 @@ func (r *run) sweep(ctx context.Context, j job) {
 		return
 	}
 	full := len(j.gatewayIDs) == 0 && !j.retryFailedOnly
+	defer r.reads.wait() // the reads started early, by the listing
 	var fleet []Gateway
 	var listErr error
 	if full && r.canHandOver(j) && (j.kind == upgrade.KindSweep || j.kind == "") {
@@ -40,7 +41,6 @@ func (r *run) sweep(ctx context.Context, j job) {
 		if len(j.gatewayIDs) > 0 && len(j.regions) == 1 {
 			// A batch: its version reads need no listing, only its turn.
 			r.reads.readEarly(ctx, j.regions[0], j.gatewayIDs, j.types, listed)
-			defer r.reads.wait()
 		}
 		fleet, listErr = r.list(ctx, j)
 		close(listed)
