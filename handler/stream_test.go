@@ -238,3 +238,26 @@ func TestAFullSweepReadsWhileItLists(t *testing.T) {
 		}
 	}
 }
+
+// However long the listing, the planner sweeps keepBatches batches itself
+// at most: their results stay in its report.
+func TestPlannerKeepsAFewBatchesAtMost(t *testing.T) {
+	gws := fanFleet(2000)
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.FanoutThreshold = 50
+	lh.h.Config.BatchSize = 10
+	lh.h.Config.MaxUpgradesPerRun = 1_000_000
+	sag.onList = func(region string, lf ListFilter, page int) {
+		if len(lf.IDs) == 0 && lf.Model == "" && lf.Below == "" {
+			time.Sleep(60 * time.Millisecond) // a slow listing: 20 pages a region
+		}
+	}
+	plan, err := lh.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := plan.Fanout; f == nil || f.Kept == 0 || f.Kept > keepBatches*10 || f.Gateways+f.Kept != 1800 {
+		t.Fatalf("fanout %+v: want 1,800 gateways, %d kept at most", plan.Fanout, keepBatches*10)
+	}
+}

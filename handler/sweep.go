@@ -179,7 +179,11 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 		calling.Add(1)
 		go func() {
 			defer calling.Done()
-			defer close(done)
+			defer func() {
+				<-before // in chunk order, even after a panic
+				close(done)
+			}()
+			defer func() { <-inFlight }() // the planning waits for this slot
 			defer func() {
 				if p := recover(); p != nil {
 					r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("a chunk's give-back aborted by a panic")
@@ -198,7 +202,6 @@ func (r *run) handleChunks(ctx context.Context, j job, fleet []Gateway, records 
 			<-before
 			r.gate.giveBack(ctx, j, admitted, calls)
 			callsTook.Store(int64(time.Since(began)))
-			<-inFlight
 		}()
 		<-before // at most two chunks calling
 		earlier = done

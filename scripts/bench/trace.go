@@ -20,6 +20,7 @@ type Span struct {
 	Start, End time.Time
 	Service    string // SAG, MNS or OTS
 	Action     string
+	Status     int // the HTTP status answered
 }
 
 // tracer is a reverse proxy in front of the cloud that times every request,
@@ -70,11 +71,23 @@ func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.Service, s.Action = "OTS", strings.TrimPrefix(r.URL.Path, "/")
 	}
-	t.proxy.ServeHTTP(w, r)
-	s.End = time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	t.proxy.ServeHTTP(rec, r)
+	s.End, s.Status = time.Now(), rec.status
 	t.mu.Lock()
 	t.spans = append(t.spans, s)
 	t.mu.Unlock()
+}
+
+// statusRecorder notes the status a response was written with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // Spans returns the requests traced so far (nil without tracing), by start.
@@ -202,7 +215,8 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // writeSpans writes a night's timeline for a closer look than Starved's
-// (-spans): each invocation and each request, in µs from start.
+// (-spans): each invocation (INV start end) and each request (service
+// action start end status), in µs from start.
 func writeSpans(file string, start time.Time, invocations []simulation.Invocation, spans []Span) error {
 	var b strings.Builder
 	us := func(t time.Time) int64 { return t.Sub(start).Microseconds() }
@@ -210,7 +224,7 @@ func writeSpans(file string, start time.Time, invocations []simulation.Invocatio
 		fmt.Fprintf(&b, "INV %d %d\n", us(inv.Started), us(inv.Finished))
 	}
 	for _, s := range spans {
-		fmt.Fprintf(&b, "%s %s %d %d\n", s.Service, strings.ReplaceAll(s.Action, " ", "_"), us(s.Start), us(s.End))
+		fmt.Fprintf(&b, "%s %s %d %d %d\n", s.Service, strings.ReplaceAll(s.Action, " ", "_"), us(s.Start), us(s.End), s.Status)
 	}
 	return os.WriteFile(file, []byte(b.String()), 0o644)
 }
