@@ -23,6 +23,18 @@ func fanFleet(n int) []Gateway {
 	return gws
 }
 
+// newPlannerHarness serves a fanFleet of n whose full sweep fans out past
+// 50 eligible gateways, in batches of batchSize, every gateway let in by
+// its rollout.
+func newPlannerHarness(t *testing.T, n, batchSize int) ([]Gateway, *ledgerHarness, *fakeSAG) {
+	gws := fanFleet(n)
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.FanoutThreshold = 50
+	lh.h.Config.BatchSize = batchSize
+	return gws, lh, sag
+}
+
 // drain runs every message of the work queue, as the queue trigger would,
 // until it is empty, and returns the reports.
 func (lh *ledgerHarness) drain(t *testing.T) []events.Report {
@@ -52,11 +64,7 @@ func (lh *ledgerHarness) drain(t *testing.T) []events.Report {
 }
 
 func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
-	gws := fanFleet(120)
-	lh, sag := newRolloutHarness(t, gws)
-	lh.h.Config.RolloutCanary = 1000
-	lh.h.Config.FanoutThreshold = 50
-	lh.h.Config.BatchSize = 20
+	gws, lh, sag := newPlannerHarness(t, 120, 20)
 
 	plan, err := lh.invoke(t, `{"correlationId":"night-5"}`)
 	if err != nil {

@@ -61,11 +61,7 @@ func TestPlannerSendsBatchesBeforeTheListingEnds(t *testing.T) {
 // The planner reads no ledger record of the gateways it sends: the workers
 // read their batches'. It reads those of the batches it keeps.
 func TestPlannerReadsNoRecordsOfWhatItSends(t *testing.T) {
-	gws := fanFleet(120)
-	lh, _ := newRolloutHarness(t, gws)
-	lh.h.Config.RolloutCanary = 1000
-	lh.h.Config.FanoutThreshold = 50
-	lh.h.Config.BatchSize = 20
+	gws, lh, _ := newPlannerHarness(t, 120, 20)
 	var mu sync.Mutex
 	read := map[string]bool{}
 	lh.ledger.onGet = func(ids []string) {
@@ -120,11 +116,7 @@ func TestPlannerReadsNoRecordsOfWhatItSends(t *testing.T) {
 // A region whose listing fails half way: its failure is reported, the
 // batches of what it listed stand, and no gateway gets two outcomes.
 func TestPlannerWithARegionFailingMidway(t *testing.T) {
-	gws := fanFleet(600)
-	lh, sag := newRolloutHarness(t, gws)
-	lh.h.Config.RolloutCanary = 1000
-	lh.h.Config.FanoutThreshold = 50
-	lh.h.Config.BatchSize = 20
+	gws, lh, sag := newPlannerHarness(t, 600, 20)
 	sag.fail = func(action, id string, n int) error {
 		if action == "List" && id == "ap-southeast-1" && n == 3 {
 			return errors.New("the region's endpoint is gone")
@@ -182,11 +174,7 @@ func TestPlannerWithARegionFailingMidway(t *testing.T) {
 // MAX_UPGRADES_PER_RUN below a batch it keeps none, and sends them all.
 func TestPlannerKeepsNoMoreThanItsRunLimit(t *testing.T) {
 	for _, limit := range []int{10, 40} {
-		gws := fanFleet(600)
-		lh, _ := newRolloutHarness(t, gws)
-		lh.h.Config.RolloutCanary = 1000
-		lh.h.Config.FanoutThreshold = 50
-		lh.h.Config.BatchSize = 20
+		_, lh, _ := newPlannerHarness(t, 600, 20)
 		lh.h.Config.MaxUpgradesPerRun = limit
 		plan, err := lh.invoke(t, `{}`)
 		if err != nil {
@@ -206,11 +194,8 @@ func TestPlannerKeepsNoMoreThanItsRunLimit(t *testing.T) {
 // gateway is read twice.
 func TestAFullSweepReadsWhileItLists(t *testing.T) {
 	for _, threshold := range []int{500, 5000} { // fans out late, or not at all
-		gws := fanFleet(600)
-		lh, sag := newRolloutHarness(t, gws)
-		lh.h.Config.RolloutCanary = 1000
+		gws, lh, sag := newPlannerHarness(t, 600, 20)
 		lh.h.Config.FanoutThreshold = threshold
-		lh.h.Config.BatchSize = 20
 		duringListing := false
 		sag.onList = func(region string, lf ListFilter, page int) {
 			if region != "cn-shanghai" || page != 2 || len(lf.IDs) > 0 || lf.Model != "" || lf.Below != "" {
@@ -242,11 +227,7 @@ func TestAFullSweepReadsWhileItLists(t *testing.T) {
 // However long the listing, the planner sweeps keepBatches batches itself
 // at most: their results stay in its report.
 func TestPlannerKeepsAFewBatchesAtMost(t *testing.T) {
-	gws := fanFleet(2000)
-	lh, sag := newRolloutHarness(t, gws)
-	lh.h.Config.RolloutCanary = 1000
-	lh.h.Config.FanoutThreshold = 50
-	lh.h.Config.BatchSize = 10
+	_, lh, sag := newPlannerHarness(t, 2000, 10)
 	lh.h.Config.MaxUpgradesPerRun = 1_000_000
 	sag.onList = func(region string, lf ListFilter, page int) {
 		if len(lf.IDs) == 0 && lf.Model == "" && lf.Below == "" {
