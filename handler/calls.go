@@ -71,6 +71,8 @@ type caller struct {
 	maxWait  time.Duration
 
 	calls, retries, throttles atomic.Int64
+	// What throttles did to the pacing: rates cut, and bursts trimmed.
+	cuts, trims atomic.Int64
 }
 
 func newCaller(p *pace, stopAt, endAt time.Time) *caller {
@@ -122,6 +124,20 @@ func (c *caller) updateSAG(ctx context.Context, region string, op func(context.C
 	})
 }
 
+// paceRetry is a throttle retried at the lane's next slot: backoff.Retry
+// sees a RetryAfterError of no time, errors.As the throttle itself.
+type paceRetry struct{ err error }
+
+func (p paceRetry) Error() string { return p.err.Error() }
+func (p paceRetry) Unwrap() error { return p.err }
+func (p paceRetry) As(target any) bool {
+	if ra, ok := target.(**backoff.RetryAfterError); ok {
+		*ra = &backoff.RetryAfterError{}
+		return true
+	}
+	return false
+}
+
 // lane is the pacing of action a toward a region's endpoint, or nil.
 func (c *caller) lane(region string, a action) *lane {
 	if c.pace == nil {
@@ -151,7 +167,12 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 		c.calls.Add(1)
 		res, err := op(callCtx)
 		if pacing != nil {
-			pacing.answeredCall(classify(err) == throttled && err != nil, caughtUp)
+			switch pacing.answeredCall(classify(err) == throttled && err != nil, caughtUp) {
+			case cutDown:
+				c.cuts.Add(1)
+			case trimmed:
+				c.trims.Add(1)
+			}
 		}
 		if err == nil {
 			return res, nil
@@ -161,6 +182,12 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 		}
 		if !retryable(err) {
 			return zero, backoff.Permanent(err)
+		}
+		if classify(err) == throttled && tries == 1 {
+			// The lane has just slowed (a cut, or a smaller catch-up):
+			// the first retry waits for its next slot, not a backoff on
+			// top of it, which would hold the whole chunk back.
+			return zero, paceRetry{err}
 		}
 		return zero, err
 	}, backoff.WithBackOff(c.backoff()), backoff.WithMaxTries(c.maxTries), backoff.WithMaxElapsedTime(0))

@@ -1,6 +1,8 @@
 package handler
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -83,12 +85,10 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	if l.current() != 100 {
 		t.Fatalf("success at the ceiling: %v", l.current())
 	}
-	l.answered(true)
-	if l.current() != 100*cutTo {
-		t.Fatalf("after a throttle: %v, want %v", l.current(), 100*cutTo)
+	if got := l.answeredCall(true, false); got != cutDown || l.current() != 100*cutTo {
+		t.Fatalf("after a throttle: %v (%v), want %v (cut)", l.current(), got, 100*cutTo)
 	}
-	l.answered(true) // a call sent before the cut
-	if l.current() != 100*cutTo {
+	if got := l.answeredCall(true, false); got != kept || l.current() != 100*cutTo { // a call sent before the cut
 		t.Fatalf("a second throttle in the same window cut again: %v", l.current())
 	}
 	clock.advance(recoverIn() / 2)
@@ -275,7 +275,9 @@ func TestAThrottledBurstShrinksTheCatchUp(t *testing.T) {
 	if _, caughtUp := l.take(); !caughtUp {
 		t.Fatal("a call after a pause does not take a missed slot")
 	}
-	l.answeredCall(true, true)
+	if got := l.answeredCall(true, true); got != trimmed {
+		t.Fatalf("a throttled burst: %v, want trimmed", got)
+	}
 	clock.advance(2 * time.Second)
 	if l.current() != 100 {
 		t.Fatalf("a throttled burst cut the rate to %v", l.current())
@@ -511,5 +513,37 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)
 			}
 		})
+	}
+}
+
+// A call's first throttle is retried at its lane's next slot, with no
+// backoff on top: the lane has slowed already, and a backoff would hold
+// the call's whole chunk back. Later throttles back off as other errors do.
+func TestAFirstThrottleIsRetriedAtTheLanesPace(t *testing.T) {
+	p := newPace(1000)
+	c := newCaller(p, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	c.initial, c.maxWait = time.Hour, time.Hour // a backoff would outlast the test
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tries := 0
+	got, err := readSAG(ctx, c, "cn-shanghai", readVersions, func(context.Context) (string, error) {
+		if tries++; tries == 1 {
+			return "", &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "Throttling.User", Status: 400}
+		}
+		return "ok", nil
+	})
+	if err != nil || got != "ok" || tries != 2 {
+		t.Fatalf("got %q, %v after %d tries; want ok after 2", got, err, tries)
+	}
+	// Throttled every time: the second throttle backs off (here past the
+	// deadline), and the error is still the throttle.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	_, err = readSAG(ctx2, c, "cn-shanghai", readVersions, func(context.Context) (string, error) {
+		return "", &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "Throttling.User", Status: 400}
+	})
+	var ae *APIError
+	if err == nil || errors.As(err, &ae) && ae.Code != "Throttling.User" {
+		t.Fatalf("always throttled: %v", err)
 	}
 }

@@ -178,6 +178,7 @@ func (r *run) finish(ctx context.Context, decoded events.Invocation, began, star
 	r.noteRun(ctx, began, decoded.Trigger, completed.CorrelationID, counts)
 	r.log.Info().Str("trigger", string(decoded.Trigger)).Interface("counts", counts).Int("apiCalls", int(r.api.calls.Load())).
 		Int("apiRetries", int(r.api.retries.Load())).Int("throttled", int(r.api.throttles.Load())).
+		Int("rateCuts", int(r.api.cuts.Load())).Int("burstsTrimmed", int(r.api.trims.Load())).
 		Int("eventsPublished", publishing.Published).Int("eventsFailed", publishing.Failed).
 		Dur("duration", time.Since(startedAt)).Msg("run finished")
 	return events.Report{

@@ -282,3 +282,32 @@ func TestPublishOutcomesChanges(t *testing.T) {
 		}
 	}
 }
+
+// The end line says what throttling did to the pacing: an operator sees a
+// night whose rates were cut without reading every call.
+func TestRunFinishedSaysWhatThrottlingDid(t *testing.T) {
+	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
+	sag.offered = catalog()
+	sag.fail = func(action, id string, n int) error {
+		if action == "Versions" && n == 0 {
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "Throttling.User", Status: 400}
+		}
+		return nil
+	}
+	hs := newHarness(t, sag, nil)
+	if report, _ := hs.invoke(t, `{}`); report.Counts.Requested != 1 {
+		t.Fatalf("counts %+v", report.Counts)
+	}
+	var end struct {
+		Message                            string
+		Throttled, RateCuts, BurstsTrimmed *int
+	}
+	for _, l := range strings.Split(strings.TrimSpace(hs.logs.String()), "\n") {
+		if strings.Contains(l, `"run finished"`) {
+			json.Unmarshal([]byte(l), &end)
+		}
+	}
+	if end.Throttled == nil || *end.Throttled != 1 || end.RateCuts == nil || *end.RateCuts != 1 || end.BurstsTrimmed == nil || *end.BurstsTrimmed != 0 {
+		t.Fatalf("run finished: throttled %v, rateCuts %v, burstsTrimmed %v; want 1, 1, 0", end.Throttled, end.RateCuts, end.BurstsTrimmed)
+	}
+}

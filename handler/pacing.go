@@ -340,19 +340,30 @@ func (l *lane) passedRate(now time.Time) float64 {
 // answered tells the lane how a call it let start was answered.
 func (l *lane) answered(throttled bool) { l.answeredCall(throttled, false) }
 
+// paced is what an answer did to its lane.
+type paced int
+
+const (
+	kept    paced = iota // the rate and catch-up as they were (or growing)
+	trimmed              // a throttled burst: a slot off the catch-up
+	cutDown              // a throttle: the rate cut
+)
+
 // answeredCall is answered for a call that took a slot it missed
 // (caughtUp): its throttle takes a slot off the lane's catch-up and leaves
-// the rate.
-func (l *lane) answeredCall(throttled, caughtUp bool) {
+// the rate. It says what the answer did.
+func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 	if throttled && caughtUp {
 		l.mu.Lock()
 		l.catchUp = max(0, l.catchUp-time.Duration(float64(time.Second)/l.rate))
 		l.mu.Unlock()
-		return
+		return trimmed
 	}
 	if c := l.answer(throttled); c != nil {
 		l.pace.spread(l, *c)
+		return cutDown
 	}
+	return kept
 }
 
 // answer moves the lane's rate on an answer, and returns its cut if it was
