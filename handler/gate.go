@@ -127,9 +127,10 @@ func (gt *gate) pass(ctx context.Context, j job, cands []*candidate, drain func(
 	// Then the night's cap, taken in the ledger for the chunk at once.
 	granted, err := gt.night.take(ctx, len(within), j.dryRun)
 	if err == nil && granted < len(within) && drain() {
-		var more int
-		more, err = gt.night.take(ctx, len(within)-granted, j.dryRun)
-		granted += more
+		// Asking again may fail: what the first ask granted still goes.
+		if more, again := gt.night.take(ctx, len(within)-granted, j.dryRun); again == nil {
+			granted += more
+		}
 	}
 	for i, c := range within {
 		switch {

@@ -26,6 +26,8 @@ type fakeLedger struct {
 	onGetDoc func(id string)
 	onGet    func(ids []string)
 	onPut    func(r Record)
+	// failDoc, when set, decides the error of a document's read.
+	failDoc func(id string) error
 }
 
 func (l *fakeLedger) KeepEvents(ctx context.Context, evs []events.CloudEvent) error {
@@ -67,6 +69,11 @@ func newFakeLedger() *fakeLedger {
 func (l *fakeLedger) GetDoc(ctx context.Context, id string) (Doc, bool, error) {
 	if err := l.err("GetDoc"); err != nil {
 		return Doc{}, false, err
+	}
+	if l.failDoc != nil {
+		if err := l.failDoc(id); err != nil {
+			return Doc{}, false, err
+		}
 	}
 	if l.onGetDoc != nil {
 		l.onGetDoc(id)

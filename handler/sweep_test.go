@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -270,5 +271,63 @@ func TestACapWaitsForTheCallsInFlight(t *testing.T) {
 				t.Fatalf("requested %d, %d held back for %s; want 10 and 2 (counts %+v)", c.Requested, held, tc.reason, c)
 			}
 		})
+	}
+}
+
+// At the night cap's edge the gate asks the night again after the calls in
+// flight gave back; if that second ask fails, what the first one granted
+// still goes, and is not left taken from the night unused.
+func TestANightCapAskedAgainKeepsWhatItGranted(t *testing.T) {
+	sag := upgradingSAG(gateways("sag-n%02d", 16, "2.0.8")...)
+	var mu sync.Mutex
+	updates := 0
+	sag.fail = func(action, id string, n int) error {
+		if action != "Update" {
+			return nil
+		}
+		mu.Lock()
+		updates++
+		refuse := updates <= 4 // four of the first chunk's eight start nothing
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // still in flight as the next chunk is gated
+		if refuse {
+			return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "SmartAccessGatewayNotOnline", Status: 400}
+		}
+		return nil
+	}
+	lh := newLedgerHarness(t, sag)
+	lh.h.Config.MaxConcurrency = 8 // two chunks of eight
+	lh.h.Config.MaxUpgradesPerNight = 10
+	nightReads := 0
+	lh.ledger.failDoc = func(id string) error {
+		if !strings.HasPrefix(id, nightPrefix) {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// The first chunk's take, the second's, the first's give-back,
+		// then the second's ask again.
+		if nightReads++; nightReads == 4 {
+			return errors.New("the ledger is gone for a moment")
+		}
+		return nil
+	}
+	report, err := lh.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := 0
+	lh.ledger.mu.Lock()
+	for id, d := range lh.ledger.docs {
+		if strings.HasPrefix(id, nightPrefix) {
+			var doc nightDoc
+			json.Unmarshal(d.Body, &doc)
+			used += doc.Used
+		}
+	}
+	lh.ledger.mu.Unlock()
+	if nightReads < 4 || report.Counts.Requested != 6 || used != 6 {
+		t.Fatalf("%d night reads; requested %d, the night's count %d: want the 4 of the first chunk and the 2 granted to the second, counted once (counts %+v)",
+			nightReads, report.Counts.Requested, used, report.Counts)
 	}
 }
