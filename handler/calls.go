@@ -166,8 +166,9 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 		}
 		c.calls.Add(1)
 		res, err := op(callCtx)
+		isThrottle := err != nil && classify(err) == throttled
 		if pacing != nil {
-			switch pacing.answeredCall(classify(err) == throttled && err != nil, caughtUp) {
+			switch pacing.answeredCall(isThrottle, caughtUp) {
 			case cutDown:
 				c.cuts.Add(1)
 			case trimmed:
@@ -177,13 +178,13 @@ func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.
 		if err == nil {
 			return res, nil
 		}
-		if classify(err) == throttled {
+		if isThrottle {
 			c.throttles.Add(1)
 		}
 		if !retryable(err) {
 			return zero, backoff.Permanent(err)
 		}
-		if classify(err) == throttled && tries == 1 {
+		if isThrottle && tries == 1 {
 			// The lane has just slowed (a cut, or a smaller catch-up):
 			// the first retry waits for its next slot, not a backoff on
 			// top of it, which would hold the whole chunk back.

@@ -10,6 +10,15 @@ import (
 	"github.com/sag-upgrade/sag-upgrade/internal/cloudsim/sagsim"
 )
 
+// reserve is take's start time alone, for the model tests.
+func (l *lane) reserve() time.Time {
+	start, _ := l.take()
+	return start
+}
+
+// answered is an answer to a call that took no missed slot.
+func (l *lane) answered(throttled bool) { l.answeredCall(throttled, false) }
+
 // fakeTime is a clock a test moves by hand.
 type fakeTime struct{ t time.Time }
 

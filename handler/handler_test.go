@@ -81,16 +81,22 @@ func TestNamedGatewaysAndRejection(t *testing.T) {
 	}
 }
 
-func TestLogsCarryIDsAndNoSecret(t *testing.T) {
+// firstReadFails serves one gateway, sag-a, whose first version read is
+// answered with code and status.
+func firstReadFails(code string, status int) *fakeSAG {
 	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
 	sag.offered = catalog()
 	sag.fail = func(action, id string, n int) error {
 		if action == "Versions" && n == 0 {
-			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "InternalError", Status: 500}
+			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: code, Status: status}
 		}
 		return nil
 	}
-	hs := newHarness(t, sag, nil)
+	return sag
+}
+
+func TestLogsCarryIDsAndNoSecret(t *testing.T) {
+	hs := newHarness(t, firstReadFails("InternalError", 500), nil)
 	report, _ := hs.invoke(t, `{}`)
 	lines := strings.Split(strings.TrimSpace(hs.logs.String()), "\n")
 	if len(lines) < 4 {
@@ -286,15 +292,7 @@ func TestPublishOutcomesChanges(t *testing.T) {
 // The end line says what throttling did to the pacing: an operator sees a
 // night whose rates were cut without reading every call.
 func TestRunFinishedSaysWhatThrottlingDid(t *testing.T) {
-	sag := newFakeSAG(gateway("sag-a", "2.0.8"))
-	sag.offered = catalog()
-	sag.fail = func(action, id string, n int) error {
-		if action == "Versions" && n == 0 {
-			return &APIError{Action: "DescribeSmartAccessGatewayVersions", Code: "Throttling.User", Status: 400}
-		}
-		return nil
-	}
-	hs := newHarness(t, sag, nil)
+	hs := newHarness(t, firstReadFails("Throttling.User", 400), nil)
 	if report, _ := hs.invoke(t, `{}`); report.Counts.Requested != 1 {
 		t.Fatalf("counts %+v", report.Counts)
 	}

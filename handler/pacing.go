@@ -177,14 +177,9 @@ type tickCount struct {
 	asked  bool
 }
 
-// reserve takes the next start time and spaces the one after by the rate.
-func (l *lane) reserve() time.Time {
-	start, _ := l.take()
-	return start
-}
-
-// take is reserve, and whether the call takes a slot it missed (a burst:
-// a throttle of it says the burst was too large, not the rate).
+// take takes the next start time, spaces the one after by the rate, and
+// says whether the call takes a slot it missed (a burst: a throttle of it
+// says the burst was too large, not the rate).
 func (l *lane) take() (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -336,9 +331,6 @@ func (l *lane) passedRate(now time.Time) float64 {
 	}
 	return float64(passed) / (time.Duration(max(1, asked)) * tick).Seconds()
 }
-
-// answered tells the lane how a call it let start was answered.
-func (l *lane) answered(throttled bool) { l.answeredCall(throttled, false) }
 
 // paced is what an answer did to its lane.
 type paced int
