@@ -227,22 +227,13 @@ func TestACapWaitsForTheCallsInFlight(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sag := upgradingSAG(gateways("sag-c%02d", 16, "2.0.8")...)
-			var mu sync.Mutex
-			updates, claims := 0, 0
-			sag.fail = func(action, id string, n int) error {
-				if action != "Update" {
-					return nil
-				}
-				mu.Lock()
-				updates++
-				refuse := !tc.claims && updates <= 4
-				mu.Unlock()
-				time.Sleep(100 * time.Millisecond) // still in flight as the next chunk is gated
-				if refuse {
-					return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "SmartAccessGatewayNotOnline", Status: 400}
-				}
-				return nil
+			refused := 4
+			if tc.claims {
+				refused = 0
 			}
+			slowUpdates(sag, refused)
+			var mu sync.Mutex
+			claims := 0
 			lh := newLedgerHarness(t, sag)
 			lh.h.Config.MaxConcurrency = 8 // two chunks of eight
 			tc.cap(&lh.h.Config)
@@ -279,22 +270,8 @@ func TestACapWaitsForTheCallsInFlight(t *testing.T) {
 // still goes, and is not left taken from the night unused.
 func TestANightCapAskedAgainKeepsWhatItGranted(t *testing.T) {
 	sag := upgradingSAG(gateways("sag-n%02d", 16, "2.0.8")...)
+	slowUpdates(sag, 4) // four of the first chunk's eight start nothing
 	var mu sync.Mutex
-	updates := 0
-	sag.fail = func(action, id string, n int) error {
-		if action != "Update" {
-			return nil
-		}
-		mu.Lock()
-		updates++
-		refuse := updates <= 4 // four of the first chunk's eight start nothing
-		mu.Unlock()
-		time.Sleep(100 * time.Millisecond) // still in flight as the next chunk is gated
-		if refuse {
-			return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "SmartAccessGatewayNotOnline", Status: 400}
-		}
-		return nil
-	}
 	lh := newLedgerHarness(t, sag)
 	lh.h.Config.MaxConcurrency = 8 // two chunks of eight
 	lh.h.Config.MaxUpgradesPerNight = 10
@@ -329,5 +306,27 @@ func TestANightCapAskedAgainKeepsWhatItGranted(t *testing.T) {
 	if nightReads < 4 || report.Counts.Requested != 6 || used != 6 {
 		t.Fatalf("%d night reads; requested %d, the night's count %d: want the 4 of the first chunk and the 2 granted to the second, counted once (counts %+v)",
 			nightReads, report.Counts.Requested, used, report.Counts)
+	}
+}
+
+// slowUpdates makes every update call take 100 ms, still in flight as the
+// next chunk is gated, and refuses the first refused of them (the gateway
+// went offline: nothing started).
+func slowUpdates(sag *fakeSAG, refused int) {
+	var mu sync.Mutex
+	updates := 0
+	sag.fail = func(action, id string, n int) error {
+		if action != "Update" {
+			return nil
+		}
+		mu.Lock()
+		updates++
+		refuse := updates <= refused
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		if refuse {
+			return &APIError{Action: "UpdateSmartAccessGatewayVersion", Code: "SmartAccessGatewayNotOnline", Status: 400}
+		}
+		return nil
 	}
 }
