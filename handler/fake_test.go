@@ -28,6 +28,8 @@ type fakeSAG struct {
 	onUpdate func(id, serial string)
 	// onList, when set, sees every listing call before it is answered.
 	onList func(region string, lf ListFilter, page int)
+	// pageFails, when set, may fail a listing page.
+	pageFails func(region string, lf ListFilter, page int) error
 }
 
 func newFakeSAG(gws ...Gateway) *fakeSAG {
@@ -59,6 +61,13 @@ func (f *fakeSAG) ListGateways(ctx context.Context, region string, lf ListFilter
 	if f.onList != nil {
 		f.onList(region, lf, page)
 	}
+	if f.pageFails != nil {
+		if err := f.pageFails(region, lf, page); err != nil {
+			return nil, 0, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var all []Gateway
 	for _, g := range f.gateways {
 		if g.Region == region && (len(lf.IDs) == 0 || slices.Contains(lf.IDs, g.ID)) && (lf.Model == "" || g.Model == lf.Model) &&

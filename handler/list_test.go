@@ -2,6 +2,8 @@ package handler
 
 import (
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +104,96 @@ func TestUnreachableServicesFailTheInvocation(t *testing.T) {
 	if _, err := hs.invoke(t, `{"gatewayIds":["sag-b"]}`); err != nil { // up to date
 		t.Fatalf("all up to date: %v", err)
 	}
+}
+
+// A region's listing pages after the first are asked for together, up to
+// listAhead at once, and handed over in order: every gateway is listed once.
+// One after the other, a 100,000-gateway fleet took a minute to list.
+func TestListingPagesAreAskedForTogether(t *testing.T) {
+	gws := gateways("sag-p%03d", 12*PageSize, "2.3.1") // up to date: listing and version reads only
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	var mu sync.Mutex
+	var inFlight, most int
+	var pages []int
+	sag.onList = func(region string, lf ListFilter, page int) {
+		if len(lf.IDs) > 0 {
+			return
+		}
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		pages = append(pages, page)
+		mu.Unlock()
+		time.Sleep(30 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}
+	hs := newHarness(t, sag, func(c *Config) { c.FanoutThreshold = len(gws) })
+	report, err := hs.invoke(t, `{"versionTypes":["Device"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most < 2 || most > listAhead {
+		t.Errorf("%d listing pages asked for at once, want 2 to %d", most, listAhead)
+	}
+	slices.Sort(pages)
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(pages, want) {
+		t.Errorf("pages asked for %v, want %v", pages, want)
+	}
+	got := map[string]int{}
+	for _, r := range report.Results {
+		got[r.SmartAGID]++
+		if r.Outcome != upgrade.OutcomeSkipped || r.Reason != upgrade.ReasonUpToDate {
+			t.Fatalf("%s: %s/%s", r.SmartAGID, r.Outcome, r.Reason)
+		}
+	}
+	for _, g := range gws {
+		if got[g.ID] != 1 {
+			t.Fatalf("%s: %d results", g.ID, got[g.ID])
+		}
+	}
+}
+
+// A page that fails ends the region's listing with its error, however many
+// pages after it were asked for; a fleet that shrinks while it is paged ends
+// at its first empty page, without an error.
+func TestListingPagesStopAtAFailureOrTheEnd(t *testing.T) {
+	t.Run("a page fails", func(t *testing.T) {
+		sag := newFakeSAG(gateways("sag-p%03d", 6*PageSize, "2.3.1")...)
+		sag.offered = catalog()
+		sag.onList = func(region string, lf ListFilter, page int) { time.Sleep(10 * time.Millisecond) }
+		sag.pageFails = func(region string, lf ListFilter, page int) error {
+			if page == 3 {
+				return &APIError{Code: "Forbidden.RAM", Status: 403}
+			}
+			return nil
+		}
+		hs := newHarness(t, sag, func(c *Config) { c.FanoutThreshold = 1000 })
+		report, _ := hs.invoke(t, `{"versionTypes":["Device"]}`)
+		if len(report.Results) != 1 || report.Results[0].Reason != upgrade.ReasonListFailed || report.Results[0].ErrorCode != "Forbidden.RAM" {
+			t.Fatalf("results %+v", report.Results)
+		}
+	})
+	t.Run("the fleet shrinks", func(t *testing.T) {
+		gws := gateways("sag-p%03d", 6*PageSize, "2.3.1")
+		sag := newFakeSAG(gws...)
+		sag.offered = catalog()
+		sag.onList = func(region string, lf ListFilter, page int) {
+			if page == 1 {
+				sag.mu.Lock()
+				sag.gateways = sag.gateways[:2*PageSize+10] // after the first page has said 6 pages
+				sag.mu.Unlock()
+			}
+		}
+		hs := newHarness(t, sag, func(c *Config) { c.FanoutThreshold = 1000 })
+		report, err := hs.invoke(t, `{"versionTypes":["Device"]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(report.Results) != 2*PageSize+10 {
+			t.Fatalf("%d results, want %d", len(report.Results), 2*PageSize+10)
+		}
+	})
 }

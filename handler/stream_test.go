@@ -117,8 +117,8 @@ func TestPlannerReadsNoRecordsOfWhatItSends(t *testing.T) {
 // batches of what it listed stand, and no gateway gets two outcomes.
 func TestPlannerWithARegionFailingMidway(t *testing.T) {
 	gws, lh, sag := newPlannerHarness(t, 600, 20)
-	sag.fail = func(action, id string, n int) error {
-		if action == "List" && id == "ap-southeast-1" && n == 3 {
+	sag.pageFails = func(region string, lf ListFilter, page int) error {
+		if region == "ap-southeast-1" && len(lf.IDs) == 0 && page == 4 {
 			return errors.New("the region's endpoint is gone")
 		}
 		return nil
