@@ -124,6 +124,20 @@ type rolloutStats struct {
 
 func (s rolloutStats) finished() int { return s.verified + s.failed }
 
+// transition is a rollout's move and its numbers as it moved: the write
+// that moves it may change them after (a chunk's retry let in once its wave
+// is verified), and the move's event tells what made it.
+type transition struct {
+	name string
+	doc  rolloutDoc
+}
+
+func transitionOf(name string, doc *rolloutDoc) transition {
+	d := *doc
+	d.Records, d.Regions = maps.Clone(doc.Records), maps.Clone(doc.Regions)
+	return transition{name, d}
+}
+
 // rollouts is a run's view of its rollouts. The numbers live in each
 // rollout's document; the run tallies how its record writes move gateways
 // between (rollout, state) and folds the tally into the document whenever it
@@ -211,7 +225,7 @@ func (ro *rollouts) sawFresh(k rolloutKey, region string) {
 // change modify it (returning the transitions), and writes it back under the
 // revision rule, trying again on a conflict. A dry run writes nothing. A
 // rollout without a document is created only when create says so.
-func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool, change func(doc *rolloutDoc) []string) (rolloutDoc, error) {
+func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool, change func(doc *rolloutDoc) []transition) (rolloutDoc, error) {
 	for attempt := 0; ; attempt++ {
 		doc, rev, err := ro.doc(ctx, k)
 		if err != nil {
@@ -248,7 +262,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		doc.rev = rev + 1
 		ro.dropMoves(k, moves)
 		for _, tr := range transitions {
-			ro.announce(j, k, doc, tr)
+			ro.announce(j, k, tr.doc, tr.name)
 		}
 		return doc, nil
 	}
@@ -276,7 +290,7 @@ func (ro *rollouts) recount(ctx context.Context, j job) {
 		started[k][rec.Region]++ // every state scanned has started the rollout
 	}
 	for k, c := range counts {
-		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 			doc.Records, doc.Reserved, doc.CountedAt = c, 0, ro.now()
 			doc.Allocated = doc.stats().started
 			if ro.shared() {
@@ -366,11 +380,11 @@ func (ro *rollouts) admit(ctx context.Context, j job, k rolloutKey, region strin
 	if ro.shared() && region != "" {
 		sizes = ro.sizesOf(ctx, k.model)
 	}
-	_, err := ro.update(ctx, j, k, true, func(doc *rolloutDoc) []string {
+	_, err := ro.update(ctx, j, k, true, func(doc *rolloutDoc) []transition {
 		d = decision{}
-		var transitions []string
+		var transitions []transition
 		if doc.Breaker == "" {
-			transitions = append(transitions, events.RolloutStarted)
+			transitions = append(transitions, transitionOf(events.RolloutStarted, doc))
 		}
 		ro.mu.Lock()
 		seen := ro.fresh[k]
@@ -484,7 +498,7 @@ func (ro *rollouts) awaits(doc rolloutDoc) bool {
 // claims it made are counted as records now), and the fresh gateways it let
 // in but did not start give their allowance back.
 func (ro *rollouts) release(ctx context.Context, j job, k rolloutKey, region string, admitted, unusedFresh int) {
-	_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+	_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 		doc.Reserved = max(doc.Reserved-admitted, 0)
 		doc.Allocated = max(doc.Allocated-unusedFresh, 0)
 		if rc, ok := doc.Regions[region]; ok {
@@ -504,11 +518,11 @@ func (ro *rollouts) release(ctx context.Context, j job, k rolloutKey, region str
 // many failures; a wave whose upgrades are all finished is verified; after
 // the soak the next wave begins; when the last wave is verified the rollout
 // is done. It returns the transitions.
-func (ro *rollouts) review(doc *rolloutDoc) []string {
+func (ro *rollouts) review(doc *rolloutDoc) []transition {
 	st := doc.stats()
 	remaining := max(doc.Population-st.started, 0) // gateways still to start
 	now := ro.now()
-	var out []string
+	var out []transition
 	if doc.Breaker == "" {
 		doc.Breaker = "closed"
 		doc.WaveStartedAt = now
@@ -525,7 +539,7 @@ func (ro *rollouts) review(doc *rolloutDoc) []string {
 		doc.Breaker, doc.BreakerOpenedAt = "open", now
 		doc.BreakerReason = fmt.Sprintf("%d of %d started upgrades failed or stayed unverified (%.0f%% > %.0f%%; %d finished ≥ sample %d, %d in flight) in wave %d",
 			failed, judged, 100*float64(failed)/float64(judged), 100*ro.cfg.RolloutMaxFailure, finished, ro.cfg.RolloutMinSample, st.inFlight, doc.Wave)
-		out = append(out, events.RolloutBreaker)
+		out = append(out, transitionOf(events.RolloutBreaker, doc))
 		return out
 	}
 	if doc.Breaker == "open" || doc.Done {
@@ -535,10 +549,10 @@ func (ro *rollouts) review(doc *rolloutDoc) []string {
 	waveFull := doc.Allocated >= cap || remaining == 0
 	if doc.WaveVerifiedAt.IsZero() && st.inFlight == 0 && st.started > 0 && waveFull {
 		doc.WaveVerifiedAt = now
-		out = append(out, events.RolloutVerified)
+		out = append(out, transitionOf(events.RolloutVerified, doc))
 		if doc.Wave >= ro.lastWave() || remaining == 0 {
 			doc.Done = true
-			out = append(out, events.RolloutDone)
+			out = append(out, transitionOf(events.RolloutDone, doc))
 			return out
 		}
 	}
@@ -550,13 +564,13 @@ func (ro *rollouts) review(doc *rolloutDoc) []string {
 			// Soaked and healthy: the next wave waits for an operator.
 			if doc.AwaitingSince.IsZero() {
 				doc.AwaitingSince = now
-				out = append(out, events.RolloutAwaiting)
+				out = append(out, transitionOf(events.RolloutAwaiting, doc))
 			}
 			return out
 		}
 		doc.Wave++
 		doc.WaveStartedAt, doc.WaveVerifiedAt, doc.AwaitingSince = now, time.Time{}, time.Time{}
-		out = append(out, events.RolloutWave)
+		out = append(out, transitionOf(events.RolloutWave, doc))
 	}
 	return out
 }
@@ -575,7 +589,7 @@ func (ro *rollouts) reviewAll(ctx context.Context, j job) {
 	ro.mu.Unlock()
 	slices.SortFunc(keys, func(a, b rolloutKey) int { return strings.Compare(a.id(), b.id()) })
 	for _, k := range keys {
-		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 			transitions := ro.review(doc)
 			ro.report(k, *doc, doc.BreakerReason)
 			return transitions
@@ -677,7 +691,7 @@ func (ro *rollouts) countPopulation(ctx context.Context, j job) {
 	fresh := maps.Clone(ro.fresh)
 	ro.mu.Unlock()
 	for k, n := range fresh {
-		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		_, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 			ro.mu.Lock()
 			defer ro.mu.Unlock()
 			if !ro.shared() {
@@ -769,7 +783,7 @@ func (ro *rollouts) planPopulations(ctx context.Context, j job, countBelow func(
 			continue
 		}
 		k := rolloutKey{doc.VersionType, doc.Model, doc.Target}
-		_, err = ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		_, err = ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 			total := 0
 			for _, n := range below {
 				total += n

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sag-upgrade/sag-upgrade/events"
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
 )
@@ -475,5 +476,47 @@ func TestBreakerWeighsRefusalsAgainstUpgradesInFlight(t *testing.T) {
 	verify(ids[30:], 1)
 	if doc := lh.rolloutDoc(t); doc.Breaker != "open" {
 		t.Fatalf("the breaker stayed %s at 9 failed of 40 finished: %+v", doc.Breaker, doc.Records)
+	}
+}
+
+// A transition's event carries the numbers that made it: a wave verified
+// when its last upgrade finished says nothing is in flight, even when the
+// same write lets a retry in right after (the e2e rollout test met this
+// under load: "verified" with one in flight).
+func TestATransitionsEventHasItsOwnNumbers(t *testing.T) {
+	ledger := newFakeLedger()
+	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
+	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: 2,
+		Breaker: "closed", Records: map[State]int{StateVerified: 1, StateRequested: 1}})
+	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	var published []events.CloudEvent
+	cfg := Config{RolloutCanary: 2, RolloutWaves: []float64{0.5, 1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
+	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
+		log: zerolog.Nop(), publish: func(ev events.CloudEvent) { published = append(published, ev) }}
+	// The upgrade in flight is verified, then a chunk retries a gateway
+	// that had failed before.
+	ro.moved(&Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateRequested},
+		Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateVerified})
+	if _, err := ro.admit(context.Background(), job{}, k, "", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	var verified *events.RolloutData
+	for _, ev := range published {
+		var d events.RolloutData
+		json.Unmarshal(ev.Data, &d)
+		if d.Transition == events.RolloutVerified {
+			verified = &d
+		}
+	}
+	if verified == nil {
+		t.Fatalf("no verified event in %d events", len(published))
+	}
+	if verified.InFlight != 0 || verified.Verified != 2 {
+		t.Fatalf("wave verified with %d in flight and %d verified, want 0 and 2", verified.InFlight, verified.Verified)
+	}
+	if doc := func() rolloutDoc { d, _, _ := ro.doc(context.Background(), k); return d }(); doc.Reserved != 1 {
+		t.Fatalf("the retry's reservation: %d, want 1", doc.Reserved)
 	}
 }

@@ -28,10 +28,10 @@ func (ro *rollouts) steer(ctx context.Context, j job) ([]upgrade.Control, error)
 	for _, k := range keys {
 		ctl := upgrade.Control{Kind: j.kind, Subject: k.id()}
 		var refused error
-		doc, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []string {
+		doc, err := ro.update(ctx, j, k, false, func(doc *rolloutDoc) []transition {
 			before := ro.status(k, *doc, doc.BreakerReason)
 			ctl.Before, ctl.After, ctl.Changed, refused = upgrade.State{Rollout: &before}, upgrade.State{Rollout: &before}, false, nil
-			var transitions []string
+			var transitions []transition
 			transitions, refused = ro.change(j, doc)
 			if len(transitions) == 0 || refused != nil {
 				return nil
@@ -60,7 +60,7 @@ func (ro *rollouts) steer(ctx context.Context, j job) ([]upgrade.Control, error)
 // change makes a control request's change to a rollout's document, and
 // returns the transitions to announce (none when the rollout already is as
 // asked), or why the request is refused.
-func (ro *rollouts) change(j job, doc *rolloutDoc) (transitions []string, refused error) {
+func (ro *rollouts) change(j job, doc *rolloutDoc) (transitions []transition, refused error) {
 	now := ro.now()
 	switch j.kind {
 	case upgrade.KindReset:
@@ -70,20 +70,20 @@ func (ro *rollouts) change(j job, doc *rolloutDoc) (transitions []string, refuse
 		st := doc.stats()
 		doc.Breaker, doc.BaseFinished, doc.BaseFailed, doc.ResetAt = "closed", st.finished(), st.failed, now
 		doc.BreakerReason = fmt.Sprintf("reset by %s acknowledging %d failed of %d finished", setBy(j), st.failed, st.finished())
-		return []string{events.RolloutReset}, nil
+		return []transition{transitionOf(events.RolloutReset, doc)}, nil
 	case upgrade.KindPause:
 		if doc.Paused {
 			return nil, nil
 		}
 		doc.Paused, doc.PausedBy, doc.PausedAt = true, setBy(j), now
-		return []string{events.RolloutPaused}, nil
+		return []transition{transitionOf(events.RolloutPaused, doc)}, nil
 	case upgrade.KindUnpause:
 		if !doc.Paused {
 			return nil, nil
 		}
 		doc.Paused, doc.PausedBy, doc.PausedAt = false, "", now
 		// What waited while it was paused may move now.
-		return append([]string{events.RolloutUnpaused}, ro.review(doc)...), nil
+		return append([]transition{transitionOf(events.RolloutUnpaused, doc)}, ro.review(doc)...), nil
 	case upgrade.KindApprove:
 		return ro.approve(j, doc)
 	}
@@ -93,7 +93,7 @@ func (ro *rollouts) change(j job, doc *rolloutDoc) (transitions []string, refuse
 // approve lets exactly the next wave of a rollout start once it has soaked
 // and is healthy (ROLLOUT_APPROVAL=manual); an approval of any other wave is
 // refused, naming the next one.
-func (ro *rollouts) approve(j job, doc *rolloutDoc) ([]string, error) {
+func (ro *rollouts) approve(j job, doc *rolloutDoc) ([]transition, error) {
 	if ro.cfg.RolloutApproval != ApprovalManual {
 		return nil, fmt.Errorf("%w: ROLLOUT_APPROVAL is %s: each wave starts by itself once the one before has soaked", errNotNextWave, ro.cfg.RolloutApproval)
 	}
@@ -110,7 +110,7 @@ func (ro *rollouts) approve(j job, doc *rolloutDoc) ([]string, error) {
 	doc.ApprovedWave, doc.ApprovedBy = next, setBy(j)
 	// A wave that has soaked starts at once; one still soaking, when its
 	// soak ends.
-	return append([]string{events.RolloutApproved}, ro.review(doc)...), nil
+	return append([]transition{transitionOf(events.RolloutApproved, doc)}, ro.review(doc)...), nil
 }
 
 // named returns the rollouts a control request names: those of its
