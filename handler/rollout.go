@@ -133,9 +133,13 @@ type transition struct {
 }
 
 func transitionOf(name string, doc *rolloutDoc) transition {
-	d := *doc
-	d.Records, d.Regions = maps.Clone(doc.Records), maps.Clone(doc.Regions)
-	return transition{name, d}
+	return transition{name, doc.clone()}
+}
+
+// clone is a copy of the document that shares none of its maps.
+func (d rolloutDoc) clone() rolloutDoc {
+	d.Records, d.Regions = maps.Clone(d.Records), maps.Clone(d.Regions)
+	return d
 }
 
 // rollouts is a run's view of its rollouts. The numbers live in each
@@ -162,6 +166,11 @@ type rollouts struct {
 	sizes     map[string]map[string]int
 	sizesRead bool                           // sizes are this run's count, or the ledger's
 	seen      map[rolloutKey]upgrade.Rollout // for the report
+	// A dry run writes no document, but its chunks see what the ones
+	// before them let in, as they would in the ledger: dry holds what it
+	// would have written, and its writes take turns.
+	dryMu sync.Mutex
+	dry   map[rolloutKey]rolloutDoc
 }
 
 func keyOf(rec Record) rolloutKey { return rolloutKey{rec.VersionType, rec.Model, rec.Target} }
@@ -226,10 +235,17 @@ func (ro *rollouts) sawFresh(k rolloutKey, region string) {
 // revision rule, trying again on a conflict. A dry run writes nothing. A
 // rollout without a document is created only when create says so.
 func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool, change func(doc *rolloutDoc) []transition) (rolloutDoc, error) {
+	if j.dryRun {
+		ro.dryMu.Lock()
+		defer ro.dryMu.Unlock()
+	}
 	for attempt := 0; ; attempt++ {
 		doc, rev, err := ro.doc(ctx, k)
 		if err != nil {
 			return doc, err
+		}
+		if d, ok := ro.dry[k]; ok && j.dryRun {
+			doc, rev = d.clone(), d.rev
 		}
 		if rev == 0 && !create {
 			return doc, nil
@@ -251,6 +267,12 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		ro.mu.Unlock()
 		transitions := change(&doc)
 		if j.dryRun {
+			if ro.dry == nil {
+				ro.dry = map[rolloutKey]rolloutDoc{}
+			}
+			d := doc.clone()
+			d.rev = rev + 1 // as if written
+			ro.dry[k] = d
 			ro.report(k, doc, doc.BreakerReason)
 			return doc, nil
 		}

@@ -520,3 +520,35 @@ func TestATransitionsEventHasItsOwnNumbers(t *testing.T) {
 		t.Fatalf("the retry's reservation: %d, want 1", doc.Reserved)
 	}
 }
+
+// A dry run plans what the run would do: a rollout's canary plans as many
+// gateways as the run would call for, however many chunks its candidates
+// fall in (each chunk read the untouched document and let a canary in, so
+// the e2e dry run against a served cloud planned 4 of a canary of 2
+// whenever its timing split the chunks).
+func TestADryRunPlansWhatTheRunWouldDo(t *testing.T) {
+	count := func(dry bool) (map[string]int, int) {
+		lh, sag := newRolloutHarness(t, rolloutFleet(40))
+		lh.h.Config.MaxConcurrency = 1 // chunks of 16: three of them
+		report, err := lh.invoke(t, fmt.Sprintf(`{"dryRun":%v}`, dry))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes := map[string]int{}
+		for _, r := range report.Results {
+			outcomes[string(r.VersionType)+" "+string(r.Outcome)+"/"+r.Reason]++
+		}
+		return outcomes, len(sag.updatesSnapshot())
+	}
+	dry, called := count(true)
+	if called != 0 {
+		t.Fatalf("a dry run called for %d upgrades", called)
+	}
+	real, _ := count(false)
+	for k, n := range real {
+		k2 := strings.Replace(k, string(upgrade.OutcomeRequested), string(upgrade.OutcomePlanned), 1)
+		if dry[k2] != n {
+			t.Errorf("%s: the run had %d, its dry run %d (dry %v)", k, n, dry[k2], dry)
+		}
+	}
+}
