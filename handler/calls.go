@@ -64,6 +64,7 @@ const (
 // adapters turn the context's deadline into the request timeout).
 type caller struct {
 	pace     *pace // nil: no rate limit
+	leads    bool  // the run starts the night: its new lanes start at the ceiling
 	stopAt   time.Time
 	endAt    time.Time
 	maxTries uint
@@ -142,6 +143,9 @@ func (p paceRetry) As(target any) bool {
 func (c *caller) lane(region string, a action) *lane {
 	if c.pace == nil {
 		return nil
+	}
+	if c.leads {
+		return c.pace.leadLane(region, a)
 	}
 	return c.pace.lane(region, a)
 }

@@ -159,6 +159,25 @@ func TestLaneStartsSlowAndClimbs(t *testing.T) {
 	}
 }
 
+// The run that starts the night (the timer's) shares the limit with no
+// instance of the function yet: its new lanes start at the ceiling. Every
+// new lane of a run that follows (a worker's, which may join others)
+// starts slow.
+func TestTheNightsFirstRunStartsAtTheCeiling(t *testing.T) {
+	p, _ := pacedAt(100)
+	if r := p.leadLane("cn-shanghai", readVersions).current(); r != 100 {
+		t.Fatalf("the night's first lane starts at %v, want the ceiling", r)
+	}
+	if r := p.lane("cn-shanghai", requestUpgrade).current(); r != 100*startShare {
+		t.Fatalf("a worker's new lane starts at %v, want %v", r, 100*startShare)
+	}
+	c := newCaller(p, time.Time{}, time.Time{})
+	c.leads = true
+	if r := c.lane("cn-shanghai", readDevices).current(); r != 100 {
+		t.Fatalf("a leading caller's new lane starts at %v, want the ceiling", r)
+	}
+}
+
 // Regions may share a limit: a lane toward a new region starts where the
 // slowest lane of its action stands, and a throttle in one region caps the
 // action's lanes toward the others (which climb back if they do not share
@@ -554,5 +573,27 @@ func TestAFirstThrottleIsRetriedAtTheLanesPace(t *testing.T) {
 	var ae *APIError
 	if err == nil || errors.As(err, &ae) && ae.Code != "Throttling.User" {
 		t.Fatalf("always throttled: %v", err)
+	}
+}
+
+// The timer's run leads the night; a run of any other trigger follows.
+func TestOnlyTheTimersRunLeads(t *testing.T) {
+	for _, tc := range []struct {
+		payload string
+		want    float64
+	}{
+		{`{"triggerTime":"2026-11-22T18:00:00Z","triggerName":"nightly","payload":"{}"}`, 1000},
+		{`{}`, 1000 * startShare},
+	} {
+		sag := newFakeSAG(gateway("sag-a", "2.3.1"))
+		sag.offered = catalog()
+		hs := newHarness(t, sag, nil)
+		if _, err := hs.invoke(t, tc.payload); err != nil {
+			t.Fatal(err)
+		}
+		// The run took milliseconds: a lane that started slow is still slow.
+		if r := hs.h.pace.lane("cn-shanghai", readVersions).current(); r != tc.want {
+			t.Errorf("%s: the version reads' lane is at %v, want %v", tc.payload, r, tc.want)
+		}
 	}
 }

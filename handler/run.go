@@ -79,6 +79,7 @@ type setting struct {
 func newRun(ctx context.Context, set setting, requestID, source string, cloud Cloud, info events.RunInfo, log zerolog.Logger, now func() time.Time, b budget) *run {
 	cfg := set.cfg
 	api := newCaller(set.pace, b.stopAt, b.endAt)
+	api.leads = info.Trigger == events.TriggerTimer
 	lcall := &caller{stopAt: b.stopAt, endAt: b.endAt, maxTries: 5, initial: 100 * time.Millisecond, maxWait: 2 * time.Second}
 	out := newOutbox(ctx, cloud.Events, cloud.Ledger, lcall, source, log, b.publishBy, b.keepBy, set.topic)
 	r := &run{
