@@ -226,14 +226,16 @@ func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
 		t.Fatalf("%d results and %d continued, want 96 in all", len(first.Results), first.Continuation.Remaining)
 	}
 	outcomes := map[string]int{}
+	last := map[string]string{}
 	for _, r := range append([]events.Report{first}, lh.drain(t)...) {
 		for _, res := range r.Results {
 			outcomes[res.SmartAGID]++
+			last[res.SmartAGID] = fmt.Sprintf("%s/%s %s", res.Outcome, res.Reason, res.Error)
 		}
 	}
 	for _, g := range gws {
 		if outcomes[g.ID] != 1 || sag.count("Update", g.ID) != 1 {
-			t.Errorf("%s: %d outcomes, %d update calls over the chain", g.ID, outcomes[g.ID], sag.count("Update", g.ID))
+			t.Errorf("%s: %d outcomes (%s), %d update calls over the chain", g.ID, outcomes[g.ID], last[g.ID], sag.count("Update", g.ID))
 		}
 	}
 }

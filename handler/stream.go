@@ -295,14 +295,21 @@ func (s *stream) keepOne(taken []batch) []batch {
 	n := len(b.req.GatewayIDs)
 	s.mu.Lock()
 	room := s.fan.Kept+n <= min(s.r.cfg.MaxUpgradesPerRun, keepBatches*s.r.cfg.BatchSize)
+	first := s.ahead > 0 && s.fan.Kept == 0 // the batch read ahead
 	s.mu.Unlock()
 	if !room {
 		return taken
 	}
-	select {
-	case s.keep <- b:
-	default:
-		return taken // busy with one
+	if first {
+		// Its versions are read already: sent, it would be read again.
+		// The planner's sweep has none yet, so it takes it at once.
+		s.keep <- b
+	} else {
+		select {
+		case s.keep <- b:
+		default:
+			return taken // busy with one
+		}
 	}
 	s.mu.Lock()
 	s.fan.Batches--
