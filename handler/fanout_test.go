@@ -195,7 +195,9 @@ func TestSmallFleetsAndPartialSweepsDoNotFanOut(t *testing.T) {
 }
 
 // A run that cannot finish hands the rest over; the chain handles every
-// gateway exactly once.
+// gateway exactly once. On a loaded machine a chunk the run expected to
+// plan before its stop may not make it: its gateways are deferred
+// (deadline), a correct outcome a later run picks up, but one chunk at most.
 func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
 	gws := rolloutFleet(96)
 	lh, sag := newRolloutHarness(t, gws)
@@ -226,17 +228,26 @@ func TestContinuationHandlesEveryGatewayOnce(t *testing.T) {
 		t.Fatalf("%d results and %d continued, want 96 in all", len(first.Results), first.Continuation.Remaining)
 	}
 	outcomes := map[string]int{}
-	last := map[string]string{}
+	last := map[string]upgrade.Result{}
 	for _, r := range append([]events.Report{first}, lh.drain(t)...) {
 		for _, res := range r.Results {
 			outcomes[res.SmartAGID]++
-			last[res.SmartAGID] = fmt.Sprintf("%s/%s %s", res.Outcome, res.Reason, res.Error)
+			last[res.SmartAGID] = res
 		}
 	}
+	late := 0
 	for _, g := range gws {
-		if outcomes[g.ID] != 1 || sag.count("Update", g.ID) != 1 {
-			t.Errorf("%s: %d outcomes (%s), %d update calls over the chain", g.ID, outcomes[g.ID], last[g.ID], sag.count("Update", g.ID))
+		res, calls := last[g.ID], sag.count("Update", g.ID)
+		if outcomes[g.ID] == 1 && calls == 0 && res.Outcome == upgrade.OutcomeDeferred && res.Reason == upgrade.ReasonDeadline {
+			late++
+			continue
 		}
+		if outcomes[g.ID] != 1 || calls != 1 {
+			t.Errorf("%s: %d outcomes (%s/%s), %d update calls over the chain", g.ID, outcomes[g.ID], res.Outcome, res.Reason, calls)
+		}
+	}
+	if late > 8 {
+		t.Errorf("%d gateways deferred by the deadline: more than one chunk", late)
 	}
 }
 
