@@ -144,7 +144,10 @@ func (c *caller) lane(region string, a action) *lane {
 	if c.pace == nil {
 		return nil
 	}
-	return c.pace.laneFor(region, a, c.leads)
+	if c.leads {
+		return c.pace.leadLane(region, a)
+	}
+	return c.pace.lane(region, a)
 }
 
 func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {
