@@ -26,6 +26,8 @@ type fakeLedger struct {
 	onGetDoc func(id string)
 	onGet    func(ids []string)
 	onPut    func(r Record)
+	// afterPutDoc, when set, sees every document written, once it is.
+	afterPutDoc func(d Doc)
 	// failDoc, when set, decides the error of a document's read.
 	failDoc func(id string) error
 }
@@ -89,12 +91,16 @@ func (l *fakeLedger) PutDoc(ctx context.Context, d Doc) error {
 		return err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	cur, ok := l.docs[d.ID]
 	if (!ok && d.Rev != 1) || (ok && cur.Rev != d.Rev-1) {
+		l.mu.Unlock()
 		return ErrConflict
 	}
 	l.docs[d.ID] = d
+	l.mu.Unlock()
+	if l.afterPutDoc != nil {
+		l.afterPutDoc(d)
+	}
 	return nil
 }
 

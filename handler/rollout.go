@@ -198,19 +198,32 @@ func (ro *rollouts) moved(prev *Record, next Record) {
 	add(next, 1)
 }
 
-// takeMoves returns a copy of the moves of a rollout not yet written.
+// takeMoves hands the moves of a rollout not yet written to one update:
+// two updates at once must not both fold them in (the second may read the
+// document the first just wrote, before the first has heard back).
 func (ro *rollouts) takeMoves(k rolloutKey) map[State]int {
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
-	return maps.Clone(ro.moves[k])
+	m := ro.moves[k]
+	delete(ro.moves, k)
+	return m
 }
 
-// dropMoves forgets moves once a document holds them.
-func (ro *rollouts) dropMoves(k rolloutKey, applied map[State]int) {
+// giveBack returns moves an update did not write, for the next one.
+func (ro *rollouts) giveBack(k rolloutKey, moves map[State]int) {
+	if len(moves) == 0 {
+		return
+	}
 	ro.mu.Lock()
 	defer ro.mu.Unlock()
-	for st, n := range applied {
-		ro.moves[k][st] -= n
+	if ro.moves == nil {
+		ro.moves = map[rolloutKey]map[State]int{}
+	}
+	if ro.moves[k] == nil {
+		ro.moves[k] = map[State]int{}
+	}
+	for st, n := range moves {
+		ro.moves[k][st] += n
 		if ro.moves[k][st] == 0 {
 			delete(ro.moves[k], st)
 		}
@@ -239,6 +252,13 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		ro.dryMu.Lock()
 		defer ro.dryMu.Unlock()
 	}
+	moves := ro.takeMoves(k)
+	written := false
+	defer func() {
+		if !written {
+			ro.giveBack(k, moves)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		doc, rev, err := ro.doc(ctx, k)
 		if err != nil {
@@ -250,7 +270,6 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		if rev == 0 && !create {
 			return doc, nil
 		}
-		moves := ro.takeMoves(k)
 		if doc.Records == nil {
 			doc.Records = map[State]int{}
 		}
@@ -273,6 +292,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 			d := doc.clone()
 			d.rev = rev + 1 // as if written
 			ro.dry[k] = d
+			written = true
 			ro.report(k, doc, doc.BreakerReason)
 			return doc, nil
 		}
@@ -281,8 +301,8 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		} else if err != nil {
 			return doc, err
 		}
+		written = true
 		doc.rev = rev + 1
-		ro.dropMoves(k, moves)
 		for _, tr := range transitions {
 			ro.announce(j, k, tr.doc, tr.name)
 		}

@@ -552,3 +552,49 @@ func TestADryRunPlansWhatTheRunWouldDo(t *testing.T) {
 		}
 	}
 }
+
+// Two updates of one rollout at once fold the run's moves in once: the
+// second may read the document the first just wrote, before the first has
+// forgotten its moves (the e2e night tables met it under load: a good
+// release never done, with 5 claims counted twice as in flight).
+func TestConcurrentUpdatesFoldMovesInOnce(t *testing.T) {
+	ledger := newFakeLedger()
+	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
+	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: 5,
+		Breaker: "closed", Records: map[State]int{}})
+	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{RolloutCanary: 5, RolloutWaves: []float64{1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
+	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
+		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
+	for range 5 {
+		ro.moved(nil, Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateClaimed})
+	}
+	noChange := func(*rolloutDoc) []transition { return nil }
+	// The second update runs while the first's write has landed and its
+	// answer is still on its way.
+	second := false
+	ledger.afterPutDoc = func(Doc) {
+		if second {
+			return
+		}
+		second = true
+		if _, err := ro.update(context.Background(), job{}, k, false, noChange); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := ro.update(context.Background(), job{}, k, false, noChange); err != nil {
+		t.Fatal(err)
+	}
+	doc, _, err := ro.doc(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Records[StateClaimed]; got != 5 {
+		t.Fatalf("claimed %d in the document, want the run's 5", got)
+	}
+	if left := ro.takeMoves(k); len(left) != 0 {
+		t.Fatalf("moves left over: %v", left)
+	}
+}
