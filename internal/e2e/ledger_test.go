@@ -312,16 +312,23 @@ func TestLedgerSurvivesTablestoreFaults(t *testing.T) {
 			t.Errorf("%s: upgraded, but the ledger says %q", g.SmartAGID, st)
 		}
 	}
-	// With the faults gone, the same sweep again calls for nobody upgraded.
+	// With the faults gone, the same sweep again calls for nobody upgraded
+	// (a gateway the faults held back is upgraded now, once).
 	w.Cloud.OTS.SetFaults(otssim.Faults{})
-	before := map[string]int{}
+	before, upgraded := map[string]int{}, map[string]bool{}
 	for _, g := range w.Cloud.Fleet.Gateways {
 		before[g.SmartAGID] = w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID)
+		upgraded[g.SmartAGID] = w.Cloud.SAG.Applied(g.SmartAGID) == 1
 	}
 	w.invoke([]byte(`{}`))
 	for _, g := range w.Cloud.Fleet.Gateways {
-		if w.Cloud.SAG.Applied(g.SmartAGID) == 1 && w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID) != before[g.SmartAGID] {
-			t.Errorf("%s: called again although its upgrade is in progress", g.SmartAGID)
+		r := got[g.SmartAGID+"/Device"]
+		if upgraded[g.SmartAGID] && w.Cloud.SAG.Count(simulation.UpdateAction, g.SmartAGID) != before[g.SmartAGID] {
+			t.Errorf("%s: called again although its upgrade is in progress (first run: %s/%s, ledger %q)",
+				g.SmartAGID, r.Outcome, r.Reason, w.ledgerState(g.SmartAGID))
+		}
+		if w.Cloud.SAG.Applied(g.SmartAGID) > 1 {
+			t.Errorf("%s: upgraded twice (first run: %s/%s)", g.SmartAGID, r.Outcome, r.Reason)
 		}
 	}
 }
