@@ -144,10 +144,7 @@ func (c *caller) lane(region string, a action) *lane {
 	if c.pace == nil {
 		return nil
 	}
-	if c.leads {
-		return c.pace.leadLane(region, a)
-	}
-	return c.pace.lane(region, a)
+	return c.pace.laneFor(region, a, c.leads)
 }
 
 func retry[T any](ctx context.Context, c *caller, pacing *lane, op func(context.Context) (T, error), retryable func(error) bool) (T, error) {

@@ -165,7 +165,7 @@ func TestLaneStartsSlowAndClimbs(t *testing.T) {
 // starts slow.
 func TestTheNightsFirstRunStartsAtTheCeiling(t *testing.T) {
 	p, _ := pacedAt(100)
-	if r := p.leadLane("cn-shanghai", readVersions).current(); r != 100 {
+	if r := p.laneFor("cn-shanghai", readVersions, true).current(); r != 100 {
 		t.Fatalf("the night's first lane starts at %v, want the ceiling", r)
 	}
 	if r := p.lane("cn-shanghai", requestUpgrade).current(); r != 100*startShare {

@@ -60,11 +60,17 @@ var errInternal = errors.New("internal error")
 func (r *run) listRegionSafely(ctx context.Context, region string, ids []string, onPage func([]Gateway)) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("listing aborted by a panic")
-			err = fmt.Errorf("%w: %v", errInternal, p)
+			err = r.listingPanic(region, p)
 		}
 	}()
 	return r.listRegion(ctx, region, ids, onPage)
+}
+
+// listingPanic logs a panic met while listing a region, with its stack,
+// and returns it as that region's listing error.
+func (r *run) listingPanic(region string, p any) error {
+	r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("listing aborted by a panic")
+	return fmt.Errorf("%w: %v", errInternal, p)
 }
 
 // listRegion pages through a region, PageSize gateways a call, and hands
@@ -132,8 +138,7 @@ func (r *run) listPages(ctx context.Context, region string, f ListFilter, hand f
 				defer wg.Done()
 				defer func() {
 					if p := recover(); p != nil {
-						r.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Str("regionId", region).Msg("a listing page aborted by a panic")
-						a <- answer{err: fmt.Errorf("%w: %v", errInternal, p)}
+						a <- answer{err: r.listingPanic(region, p)}
 					}
 				}()
 				gws, total, err := r.reads.page(ctx, region, f, n)

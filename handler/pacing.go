@@ -93,21 +93,18 @@ func newPace(qps float64) *pace {
 }
 
 // lane returns the lane of action a toward region, for a run that follows
-// others (see leadLane).
+// others: a new lane starts slow.
 func (p *pace) lane(region string, a action) *lane { return p.laneFor(region, a, false) }
 
-// leadLane returns the lane of action a toward region for a run that
-// starts the night (the timer's): nothing of this function shares the
-// limit yet, since it fans out only later, so a new lane starts at the
-// ceiling, with no slow start (whoever else calls the API, a throttle
-// still cuts it). On one instance, 2,000 gateways, the slow start of its
-// version reads, listing and update calls cost the night about 0.7 s.
-func (p *pace) leadLane(region string, a action) *lane { return p.laneFor(region, a, true) }
-
 // laneFor returns the lane of action a toward region. A new lane starts
-// where the slowest lane of the same action toward another region stands:
-// if the regions share one limit, that is what the instance was let
-// through; if not, the lane climbs back to the ceiling.
+// slow, or at the ceiling for a run that leads (the timer's, which starts
+// the night: nothing of this function shares the limit until it fans out;
+// whoever else calls the API, a throttle still cuts it. On one instance,
+// 2,000 gateways, the slow start of its version reads, listing and update
+// calls cost the night about 0.7 s). Either way it then starts where the
+// slowest lane of the same action toward another region stands: if the
+// regions share one limit, that is what the instance was let through; if
+// not, the lane climbs back to the ceiling.
 func (p *pace) laneFor(region string, a action, lead bool) *lane {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -245,7 +245,8 @@ func (ro *rollouts) sawFresh(k rolloutKey, region string) {
 
 // update reads a rollout's document, folds the run's moves into it, lets
 // change modify it (returning the transitions), and writes it back under the
-// revision rule, trying again on a conflict. A dry run writes nothing. A
+// revision rule, trying again on a conflict. A dry run writes nothing to
+// the ledger: it keeps the document for its own later updates (ro.dry). A
 // rollout without a document is created only when create says so.
 func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool, change func(doc *rolloutDoc) []transition) (rolloutDoc, error) {
 	if j.dryRun {
@@ -260,12 +261,9 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		}
 	}()
 	for attempt := 0; ; attempt++ {
-		doc, rev, err := ro.doc(ctx, k)
+		doc, rev, err := ro.current(ctx, j, k)
 		if err != nil {
 			return doc, err
-		}
-		if d, ok := ro.dry[k]; ok && j.dryRun {
-			doc, rev = d.clone(), d.rev
 		}
 		if rev == 0 && !create {
 			return doc, nil
@@ -640,6 +638,17 @@ func (ro *rollouts) reviewAll(ctx context.Context, j job) {
 			ro.log.Warn().Err(err).Str("rollout", k.id()).Msg("rollout not reviewed; the next full sweep recounts it")
 		}
 	}
+}
+
+// current is the rollout's document as update starts from it: a dry run's
+// own, once it has one (ro.dryMu is held), else the ledger's.
+func (ro *rollouts) current(ctx context.Context, j job, k rolloutKey) (rolloutDoc, int64, error) {
+	if j.dryRun {
+		if d, ok := ro.dry[k]; ok {
+			return d.clone(), d.rev, nil
+		}
+	}
+	return ro.doc(ctx, k)
 }
 
 func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, error) {
