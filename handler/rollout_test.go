@@ -598,3 +598,36 @@ func TestConcurrentUpdatesFoldMovesInOnce(t *testing.T) {
 		t.Fatalf("moves left over: %v", left)
 	}
 }
+
+// A dry run folds its moves into the document it keeps once, as a real run
+// writes them once: its updates used to fold the same moves in again each
+// time, as it never wrote them.
+func TestADryRunFoldsMovesInOnce(t *testing.T) {
+	ledger := newFakeLedger()
+	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
+	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: 5,
+		Breaker: "closed", Records: map[State]int{}})
+	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{RolloutCanary: 5, RolloutWaves: []float64{1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
+	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
+		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
+	for range 3 {
+		ro.moved(nil, Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateClaimed})
+	}
+	dry := job{dryRun: true}
+	var doc rolloutDoc
+	for range 3 {
+		var err error
+		if doc, err = ro.update(context.Background(), dry, k, false, func(*rolloutDoc) []transition { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := doc.Records[StateClaimed]; got != 3 {
+		t.Fatalf("claimed %d after three dry updates, want the run's 3", got)
+	}
+	if stored, _, _ := ro.doc(context.Background(), k); stored.Records[StateClaimed] != 0 {
+		t.Fatalf("a dry run wrote %d claims to the ledger", stored.Records[StateClaimed])
+	}
+}
