@@ -558,19 +558,7 @@ func TestADryRunPlansWhatTheRunWouldDo(t *testing.T) {
 // forgotten its moves (the e2e night tables met it under load: a good
 // release never done, with 5 claims counted twice as in flight).
 func TestConcurrentUpdatesFoldMovesInOnce(t *testing.T) {
-	ledger := newFakeLedger()
-	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
-	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: 5,
-		Breaker: "closed", Records: map[State]int{}})
-	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{RolloutCanary: 5, RolloutWaves: []float64{1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
-	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
-		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
-	for range 5 {
-		ro.moved(nil, Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateClaimed})
-	}
+	ro, ledger, k := claimedRollout(t, 5)
 	noChange := func(*rolloutDoc) []transition { return nil }
 	// The second update runs while the first's write has landed and its
 	// answer is still on its way.
@@ -603,19 +591,7 @@ func TestConcurrentUpdatesFoldMovesInOnce(t *testing.T) {
 // writes them once: its updates used to fold the same moves in again each
 // time, as it never wrote them.
 func TestADryRunFoldsMovesInOnce(t *testing.T) {
-	ledger := newFakeLedger()
-	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
-	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: 5,
-		Breaker: "closed", Records: map[State]int{}})
-	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{RolloutCanary: 5, RolloutWaves: []float64{1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
-	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
-		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
-	for range 3 {
-		ro.moved(nil, Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateClaimed})
-	}
+	ro, _, k := claimedRollout(t, 3)
 	dry := job{dryRun: true}
 	var doc rolloutDoc
 	for range 3 {
@@ -630,4 +606,24 @@ func TestADryRunFoldsMovesInOnce(t *testing.T) {
 	if stored, _, _ := ro.doc(context.Background(), k); stored.Records[StateClaimed] != 0 {
 		t.Fatalf("a dry run wrote %d claims to the ledger", stored.Records[StateClaimed])
 	}
+}
+
+// claimedRollout is a rollout's document in a fake ledger, and a run's
+// rollouts that claimed n gateways of it and wrote none of the moves yet.
+func claimedRollout(t *testing.T, n int) (*rollouts, *fakeLedger, rolloutKey) {
+	t.Helper()
+	ledger := newFakeLedger()
+	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
+	body, _ := json.Marshal(rolloutDoc{VersionType: k.vt, Model: k.model, Target: k.target, Population: 10, Allocated: n,
+		Breaker: "closed", Records: map[State]int{}})
+	if err := ledger.PutDoc(context.Background(), Doc{ID: k.id(), Rev: 1, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{RolloutCanary: 5, RolloutWaves: []float64{1}, RolloutMaxFailure: 0.5, RolloutMinSample: 1}
+	ro := &rollouts{ledger: ledger, lcall: &caller{maxTries: 1}, cfg: cfg, now: func() time.Time { return testNow },
+		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
+	for range n {
+		ro.moved(nil, Record{VersionType: k.vt, Model: k.model, Target: k.target, State: StateClaimed})
+	}
+	return ro, ledger, k
 }
