@@ -112,9 +112,7 @@ func (r *run) registerForced(ctx context.Context, batches []batch) {
 			continue
 		}
 		body, _ := json.Marshal(forcedBatch{Digest: digest(b.req), Force: true, ParentRunID: b.req.ParentRunID, At: r.now()})
-		_, b.err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: batchDoc(b.req.BatchID), Rev: 1, Body: body})
-		})
+		b.err = putDoc(ctx, r.ledger, r.lcall, Doc{ID: batchDoc(b.req.BatchID), Rev: 1, Body: body})
 	}
 }
 

@@ -64,7 +64,7 @@ func (b *book) claim(ctx context.Context, j job, g Gateway, vt upgrade.VersionTy
 	}
 	next.Model = g.Model
 	next.State, next.Target, next.From, next.Serial = StateClaimed, target, dev.Version(vt), dev.SerialNumber
-	next.ClaimID, next.ClaimedAt, next.LeaseUntil = newClaimID(), now, now.Add(b.cfg.LedgerLease)
+	next.ClaimID, next.ClaimedAt, next.LeaseUntil = newToken(), now, now.Add(b.cfg.LedgerLease)
 	next.RequestedAt, next.VerifyBy, next.VerifiedAt, next.APIRequestID, next.LastError = time.Time{}, time.Time{}, time.Time{}, "", ""
 	b.stamp(&next, j)
 	return next, b.put(ctx, j, prev, next)
@@ -197,7 +197,8 @@ func otherType(vt upgrade.VersionType) upgrade.VersionType {
 	return upgrade.VersionDevice
 }
 
-func newClaimID() string {
+// newToken is a random id: a claim's, a document write's.
+func newToken() string {
 	b := make([]byte, 12)
 	rand.Read(b)
 	return hex.EncodeToString(b)

@@ -110,9 +110,7 @@ func (k *killSwitch) set(ctx context.Context, j job, on bool) (upgrade.Control, 
 			return ctl, nil
 		}
 		body, _ := json.Marshal(after)
-		_, err = retrying(ctx, k.lcall, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, k.ledger.PutDoc(ctx, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
-		})
+		err = putDoc(ctx, k.ledger, k.lcall, Doc{ID: controlDoc, Rev: rev + 1, Body: body})
 		if err == nil {
 			ctl.Revision = rev + 1
 			k.log.Warn().Bool("killSwitch", on).Str("correlationId", j.info.CorrelationID).Msg("kill switch set")

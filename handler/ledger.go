@@ -65,6 +65,11 @@ type Doc struct {
 	ID   string
 	Rev  int64
 	Body []byte // JSON
+	// Writer is a token of the write that made this revision (putDoc's):
+	// a retry after a lost reply recognises its own write by it, not by
+	// the body, which another writer may have written the same (two chunks
+	// taking the same share of the night's cap from the same count).
+	Writer string
 }
 
 // getDoc reads a document, retrying temporary failures.
@@ -78,6 +83,14 @@ func getDoc(ctx context.Context, l Ledger, c *caller, id string) (d Doc, found b
 		return got{d, found}, err
 	})
 	return g.d, g.found, err
+}
+
+// putDoc writes a document, retrying temporary failures, under a writer
+// token of its own that every retry carries.
+func putDoc(ctx context.Context, l Ledger, c *caller, d Doc) error {
+	d.Writer = newToken()
+	_, err := retrying(ctx, c, func(ctx context.Context) (struct{}, error) { return struct{}{}, l.PutDoc(ctx, d) })
+	return err
 }
 
 // ErrConflict is returned by Ledger.Put when the record changed since it was

@@ -118,9 +118,7 @@ func (n *nightCap) change(ctx context.Context, f func(*nightDoc) (write bool)) e
 			return nil
 		}
 		body, _ := json.Marshal(doc)
-		_, err = retrying(ctx, n.lcall, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, n.ledger.PutDoc(ctx, Doc{ID: nightPrefix + night, Rev: rev + 1, Body: body})
-		})
+		err = putDoc(ctx, n.ledger, n.lcall, Doc{ID: nightPrefix + night, Rev: rev + 1, Body: body})
 		if err == nil {
 			return nil
 		}

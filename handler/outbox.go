@@ -477,9 +477,7 @@ func (o *outbox) drain(p *drainPlan) {
 	}
 	lease := drainLease{RunID: runID, Until: until, rev: d.Rev + 1}
 	body, _ := json.Marshal(lease)
-	if _, err := retrying(ctx, o.lcall, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, o.ledger.PutDoc(ctx, Doc{ID: drainDoc, Rev: lease.rev, Body: body})
-	}); err != nil {
+	if err := putDoc(ctx, o.ledger, o.lcall, Doc{ID: drainDoc, Rev: lease.rev, Body: body}); err != nil {
 		o.log.Info().Err(err).Msg("kept events not published by this run: another took the drain lease")
 		return
 	}
@@ -514,9 +512,7 @@ func (o *outbox) release() {
 		}
 	}
 	body, _ := json.Marshal(drainLease{RunID: lease.RunID})
-	if _, err := retrying(o.keepCtx, o.lcall, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, o.ledger.PutDoc(ctx, Doc{ID: drainDoc, Rev: lease.rev + 1, Body: body})
-	}); err != nil {
+	if err := putDoc(o.keepCtx, o.ledger, o.lcall, Doc{ID: drainDoc, Rev: lease.rev + 1, Body: body}); err != nil {
 		o.log.Warn().Err(err).Msg("drain lease not released; it ends by itself")
 	}
 }

@@ -90,9 +90,7 @@ func (r *run) measureRegions(ctx context.Context, j job, all []string, sizes mod
 	for attempt := 0; attempt < 5; attempt++ {
 		d, _, err := getDoc(ctx, r.ledger, r.lcall, sizesDoc)
 		if err == nil {
-			_, err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
-				return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: sizesDoc, Rev: d.Rev + 1, Body: body})
-			})
+			err = putDoc(ctx, r.ledger, r.lcall, Doc{ID: sizesDoc, Rev: d.Rev + 1, Body: body})
 		}
 		if err == nil {
 			return

@@ -669,9 +669,7 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 
 func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev int64) error {
 	body, _ := json.Marshal(doc)
-	_, err := retrying(ctx, ro.lcall, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, ro.ledger.PutDoc(ctx, Doc{ID: k.id(), Rev: rev + 1, Body: body})
-	})
+	err := putDoc(ctx, ro.ledger, ro.lcall, Doc{ID: k.id(), Rev: rev + 1, Body: body})
 	return err
 }
 

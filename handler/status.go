@@ -158,9 +158,7 @@ func (r *run) noteRun(ctx context.Context, startedAt time.Time, trigger events.T
 		runs = append([]upgrade.RunSummary{sum}, runs...)
 		slices.SortStableFunc(runs, func(a, b upgrade.RunSummary) int { return b.StartedAt.Compare(a.StartedAt) })
 		body, _ := json.Marshal(map[string]any{"runs": runs[:min(len(runs), runsKept)]})
-		_, err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: runsDoc, Rev: rev + 1, Body: body})
-		})
+		err = putDoc(ctx, r.ledger, r.lcall, Doc{ID: runsDoc, Rev: rev + 1, Body: body})
 		if !errors.Is(err, ErrConflict) {
 			if err != nil {
 				r.log.Warn().Err(err).Msg("this run is not in the status's last runs")
@@ -203,9 +201,7 @@ func (r *run) noteFleet(ctx context.Context, count fleetCounts, regions []string
 			f.Regions = append(f.Regions, seen...)
 			slices.SortFunc(f.Regions, func(a, b upgrade.FleetRegion) int { return strings.Compare(a.Region, b.Region) })
 			body, _ := json.Marshal(f)
-			_, err = retrying(ctx, r.lcall, func(ctx context.Context) (struct{}, error) {
-				return struct{}{}, r.ledger.PutDoc(ctx, Doc{ID: fleetDoc, Rev: d.Rev + 1, Body: body})
-			})
+			err = putDoc(ctx, r.ledger, r.lcall, Doc{ID: fleetDoc, Rev: d.Rev + 1, Body: body})
 		}
 		if !errors.Is(err, ErrConflict) {
 			if err != nil {

@@ -503,6 +503,13 @@ func TestSagctlNightCap(t *testing.T) {
 	// The cap counts upgrades the service accepted: a refused call
 	// (a reseller's gateway) gives its share back.
 	if got := w.accepted(); got != limit {
+		for _, inv := range n.Invocations {
+			for _, res := range inv.Report.Results {
+				if res.Outcome != upgrade.OutcomeSkipped && res.Reason != upgrade.ReasonNightLimit {
+					t.Logf("%s: %s/%s %s", res.SmartAGID, res.Outcome, res.Reason, res.Error)
+				}
+			}
+		}
 		t.Fatalf("%d upgrades started in a night capped at %d", got, limit)
 	}
 	st := w.report("status").Status

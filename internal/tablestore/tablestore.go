@@ -427,11 +427,15 @@ func encodeAudit(e upgrade.AuditEntry) []ots.AttributeColumn {
 }
 
 func encodeDoc(d handler.Doc) []ots.AttributeColumn {
-	return []ots.AttributeColumn{
+	cols := []ots.AttributeColumn{
 		{ColumnName: "kind", Value: "doc"},
 		{ColumnName: "rev", Value: d.Rev},
 		{ColumnName: "body", Value: string(d.Body)},
 	}
+	if d.Writer != "" {
+		cols = append(cols, ots.AttributeColumn{ColumnName: "writer", Value: d.Writer})
+	}
+	return cols
 }
 
 // states are the values of a state row's state column. A state this version
@@ -486,7 +490,7 @@ func decodeAudit(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeCo
 func decodeDoc(op string, pk []*ots.PrimaryKeyColumn, attrs []*ots.AttributeColumn) (handler.Doc, error) {
 	c := newRow(op, pk, attrs)
 	c.kind("doc")
-	d := handler.Doc{ID: c.pk, Rev: c.int("rev", 1, required), Body: []byte(c.string("body", required))}
+	d := handler.Doc{ID: c.pk, Rev: c.int("rev", 1, required), Body: []byte(c.string("body", required)), Writer: c.str("writer")}
 	if c.err != nil {
 		return handler.Doc{}, c.err
 	}
@@ -703,7 +707,9 @@ func (l *Ledger) PutDoc(ctx context.Context, d handler.Doc) error {
 	if gerr != nil {
 		return gerr
 	}
-	if found && cur.Rev == d.Rev && string(cur.Body) == string(d.Body) {
+	// Our own write, whose reply was lost: the same revision by the same
+	// writer (the body alone may be another writer's, the same).
+	if found && cur.Rev == d.Rev && cur.Writer == d.Writer && string(cur.Body) == string(d.Body) {
 		return nil
 	}
 	return handler.ErrConflict

@@ -275,12 +275,17 @@ func TestDocuments(t *testing.T) {
 	if _, found, err := e.ledger.GetDoc(ctx, "rollout#Device#sag-1000#2.3.1"); err != nil || found {
 		t.Fatalf("a missing document: found %v, %v", found, err)
 	}
-	doc := handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{"wave":0}`)}
+	doc := handler.Doc{ID: "rollout#Device#sag-1000#2.3.1", Rev: 1, Body: []byte(`{"wave":0}`), Writer: "w1"}
 	if err := e.ledger.PutDoc(ctx, doc); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: doc.ID, Rev: 1, Body: []byte(`{"wave":9}`)}); !errors.Is(err, handler.ErrConflict) {
+	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: doc.ID, Rev: 1, Body: []byte(`{"wave":9}`), Writer: "w2"}); !errors.Is(err, handler.ErrConflict) {
 		t.Fatalf("another first revision: %v", err)
+	}
+	// Another writer's revision with the same body is another write: two
+	// chunks that each take 3 from a night's count of 10 both write 13.
+	if err := e.ledger.PutDoc(ctx, handler.Doc{ID: doc.ID, Rev: 1, Body: doc.Body, Writer: "w2"}); !errors.Is(err, handler.ErrConflict) {
+		t.Fatalf("another writer's first revision with the same body: %v", err)
 	}
 	if err := e.ledger.PutDoc(ctx, doc); err != nil {
 		t.Fatalf("the same write again (a lost reply): %v", err)
