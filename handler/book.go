@@ -2,8 +2,6 @@ package handler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -195,11 +193,4 @@ func otherType(vt upgrade.VersionType) upgrade.VersionType {
 		return upgrade.VersionDpi
 	}
 	return upgrade.VersionDevice
-}
-
-// newToken is a random id: a claim's, a document write's.
-func newToken() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -2,6 +2,8 @@ package handler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -91,6 +93,13 @@ func putDoc(ctx context.Context, l Ledger, c *caller, d Doc) error {
 	d.Writer = newToken()
 	_, err := retrying(ctx, c, func(ctx context.Context) (struct{}, error) { return struct{}{}, l.PutDoc(ctx, d) })
 	return err
+}
+
+// newToken is a random id: a claim's, a document write's.
+func newToken() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // ErrConflict is returned by Ledger.Put when the record changed since it was
