@@ -35,7 +35,8 @@ type Ledger interface {
 
 	// Documents are small JSON values kept beside the records: a rollout's
 	// state, the kill switch. GetDoc reports found false for none; PutDoc
-	// writes under the same revision rule as Put.
+	// writes under the same revision rule as Put, and finds a revision with
+	// its own Writer and body already there (its reply was lost) no conflict.
 	GetDoc(ctx context.Context, id string) (d Doc, found bool, err error)
 	PutDoc(ctx context.Context, d Doc) error
 	// ListDocs returns the documents whose id starts with prefix.

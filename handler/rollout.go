@@ -669,8 +669,7 @@ func (ro *rollouts) doc(ctx context.Context, k rolloutKey) (rolloutDoc, int64, e
 
 func (ro *rollouts) put(ctx context.Context, k rolloutKey, doc rolloutDoc, rev int64) error {
 	body, _ := json.Marshal(doc)
-	err := putDoc(ctx, ro.ledger, ro.lcall, Doc{ID: k.id(), Rev: rev + 1, Body: body})
-	return err
+	return putDoc(ctx, ro.ledger, ro.lcall, Doc{ID: k.id(), Rev: rev + 1, Body: body})
 }
 
 func (ro *rollouts) status(k rolloutKey, doc rolloutDoc, reason string) upgrade.Rollout {
