@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -122,6 +123,53 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	}
 	if l.current() != 1 {
 		t.Fatalf("the floor is a hundredth of the ceiling: %v", l.current())
+	}
+}
+
+// A throttle while the lane's cut waits out its window does not cut again,
+// but its call's slot is lost: the lane's next call starts a spacing later.
+// While most of its calls are throttled (the window full of calls from
+// before the cut, or from other instances) the lane sends about half as
+// many; a throttle now and then costs it nothing more than the call.
+func TestAThrottleAfterACutCostsTheLaneASlot(t *testing.T) {
+	p, _ := pacedAt(100)
+	l := p.lane("cn-shanghai", readVersions)
+	warm(l)
+	l.answered(true)
+	spacing := time.Duration(float64(time.Second) / l.rate)
+	a := l.reserve()
+	if got := l.answeredCall(true, false); got != kept {
+		t.Fatalf("a throttle in the cut's window: %v, want kept", got)
+	}
+	if b := l.reserve(); b.Sub(a) != 2*spacing {
+		t.Fatalf("after a throttle in the cut's window the next call starts %v after the one before, want %v (a slot lost)", b.Sub(a), 2*spacing)
+	}
+}
+
+// A slow start ends as TCP's does: the first throttle halves the rate. The
+// lane doubled its rate within the last slowStart, and a window lets its
+// first calls through whatever their rate, so the rate let through says
+// nothing yet of the lane's share. Here the lane's calls came in a burst
+// after a pause (its first chunk's upgrades, say): all let through, at
+// nearly the lane's rate.
+func TestASlowStartEndsByHalf(t *testing.T) {
+	p, clock := pacedAt(100)
+	l := p.lane("cn-shanghai", readVersions)
+	clock.advance(2 * slowStart)
+	for burst := clock.now().Add(tick); clock.now().Before(burst); {
+		l.reserve()
+		l.answered(false)
+		clock.advance(time.Duration(float64(time.Second) / l.rate))
+	}
+	rate := l.rate
+	if l.answered(true); l.current() != math.Round(rate*halfShare*100)/100 {
+		t.Fatalf("a slow start at %.2f/s throttled: %v, want half", rate, l.current())
+	}
+	// At the ceiling the climb is over: a throttle is an ordinary cut.
+	l2 := p.lane("cn-shanghai", requestUpgrade)
+	warm(l2)
+	if l2.answered(true); l2.current() != 100*cutTo {
+		t.Fatalf("a lane at its ceiling throttled: %v, want %v", l2.current(), 100*cutTo)
 	}
 }
 
@@ -394,27 +442,29 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 			flow := tc.flow()
 			lanes := make([]*lane, tc.instances)
 			next := make([]time.Time, tc.instances)
+			caughtUp := make([]bool, tc.instances)
 			for i := range lanes {
 				p := newPace(tc.ceiling)
 				p.now = clock.now
 				lanes[i] = p.lane("cn-shanghai", readVersions)
-				next[i] = lanes[i].reserve()
+				next[i], caughtUp[i] = lanes[i].take()
 			}
 			const latency = 30 * time.Millisecond
 			end := clock.now().Add(time.Minute)
 			var through, throttled int
 			type pending struct {
-				at   time.Time
-				lane int
-				ok   bool
+				at       time.Time
+				lane     int
+				ok       bool
+				caughtUp bool
 			}
 			var inFlight []pending
 			for clock.now().Before(end) {
 				clock.advance(time.Millisecond)
 				for i, l := range lanes {
 					for !next[i].After(clock.now()) {
-						inFlight = append(inFlight, pending{next[i].Add(latency), i, flow(next[i].Add(latency / 2))})
-						next[i] = l.reserve()
+						inFlight = append(inFlight, pending{next[i].Add(latency), i, flow(next[i].Add(latency / 2)), caughtUp[i]})
+						next[i], caughtUp[i] = l.take()
 					}
 				}
 				kept := inFlight[:0]
@@ -423,7 +473,7 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 						kept = append(kept, c)
 						continue
 					}
-					lanes[c.lane].answered(!c.ok)
+					lanes[c.lane].answeredCall(!c.ok, c.caughtUp)
 					if c.ok {
 						through++
 					} else {
@@ -457,21 +507,30 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 // of the calls throttled (1% for one instance), on every shape of flow
 // control. (Without the slow start, the cut to the rate let through, the
 // regions' shared cut and idle time set aside, four instances had 11–16%
-// throttled here and eight 24-26%.)
+// throttled here and eight 24-26%.) With a lead, the first instance is
+// the planner, at the ceiling from its start, and the others join it
+// together a moment later, as a fan-out night starts.
 func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		flow      func() flowModel
 		instances int
+		lead      bool
 	}{
-		{"sliding", sliding, 1},
-		{"sliding", sliding, 4},
-		{"sliding", sliding, 8},
-		{"fixed", fixed, 4},
-		{"bucket", bucket, 4},
-		{"bucket", bucket, 8},
+		{"sliding", sliding, 1, false},
+		{"sliding", sliding, 4, false},
+		{"sliding", sliding, 8, false},
+		{"sliding", sliding, 8, true},
+		{"fixed", fixed, 4, false},
+		{"fixed", fixed, 8, true},
+		{"bucket", bucket, 4, false},
+		{"bucket", bucket, 8, false},
 	} {
-		t.Run(fmt.Sprintf("%s/%d", tc.name, tc.instances), func(t *testing.T) {
+		name := fmt.Sprintf("%s/%d", tc.name, tc.instances)
+		if tc.lead {
+			name += "/lead"
+		}
+		t.Run(name, func(t *testing.T) {
 			clock := &fakeTime{t: time.Unix(1_800_000_000, 0)}
 			begin := clock.now()
 			flow := tc.flow()
@@ -482,6 +541,8 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 				every  time.Duration // a batch's length
 				region int
 				next   time.Time
+				// caughtUp: the next call takes a slot it missed.
+				caughtUp bool
 			}
 			insts := make([]*instance, tc.instances)
 			for i := range insts {
@@ -489,14 +550,18 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 				p.now = clock.now
 				insts[i] = &instance{pace: p, starts: begin.Add(time.Duration(i) * 400 * time.Millisecond),
 					every: time.Duration(500+70*i) * time.Millisecond, region: i % 2}
+				if tc.lead && i > 0 {
+					insts[i].starts = begin.Add(350 * time.Millisecond)
+				}
 			}
 			const latency = 30 * time.Millisecond
 			end := begin.Add(time.Minute)
 			var through, throttled int
 			type pending struct {
-				at   time.Time
-				lane *lane
-				ok   bool
+				at       time.Time
+				lane     *lane
+				ok       bool
+				caughtUp bool
 			}
 			var inFlight []pending
 			for clock.now().Before(end) {
@@ -506,13 +571,13 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 						continue
 					}
 					region := (in.region + int(clock.now().Sub(in.starts)/in.every)) % 2
-					l := in.pace.lane(regions[region], readVersions)
+					l := in.pace.laneFor(regions[region], readVersions, tc.lead && in == insts[0])
 					if in.next.IsZero() {
-						in.next = l.reserve()
+						in.next, in.caughtUp = l.take()
 					}
 					for !in.next.After(clock.now()) {
-						inFlight = append(inFlight, pending{in.next.Add(latency), l, flow(in.next.Add(latency / 2))})
-						in.next = l.reserve()
+						inFlight = append(inFlight, pending{in.next.Add(latency), l, flow(in.next.Add(latency / 2)), in.caughtUp})
+						in.next, in.caughtUp = l.take()
 					}
 				}
 				kept := inFlight[:0]
@@ -521,7 +586,7 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 						kept = append(kept, c)
 						continue
 					}
-					c.lane.answered(!c.ok)
+					c.lane.answeredCall(!c.ok, c.caughtUp)
 					if c.ok {
 						through++
 					} else {

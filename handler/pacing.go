@@ -39,7 +39,10 @@ const (
 	// faster than one would.
 	growth = 0.0005
 	// cutGuard: answers to calls sent before a cut say nothing of the new
-	// rate; a lane is cut at most once a window.
+	// rate; a lane is cut at most once a window. A throttle in the guard
+	// still costs the lane a slot (its next call starts a spacing later):
+	// a lane throttled hard while its cut waits for the window to pass
+	// slows at once, one throttled rarely keeps its rate.
 	cutGuard = time.Second
 	// floorShare is the lowest share of the ceiling a lane falls to.
 	floorShare = 0.01
@@ -60,7 +63,11 @@ const (
 	// startShare of the ceiling and climbs quickly until throttled: an
 	// instance that joins others sharing a limit does not flood it. The
 	// rate doubles every slowStart (by time, not by answers: a lane called
-	// rarely, such as the device reads, climbs as fast as a busy one).
+	// rarely, such as the device reads, climbs as fast as a busy one). The
+	// first throttle ends the climb and halves the rate, as TCP's slow
+	// start ends: a window lets its first calls through whatever their
+	// rate, so by the time one is throttled the lane is well past its
+	// share.
 	startShare = 0.125
 	slowStart  = 250 * time.Millisecond
 	// tick is the width of the buckets a lane counts its answers in.
@@ -379,13 +386,17 @@ func (l *lane) answer(throttled bool) *cut {
 	now := l.now()
 	if throttled {
 		if !l.cutAt.IsZero() && now.Sub(l.cutAt) < cutGuard {
+			l.next = l.next.Add(time.Duration(float64(time.Second) / l.rate))
 			return nil
 		}
 		// Cut to cutTo; or, when let through less than that lately
 		// (several instances finding their shares), to what was let
-		// through, halving at most.
+		// through, halving at most; a slow start, by half.
 		rate := l.rate * cutTo
 		rate = min(rate, max(l.passedRate(now), l.rate*halfShare))
+		if l.cutAt.IsZero() && l.rate < l.ceiling {
+			rate = l.rate * halfShare
+		}
 		l.rate = max(rate, l.ceiling*floorShare)
 		// The curve back starts at the new rate: it comes back to
 		// rate/cutTo (the rate throttled, after an ordinary cut).
