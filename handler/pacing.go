@@ -108,13 +108,10 @@ func (p *pace) lane(region string, a action) *lane { return p.laneFor(region, a,
 // the night: nothing of this function shares the limit until it fans out;
 // whoever else calls the API, a throttle still cuts it. On one instance,
 // 2,000 gateways, the slow start of its version reads, listing and update
-// calls cost the night about 0.7 s). A lane toward a further region
-// starts slow too, in case the regions share one limit (the lead's listing
-// of two regions at the ceiling at once was throttled until the window
-// passed), or, once the slowest lane of its action toward another region
-// has been throttled, where that lane stands: if the regions share the
-// limit, that is what the instance was let through; if not, the lane
-// climbs back to the ceiling.
+// calls cost the night about 0.7 s). Either way it then starts where the
+// slowest lane of the same action toward another region stands: if the
+// regions share one limit, that is what the instance was let through; if
+// not, the lane climbs back to the ceiling.
 func (p *pace) laneFor(region string, a action, lead bool) *lane {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -123,21 +120,19 @@ func (p *pace) laneFor(region string, a action, lead bool) *lane {
 		return l
 	}
 	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), catchUp: catchUp, now: p.now, pace: p, a: a}
-	var slowest *lane
-	for k2, sib := range p.lanes {
-		if k2.a == a && (slowest == nil || sib.current() < slowest.current()) {
-			slowest = sib
-		}
-	}
-	if slowest == nil && lead {
+	if lead {
 		l.rate = p.qps
 	}
-	if slowest != nil {
-		slowest.mu.Lock()
-		if !slowest.cutAt.IsZero() {
-			l.rate, l.peak, l.cutAt, l.born = slowest.rate, slowest.peak, slowest.cutAt, slowest.born
+	first := true
+	for k2, sib := range p.lanes {
+		if k2.a == a {
+			sib.mu.Lock()
+			if first || sib.rate < l.rate {
+				l.rate, l.peak, l.cutAt, l.born = sib.rate, sib.peak, sib.cutAt, sib.born
+			}
+			first = false
+			sib.mu.Unlock()
 		}
-		slowest.mu.Unlock()
 	}
 	p.lanes[k] = l
 	return l
