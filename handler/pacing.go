@@ -389,13 +389,12 @@ func (l *lane) answer(throttled bool) *cut {
 			l.next = l.next.Add(time.Duration(float64(time.Second) / l.rate))
 			return nil
 		}
-		// Cut to cutTo; or, when let through less than that lately
-		// (several instances finding their shares), to what was let
-		// through, halving at most; a slow start, by half.
-		rate := l.rate * cutTo
-		rate = min(rate, max(l.passedRate(now), l.rate*halfShare))
-		if l.cutAt.IsZero() && l.rate < l.ceiling {
-			rate = l.rate * halfShare
+		// A slow start ends by half. Otherwise cut to cutTo; or, when let
+		// through less than that lately (several instances finding their
+		// shares), to what was let through, halving at most.
+		rate := l.rate * halfShare
+		if climbing := l.cutAt.IsZero() && l.rate < l.ceiling; !climbing {
+			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
 		}
 		l.rate = max(rate, l.ceiling*floorShare)
 		// The curve back starts at the new rate: it comes back to
