@@ -103,34 +103,38 @@ func (s *sagReader) done(key string, rd *versionRead) {
 	close(rd.done)
 }
 
-// readEarly starts the Versions reads of gateways of one region before the
-// plan asks for them: those of a batch while they are listed (listed is
-// closed when the listing answered), so a batch's reads begin with the run
-// instead of a listing call later; those a full sweep's listing finds first
-// (listed nil: all wanted). The reads start one after the other at the
-// lane's pace, and none starts once the listing has answered: from then on
-// the plan reads what it needs, in its order, and a gateway the listing
-// rules out costs at most the reads started during one listing call. A
-// gateway read already, or being read, is not read again. wait waits for
-// their goroutines.
+// readEarly starts the Versions reads of a batch's gateways while they are
+// listed (listed is closed when the listing answered), so its reads begin
+// with the run instead of a listing call later. The reads start one after
+// the other at the lane's pace, and none starts once the listing has
+// answered: from then on the plan reads what it needs, in its order, and a
+// gateway the listing rules out costs at most the reads started during one
+// listing call. wait waits for their goroutines.
 func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, listed <-chan struct{}) {
 	s.prefetch.Add(1)
 	go func() {
 		defer s.prefetch.Done()
 		defer func() { _ = recover() }() // a read not made early is made by the plan
 		for _, id := range ids {
-			for _, vt := range types {
-				key := id + "/" + string(vt)
-				rd, mine := s.reading(key)
-				if !mine {
-					continue
-				}
-				if !s.early(ctx, region, id, vt, key, rd, listed) {
-					return
-				}
+			if !s.earlyAll(ctx, region, id, types, listed) {
+				return
 			}
 		}
 	}()
+}
+
+// earlyAll makes a gateway's early reads of each type, one after the other
+// (one read already, or being read, is not read again); it reports whether
+// the next gateway's may follow (false: the listing had answered, or a read
+// failed before it could start). listed nil: every read is wanted.
+func (s *sagReader) earlyAll(ctx context.Context, region, id string, types []upgrade.VersionType, listed <-chan struct{}) bool {
+	for _, vt := range types {
+		key := id + "/" + string(vt)
+		if rd, mine := s.reading(key); mine && !s.early(ctx, region, id, vt, key, rd, listed) {
+			return false
+		}
+	}
+	return true
 }
 
 // early makes one early read on a goroutine of its own, and reports once

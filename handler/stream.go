@@ -23,10 +23,10 @@ type stream struct {
 	fanning  bool
 	kept     map[string][]Gateway
 	eligible map[string]int
-	// Once it does, by region: the ids of the batch being filled, the
+	// Once it does, by region: the gateways of the batch being filled, the
 	// batches ready to send in order, whether the listing ended and
 	// whether it failed.
-	pending map[string][]string
+	pending map[string][]Gateway
 	ready   map[string][]batch
 	ended   map[string]bool
 	failed  map[string]bool
@@ -47,23 +47,19 @@ type stream struct {
 	own  sync.WaitGroup
 	// ahead: the gateways of the first batch read early, before the run
 	// knows whether it fans out (it sweeps them, or keeps their batch).
-	ahead int
+	ahead []Gateway
 }
 
 // page takes a page of a region's gateways.
 func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 	var ruledOut []Gateway
-	var ahead []string
 	s.mu.Lock()
 	defer func() {
 		s.mu.Unlock()
 		s.skip(ruledOut)
-		if len(ahead) > 0 {
-			s.r.reads.readEarly(ctx, region, ahead, s.j.types, nil)
-		}
 	}()
 	if !s.fanning {
-		ahead = s.readAhead(region, gws)
+		s.readAhead(ctx, region, gws)
 		s.kept[region] = append(s.kept[region], gws...)
 		for _, g := range gws {
 			if ineligible(g, s.r.now()) == "" {
@@ -99,21 +95,67 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 	ruledOut = s.plan(region, gws)
 }
 
-// readAhead returns the gateways of a page to read early: those of the
-// batch the planner would keep first (the first region's first eligible
-// gateways), which a run that does not fan out sweeps too. s.mu is held.
-func (s *stream) readAhead(region string, gws []Gateway) (ids []string) {
+// readAhead takes the gateways of a page to read early: those of the batch
+// the planner would keep first (the first region's first eligible
+// gateways), which a run that does not fan out sweeps too. With the first
+// of them it starts their reader. s.mu is held.
+func (s *stream) readAhead(ctx context.Context, region string, gws []Gateway) {
 	if region != s.j.regions[0] || !s.keeps() || s.r.cfg.MaxUpgradesPerRun < s.r.cfg.BatchSize {
-		return nil
+		return
 	}
 	now := s.r.now()
+	first := len(s.ahead) == 0
 	for _, g := range gws {
-		if s.ahead < s.r.cfg.BatchSize && ineligible(g, now) == "" {
-			ids = append(ids, g.ID)
-			s.ahead++
+		if len(s.ahead) < s.r.cfg.BatchSize && ineligible(g, now) == "" {
+			s.ahead = append(s.ahead, g)
 		}
 	}
-	return ids
+	if first && len(s.ahead) > 0 {
+		s.r.reads.prefetch.Add(1)
+		go s.readAheadOf(ctx, region)
+	}
+	s.cond.Broadcast()
+}
+
+// readAheadOf reads the versions of the gateways read ahead, one after the
+// other at the lane's pace, in the order the planner's own sweep will plan
+// them: the spread of those known so far. The batch is whole a page or two
+// into the listing, long before its reads are done, so its first chunk is
+// read first and called while the rest is read (in listing order, the
+// first chunk waited for most of the batch's reads).
+func (s *stream) readAheadOf(ctx context.Context, region string) {
+	defer s.r.reads.prefetch.Done()
+	defer func() { _ = recover() }() // a read not made early is made by the plan
+	read := map[string]bool{}
+	for {
+		g, ok := s.nextAhead(region, read)
+		if !ok {
+			return
+		}
+		read[g.ID] = true
+		if !s.r.reads.earlyAll(ctx, region, g.ID, s.j.types, nil) {
+			return
+		}
+	}
+}
+
+// nextAhead waits for the next gateway to read ahead, the first of their
+// spread not read yet; none once every one is read and no more will come
+// (the batch is whole, the run fans out, or the region is listed).
+func (s *stream) nextAhead(region string, read map[string]bool) (Gateway, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		for _, g := range spreadGateways(s.ahead) {
+			if !read[g.ID] {
+				return g, true
+			}
+		}
+		if len(s.ahead) >= s.r.cfg.BatchSize || s.fanning || s.ended[region] {
+			return Gateway{}, false
+		}
+		s.cond.Wait()
+	}
 }
 
 // plan counts gateways of a region and queues the eligible ones' ids,
@@ -130,7 +172,7 @@ func (s *stream) plan(region string, gws []Gateway) (ruledOut []Gateway) {
 			ruledOut = append(ruledOut, g)
 			continue
 		}
-		s.pending[region] = append(s.pending[region], g.ID)
+		s.pending[region] = append(s.pending[region], g)
 		if len(s.pending[region]) >= s.r.cfg.BatchSize {
 			s.flush(region)
 		}
@@ -149,13 +191,20 @@ func (s *stream) skip(gws []Gateway) {
 	}
 }
 
-// flush cuts a region's queued ids into a batch ready to send. s.mu is held.
+// flush cuts a region's queued gateways into a batch ready to send, their
+// ids in the order its sweep will plan them (their spread): the reads it
+// makes while it lists them again, in the request's order, are then those
+// of its first chunk. s.mu is held.
 func (s *stream) flush(region string) {
-	ids := s.pending[region]
-	if len(ids) == 0 {
+	gws := s.pending[region]
+	if len(gws) == 0 {
 		return
 	}
 	s.pending[region] = nil
+	ids := make([]string, 0, len(gws))
+	for _, g := range spreadGateways(gws) {
+		ids = append(ids, g.ID)
+	}
 	j := s.j
 	s.ready[region] = append(s.ready[region], batch{req: events.Request{
 		Kind: upgrade.KindSweep, Regions: []string{region}, GatewayIDs: ids, VersionTypes: j.types,
@@ -172,6 +221,7 @@ func (s *stream) end(region string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended[region] = true
+	s.cond.Broadcast() // the sender, and the reader of the first batch
 	if err != nil {
 		s.failed[region] = true
 		if severity(err) > severity(s.listErr) {
@@ -191,7 +241,6 @@ func (s *stream) end(region string, err error) {
 		delete(s.versions, region)
 		delete(s.sizes, region)
 	}
-	s.cond.Broadcast()
 }
 
 // send is the planner's sender: it does what must precede any batch, then
@@ -250,7 +299,7 @@ func (s *stream) send(ctx context.Context) {
 		}
 		// Its first batch, read ahead, it keeps even once the listing
 		// ended.
-		keep := !s.allEnded() || s.ahead > 0 && s.fan.Kept == 0
+		keep := !s.allEnded() || len(s.ahead) > 0 && s.fan.Kept == 0
 		s.mu.Unlock()
 		if len(taken) == 0 {
 			return
@@ -296,7 +345,7 @@ func (s *stream) keepOne(taken []batch) []batch {
 	n := len(b.req.GatewayIDs)
 	s.mu.Lock()
 	room := s.fan.Kept+n <= min(s.r.cfg.MaxUpgradesPerRun, keepBatches*s.r.cfg.BatchSize)
-	first := s.ahead > 0 && s.fan.Kept == 0 // the batch read ahead
+	first := len(s.ahead) > 0 && s.fan.Kept == 0 // the batch read ahead
 	s.mu.Unlock()
 	if !room {
 		return taken

@@ -3,6 +3,7 @@ package handler
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -202,9 +203,11 @@ func TestAFullSweepReadsWhileItLists(t *testing.T) {
 				return
 			}
 			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if sag.count("Versions", gws[0].ID) > 0 {
-					duringListing = true
-					return
+				for _, g := range gws[:40] { // the first page's (its first batch in their spread)
+					if sag.count("Versions", g.ID) > 0 {
+						duringListing = true
+						return
+					}
 				}
 			}
 		}
@@ -240,5 +243,97 @@ func TestPlannerKeepsAFewBatchesAtMost(t *testing.T) {
 	}
 	if f := plan.Fanout; f == nil || f.Kept == 0 || f.Kept > keepBatches*10 || f.Gateways+f.Kept != 1800 {
 		t.Fatalf("fanout %+v: want 1,800 gateways, %d kept at most", plan.Fanout, keepBatches*10)
+	}
+}
+
+// A batch names its gateways in the order its sweep plans them (their
+// spread), so the reads it makes while it lists them, in that order, are
+// its first chunk's.
+func TestBatchesNameTheirGatewaysInTheirSpread(t *testing.T) {
+	gws, lh, _ := newPlannerHarness(t, 600, 20)
+	lh.h.Config.MaxUpgradesPerRun = 0 // every batch is sent
+	byID := map[string]Gateway{}
+	for _, g := range gws {
+		byID[g.ID] = g
+	}
+	if _, err := lh.invoke(t, `{}`); err != nil {
+		t.Fatal(err)
+	}
+	lh.queue.mu.Lock()
+	msgs := lh.queue.msgs
+	lh.queue.mu.Unlock()
+	batches := 0
+	for _, m := range msgs {
+		var req events.Request
+		if err := json.Unmarshal([]byte(m.Body), &req); err != nil || req.Kind != upgrade.KindSweep {
+			continue
+		}
+		batches++
+		var batch []Gateway
+		for _, id := range req.GatewayIDs {
+			batch = append(batch, byID[id])
+		}
+		var want []string
+		for _, g := range spreadGateways(batch) {
+			want = append(want, g.ID)
+		}
+		if !slices.Equal(req.GatewayIDs, want) {
+			t.Fatalf("a batch names %v, its spread is %v", req.GatewayIDs, want)
+		}
+	}
+	if batches != 27 {
+		t.Fatalf("%d batches sent, want 27", batches)
+	}
+}
+
+// The planner reads its first batch ahead, while it lists, in the order
+// its own sweep plans it: the first chunk's versions come first, and its
+// calls need not wait for the rest of the batch's reads.
+func TestThePlannerReadsItsFirstBatchInItsSpread(t *testing.T) {
+	gws, lh, sag := newPlannerHarness(t, 120, 20)
+	lh.h.Config.APIQPS = 100 // reads 10 ms apart, in a clear order
+	// It does not fan out, and its listing's second page waits: only the
+	// reads ahead are made meanwhile, none of a sweep's.
+	lh.h.Config.FanoutThreshold = 5000
+	sag.onList = func(region string, lf ListFilter, page int) {
+		if page == 2 && len(lf.IDs) == 0 && lf.Model == "" && lf.Below == "" {
+			time.Sleep(400 * time.Millisecond)
+		}
+	}
+	var mu sync.Mutex
+	var read []string // Versions calls, in order
+	sag.fail = func(action, id string, n int) error {
+		if action == "Versions" {
+			mu.Lock()
+			read = append(read, id)
+			mu.Unlock()
+		}
+		return nil
+	}
+	if _, err := lh.invoke(t, `{}`); err != nil {
+		t.Fatal(err)
+	}
+	// The first batch: the first 20 eligible gateways of the first region.
+	var first []Gateway
+	for _, g := range gws {
+		if g.Region == "cn-shanghai" && g.Status != "Offline" && len(first) < 20 {
+			first = append(first, g)
+		}
+	}
+	chunk := lh.h.Config.MaxConcurrency // the sweep's chunks
+	var want []string
+	for _, g := range spreadGateways(first)[:chunk] {
+		want = append(want, g.ID)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(read) < chunk {
+		t.Fatalf("%d version reads", len(read))
+	}
+	got := slices.Clone(read[:chunk])
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the first %d version reads were of %v, want the first chunk of the batch's spread %v", chunk, got, want)
 	}
 }
