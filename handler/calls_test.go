@@ -368,6 +368,15 @@ func TestAThrottledBurstShrinksTheCatchUp(t *testing.T) {
 	if n := caught(); n != 5 {
 		t.Fatalf("after a burst with five calls throttled %d calls start at once, want 5", n)
 	}
+	// A slot comes back in four seconds of calls let through: a sliding
+	// window's edge throttles a caught-up call now and then, and a long
+	// night's catch-up must not wear away between them.
+	for range 400 {
+		l.answered(false)
+	}
+	if n := caught(); n != 6 {
+		t.Fatalf("400 calls let through later, %d start at once, want 6 (a slot back)", n)
+	}
 	for range 10000 {
 		l.answered(false)
 	}
