@@ -203,7 +203,7 @@ func TestAFullSweepReadsWhileItLists(t *testing.T) {
 				return
 			}
 			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				for _, g := range gws[:40] { // the first page's (its first batch in their spread)
+				for _, g := range gws[:40] { // cn-shanghai's first 20 among them: its first batch, read in their spread
 					if sag.count("Versions", g.ID) > 0 {
 						duringListing = true
 						return
