@@ -197,3 +197,46 @@ func TestListingPagesStopAtAFailureOrTheEnd(t *testing.T) {
 		}
 	})
 }
+
+// A fleet that changes while it is paged can list a gateway twice: one that
+// moves from the first page to the last (as an order by modification time
+// would move a gateway that changed) is handed over once, whatever the
+// length of its id.
+func TestAGatewayListedTwiceIsHandedOverOnce(t *testing.T) {
+	gws := gateways("sag-p%03d", 4*PageSize, "2.3.1")
+	gws[0].ID = "sag-an-id-longer-than-any-the-service-gives" // kept apart from short ids
+	sag := newFakeSAG(gws...)
+	sag.offered = catalog()
+	var move sync.Once
+	sag.onList = func(region string, lf ListFilter, page int) {
+		if page < 2 {
+			return
+		}
+		move.Do(func() {
+			sag.mu.Lock()
+			defer sag.mu.Unlock()
+			// Two new gateways at the front and two of the first page at the
+			// end: the later pages hold what they held, and the two again.
+			moved := slices.Clone(sag.gateways[:2])
+			fresh := gateways("sag-new%d", 2, "2.3.1")
+			sag.gateways = append(append(fresh, sag.gateways[2:]...), moved...)
+		})
+	}
+	hs := newHarness(t, sag, func(c *Config) { c.FanoutThreshold = 1000 })
+	report, err := hs.invoke(t, `{"versionTypes":["Device"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range report.Results {
+		got[r.SmartAGID]++
+	}
+	for _, g := range gws {
+		if got[g.ID] != 1 {
+			t.Errorf("%s: %d results, want 1", g.ID, got[g.ID])
+		}
+	}
+	if len(report.Results) != len(gws) {
+		t.Errorf("%d results, want %d", len(report.Results), len(gws))
+	}
+}
