@@ -2,7 +2,10 @@ package handler
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,4 +242,48 @@ func TestAGatewayListedTwiceIsHandedOverOnce(t *testing.T) {
 	if len(report.Results) != len(gws) {
 		t.Errorf("%d results, want %d", len(report.Results), len(gws))
 	}
+}
+
+// The listing's set of ids tells every id apart: a short one from itself
+// with a NUL after it, one that just fits from one a byte too long.
+func TestIDSetTellsIDsApart(t *testing.T) {
+	fits := strings.Repeat("a", len(shortID{}.b))
+	ids := []string{"", "sag-a", "sag-a\x00", "sag-b", fits, fits + "a", fits + "b", fits + "a\x00"}
+	var s idSet
+	for _, id := range ids {
+		if !s.add(id) {
+			t.Errorf("%q: taken for one added before", id)
+		}
+	}
+	for _, id := range ids {
+		if s.add(id) {
+			t.Errorf("%q: new again", id)
+		}
+	}
+}
+
+// BenchmarkIDSet reports the heap a region's listing keeps per gateway to
+// tell repeats: ids like the service's (sag- and 18 characters), each
+// decoded into a string of its own, as a listing page's are.
+func BenchmarkIDSet(b *testing.B) {
+	const n = 100_000
+	ids := make([][]byte, n)
+	for i := range ids {
+		ids[i] = fmt.Appendf(nil, "sag-%018x", i*7919)
+	}
+	var perID float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var s idSet
+		for _, id := range ids {
+			s.add(string(id))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perID = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(&s)
+	}
+	b.ReportMetric(perID, "heapB/id")
 }
