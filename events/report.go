@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/sag-upgrade/sag-upgrade/handler/upgrade"
@@ -15,7 +14,7 @@ type Report struct {
 	StartedAt  time.Time        `json:"startedAt"` // RFC 3339 on the wire
 	FinishedAt time.Time        `json:"finishedAt"`
 	Counts     upgrade.Counts   `json:"counts"`
-	Results    []upgrade.Result `json:"results"` // never null on the wire
+	Results    []upgrade.Result `json:"results"` // never nil in a report the handler returns: [] on the wire, not null
 	// Continuation is set when the run left work for a follow-up invocation.
 	Continuation *Continuation `json:"continuation,omitempty"`
 	Publishing   Publishing    `json:"publishing"`
@@ -99,14 +98,4 @@ type Publishing struct {
 	Kept        int      `json:"kept"`
 	Republished int      `json:"republished,omitempty"`
 	Errors      []string `json:"errors,omitempty"`
-}
-
-// MarshalJSON writes an empty results array rather than null, so that
-// `jq '.results[]'` works on a run that touched nothing.
-func (r Report) MarshalJSON() ([]byte, error) {
-	type plain Report
-	if r.Results == nil {
-		r.Results = []upgrade.Result{}
-	}
-	return json.Marshal(plain(r))
 }

@@ -74,6 +74,15 @@ func (inv Invocation) Source() string {
 
 // Invoke runs one invocation and returns its report.
 func (h *Handler) Invoke(ctx context.Context, inv Invocation, payload []byte) (report events.Report, err error) {
+	defer func() {
+		// [] on the wire, whatever happened (jq '.results[]'). Set here, not
+		// by a MarshalJSON of the report, which encoded the results twice:
+		// for a 100,000-gateway planner's 12,000, 6.5 MB instead of 2.9 MB
+		// allocated at its end, and three times as long.
+		if report.Results == nil {
+			report.Results = []upgrade.Result{}
+		}
+	}()
 	startedAt := time.Now() // the machine's: the time budget and the run's duration
 	now := h.Clock
 	if now == nil {

@@ -309,3 +309,27 @@ func TestRunFinishedSaysWhatThrottlingDid(t *testing.T) {
 		t.Fatalf("run finished: throttled %v, rateCuts %v, burstsTrimmed %v; want 1, 1, 0", end.Throttled, end.RateCuts, end.BurstsTrimmed)
 	}
 }
+
+// A report's results are an array on the wire, empty when the run touched
+// nothing, and when it could not start (`jq '.results[]'` works on both).
+func TestAReportWithoutResultsWritesAnEmptyArray(t *testing.T) {
+	hs := newHarness(t, newFakeSAG(), nil)
+	empty, err := hs.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.h.Connect = func(context.Context, Invocation) (Cloud, error) { return Cloud{}, errors.New("no credentials") }
+	failed, err := hs.invoke(t, `{}`)
+	if err == nil {
+		t.Fatal("a run without its clients did not fail")
+	}
+	for name, r := range map[string]events.Report{"touched nothing": empty, "could not start": failed} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"results":[]`) {
+			t.Errorf("%s: %s", name, b)
+		}
+	}
+}

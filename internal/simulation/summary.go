@@ -20,7 +20,7 @@ import (
 // summary.
 func combine(reports []events.Report) events.Report {
 	out := reports[0]
-	out.Results = nil
+	out.Results = []upgrade.Result{}                                // [] on the wire, as the handler's reports
 	out.Counts = upgrade.Counts{Scanned: reports[0].Counts.Scanned} // the planner listed the fleet
 	seen := map[string]bool{}
 	for _, r := range reports {
