@@ -120,24 +120,22 @@ type shortID struct {
 // add reports whether id is new to the set, and adds it.
 func (s *idSet) add(id string) bool {
 	if len(id) > len(shortID{}.b) {
-		if _, ok := s.long[id]; ok {
-			return false
-		}
-		if s.long == nil {
-			s.long = map[string]struct{}{}
-		}
-		s.long[id] = struct{}{}
-		return true
+		return addNew(&s.long, id)
 	}
 	k := shortID{n: uint8(len(id))}
 	copy(k.b[:], id)
-	if _, ok := s.short[k]; ok {
+	return addNew(&s.short, k)
+}
+
+// addNew reports whether k is new to the set *m, and adds it.
+func addNew[K comparable](m *map[K]struct{}, k K) bool {
+	if _, ok := (*m)[k]; ok {
 		return false
 	}
-	if s.short == nil {
-		s.short = map[shortID]struct{}{}
+	if *m == nil {
+		*m = map[K]struct{}{}
 	}
-	s.short[k] = struct{}{}
+	(*m)[k] = struct{}{}
 	return true
 }
 
