@@ -309,18 +309,54 @@ func TestNoSecondHoldsMoreThanTheRate(t *testing.T) {
 		}
 	}
 	// The other region's lane, its turn come again: the last second holds
-	// the rate's calls of the action already, so it catches up no slot.
+	// the rate's calls of the action already, so it catches up no slot,
+	// and its first call keeps the rate's spacing from the action's last.
 	hz := p.lane("cn-hangzhou", readVersions)
 	hz.reserve()
 	clock.advance(300 * time.Millisecond)
+	var last time.Time
+	var reserved []time.Time
 	for range 60 {
 		clock.advance(10 * time.Millisecond)
-		l.reserve()
+		reserved = append(reserved, l.reserve())
+	}
+	for _, at := range reserved {
+		if !at.After(clock.now()) {
+			last = at
+		}
 	}
 	a, b := hz.reserve(), hz.reserve()
-	if a != clock.now() || b.Sub(a) != 20*time.Millisecond {
-		t.Fatalf("back to the other region: calls at +%v and +%v, want +0 and +20ms (no slot caught up)", a.Sub(clock.now()), b.Sub(clock.now()))
+	if a != last.Add(20*time.Millisecond) || b.Sub(a) != 20*time.Millisecond {
+		t.Fatalf("back to the other region: calls at +%v and +%v after the action's last, want +20ms and +40ms (no slot caught up)", a.Sub(last), b.Sub(last))
 	}
+}
+
+// A lane whose region's turn comes again, idle or a few slots behind,
+// while the other region's calls fill the action's second: its first call
+// keeps the spacing from the call the other lane just started, rather than
+// starting beside it (two calls at once, one too many for a limit the
+// regions share: in the model below, one instance whose regions take turns
+// was throttled so at most of its turns).
+func TestARegionTakingOverKeepsTheActionsSpacing(t *testing.T) {
+	p, clock := pacedAt(100)
+	sh, hz := p.lane("cn-shanghai", readVersions), p.lane("cn-hangzhou", readVersions)
+	warm(sh)
+	warm(hz)
+	hz.reserve()
+	clock.advance(50 * time.Millisecond)
+	turn := func(d time.Duration) {
+		t.Helper()
+		var just time.Time
+		for range int(d/(10*time.Millisecond)) + 1 { // each call as its slot comes
+			just = sh.reserve()
+			clock.t = just
+		}
+		if at := hz.reserve(); !at.Equal(just.Add(10 * time.Millisecond)) {
+			t.Fatalf("hangzhou's turn after %v: its call starts %v after shanghai's last, want 10ms", d, at.Sub(just))
+		}
+	}
+	turn(time.Second)            // idle a second: a fresh start
+	turn(500 * time.Millisecond) // idle half a second: slots missed
 }
 
 // A burst of caught-up slots can overflow a token bucket smaller than

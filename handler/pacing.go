@@ -234,18 +234,22 @@ func (l *lane) take() (time.Time, bool) {
 	spacing := time.Duration(float64(time.Second) / rate)
 	l.next = slot.Add(spacing)
 	start, caughtUp := slot, false
-	if start.Before(now) {
-		caughtUp = now.Sub(start) > time.Millisecond
+	if !slot.After(now) {
+		start, caughtUp = now, now.Sub(slot) > time.Millisecond
 		if caughtUp {
 			l.burstUntil = now.Add(l.catchUp)
 		}
 		// A slot caught up, only while the action's calls toward every
 		// region in the last second are fewer than the rate: a lane
 		// whose region's turn comes again must not burst into a limit
-		// the regions may share.
-		start = now
-		if l.pace.actions[l.a].full(now, rate) {
-			l.next, caughtUp = now.Add(spacing), false
+		// the regions may share. Nor does it start beside the call the
+		// other region's lane just started: it keeps the action's
+		// spacing from it.
+		if w := &l.pace.actions[l.a]; w.full(now, rate) {
+			if after := w.lastBy(now).Add(spacing); after.After(now) {
+				start = after
+			}
+			l.next, caughtUp = start.Add(spacing), false
 		}
 	}
 	// Never more than the rate's calls in any one second: a slot caught
@@ -285,6 +289,18 @@ func (w *window) opens(t time.Time, rate float64) time.Time {
 
 // full reports whether the second before t holds rate calls or more.
 func (w *window) full(t time.Time, rate float64) bool { return w.opens(t, rate).After(t) }
+
+// lastBy is when the newest call started by t (zero: none in the second).
+func (w *window) lastBy(t time.Time) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.started) - 1; i >= 0; i-- {
+		if !w.started[i].After(t) {
+			return w.started[i]
+		}
+	}
+	return time.Time{}
+}
 
 func (w *window) add(t time.Time) {
 	w.mu.Lock()
