@@ -548,11 +548,12 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 // so a region's lane works for a while and then waits idle while the other's
 // works. The service counts both regions against one limit (which is what
 // per-region lanes must survive: nobody knows whether regions share one).
-// Over a minute of calls they get 90% of the limit through with at most 8%
+// Over a minute of calls they get 90% of the limit through with at most 4%
 // of the calls throttled (1% for one instance), on every shape of flow
 // control. (Without the slow start, the cut to the rate let through, the
 // regions' shared cut and idle time set aside, four instances had 11–16%
-// throttled here and eight 24-26%.) With a lead, the first instance is
+// throttled here and eight 24-26%; with a region's turn starting its call
+// beside the other's, up to 4.8%.) With a lead, the first instance is
 // the planner, at the ceiling from its start, and the others join it
 // together a moment later, as a fan-out night starts.
 func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
@@ -645,7 +646,7 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 			t.Logf("%.1f%% of the limit through, %.2f%% throttled", 100*share, 100*thr)
 			maxThrottled := 0.01
 			if tc.instances > 1 {
-				maxThrottled = 0.08 // the goal is 2%: not reached yet
+				maxThrottled = 0.04 // the goal is 2%: not reached here
 			}
 			if share < 0.9 || thr > maxThrottled {
 				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)
