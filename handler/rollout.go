@@ -254,10 +254,13 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		defer ro.dryMu.Unlock()
 	}
 	moves := ro.takeMoves(k)
+	var early map[State]int // moves the document could not take yet
 	written := false
 	defer func() {
 		if !written {
 			ro.giveBack(k, moves)
+		} else {
+			ro.giveBack(k, early)
 		}
 	}()
 	for attempt := 0; ; attempt++ {
@@ -271,8 +274,19 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		if doc.Records == nil {
 			doc.Records = map[State]int{}
 		}
+		early = nil
 		for st, n := range moves {
-			doc.Records[st] = max(doc.Records[st]+n, 0)
+			// A gateway's move out of a state can come before its move in,
+			// which a concurrent update took first and has not written yet:
+			// the rest waits for a later update. Floored at zero instead, the
+			// count would keep the gateway in flight until a recount.
+			if below := doc.Records[st] + n; below < 0 {
+				if early == nil {
+					early = map[State]int{}
+				}
+				early[st], n = below, n-below
+			}
+			doc.Records[st] += n
 		}
 		ro.mu.Lock()
 		if _, ok := ro.base[k]; !ok {
