@@ -612,8 +612,9 @@ func TestADryRunFoldsMovesInOnce(t *testing.T) {
 // into it: an update takes the claim's move and, before it reads the
 // document, a concurrent one takes the call's move (claimed → requested)
 // and writes first. The claim's count must still come back to zero, or the
-// wave, finished, stays in flight until the next night's recount (the e2e
-// night tables met it under load: wave 2 verified a night late).
+// wave, finished, stays in flight until the next night's recount
+// (TestNightTablesShowTheEndOfTheNight met it under load: wave 2 verified a
+// night late).
 func TestMovesTakenOutOfOrderStillCountRight(t *testing.T) {
 	ledger := newFakeLedger()
 	k := rolloutKey{upgrade.VersionDevice, "sag-1000", "2.3.1"}
@@ -627,7 +628,6 @@ func TestMovesTakenOutOfOrderStillCountRight(t *testing.T) {
 		log: zerolog.Nop(), publish: func(events.CloudEvent) {}}
 	rec := func(st State) Record { return Record{VersionType: k.vt, Model: k.model, Target: k.target, State: st} }
 	claimed, requested := rec(StateClaimed), rec(StateRequested)
-	review := func(doc *rolloutDoc) []transition { return ro.review(doc) }
 
 	ro.moved(nil, claimed)
 	overtaken := false
@@ -639,11 +639,11 @@ func TestMovesTakenOutOfOrderStillCountRight(t *testing.T) {
 		// The first update holds the claim's move; the call is recorded and
 		// a second update writes its move first.
 		ro.moved(&claimed, requested)
-		if _, err := ro.update(context.Background(), job{}, k, false, review); err != nil {
+		if _, err := ro.update(context.Background(), job{}, k, false, ro.review); err != nil {
 			t.Error(err)
 		}
 	}
-	if _, err := ro.update(context.Background(), job{}, k, false, review); err != nil {
+	if _, err := ro.update(context.Background(), job{}, k, false, ro.review); err != nil {
 		t.Fatal(err)
 	}
 	// The upgrade is verified; the verify run reviews the rollout.
