@@ -274,6 +274,7 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 		if doc.Records == nil {
 			doc.Records = map[State]int{}
 		}
+		before := doc.stats().started
 		early = nil
 		for st, n := range moves {
 			// A gateway's move out of a state can come before its move in,
@@ -293,7 +294,11 @@ func (ro *rollouts) update(ctx context.Context, j job, k rolloutKey, create bool
 			if ro.base == nil {
 				ro.base = map[rolloutKey]int{}
 			}
-			ro.base[k] = doc.stats().started - moves[StateClaimed] // before this run's claims
+			// The first update of a run to get here read a document none of
+			// the run's updates had written: its count before this update's
+			// moves is the count before the run. (Its claims alone would
+			// miss a move out of "claimed" whose claim another update holds.)
+			ro.base[k] = before
 		}
 		ro.mu.Unlock()
 		transitions := change(&doc)

@@ -660,6 +660,17 @@ func TestMovesTakenOutOfOrderStillCountRight(t *testing.T) {
 	if doc.WaveVerifiedAt.IsZero() || !doc.Done {
 		t.Fatalf("the only upgrade is verified, the rollout is not done: %+v", doc)
 	}
+	// The run started the rollout's only gateway: what it counts as started
+	// before it must not grow the population.
+	if _, err := ro.admit(context.Background(), job{}, k, "", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if doc, _, err = ro.doc(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Population != 1 {
+		t.Fatalf("population %d: the rollout has one gateway", doc.Population)
+	}
 }
 
 // claimedRollout is a rollout's document in a fake ledger, and a run's
