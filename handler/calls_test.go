@@ -126,6 +126,43 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	}
 }
 
+// A lane settling (in its first settleIn) and throttled while let through
+// much less than its rate lately falls to what it was let through, halving
+// at most: instances joining others find their shares fast. A settled lane
+// cuts to cutTo whatever one second let through: a deep cut on one bad
+// second, climbed back from along the lane's own curve, left eight
+// instances' shares far apart by the end of a night, and the slowest
+// one's last batch was the night's tail.
+func TestASettledLaneCutsByATenth(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		settled bool
+		want    float64
+	}{
+		{"settling", false, 100 * halfShare},
+		{"settled", true, 100 * cutTo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, clock := pacedAt(100)
+			l := p.laneFor("cn-shanghai", readVersions, true) // at the ceiling
+			if tc.settled {
+				clock.advance(settleIn)
+			}
+			// A second of calls at the rate, a fifth of them let through.
+			for i := range 100 {
+				clock.advance(10 * time.Millisecond)
+				l.reserve()
+				if i%5 == 0 {
+					l.answered(false)
+				}
+			}
+			if l.answered(true); l.current() != tc.want {
+				t.Fatalf("throttled, let through 20 calls in the last second: %v, want %v", l.current(), tc.want)
+			}
+		})
+	}
+}
+
 // A throttle while the lane's cut waits out its window does not cut again,
 // but its call's slot is lost: the lane's next call starts a spacing later.
 // While most of its calls are throttled (the window full of calls from
@@ -176,13 +213,23 @@ func TestASlowStartEndsByHalf(t *testing.T) {
 // A new instance does not start at its ceiling (others may be sharing the
 // limit at their full shares): its lanes start at startShare of it and
 // climb fast while nothing is throttled, the rate doubling every
-// slowStart, so that a lone instance is at its ceiling within a second and
-// a half. A throttle ends the climb.
+// slowStart after a hold of half a second, so that a lone instance is at
+// its ceiling within a second and a half. A throttle ends the climb.
 func TestLaneStartsSlowAndClimbs(t *testing.T) {
 	p, clock := pacedAt(100)
 	l := p.lane("cn-shanghai", readVersions)
 	if l.current() != 100*startShare {
 		t.Fatalf("a new lane starts at %v", l.current())
+	}
+	// It holds its start rate for half a window first: a window lets its
+	// first calls through whatever their rate.
+	clock.advance(hold - tick)
+	if l.answered(false); l.current() != 100*startShare {
+		t.Fatalf("%v into its hold a new lane is at %v", hold-tick, l.current())
+	}
+	clock.advance(tick + slowStart)
+	if l.answered(false); l.current() != 2*100*startShare {
+		t.Fatalf("a slowStart after its hold a new lane is at %v, want double its start", l.current())
 	}
 	// Calls answered at the lane's rate.
 	var took time.Duration
@@ -466,7 +513,8 @@ func bucket() flowModel  { return sagsim.NewLimiter(sagsim.TokenBucket, 100, 10)
 // one's ceiling (or above it), find the limit of a service that counts in
 // sliding or fixed windows and share it. In a model of a minute of calls (30
 // ms of latency; a throttled call is counted, not retried): one instance
-// gets at least 95% of the limit through with at most 4% of its calls
+// gets at least 95% of the limit through (94% when its ceiling is above
+// the limit, as its slow start finds it) with at most 4% of its calls
 // throttled (none when its ceiling is the limit); four get 90% through with
 // at most 8% throttled, most of it in the first two seconds, when all four
 // start at the whole limit.
@@ -534,6 +582,9 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 			}
 			if tc.ceiling == 100 && tc.instances == 1 {
 				maxThrottled = 0
+			}
+			if tc.ceiling > 100 && tc.instances == 1 {
+				minShare = 0.94 // 95.5% before the slow start's hold: half a second at an eighth of the ceiling
 			}
 			if share < minShare || float64(throttled) > maxThrottled*float64(through+throttled) {
 				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)

@@ -18,20 +18,28 @@ import (
 // do): quickly to just below the rate that was throttled, then slowly past
 // it, probing for more. Instances that share a limit each cut when they are
 // throttled and so settle on their shares without talking to each other; a
-// lane let through much less than its rate lately falls to what it was let
-// through. A new instance starts slow and climbs fast (TCP's slow start),
-// unless its run starts the night (no other instance shares the limit
-// yet); a throttle in one region caps its action toward the others, in
-// case they share the limit.
+// lane settling (in its first seconds) and let through much less than its
+// rate lately falls to what it was let through. A new instance starts slow,
+// holds for half a second, and climbs fast (TCP's slow start), unless its
+// run starts the night (no other instance shares the limit yet); a throttle
+// in one region caps its action toward the others, in case they share the
+// limit.
 
 // The lane's constants.
 const (
 	// cutTo is the share of its rate a lane keeps when throttled, at least:
 	// a lane let through less than that in the last second (several
 	// instances sharing one limit) falls to what it was let through, or to
-	// halfShare of its rate if that is more.
+	// halfShare of its rate if that is more; but only while it is settling,
+	// in its first settleIn. After that every cut is to cutTo: a cut to one
+	// bad second's share, climbed back from only along the lane's own
+	// curve (relative to its rate, below), left the instances' shares a
+	// little further apart with each one, and the slowest instance's last
+	// batch is the night's tail (eight instances: one batch of 50
+	// gateways took 12 s at the end of a night, against 4 s on average).
 	cutTo     = 0.9
 	halfShare = 0.5
+	settleIn  = 5 * time.Second
 	// growth is CUBIC's C relative to the rate last throttled: past that
 	// rate, a lane grows by growth·t³ of it in t seconds (0.05% in one,
 	// 0.4% in two, 3.4% in four), and it comes back to it in recoverIn.
@@ -65,14 +73,17 @@ const (
 	idleAfter = time.Second
 	// A new lane (of an action the instance has not called yet) starts at
 	// startShare of the ceiling and climbs quickly until throttled: an
-	// instance that joins others sharing a limit does not flood it. The
-	// rate doubles every slowStart (by time, not by answers: a lane called
-	// rarely, such as the device reads, climbs as fast as a busy one). The
-	// first throttle ends the climb and halves the rate, as TCP's slow
-	// start ends: a window lets its first calls through whatever their
-	// rate, so by the time one is throttled the lane is well past its
-	// share.
+	// instance that joins others sharing a limit does not flood it. It
+	// holds its start rate for hold, half a window: a window lets its
+	// first calls through whatever their rate, so a lane that climbed at
+	// once learned of the limit only well past its share, with every
+	// instance's calls throttled until the window's first ones slid out.
+	// Then the rate doubles every slowStart (by time, not by answers: a
+	// lane called rarely, such as the device reads, climbs as fast as a
+	// busy one). The first throttle ends the climb and halves the rate, as
+	// TCP's slow start ends.
 	startShare = 0.125
+	hold       = 500 * time.Millisecond
 	slowStart  = 250 * time.Millisecond
 	// tick is the width of the buckets a lane counts its answers in.
 	tick = 100 * time.Millisecond
@@ -313,15 +324,15 @@ func (w *window) add(t time.Time) {
 	w.started = append(w.started, t)
 }
 
-// climb is the slow start: the rate doubles every slowStart from
-// startShare of the ceiling, until the first throttle.
+// climb is the slow start: the rate holds at startShare of the ceiling for
+// hold, then doubles every slowStart, until the first throttle.
 func (l *lane) climb(now time.Time) {
 	l.rate = max(l.rate, l.climbed(now))
 }
 
 // climbed is the slow start's rate at t.
 func (l *lane) climbed(t time.Time) float64 {
-	doublings := float64(t.Sub(l.born)) / float64(slowStart)
+	doublings := max(0, float64(t.Sub(l.born)-hold)) / float64(slowStart)
 	return min(l.ceiling, l.ceiling*startShare*math.Exp2(doublings))
 }
 
@@ -411,12 +422,17 @@ func (l *lane) answer(throttled bool) *cut {
 			l.next = l.next.Add(time.Duration(float64(time.Second) / l.rate))
 			return nil
 		}
-		// A slow start ends by half. Otherwise cut to cutTo; or, when let
-		// through less than that lately (several instances finding their
-		// shares), to what was let through, halving at most.
+		// A slow start ends by half. Otherwise cut to cutTo; or, while
+		// the lane settles and was let through less than that lately
+		// (several instances finding their shares), to what was let
+		// through, halving at most.
 		rate := l.rate * halfShare
-		if climbing := l.cutAt.IsZero() && l.rate < l.ceiling; !climbing {
+		switch climbing := l.cutAt.IsZero() && l.rate < l.ceiling; {
+		case climbing:
+		case now.Sub(l.born) < settleIn:
 			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
+		default:
+			rate = l.rate * cutTo
 		}
 		l.rate = max(rate, l.ceiling*floorShare)
 		// The curve back starts at the new rate: it comes back to
