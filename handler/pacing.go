@@ -428,7 +428,7 @@ func (l *lane) answer(throttled bool) *cut {
 		// through, halving at most.
 		rate := l.rate * halfShare
 		switch climbing := l.cutAt.IsZero() && l.rate < l.ceiling; {
-		case climbing:
+		case climbing: // by half
 		case now.Sub(l.born) < settleIn:
 			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
 		default:
