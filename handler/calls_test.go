@@ -223,9 +223,9 @@ func TestLaneStartsSlowAndClimbs(t *testing.T) {
 	}
 	// It holds its start rate for half a window first: a window lets its
 	// first calls through whatever their rate.
-	clock.advance(hold - tick)
+	clock.advance(startHold - tick)
 	if l.answered(false); l.current() != 100*startShare {
-		t.Fatalf("%v into its hold a new lane is at %v", hold-tick, l.current())
+		t.Fatalf("%v into its hold a new lane is at %v", startHold-tick, l.current())
 	}
 	clock.advance(tick + slowStart)
 	if l.answered(false); l.current() != 2*100*startShare {

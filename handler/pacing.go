@@ -35,8 +35,8 @@ const (
 	// bad second's share, climbed back from only along the lane's own
 	// curve (relative to its rate, below), left the instances' shares a
 	// little further apart with each one, and the slowest instance's last
-	// batch is the night's tail (eight instances: one batch of 50
-	// gateways took 12 s at the end of a night, against 4 s on average).
+	// batch is the night's tail (eight instances with startHold: one batch
+	// of 50 gateways took 12 s at the end of a night, 4 s on average).
 	cutTo     = 0.9
 	halfShare = 0.5
 	settleIn  = 5 * time.Second
@@ -74,7 +74,7 @@ const (
 	// A new lane (of an action the instance has not called yet) starts at
 	// startShare of the ceiling and climbs quickly until throttled: an
 	// instance that joins others sharing a limit does not flood it. It
-	// holds its start rate for hold, half a window: a window lets its
+	// holds its start rate for startHold, half a window: a window lets its
 	// first calls through whatever their rate, so a lane that climbed at
 	// once learned of the limit only well past its share, with every
 	// instance's calls throttled until the window's first ones slid out.
@@ -83,7 +83,7 @@ const (
 	// busy one). The first throttle ends the climb and halves the rate, as
 	// TCP's slow start ends.
 	startShare = 0.125
-	hold       = 500 * time.Millisecond
+	startHold  = 500 * time.Millisecond
 	slowStart  = 250 * time.Millisecond
 	// tick is the width of the buckets a lane counts its answers in.
 	tick = 100 * time.Millisecond
@@ -325,14 +325,14 @@ func (w *window) add(t time.Time) {
 }
 
 // climb is the slow start: the rate holds at startShare of the ceiling for
-// hold, then doubles every slowStart, until the first throttle.
+// startHold, then doubles every slowStart, until the first throttle.
 func (l *lane) climb(now time.Time) {
 	l.rate = max(l.rate, l.climbed(now))
 }
 
 // climbed is the slow start's rate at t.
 func (l *lane) climbed(t time.Time) float64 {
-	doublings := max(0, float64(t.Sub(l.born)-hold)) / float64(slowStart)
+	doublings := max(0, float64(t.Sub(l.born)-startHold)) / float64(slowStart)
 	return min(l.ceiling, l.ceiling*startShare*math.Exp2(doublings))
 }
 
