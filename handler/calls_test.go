@@ -406,6 +406,32 @@ func TestARegionTakingOverKeepsTheActionsSpacing(t *testing.T) {
 	turn(500 * time.Millisecond) // idle half a second: slots missed
 }
 
+// A lane whose region's turn comes again catches up only the slots its
+// action missed since the other region's lane called: if the regions share
+// a limit, those are all a token bucket refilled. Catching up its own idle
+// time, it burst a tenth of a second's calls at each turn, past a bucket of
+// that size (one instance, 2,000 gateways: a version read and an update
+// throttled at most turns, each taking a slot off the catch-up).
+func TestARegionsTurnCatchesUpOnlyTheActionsMissedSlots(t *testing.T) {
+	p, clock := pacedAt(100)
+	sh, hz := p.lane("cn-shanghai", readVersions), p.lane("cn-hangzhou", readVersions)
+	warm(sh)
+	warm(hz)
+	hz.reserve()
+	clock.advance(400 * time.Millisecond)
+	for range 30 { // shanghai's batch, each call as its slot comes
+		clock.t = sh.reserve()
+	}
+	clock.advance(60 * time.Millisecond) // the batch's edge
+	n := 0
+	for hz.reserve().Equal(clock.now()) {
+		n++
+	}
+	if n != 6 {
+		t.Fatalf("hangzhou's turn 60 ms after shanghai's last call: %d calls start at once, want 6 (the slots the action missed)", n)
+	}
+}
+
 // A burst of caught-up slots can overflow a token bucket smaller than
 // catchUp's worth of calls: each caught-up call throttled takes one missed
 // slot off what the lane catches up, and leaves the rate (the burst was too

@@ -233,6 +233,17 @@ func (l *lane) take() (time.Time, bool) {
 			slot = now // a new lane, or one idle for a while
 		}
 	}
+	// Nor more than its action missed: a lane whose region's turn comes
+	// again catches up only the slots after the next one of the lane that
+	// called last (if the regions share a limit, a bucket refilled only
+	// those; its own idle time it would burst past a small one).
+	w := &l.pace.actions[l.a]
+	if due := w.nextSlot(); slot.Before(now) && slot.Before(due) {
+		slot = due
+		if due.After(now) {
+			slot = now
+		}
+	}
 	l.asked = now
 	l.tickOf(now).asked = true
 	rate := l.rate
@@ -258,7 +269,7 @@ func (l *lane) take() (time.Time, bool) {
 		// it keeps the action's spacing from it. (The calls after a
 		// refused catch-up keep the burst's mark: ending it measured no
 		// better for eight instances, README.)
-		if w := &l.pace.actions[l.a]; w.full(now, rate) {
+		if w.full(now, rate) {
 			if after := w.lastBy(now).Add(spacing); after.After(now) {
 				start = after
 			}
@@ -270,8 +281,8 @@ func (l *lane) take() (time.Time, bool) {
 	if open := l.own.opens(start, rate); open.After(start) {
 		start, l.next, caughtUp = open, open.Add(spacing), false
 	}
-	l.own.add(start)
-	l.pace.actions[l.a].add(start)
+	l.own.add(start, l.next)
+	w.add(start, l.next)
 	// The calls right after a burst find a bucket it emptied: theirs are
 	// the burst's throttles too.
 	return start, caughtUp || start.Before(l.burstUntil)
@@ -281,6 +292,14 @@ func (l *lane) take() (time.Time, bool) {
 type window struct {
 	mu      sync.Mutex
 	started []time.Time // in order
+	next    time.Time   // the next slot of the lane that took the newest
+}
+
+// nextSlot is the next slot of the lane whose call started last.
+func (w *window) nextSlot() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next
 }
 
 // opens is when the second before a call starting at t holds fewer than
@@ -315,11 +334,15 @@ func (w *window) lastBy(t time.Time) time.Time {
 	return time.Time{}
 }
 
-func (w *window) add(t time.Time) {
+// add notes a call starting at t, and next, the slot after it of the lane
+// that took it.
+func (w *window) add(t, next time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if n := len(w.started); n > 0 && t.Before(w.started[n-1]) {
 		t = w.started[n-1] // keeps the order; the count is what matters
+	} else {
+		w.next = next
 	}
 	w.started = append(w.started, t)
 }
