@@ -30,7 +30,7 @@ import (
 // the batches of its gateways listed before stand.
 func (r *run) fanOut(ctx context.Context, j job, all []string) (fleet []Gateway, listErr error, fanned bool) {
 	s := &stream{r: r, j: j, all: all, kept: map[string][]Gateway{}, eligible: map[string]int{},
-		pending: map[string][]Gateway{}, ready: map[string][]batch{}, ended: map[string]bool{}, failed: map[string]bool{},
+		pending: map[string][]Gateway{}, ready: map[string][]batch{}, cut: map[string]int{}, ended: map[string]bool{}, failed: map[string]bool{},
 		versions: fleetCounts{}, sizes: map[string]modelSizes{}}
 	s.cond = sync.NewCond(&s.mu)
 	var g errgroup.Group

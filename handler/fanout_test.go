@@ -182,6 +182,59 @@ func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
 	}
 }
 
+// The night's last batches go in halves, so that the instances sharing the
+// limit finish together: the night ends with the slowest one's last batch.
+// Each region's last ones are held back while it is listed, and at its end
+// cut in two, each half spread as the batch was; at most one batch in 20 of
+// the region's, so that one instance, whose batches run one after another,
+// gains hardly any batch edge.
+func TestTheNightsLastBatchesGoInHalves(t *testing.T) {
+	gws := fanFleet(1000)
+	lh, _ := newRolloutHarness(t, gws)
+	lh.h.Config.FanoutThreshold = 10
+	lh.h.Config.BatchSize = 10
+	lh.h.Config.MaxUpgradesPerRun = 0 // the planner keeps no batch: every one is sent
+	if plan, err := lh.invoke(t, `{}`); err != nil || plan.Fanout == nil {
+		t.Fatalf("no fan-out: %v", err)
+	}
+	eligible := map[string]int{}
+	for _, g := range gws {
+		if g.Status != "Offline" {
+			eligible[g.Region]++
+		}
+	}
+	sizes := map[string][]int{}
+	seen := map[string]int{}
+	lh.queue.mu.Lock()
+	for _, m := range lh.queue.msgs {
+		var req events.Request
+		json.Unmarshal([]byte(m.Body), &req)
+		sizes[req.Regions[0]] = append(sizes[req.Regions[0]], len(req.GatewayIDs))
+		for _, id := range req.GatewayIDs {
+			seen[id]++
+		}
+	}
+	lh.queue.mu.Unlock()
+	for region, n := range eligible {
+		whole := (n + 9) / 10
+		split := min(whole/20, tailBatches/2)
+		got := sizes[region]
+		if split == 0 || len(got) != whole+split {
+			t.Fatalf("%s: %d eligible gateways in %d batches %v, want %d (%d cut in two)", region, n, len(got), got, whole+split, split)
+		}
+		for i, size := range got {
+			if tail := i >= len(got)-2*split; tail && size > 5 || !tail && i < len(got)-2*split-1 && size != 10 {
+				t.Fatalf("%s: batch %d of %d holds %d gateways: %v", region, i, len(got), size, got)
+			}
+		}
+	}
+	for _, g := range gws {
+		if want := map[bool]int{true: 0, false: 1}[g.Status == "Offline"]; seen[g.ID] != want {
+			t.Fatalf("%s is in %d batches, want %d", g.ID, seen[g.ID], want)
+		}
+	}
+}
+
 func TestSmallFleetsAndPartialSweepsDoNotFanOut(t *testing.T) {
 	lh, _ := newRolloutHarness(t, fanFleet(40))
 	lh.h.Config.FanoutThreshold = 50

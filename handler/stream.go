@@ -28,6 +28,7 @@ type stream struct {
 	// whether it failed.
 	pending map[string][]Gateway
 	ready   map[string][]batch
+	cut     map[string]int // batches cut, by region
 	ended   map[string]bool
 	failed  map[string]bool
 	listErr error // the most severe listing failure
@@ -87,6 +88,7 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 			ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
 			if s.ended[rg] {
 				s.flush(rg)
+				s.splitTail(rg)
 			}
 		}
 		s.kept, s.eligible = nil, nil
@@ -213,7 +215,65 @@ func (s *stream) flush(region string) {
 	}})
 	s.fan.Batches++
 	s.fan.Gateways += len(ids)
+	s.cut[region]++
 	s.cond.Broadcast()
+}
+
+// The night's last batches go in halves: the night ends when the slowest
+// of the instances sharing the limit ends its last batch, at its share of
+// the limit (eight instances: about 13 version reads a second, 4 s for a
+// batch of 50). Each region's last batches (tailBatches over every region)
+// are held back while it is listed and cut in two at its end; at most one
+// in splitOneIn of its batches, since one instance, whose batches run one
+// after another, loses a few slots of its pace at each batch's edge.
+const (
+	tailBatches = 8
+	splitOneIn  = 20
+)
+
+// held is how many of a region's ready batches wait for its listing to end.
+// s.mu is held.
+func (s *stream) held(region string) int {
+	if s.ended[region] {
+		return 0
+	}
+	return s.heldN()
+}
+
+func (s *stream) heldN() int {
+	return (tailBatches + len(s.j.regions) - 1) / len(s.j.regions)
+}
+
+// splitTail cuts a region's last batches in two, once its listing ended.
+// Each half takes every other gateway of the batch, in its order: as
+// spread as the batch was. s.mu is held.
+func (s *stream) splitTail(region string) {
+	rd := s.ready[region]
+	k := min(s.heldN(), len(rd), s.cut[region]/splitOneIn)
+	if k == 0 {
+		return
+	}
+	var halves []batch
+	for _, b := range rd[len(rd)-k:] {
+		ids := b.req.GatewayIDs
+		if len(ids) < 2 {
+			halves = append(halves, b)
+			continue
+		}
+		first, second := b, b
+		first.req.GatewayIDs, second.req.GatewayIDs = nil, nil
+		for i, id := range ids {
+			if i%2 == 0 {
+				first.req.GatewayIDs = append(first.req.GatewayIDs, id)
+			} else {
+				second.req.GatewayIDs = append(second.req.GatewayIDs, id)
+			}
+		}
+		second.req.BatchID = newBatchID()
+		halves = append(halves, first, second)
+		s.fan.Batches++
+	}
+	s.ready[region] = append(rd[:len(rd)-k:len(rd)-k], halves...)
 }
 
 // end notes that a region's listing ended, with err when it failed.
@@ -237,6 +297,7 @@ func (s *stream) end(region string, err error) {
 	}
 	// Its gateways listed before a failure were planned: they go too.
 	s.flush(region)
+	s.splitTail(region)
 	if err != nil {
 		delete(s.versions, region)
 		delete(s.sizes, region)
@@ -399,7 +460,7 @@ func (s *stream) take(turn, n int) ([]batch, int) {
 	for passed := 0; len(out) < n && passed < len(regions); {
 		region := regions[turn]
 		switch {
-		case len(s.ready[region]) > 0:
+		case len(s.ready[region]) > s.held(region):
 			out = append(out, s.ready[region][0])
 			s.ready[region][0] = batch{} // sent, its ids are not kept
 			s.ready[region] = s.ready[region][1:]
