@@ -43,6 +43,16 @@ func warm(l *lane) {
 	}
 }
 
+// twoRegions is an instance's version reads toward two regions, both lanes
+// warm, at 100 a second.
+func twoRegions() (clock *fakeTime, sh, hz *lane) {
+	p, clock := pacedAt(100)
+	sh, hz = p.lane("cn-shanghai", readVersions), p.lane("cn-hangzhou", readVersions)
+	warm(sh)
+	warm(hz)
+	return clock, sh, hz
+}
+
 // Calls start evenly spaced at the rate, the first at once: no burst, which
 // a one-second window or a small bucket would count against the function.
 func TestLaneSpacesCallsEvenly(t *testing.T) {
@@ -385,10 +395,7 @@ func TestNoSecondHoldsMoreThanTheRate(t *testing.T) {
 // regions share: in the model below, one instance whose regions take turns
 // was throttled so at most of its turns).
 func TestARegionTakingOverKeepsTheActionsSpacing(t *testing.T) {
-	p, clock := pacedAt(100)
-	sh, hz := p.lane("cn-shanghai", readVersions), p.lane("cn-hangzhou", readVersions)
-	warm(sh)
-	warm(hz)
+	clock, sh, hz := twoRegions()
 	hz.reserve()
 	clock.advance(50 * time.Millisecond)
 	turn := func(d time.Duration) {
@@ -413,10 +420,7 @@ func TestARegionTakingOverKeepsTheActionsSpacing(t *testing.T) {
 // that size (one instance, 2,000 gateways: a version read and an update
 // throttled at most turns, each taking a slot off the catch-up).
 func TestARegionsTurnCatchesUpOnlyTheActionsMissedSlots(t *testing.T) {
-	p, clock := pacedAt(100)
-	sh, hz := p.lane("cn-shanghai", readVersions), p.lane("cn-hangzhou", readVersions)
-	warm(sh)
-	warm(hz)
+	clock, sh, hz := twoRegions()
 	hz.reserve()
 	clock.advance(400 * time.Millisecond)
 	for range 30 { // shanghai's batch, each call as its slot comes

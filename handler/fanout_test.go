@@ -136,23 +136,37 @@ func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
 // The planner's batches take the regions in turns, so the workers, which
 // take them in about that order, spread a canary across regions rather than
 // giving all of it to the first region.
-func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
-	gws := fanFleet(60) // 30 eligible in cn-shanghai, 24 in ap-southeast-1
+// fanOutAll has a planner send every batch of gws (it keeps none), in
+// batches of batchSize, and returns them in the order sent.
+func fanOutAll(t *testing.T, gws []Gateway, batchSize int) (*ledgerHarness, *fakeSAG, []events.Request) {
+	t.Helper()
 	lh, sag := newRolloutHarness(t, gws)
 	lh.h.Config.FanoutThreshold = 10
-	lh.h.Config.BatchSize = 1
+	lh.h.Config.BatchSize = batchSize
 	lh.h.Config.MaxUpgradesPerRun = 0 // the planner keeps no batch: every one is sent
 	if plan, err := lh.invoke(t, `{}`); err != nil || plan.Fanout == nil {
 		t.Fatalf("no fan-out: %v", err)
 	}
-	var regions []string
+	var sent []events.Request
 	lh.queue.mu.Lock()
+	defer lh.queue.mu.Unlock()
 	for _, m := range lh.queue.msgs {
 		var req events.Request
-		json.Unmarshal([]byte(m.Body), &req)
+		if err := json.Unmarshal([]byte(m.Body), &req); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, req)
+	}
+	return lh, sag, sent
+}
+
+func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
+	gws := fanFleet(60) // 30 eligible in cn-shanghai, 24 in ap-southeast-1
+	lh, sag, sent := fanOutAll(t, gws, 1)
+	var regions []string
+	for _, req := range sent {
 		regions = append(regions, req.Regions[0])
 	}
-	lh.queue.mu.Unlock()
 	if len(regions) != 54 {
 		t.Fatalf("%d batches, want 54", len(regions))
 	}
@@ -190,13 +204,7 @@ func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
 // gains hardly any batch edge.
 func TestTheNightsLastBatchesGoInHalves(t *testing.T) {
 	gws := fanFleet(1000)
-	lh, _ := newRolloutHarness(t, gws)
-	lh.h.Config.FanoutThreshold = 10
-	lh.h.Config.BatchSize = 10
-	lh.h.Config.MaxUpgradesPerRun = 0 // the planner keeps no batch: every one is sent
-	if plan, err := lh.invoke(t, `{}`); err != nil || plan.Fanout == nil {
-		t.Fatalf("no fan-out: %v", err)
-	}
+	_, _, sent := fanOutAll(t, gws, 10)
 	eligible := map[string]int{}
 	for _, g := range gws {
 		if g.Status != "Offline" {
@@ -205,16 +213,12 @@ func TestTheNightsLastBatchesGoInHalves(t *testing.T) {
 	}
 	sizes := map[string][]int{}
 	seen := map[string]int{}
-	lh.queue.mu.Lock()
-	for _, m := range lh.queue.msgs {
-		var req events.Request
-		json.Unmarshal([]byte(m.Body), &req)
+	for _, req := range sent {
 		sizes[req.Regions[0]] = append(sizes[req.Regions[0]], len(req.GatewayIDs))
 		for _, id := range req.GatewayIDs {
 			seen[id]++
 		}
 	}
-	lh.queue.mu.Unlock()
 	for region, n := range eligible {
 		whole := (n + 9) / 10
 		split := min(whole/20, tailBatches/2)
