@@ -416,9 +416,10 @@ func TestARegionTakingOverKeepsTheActionsSpacing(t *testing.T) {
 // A lane whose region's turn comes again catches up only the slots its
 // action missed since the other region's lane called: if the regions share
 // a limit, those are all a token bucket refilled. Catching up its own idle
-// time, it burst a tenth of a second's calls at each turn, past a bucket of
-// that size (one instance, 2,000 gateways: a version read and an update
-// throttled at most turns, each taking a slot off the catch-up).
+// time, it burst up to a tenth of a second's calls, past a bucket of that
+// size (one instance, 2,000 gateways on a bucket of ten: most batches' first
+// version reads went eight to eleven at once, and four of them were
+// throttled in the night, each taking a slot off the catch-up).
 func TestARegionsTurnCatchesUpOnlyTheActionsMissedSlots(t *testing.T) {
 	clock, sh, hz := twoRegions()
 	hz.reserve()

@@ -87,8 +87,7 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 		for _, rg := range s.j.regions {
 			ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
 			if s.ended[rg] {
-				s.flush(rg)
-				s.splitTail(rg)
+				s.flushLast(rg)
 			}
 		}
 		s.kept, s.eligible = nil, nil
@@ -237,19 +236,27 @@ func (s *stream) held(region string) int {
 	if s.ended[region] {
 		return 0
 	}
-	return s.heldN()
+	return s.tailPerRegion()
 }
 
-func (s *stream) heldN() int {
+// tailPerRegion is each region's share of the night's tailBatches.
+func (s *stream) tailPerRegion() int {
 	return (tailBatches + len(s.j.regions) - 1) / len(s.j.regions)
 }
 
-// splitTail cuts a region's last batches in two, once its listing ended.
-// Each half takes every other gateway of the batch, in its order: as
-// spread as the batch was. s.mu is held.
+// flushLast cuts a region's last batch once its listing ended, and its
+// last batches in two. s.mu is held.
+func (s *stream) flushLast(region string) {
+	s.flush(region)
+	s.splitTail(region)
+}
+
+// splitTail cuts a region's last batches in two. Each half takes every
+// other gateway of the batch, in its order: as spread as the batch was.
+// s.mu is held.
 func (s *stream) splitTail(region string) {
 	rd := s.ready[region]
-	k := min(s.heldN(), len(rd), s.cut[region]/splitOneIn)
+	k := min(s.tailPerRegion(), len(rd), s.cut[region]/splitOneIn)
 	if k == 0 {
 		return
 	}
@@ -296,8 +303,7 @@ func (s *stream) end(region string, err error) {
 		return
 	}
 	// Its gateways listed before a failure were planned: they go too.
-	s.flush(region)
-	s.splitTail(region)
+	s.flushLast(region)
 	if err != nil {
 		delete(s.versions, region)
 		delete(s.sizes, region)
