@@ -78,7 +78,7 @@ func main() {
 	flag.IntVar(&o.coldStarts, "coldstarts", 10, "fresh processes for the cold start median (0: skip)")
 	flag.StringVar(&o.topicDown, "topic-down", "", "the outcome topic fails every publish the whole night: `error` (500 InternalError) or drop (the connection closes unanswered)")
 	flag.BoolVar(&o.trace, "trace", false, "time every request through a proxy and say where the unused API capacity went")
-	flag.StringVar(&o.spans, "spans", "", "with -trace: write the night's timeline to `FILE`, a line per invocation (INV start end) and request (service action start end status), µs from the first invocation's start")
+	flag.StringVar(&o.spans, "spans", "", "with -trace: write the night's timeline to `FILE`, a line per invocation (INV start end instance) and request (service action start end status instance), µs from the first invocation's start, instances numbered from 0 in the order deployed")
 	flag.BoolVar(&o.distributed, "distributed", false, "distributed mode: one night on each number of -instances")
 	flag.StringVar(&o.instances, "instances", "1,2,4,8", "distributed mode: instance counts")
 	flag.Float64Var(&o.instanceQPS, "instance-qps", 0, "distributed mode: API_QPS of each instance (0: -qps, the whole limit: the instances find their shares)")
@@ -246,9 +246,16 @@ func measure(o options, flow sagsim.Flow, n, k int, apiQPS float64) (sizeResult,
 			return sizeResult{}, err
 		}
 		defer tr.Close()
-		env = append(env, tr.env()...)
 	}
-	for range k {
+	for i := range k {
+		env := env
+		if tr != nil {
+			traced, err := tr.env(i)
+			if err != nil {
+				return sizeResult{}, err
+			}
+			env = append(slices.Clip(env), traced...)
+		}
 		if _, err := w.Deploy(simulation.Function{Binary: o.binary, Env: env, Output: out}); err != nil {
 			return sizeResult{}, err
 		}

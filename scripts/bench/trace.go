@@ -21,20 +21,21 @@ type Span struct {
 	Service    string // SAG, MNS or OTS
 	Action     string
 	Status     int // the HTTP status answered
+	Instance   int // which instance asked, in the order deployed
 }
 
 // tracer is a reverse proxy in front of the cloud that times every request,
 // so a benchmark can tell where the function waits when it makes no SAG call.
-// It costs a little time on every request.
+// It costs a little time on every request. Each instance has a port of its
+// own, so that its requests tell which instance made them.
 type tracer struct {
 	proxy *httputil.ReverseProxy
-	srv   *http.Server
-	url   string
+	srvs  []*http.Server
 	mu    sync.Mutex
 	spans []Span
 }
 
-// startTracer serves a tracing proxy in front of target.
+// startTracer builds a tracing proxy in front of target.
 func startTracer(target string) (*tracer, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -43,26 +44,38 @@ func startTracer(target string) (*tracer, error) {
 	t := &tracer{proxy: httputil.NewSingleHostReverseProxy(u)}
 	// Many short requests from several processes: keep connections.
 	t.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	return t, nil
+}
+
+// env serves the proxy on a port for instance i and points the function
+// at it: after the cloud's own variables (a later entry wins).
+func (t *tracer) env(i int) ([]string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	t.url = "http://" + ln.Addr().String()
-	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
-	go t.srv.Serve(ln)
-	return t, nil
+	srv := &http.Server{Handler: instanceProxy{t, i}, ReadHeaderTimeout: 10 * time.Second}
+	t.srvs = append(t.srvs, srv)
+	go srv.Serve(ln)
+	u := "http://" + ln.Addr().String()
+	return []string{"SAG_ENDPOINT=" + u, "MNS_ENDPOINT=" + u, "LEDGER_ENDPOINT=" + u}, nil
 }
 
-// env points the function at the proxy: after the cloud's own variables
-// (a later entry wins).
-func (t *tracer) env() []string {
-	return []string{"SAG_ENDPOINT=" + t.url, "MNS_ENDPOINT=" + t.url, "LEDGER_ENDPOINT=" + t.url}
+func (t *tracer) Close() {
+	for _, srv := range t.srvs {
+		srv.Close()
+	}
 }
 
-func (t *tracer) Close() { t.srv.Close() }
+// instanceProxy is the tracer as one instance reaches it.
+type instanceProxy struct {
+	t        *tracer
+	instance int
+}
 
-func (t *tracer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := Span{Start: time.Now()}
+func (p instanceProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := p.t
+	s := Span{Start: time.Now(), Instance: p.instance}
 	switch {
 	case r.URL.Path == "/":
 		s.Service, s.Action = "SAG", r.URL.Query().Get("Action")
@@ -215,16 +228,17 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // writeSpans writes a night's timeline for a closer look than Starved's
-// (-spans): each invocation (INV start end) and each request (service
-// action start end status), in µs from start.
+// (-spans): each invocation (INV start end instance) and each request
+// (service action start end status instance), in µs from start; instances
+// are numbered in the order deployed, from 0.
 func writeSpans(file string, start time.Time, invocations []simulation.Invocation, spans []Span) error {
 	var b strings.Builder
 	us := func(t time.Time) int64 { return t.Sub(start).Microseconds() }
 	for _, inv := range invocations {
-		fmt.Fprintf(&b, "INV %d %d\n", us(inv.Started), us(inv.Finished))
+		fmt.Fprintf(&b, "INV %d %d %d\n", us(inv.Started), us(inv.Finished), inv.Runtime)
 	}
 	for _, s := range spans {
-		fmt.Fprintf(&b, "%s %s %d %d %d\n", s.Service, strings.ReplaceAll(s.Action, " ", "_"), us(s.Start), us(s.End), s.Status)
+		fmt.Fprintf(&b, "%s %s %d %d %d %d\n", s.Service, strings.ReplaceAll(s.Action, " ", "_"), us(s.Start), us(s.End), s.Status, s.Instance)
 	}
 	return os.WriteFile(file, []byte(b.String()), 0o644)
 }
