@@ -133,9 +133,6 @@ func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
 	}
 }
 
-// The planner's batches take the regions in turns, so the workers, which
-// take them in about that order, spread a canary across regions rather than
-// giving all of it to the first region.
 // fanOutAll has a planner send every batch of gws (it keeps none), in
 // batches of batchSize, and returns them in the order sent.
 func fanOutAll(t *testing.T, gws []Gateway, batchSize int) (*ledgerHarness, *fakeSAG, []events.Request) {
@@ -160,6 +157,9 @@ func fanOutAll(t *testing.T, gws []Gateway, batchSize int) (*ledgerHarness, *fak
 	return lh, sag, sent
 }
 
+// The planner's batches take the regions in turns, so the workers, which
+// take them in about that order, spread a canary across regions rather than
+// giving all of it to the first region.
 func TestFanOutBatchesTakeTheRegionsInTurns(t *testing.T) {
 	gws := fanFleet(60) // 30 eligible in cn-shanghai, 24 in ap-southeast-1
 	lh, sag, sent := fanOutAll(t, gws, 1)

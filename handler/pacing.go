@@ -239,10 +239,7 @@ func (l *lane) take() (time.Time, bool) {
 	// those; its own idle time it would burst past a small one).
 	w := &l.pace.actions[l.a]
 	if due := w.nextSlot(); slot.Before(now) && slot.Before(due) {
-		slot = due
-		if due.After(now) {
-			slot = now
-		}
+		slot = earliest(due, now)
 	}
 	l.asked = now
 	l.tickOf(now).asked = true
