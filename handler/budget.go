@@ -50,10 +50,3 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return b
 }
-
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}

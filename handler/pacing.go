@@ -261,29 +261,16 @@ func (l *lane) take() (time.Time, bool) {
 		// A slot caught up, only while the action's calls toward every
 		// region in the last second are fewer than the rate: a lane
 		// whose region's turn comes again must not burst into a limit
-		// the regions may share. When they fill the second, the call
-		// waits for it to open, if it opens before the slot is lost (the
-		// calls of a second ago leaving it: batches that follow each
-		// other at the rate catch up as the one two batches before
-		// did), and the lane keeps its other missed slots; a region's
-		// first call after another's, its slot due now, waits the same
-		// way and keeps the action's spacing from the other lane's last
-		// call. If the second opens too late, the lane, idle or behind,
-		// catches up nothing, and keeps that spacing. (The calls after
-		// a refused catch-up keep the burst's mark: ending it measured
-		// no better for eight instances, README.)
+		// the regions may share. Nor does such a lane, idle or behind,
+		// start beside the call the other region's lane just started:
+		// it keeps the action's spacing from it. (The calls after a
+		// refused catch-up keep the burst's mark: ending it measured no
+		// better for eight instances, README.)
 		if w.full(now, rate) {
-			after := w.lastBy(now).Add(spacing)
-			switch open := w.opens(now, rate); {
-			case !open.Before(slot.Add(l.catchUp)):
-				start = latest(start, after)
-				l.next, caughtUp = start.Add(spacing), false
-			case caughtUp:
-				start = open
-			default:
-				start = latest(open, after)
-				l.next = start.Add(spacing)
+			if after := w.lastBy(now).Add(spacing); after.After(now) {
+				start = after
 			}
+			l.next, caughtUp = start.Add(spacing), false
 		}
 	}
 	// Never more than the rate's calls in any one second: a slot caught

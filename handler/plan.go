@@ -117,13 +117,6 @@ func (p planner) plan(ctx context.Context, j job, g Gateway, vt upgrade.VersionT
 	return c, c.res
 }
 
-// readsListed reports whether the plan reads the versions of type vt of a
-// gateway as the listing shows it, unless its ledger record settles it: it
-// is eligible, and no pinned version settles it without them.
-func (p planner) readsListed(j job, g Gateway, vt upgrade.VersionType) bool {
-	return ineligible(g, j.when(p.now)) == "" && pinSettles(g, vt, j.target) == ""
-}
-
 // pinSettles returns the result of a pinned version for a single device
 // already at or past it, known from the listing without its version list:
 // up_to_date, would_downgrade, or "" when the plan must look.

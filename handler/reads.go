@@ -70,10 +70,10 @@ func (s *sagReader) versions(ctx context.Context, g Gateway, vt upgrade.VersionT
 type versionRead struct {
 	done    chan struct{}
 	offered []Release
-	err     error // errNotRead: an early read no longer wanted when its turn came
+	err     error // errNotRead: an early read whose turn came too late
 }
 
-// errNotRead is an early read that did not start: the plan no longer wanted it.
+// errNotRead is an early read that did not start: the listing had answered.
 var errNotRead = errors.New("not read early")
 
 // reading returns the read of key, and whether the caller is to make it
@@ -103,110 +103,34 @@ func (s *sagReader) done(key string, rd *versionRead) {
 	close(rd.done)
 }
 
-// readEarly starts the Versions reads of a batch's gateways with its run,
-// while they are listed, so its reads begin with the run instead of a
-// listing call later. The reads start one after the other at the lane's
-// pace, those the plan will make (wanted says which, as far as the run
-// knows yet), and the plan waits for each one under way instead of reading
-// again: a gateway the listing rules out costs at most the reads started
-// during one listing call, and the plan's first reads of its own do not
-// leave the lane a slot or more idle (its first chunks were read early,
-// so they came 10 to 20 ms after the listing answered: a slot in every
-// batch). wait waits for their goroutines.
-func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, wanted *wantedReads) {
+// readEarly starts the Versions reads of a batch's gateways while they are
+// listed (listed is closed when the listing answered), so its reads begin
+// with the run instead of a listing call later. The reads start one after
+// the other at the lane's pace, and none starts once the listing has
+// answered: from then on the plan reads what it needs, in its order, and a
+// gateway the listing rules out costs at most the reads started during one
+// listing call. wait waits for their goroutines.
+func (s *sagReader) readEarly(ctx context.Context, region string, ids []string, types []upgrade.VersionType, listed <-chan struct{}) {
 	s.prefetch.Add(1)
 	go func() {
 		defer s.prefetch.Done()
 		defer func() { _ = recover() }() // a read not made early is made by the plan
 		for _, id := range ids {
-			if !s.earlyAll(ctx, region, id, types, wanted) {
+			if !s.earlyAll(ctx, region, id, types, listed) {
 				return
 			}
 		}
 	}()
 }
 
-// wantedReads says which of a batch's Versions reads the plan will make, as
-// far as the run knows yet: every one until the listing answers; then those
-// of the gateways the listing found eligible; once the ledger is read, only
-// those with no record of the version type (a record may settle its gateway
-// with no read); none once the sweep is over. A nil *wantedReads wants
-// every read.
-type wantedReads struct {
-	mu       sync.Mutex
-	listed   map[string]Gateway                        // nil until the listing answered
-	records  map[upgrade.VersionType]map[string]Record // nil until the ledger was read
-	over     bool                                      // the sweep ended
-	eligible func(Gateway, upgrade.VersionType) bool   // as the plan sees a listed gateway
-}
-
-// listedAs notes the gateways the listing found.
-func (w *wantedReads) listedAs(fleet []Gateway) {
-	if w == nil {
-		return
-	}
-	listed := make(map[string]Gateway, len(fleet))
-	for _, g := range fleet {
-		listed[g.ID] = g
-	}
-	w.mu.Lock()
-	w.listed = listed
-	w.mu.Unlock()
-}
-
-// recorded notes the ledger's records of the listed gateways.
-func (w *wantedReads) recorded(records map[upgrade.VersionType]map[string]Record) {
-	if w == nil {
-		return
-	}
-	w.mu.Lock()
-	w.records = records
-	w.mu.Unlock()
-}
-
-// end wants no more reads.
-func (w *wantedReads) end() {
-	if w == nil {
-		return
-	}
-	w.mu.Lock()
-	w.over = true
-	w.mu.Unlock()
-}
-
-// wants reports whether the plan will read the versions of type vt of
-// gateway id, as far as the run knows.
-func (w *wantedReads) wants(id string, vt upgrade.VersionType) bool {
-	if w == nil {
-		return true
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case w.over:
-		return false
-	case w.listed == nil:
-		return true
-	}
-	g, ok := w.listed[id]
-	if !ok || !w.eligible(g, vt) {
-		return false
-	}
-	_, recorded := w.records[vt][id]
-	return !recorded
-}
-
-// earlyAll makes a gateway's early reads of each type the plan wants, one
-// after the other (one already read, or being read, is not read again); it
-// reports whether the next gateway's may follow (false: a read failed
-// before it could start, the run's time being over).
-func (s *sagReader) earlyAll(ctx context.Context, region, id string, types []upgrade.VersionType, wanted *wantedReads) bool {
+// earlyAll makes a gateway's early reads of each type, one after the other
+// (one read already, or being read, is not read again); it reports whether
+// the next gateway's may follow (false: the listing had answered, or a read
+// failed before it could start). listed nil: every read is wanted.
+func (s *sagReader) earlyAll(ctx context.Context, region, id string, types []upgrade.VersionType, listed <-chan struct{}) bool {
 	for _, vt := range types {
-		if !wanted.wants(id, vt) {
-			continue
-		}
 		key := id + "/" + string(vt)
-		if rd, mine := s.reading(key); mine && !s.early(ctx, region, id, vt, key, rd, wanted) {
+		if rd, mine := s.reading(key); mine && !s.early(ctx, region, id, vt, key, rd, listed) {
 			return false
 		}
 	}
@@ -214,10 +138,10 @@ func (s *sagReader) earlyAll(ctx context.Context, region, id string, types []upg
 }
 
 // early makes one early read on a goroutine of its own, and reports once
-// its slot came whether the reads may go on (false: it failed before it
-// could start). A read no longer wanted when its slot came is not made.
-func (s *sagReader) early(ctx context.Context, region, id string, vt upgrade.VersionType, key string, rd *versionRead, wanted *wantedReads) bool {
-	goOn := make(chan bool, 1)
+// it started whether it was made (false: the listing had answered, or it
+// failed before it could start).
+func (s *sagReader) early(ctx context.Context, region, id string, vt upgrade.VersionType, key string, rd *versionRead, listed <-chan struct{}) bool {
+	started := make(chan bool, 1)
 	s.prefetch.Add(1)
 	go func() {
 		defer s.prefetch.Done()
@@ -226,22 +150,26 @@ func (s *sagReader) early(ctx context.Context, region, id string, vt upgrade.Ver
 			if p := recover(); p != nil {
 				rd.offered, rd.err = nil, errNotRead
 			}
-			once.Do(func() { goOn <- false }) // it never started
+			once.Do(func() { started <- false }) // it never started
 			s.done(key, rd)
 		}()
 		rd.offered, rd.err = readSAG(ctx, s.api, region, readVersions, func(ctx context.Context) ([]Release, error) {
-			want := true
+			wanted := true
 			once.Do(func() {
-				want = wanted.wants(id, vt)
-				goOn <- true
+				select {
+				case <-listed:
+					wanted = false
+				default:
+				}
+				started <- wanted
 			})
-			if !want {
+			if !wanted {
 				return nil, errNotRead
 			}
 			return s.sag.Versions(ctx, Gateway{ID: id, Region: region}, "", vt)
 		})
 	}()
-	return <-goOn
+	return <-started
 }
 
 // wait waits for the goroutines of early reads.

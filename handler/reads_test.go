@@ -1,8 +1,6 @@
 package handler
 
 import (
-	"context"
-	"slices"
 	"testing"
 	"time"
 
@@ -90,9 +88,9 @@ func TestABatchReadsVersionsWhileItIsListed(t *testing.T) {
 	}
 }
 
-// No early read of a gateway the listing rules out starts once it has
-// answered: they cost at most the reads started while it was listed.
-func TestEarlyReadsSkipWhatTheListingRulesOut(t *testing.T) {
+// No early read starts once the listing has answered: gateways the listing
+// rules out cost at most the reads started while it was listed.
+func TestEarlyReadsStopWhenTheListingAnswers(t *testing.T) {
 	gws := gateways("sag-f%02d", 20, "2.0.8")
 	for i := range gws {
 		gws[i].Status = "Offline"
@@ -115,81 +113,5 @@ func TestEarlyReadsSkipWhatTheListingRulesOut(t *testing.T) {
 	// The lane starts slow (12.5 calls a second): in 50 ms, one or two.
 	if reads == 0 || reads > 3 {
 		t.Fatalf("%d version reads for 20 gateways the listing rules out, want 1-3", reads)
-	}
-}
-
-// Once the listing has answered, a batch's early reads go on, one after
-// the other at the lane's pace, for the gateways the plan will read: those
-// listed as eligible and, once the ledger is read, without a record of the
-// type (which may settle the gateway with no read). Early reads that
-// stopped with the listing left the lane idle until the plan's first reads
-// of its own, a slot or two in every batch.
-func TestEarlyReadsGoOnForWhatThePlanWillRead(t *testing.T) {
-	gws := gateways("sag-g%02d", 12, "2.0.8")
-	sag := newFakeSAG(gws...)
-	sag.offered = catalog()
-	api := newCaller(newPace(50), time.Now().Add(time.Minute), time.Now().Add(time.Minute))
-	api.leads = true // the lane starts at the ceiling: a read every 20 ms
-	reads := &sagReader{sag: sag, api: api}
-	p := planner{reads: reads, now: func() time.Time { return testNow }}
-	j := job{}
-	wanted := &wantedReads{eligible: func(g Gateway, vt upgrade.VersionType) bool { return p.readsListed(j, g, vt) }}
-	ids := make([]string, len(gws))
-	for i, g := range gws {
-		ids[i] = g.ID
-	}
-	reads.readEarly(context.Background(), "cn-shanghai", ids, []upgrade.VersionType{upgrade.VersionDevice}, wanted)
-	for deadline := time.Now().Add(5 * time.Second); sag.count("Versions", "sag-g01") == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no early read")
-		}
-	}
-	// The listing answers: sag-g06 is offline, sag-g07 was not found.
-	listed := slices.Clone(gws)
-	listed[6].Status = "Offline"
-	listed = slices.Delete(listed, 7, 8)
-	wanted.listedAs(listed)
-	// The ledger is read: sag-g09 has a record.
-	wanted.recorded(map[upgrade.VersionType]map[string]Record{upgrade.VersionDevice: {"sag-g09": {Gateway: "sag-g09"}}})
-	reads.wait()
-	for i, g := range gws {
-		want := 1
-		if i >= 6 && i <= 9 && i != 8 {
-			want = 0
-		}
-		if n := sag.count("Versions", g.ID); n != want {
-			t.Errorf("%s read %d times early, want %d", g.ID, n, want)
-		}
-	}
-}
-
-// A gateway whose ledger record settles it (an upgrade still in progress)
-// is not read, early or not, and every other gateway of the batch once.
-func TestABatchDoesNotReadWhatItsRecordsSettle(t *testing.T) {
-	gws := gateways("sag-h%02d", 12, "2.0.8")
-	sag := upgradingSAG(gws...)
-	sag.onList = func(string, ListFilter, int) { time.Sleep(30 * time.Millisecond) }
-	lh := newLedgerHarness(t, sag)
-	for _, g := range gws[6:] {
-		lh.ledger.rows[key(g.ID, upgrade.VersionDevice)] = Record{Gateway: g.ID, Region: g.Region, VersionType: upgrade.VersionDevice,
-			Rev: 2, State: StateRequested, Target: "2.3.1", From: "2.0.8", Serial: "sn-" + g.ID, ClaimID: "earlier-run",
-			RequestedAt: testNow.Add(-time.Minute)}
-	}
-	report, err := lh.invoke(t, batchOf(gws, 0, 12))
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := byID(report)
-	for i, g := range gws {
-		res, want := results[g.ID+"/"+string(upgrade.VersionDevice)], 1
-		if i >= 6 {
-			want = 0
-			if res.Reason != upgrade.ReasonInProgress {
-				t.Errorf("%s: %s/%s, want skipped/%s", g.ID, res.Outcome, res.Reason, upgrade.ReasonInProgress)
-			}
-		}
-		if n := sag.count("Versions", g.ID); n != want {
-			t.Errorf("%s read %d times, want %d", g.ID, n, want)
-		}
 	}
 }

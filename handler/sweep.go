@@ -31,27 +31,24 @@ func (r *run) sweep(ctx context.Context, j job) {
 	defer r.reads.wait() // the reads started early, by the listing
 	var fleet []Gateway
 	var listErr error
-	var early *wantedReads // a batch's reads made early; nil: none
 	if full && r.canHandOver(j) && (j.kind == upgrade.KindSweep || j.kind == "") {
 		var fanned bool
 		if fleet, listErr, fanned = r.fanOut(ctx, j, all); fanned {
 			return
 		}
 	} else {
+		listed := make(chan struct{})
 		if len(j.gatewayIDs) > 0 && len(j.regions) == 1 {
 			// A batch: its version reads need no listing, only its turn.
-			early = &wantedReads{eligible: func(g Gateway, vt upgrade.VersionType) bool { return r.planner.readsListed(j, g, vt) }}
-			defer early.end()
-			r.reads.readEarly(ctx, j.regions[0], j.gatewayIDs, j.types, early)
+			r.reads.readEarly(ctx, j.regions[0], j.gatewayIDs, j.types, listed)
 		}
 		fleet, listErr = r.list(ctx, j)
-		early.listedAs(fleet)
+		close(listed)
 	}
 	r.measureRegions(ctx, j, all, sizesOfFleet(fleet))
 	// Both version types, whatever the request's: one in flight holds the
 	// other back.
 	records, err := r.book.read(ctx, fleet, []upgrade.VersionType{upgrade.VersionDevice, upgrade.VersionDpi})
-	early.recorded(records)
 	if err != nil {
 		// Without the ledger's view no claim can be trusted: call nothing.
 		r.log.Error().Err(err).Msg("ledger unreadable: every gateway deferred")
