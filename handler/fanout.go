@@ -40,7 +40,7 @@ func (r *run) fanOut(ctx context.Context, j job, all []string) (fleet []Gateway,
 			lerr := r.listRegionSafely(ctx, region, nil, func(gws []Gateway) {
 				listed += len(gws)
 				s.page(ctx, region, gws)
-			})
+			}, func(gws []Gateway) { s.answered(ctx, region, gws) })
 			if lerr != nil {
 				r.report(j, listFailure(upgrade.Result{RegionID: region}, lerr), 0)
 			} else {

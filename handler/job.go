@@ -30,6 +30,9 @@ type job struct {
 	// retryFailedOnly narrows a sweep to the gateways whose last upgrade
 	// failed or stayed unverified.
 	retryFailedOnly bool
+	// listed: the named gateways as the planner listed them moments ago,
+	// for its own sweep of its first batch, which lists them no more.
+	listed []Gateway
 }
 
 // jobFor translates a wire request into a job: the configuration's

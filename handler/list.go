@@ -23,7 +23,7 @@ func (r *run) list(ctx context.Context, j job) (fleet []Gateway, err error) {
 	for _, region := range j.regions {
 		g.Go(func() error {
 			var gws []Gateway
-			lerr := r.listRegionSafely(gctx, region, j.gatewayIDs, func(page []Gateway) { gws = append(gws, page...) })
+			lerr := r.listRegionSafely(gctx, region, j.gatewayIDs, func(page []Gateway) { gws = append(gws, page...) }, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if lerr != nil {
@@ -57,13 +57,13 @@ var errInternal = errors.New("internal error")
 // listRegionSafely lists a region on a goroutine of its own: a panic there
 // (onPage's included) is an error of that region's listing, not the end of
 // the process.
-func (r *run) listRegionSafely(ctx context.Context, region string, ids []string, onPage func([]Gateway)) (err error) {
+func (r *run) listRegionSafely(ctx context.Context, region string, ids []string, onPage, answered func([]Gateway)) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = r.listingPanic(region, p)
 		}
 	}()
-	return r.listRegion(ctx, region, ids, onPage)
+	return r.listRegion(ctx, region, ids, onPage, answered)
 }
 
 // listingPanic logs a panic met while listing a region, with its stack,
@@ -74,10 +74,12 @@ func (r *run) listingPanic(region string, p any) error {
 }
 
 // listRegion pages through a region, PageSize gateways a call, and hands
-// each page's gateways to onPage as it comes (a gateway once, though paging
-// a fleet that changes can repeat it); named gateways are listed PageSize ids
-// at a time. After an error, the pages handed over stand.
-func (r *run) listRegion(ctx context.Context, region string, ids []string, onPage func([]Gateway)) error {
+// each page's gateways to onPage in page order (a gateway once, though
+// paging a fleet that changes can repeat it); named gateways are listed
+// PageSize ids at a time. After an error, the pages handed over stand.
+// answered, if not nil, sees each page as soon as it is answered, before
+// the pages ahead of it are (repeats included).
+func (r *run) listRegion(ctx context.Context, region string, ids []string, onPage, answered func([]Gateway)) error {
 	var seen idSet
 	hand := func(gws []Gateway) {
 		fresh := make([]Gateway, 0, len(gws))
@@ -91,10 +93,10 @@ func (r *run) listRegion(ctx context.Context, region string, ids []string, onPag
 		}
 	}
 	if len(ids) == 0 {
-		return r.listPages(ctx, region, ListFilter{}, hand)
+		return r.listPages(ctx, region, ListFilter{}, hand, answered)
 	}
 	for chunk := range slices.Chunk(ids, PageSize) {
-		if err := r.listPages(ctx, region, ListFilter{IDs: chunk}, hand); err != nil {
+		if err := r.listPages(ctx, region, ListFilter{IDs: chunk}, hand, answered); err != nil {
 			return err
 		}
 	}
@@ -149,12 +151,18 @@ const listAhead = 8
 // listPages hands over, in order, the pages of a region's gateways that
 // pass f: the first, then the others, up to listAhead asked for at once. It
 // stops at the first page that fails (those before it stand) or comes back
-// empty (the fleet shrank while we paged).
-func (r *run) listPages(ctx context.Context, region string, f ListFilter, hand func([]Gateway)) error {
+// empty (the fleet shrank while we paged). answered, if not nil, sees each
+// page as it is answered: a page throttled and retried holds back the
+// pages after it, which need not hold back what only counts them.
+func (r *run) listPages(ctx context.Context, region string, f ListFilter, hand, answered func([]Gateway)) error {
+	if answered == nil {
+		answered = func([]Gateway) {}
+	}
 	gws, total, err := r.reads.page(ctx, region, f, 1)
 	if err != nil || len(gws) == 0 {
 		return err
 	}
+	answered(gws)
 	hand(gws)
 	type answer struct {
 		gws   []Gateway
@@ -179,6 +187,9 @@ func (r *run) listPages(ctx context.Context, region string, f ListFilter, hand f
 					}
 				}()
 				gws, total, err := r.reads.page(ctx, region, f, n)
+				if err == nil {
+					answered(gws)
+				}
 				a <- answer{gws, total, err}
 			}(next)
 			next++

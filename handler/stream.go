@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/sag-upgrade/sag-upgrade/events"
@@ -18,8 +19,8 @@ type stream struct {
 
 	mu   sync.Mutex
 	cond *sync.Cond // signalled when a batch is ready or a region's listing ends
-	// Until it fans out: the gateways listed, and how many are eligible,
-	// by region.
+	// Until it fans out: the gateways listed, and how many of those
+	// answered are eligible, by region.
 	fanning  bool
 	kept     map[string][]Gateway
 	eligible map[string]int
@@ -51,7 +52,7 @@ type stream struct {
 	ahead []Gateway
 }
 
-// page takes a page of a region's gateways.
+// page takes a page of a region's gateways, in page order.
 func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 	var ruledOut []Gateway
 	s.mu.Lock()
@@ -59,49 +60,74 @@ func (s *stream) page(ctx context.Context, region string, gws []Gateway) {
 		s.mu.Unlock()
 		s.skip(ruledOut)
 	}()
+	s.readAhead(ctx, region, gws)
 	if !s.fanning {
-		s.readAhead(ctx, region, gws)
 		s.kept[region] = append(s.kept[region], gws...)
-		for _, g := range gws {
-			if ineligible(g, s.r.now()) == "" {
-				s.eligible[region]++
-			}
-		}
-		total := 0
-		for _, n := range s.eligible {
-			total += n
-		}
-		if total <= s.r.cfg.FanoutThreshold {
-			return
-		}
-		// Now a planner: what was kept goes the way of every page from
-		// here on.
-		s.fanning = true
-		s.sent = make(chan struct{})
-		if s.keeps() {
-			s.keep = make(chan batch)
-			s.own.Add(1)
-			go s.work(ctx)
-		}
-		go s.send(ctx)
-		for _, rg := range s.j.regions {
-			ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
-			if s.ended[rg] {
-				s.flushLast(rg)
-			}
-		}
-		s.kept, s.eligible = nil, nil
 		return
 	}
 	ruledOut = s.plan(region, gws)
 }
 
+// answered counts the eligible gateways of a page as soon as it is
+// answered, and makes the run a planner once more than FanoutThreshold
+// are: a page throttled early in a listing and retried holds back the
+// pages after it, and the decision with them (2,000 gateways: 130-170 ms,
+// while the planner's first updates waited for it). A gateway a fleet that
+// changes pages twice counts twice.
+func (s *stream) answered(ctx context.Context, region string, gws []Gateway) {
+	var ruledOut []Gateway
+	s.mu.Lock()
+	defer func() {
+		s.mu.Unlock()
+		s.skip(ruledOut)
+	}()
+	if s.fanning {
+		return
+	}
+	for _, g := range gws {
+		if ineligible(g, s.r.now()) == "" {
+			s.eligible[region]++
+		}
+	}
+	total := 0
+	for _, n := range s.eligible {
+		total += n
+	}
+	if total > s.r.cfg.FanoutThreshold {
+		ruledOut = s.becomePlanner(ctx)
+	}
+}
+
+// becomePlanner makes the run a planner: what was kept goes the way of
+// every page from here on. It returns the gateways kept that the listing
+// rules out. s.mu is held.
+func (s *stream) becomePlanner(ctx context.Context) (ruledOut []Gateway) {
+	s.fanning = true
+	s.sent = make(chan struct{})
+	if s.keeps() {
+		s.keep = make(chan batch)
+		s.own.Add(1)
+		go s.work(ctx)
+	}
+	go s.send(ctx)
+	for _, rg := range s.j.regions {
+		ruledOut = append(ruledOut, s.plan(rg, s.kept[rg])...)
+		if s.ended[rg] {
+			s.flushLast(rg)
+		}
+	}
+	s.kept, s.eligible = nil, nil
+	return ruledOut
+}
+
 // readAhead takes the gateways of a page to read early: those of the batch
 // the planner would keep first (the first region's first eligible
-// gateways), which a run that does not fan out sweeps too. With the first
-// of them it starts their reader. s.mu is held.
+// gateways, in page order: the run may fan out before they are listed),
+// which a run that does not fan out sweeps too. With the first of them it
+// starts their reader. s.mu is held.
 func (s *stream) readAhead(ctx context.Context, region string, gws []Gateway) {
-	if region != s.j.regions[0] || !s.keeps() || s.r.cfg.MaxUpgradesPerRun < s.r.cfg.BatchSize {
+	if region != s.j.regions[0] || !s.keeps() || s.r.cfg.MaxUpgradesPerRun < s.r.cfg.BatchSize ||
+		len(s.ahead) >= s.r.cfg.BatchSize {
 		return
 	}
 	now := s.r.now()
@@ -142,7 +168,7 @@ func (s *stream) readAheadOf(ctx context.Context, region string) {
 
 // nextAhead waits for the next gateway to read ahead, the first of their
 // spread not read yet; none once every one is read and no more will come
-// (the batch is whole, the run fans out, or the region is listed).
+// (the batch is whole, or the region is listed).
 func (s *stream) nextAhead(region string, read map[string]bool) (Gateway, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +178,7 @@ func (s *stream) nextAhead(region string, read map[string]bool) (Gateway, bool) 
 				return g, true
 			}
 		}
-		if len(s.ahead) >= s.r.cfg.BatchSize || s.fanning || s.ended[region] {
+		if len(s.ahead) >= s.r.cfg.BatchSize || s.ended[region] {
 			return Gateway{}, false
 		}
 		s.cond.Wait()
@@ -452,9 +478,27 @@ func (s *stream) work(ctx context.Context) {
 			}()
 			j := s.j
 			j.regions, j.gatewayIDs = b.req.Regions, b.req.GatewayIDs
+			j.listed = s.listedAhead(b.req.GatewayIDs)
 			s.r.sweep(ctx, j)
 		}()
 	}
+}
+
+// listedAhead returns the gateways read ahead when ids are theirs: the
+// first batch, which the planner listed moments ago. Listed again, it would
+// wait for the listing's pages in the lane, and its updates with it.
+func (s *stream) listedAhead(ids []string) []Gateway {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(ids) != len(s.ahead) {
+		return nil
+	}
+	for _, g := range s.ahead {
+		if !slices.Contains(ids, g.ID) {
+			return nil
+		}
+	}
+	return slices.Clone(s.ahead)
 }
 
 // take takes up to n ready batches in the regions' turns from turn on,

@@ -3,6 +3,7 @@ package handler
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -187,6 +188,93 @@ func TestPlannerKeepsNoMoreThanItsRunLimit(t *testing.T) {
 		if plan.Counts.Deferred != 0 {
 			t.Fatalf("MAX_UPGRADES_PER_RUN %d: the planner deferred %d", limit, plan.Counts.Deferred)
 		}
+	}
+}
+
+// A listing page held back (a throttle retried) does not hold back the
+// decision to fan out, nor the planner's first upgrades: the pages answered
+// after it count. Held, ap-southeast-1's second page leaves 90 gateways
+// handed in page order; its third makes 140, past the threshold of 100.
+func TestAPageHeldBackDoesNotHoldBackTheFanOut(t *testing.T) {
+	gws := gateways("sag-h%03d", 190, "2.0.8")
+	for i := range gws {
+		gws[i].Region = "ap-southeast-1"
+		if i < 40 {
+			gws[i].Region = "cn-shanghai"
+		}
+		gws[i].CcnID = fmt.Sprintf("ccn-%d", i%4)
+	}
+	lh, sag := newRolloutHarness(t, gws)
+	lh.h.Config.RolloutCanary = 1000
+	lh.h.Config.FanoutThreshold = 100
+	lh.h.Config.BatchSize = 20
+	upgradedWhileHeld := false
+	sag.onList = func(region string, lf ListFilter, page int) {
+		if region != "ap-southeast-1" || page != 2 || len(lf.IDs) > 0 || lf.Model != "" || lf.Below != "" {
+			return
+		}
+		// Held until the planner requests an upgrade (or a while, for one
+		// that waits for this page).
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if len(sag.updatesSnapshot()) > 0 {
+				upgradedWhileHeld = true
+				return
+			}
+		}
+	}
+	plan, err := lh.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !upgradedWhileHeld {
+		t.Fatal("no upgrade was requested while a listing page was held back")
+	}
+	if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 190 || f.Failed != 0 {
+		t.Fatalf("fanout %+v: want the 190 gateways sent or kept", plan.Fanout)
+	}
+	outcomes := map[string]int{}
+	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
+		for _, res := range r.Results {
+			outcomes[res.SmartAGID]++
+		}
+	}
+	for _, g := range gws {
+		if outcomes[g.ID] != 1 {
+			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
+		}
+	}
+}
+
+// The planner's first batch, read ahead, it sweeps as it listed it moments
+// ago: listed again, it would wait behind the listing's pages.
+func TestPlannerDoesNotListItsFirstBatchAgain(t *testing.T) {
+	gws, lh, sag := newPlannerHarness(t, 600, 20)
+	first := gws[0] // cn-shanghai's first: in its first batch
+	var mu sync.Mutex
+	relisted := 0
+	sag.onList = func(region string, lf ListFilter, page int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if slices.Contains(lf.IDs, first.ID) {
+			relisted++
+		}
+	}
+	plan, err := lh.invoke(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := plan.Fanout; f == nil || f.Kept == 0 {
+		t.Fatalf("fanout %+v: want a batch kept", plan.Fanout)
+	}
+	swept := false
+	for _, res := range plan.Results {
+		swept = swept || res.SmartAGID == first.ID && res.Outcome == upgrade.OutcomeRequested
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !swept || relisted != 0 {
+		t.Fatalf("%s: upgrade requested by the planner %v, listed again %d times; want requested, not listed again",
+			first.ID, swept, relisted)
 	}
 }
 

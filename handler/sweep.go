@@ -36,6 +36,9 @@ func (r *run) sweep(ctx context.Context, j job) {
 		if fleet, listErr, fanned = r.fanOut(ctx, j, all); fanned {
 			return
 		}
+	} else if j.listed != nil {
+		fleet = j.listed
+		r.listed(j, fleet)
 	} else {
 		listed := make(chan struct{})
 		if len(j.gatewayIDs) > 0 && len(j.regions) == 1 {
