@@ -35,6 +35,31 @@ func newPlannerHarness(t *testing.T, n, batchSize int) ([]Gateway, *ledgerHarnes
 	return gws, lh, sag
 }
 
+// nightOutcomes drains the work queue after the planner's run and counts
+// each gateway's outcomes over the planner's report and its workers'.
+func nightOutcomes(t *testing.T, lh *ledgerHarness, plan events.Report) map[string]int {
+	t.Helper()
+	outcomes := map[string]int{}
+	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
+		for _, res := range r.Results {
+			if res.SmartAGID != "" {
+				outcomes[res.SmartAGID]++
+			}
+		}
+	}
+	return outcomes
+}
+
+// eachOnce checks that every gateway of gws has one outcome in outcomes.
+func eachOnce(t *testing.T, gws []Gateway, outcomes map[string]int) {
+	t.Helper()
+	for _, g := range gws {
+		if outcomes[g.ID] != 1 {
+			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
+		}
+	}
+}
+
 // drain runs every message of the work queue, as the queue trigger would,
 // until it is empty, and returns the reports.
 func (lh *ledgerHarness) drain(t *testing.T) []events.Report {
@@ -117,12 +142,7 @@ func TestPlannerFansOutAndWorkersHandleEachGatewayOnce(t *testing.T) {
 		t.Fatal("no sag.upgrade.run.planned event")
 	}
 
-	outcomes := map[string]int{}
-	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
-		for _, res := range r.Results {
-			outcomes[res.SmartAGID]++
-		}
-	}
+	outcomes := nightOutcomes(t, lh, plan)
 	for _, g := range gws {
 		if outcomes[g.ID] != 1 {
 			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])

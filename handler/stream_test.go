@@ -97,22 +97,13 @@ func TestPlannerReadsNoRecordsOfWhatItSends(t *testing.T) {
 	}
 	clear(read)
 	mu.Unlock()
-	outcomes := map[string]int{}
-	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
-		for _, res := range r.Results {
-			outcomes[res.SmartAGID]++
-		}
-	}
+	outcomes := nightOutcomes(t, lh, plan)
 	mu.Lock()
 	if len(read) == 0 {
 		t.Fatal("the workers read no records")
 	}
 	mu.Unlock()
-	for _, g := range gws {
-		if outcomes[g.ID] != 1 {
-			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
-		}
-	}
+	eachOnce(t, gws, outcomes)
 }
 
 // A region whose listing fails half way: its failure is reported, the
@@ -150,14 +141,7 @@ func TestPlannerWithARegionFailingMidway(t *testing.T) {
 		}
 	}
 	lh.queue.mu.Unlock()
-	outcomes := map[string]int{}
-	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
-		for _, res := range r.Results {
-			if res.SmartAGID != "" {
-				outcomes[res.SmartAGID]++
-			}
-		}
-	}
+	outcomes := nightOutcomes(t, lh, plan)
 	listed := 0 // of ap-southeast-1's, in the listing's order
 	for _, g := range gws {
 		want := 1
@@ -232,17 +216,7 @@ func TestAPageHeldBackDoesNotHoldBackTheFanOut(t *testing.T) {
 	if f := plan.Fanout; f == nil || f.Gateways+f.Kept != 190 || f.Failed != 0 {
 		t.Fatalf("fanout %+v: want the 190 gateways sent or kept", plan.Fanout)
 	}
-	outcomes := map[string]int{}
-	for _, r := range append([]events.Report{plan}, lh.drain(t)...) {
-		for _, res := range r.Results {
-			outcomes[res.SmartAGID]++
-		}
-	}
-	for _, g := range gws {
-		if outcomes[g.ID] != 1 {
-			t.Errorf("%s: %d outcomes over the planner and its workers", g.ID, outcomes[g.ID])
-		}
-	}
+	eachOnce(t, gws, nightOutcomes(t, lh, plan))
 }
 
 // The planner's first batch, read ahead, it sweeps as it listed it moments
