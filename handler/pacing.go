@@ -21,9 +21,10 @@ import (
 // lane settling (in its first seconds) and let through much less than its
 // rate lately falls to what it was let through. A new instance starts slow,
 // holds for half a second, and climbs fast (TCP's slow start), unless its
-// run starts the night (no other instance shares the limit yet); a throttle
-// in one region caps its action toward the others, in case they share the
-// limit.
+// run starts the night (no other instance shares the limit yet). Regions
+// may share a limit too: after a throttle, an action's calls toward every
+// region also keep to one share between them, which is cut and climbs as
+// a lane's rate does.
 
 // The lane's constants.
 const (
@@ -102,6 +103,7 @@ type pace struct {
 	mu      sync.Mutex
 	lanes   map[laneKey]*lane
 	actions [actions]window  // the calls of each action, every region's
+	shares  [actions]share   // each action's pace toward every region together
 	now     func() time.Time // time.Now; tests set it
 }
 
@@ -179,32 +181,152 @@ type lane struct {
 	a    action // the lane's action
 }
 
-// cut is where a throttled lane's curve starts again.
-type cut struct {
-	rate, peak float64
-	at         time.Time
+// share paces one action's calls toward every region together, once a
+// throttle has come: the regions may share one limit. Before the first
+// throttle it lets every call through (each region's lane alone paces);
+// after it, it cuts and climbs as a lane does, and every call of the action
+// also waits for it, so the regions' lanes together keep to what they were
+// let through together. A region's lane does not keep the other's cut (as
+// it did when a throttle capped the other lanes): alone, it may use what
+// both were let through; beside the other, they share it by their demand.
+// A region whose limit is its own is not held to the others': the share
+// is what every region's calls were let through, and climbs past it.
+type share struct {
+	mu    sync.Mutex
+	rate  float64   // calls a second toward every region; 0: no throttle yet
+	peak  float64   // the rate last throttled
+	cutAt time.Time // when
+	// tat is the start of the action's next call at the rate: a call
+	// may start up to the lane's catch-up before it (a generic cell rate
+	// algorithm, as ATM policed its cells), so a pause saves no burst
+	// larger than a lane's.
+	tat   time.Time
+	asked time.Time // when a call last asked for a slot
 }
 
-// spread caps the lanes of l's action toward other regions at a cut of l:
-// if the regions share a limit, a lane that was let through more lately
-// would take the instance over it again as soon as its region's turn
-// comes; if they do not, the lane climbs back.
-func (p *pace) spread(l *lane, c cut) {
+// admit returns the earliest start at or after t that the share lets
+// through, and takes its slot. Idle time does not count toward growth.
+func (s *share) admit(t, now time.Time, tolerance time.Duration) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rate == 0 {
+		return t
+	}
+	if idle := now.Sub(s.asked); idle > idleAfter {
+		s.cutAt = s.cutAt.Add(idle)
+	}
+	s.asked = now
+	spacing := time.Duration(float64(time.Second) / s.rate)
+	// A slot missed by less than the tolerance may still be taken, as a
+	// lane's: a call that starts at once takes the share's oldest slot;
+	// one the lane holds back takes the slot it starts in.
+	slot := later(s.tat, now.Add(-tolerance))
+	start := later(t, slot)
+	if t.After(now) {
+		slot = start
+	}
+	s.tat = slot.Add(spacing)
+	return start
+}
+
+// cut cuts the share on a throttle at now: from rate, the rate of the
+// lanes asked for calls lately if it has none yet, to cutTo of it; while
+// settling, to what every region was let through (passed), halving at most.
+func (s *share) cut(now time.Time, rate, passed, floor float64, settling bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rate > 0 {
+		if now.Sub(s.cutAt) < cutGuard {
+			// As a lane's: the throttle costs the share a slot.
+			s.tat = later(s.tat, now).Add(time.Duration(float64(time.Second) / s.rate))
+			return
+		}
+		// From what the action ran at, if less: a share above it (the
+		// lanes slower) grew without being tried.
+		rate = min(s.rate, max(rate, floor))
+	}
+	next := rate * cutTo
+	if settling {
+		next = min(next, max(passed, rate*halfShare))
+	}
+	s.rate = max(next, floor)
+	s.peak, s.cutAt, s.asked = s.rate/cutTo, now, now
+}
+
+// grow moves the share along its curve on a call let through.
+func (s *share) grow(now time.Time, ceiling float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rate > 0 {
+		s.rate = min(ceiling, max(s.rate, cubic(s.peak, now.Sub(s.cutAt))))
+	}
+}
+
+// cubic is CUBIC's curve, since a cut from peak: peak·(1 + growth·(t − K)³),
+// cutTo·peak at the cut, peak at K, then slowly faster.
+func cubic(peak float64, since time.Duration) float64 {
+	x := (since - recoverIn()).Seconds()
+	return peak * (1 + growth*x*x*x)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// ceiling is how far an action's share may climb: every region's lane at
+// the ceiling.
+func (p *pace) ceiling(a action) float64 {
 	p.mu.Lock()
-	var sibs []*lane
+	defer p.mu.Unlock()
+	n := 0
+	for k := range p.lanes {
+		if k.a == a {
+			n++
+		}
+	}
+	return p.qps * float64(n)
+}
+
+// sharing is the rate of the action's calls toward every region in the last
+// second, over the ticks in which any of its lanes was asked for one: the
+// calls started (rate) and let through (passed).
+// others says whether a lane other than l was asked for a call in it.
+func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others bool) {
+	p.mu.Lock()
+	var lanes []*lane
 	for k, s := range p.lanes {
-		if k.a == l.a && s != l {
-			sibs = append(sibs, s)
+		if k.a == l.a {
+			lanes = append(lanes, s)
 		}
 	}
 	p.mu.Unlock()
-	for _, s := range sibs {
+	var ticks [int(time.Second / tick)]tickCount
+	for _, s := range lanes {
 		s.mu.Lock()
-		if c.rate < s.rate {
-			s.rate, s.peak, s.cutAt = c.rate, c.peak, c.at
+		s.tickOf(now)
+		for i, c := range s.ticks {
+			ticks[i].passed += c.passed
+			ticks[i].asked = ticks[i].asked || c.asked
 		}
+		others = others || s != l && !s.asked.IsZero() && now.Sub(s.asked) <= time.Second
 		s.mu.Unlock()
 	}
+	asked := 0
+	for _, c := range ticks {
+		if c.asked {
+			asked++
+		}
+	}
+	rate = float64(p.actions[l.a].count(now)) / (time.Duration(max(1, asked)) * tick).Seconds()
+	if rate == 0 { // no call started in the second: its answer came late
+		l.mu.Lock()
+		rate = l.rate
+		l.mu.Unlock()
+	}
+	return rate, rateOf(ticks), others
 }
 
 type tickCount struct {
@@ -278,6 +400,11 @@ func (l *lane) take() (time.Time, bool) {
 	if open := l.own.opens(start, rate); open.After(start) {
 		start, l.next, caughtUp = open, open.Add(spacing), false
 	}
+	// Nor before the action's share lets it through, once a throttle
+	// said the regions may share a limit.
+	if at := l.pace.shares[l.a].admit(start, now, l.catchUp); at.After(start) {
+		start, l.next, caughtUp = at, at.Add(spacing), false
+	}
 	l.own.add(start, l.next)
 	w.add(start, l.next)
 	// The calls right after a burst find a bucket it emptied: theirs are
@@ -314,6 +441,19 @@ func (w *window) opens(t time.Time, rate float64) time.Time {
 		return t
 	}
 	return w.started[len(w.started)-n].Add(time.Second)
+}
+
+// count is how many calls started in the second before t.
+func (w *window) count(t time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, s := range w.started {
+		if s.After(t.Add(-time.Second)) && !s.After(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // full reports whether the second before t holds rate calls or more.
@@ -395,8 +535,13 @@ func (l *lane) tickOf(now time.Time) *tickCount {
 // for calls.
 func (l *lane) passedRate(now time.Time) float64 {
 	l.tickOf(now)
+	return rateOf(l.ticks)
+}
+
+// rateOf is the calls let through in the ticks over those asked for calls.
+func rateOf(ticks [int(time.Second / tick)]tickCount) float64 {
 	passed, asked := 0, 0
-	for _, c := range l.ticks {
+	for _, c := range ticks {
 		passed += c.passed
 		if c.asked {
 			asked++
@@ -418,38 +563,52 @@ const (
 // (caughtUp): its throttle takes a slot off the lane's catch-up and leaves
 // the rate. It says what the answer did.
 func (l *lane) answeredCall(throttled, caughtUp bool) paced {
+	sh := &l.pace.shares[l.a]
 	if throttled && caughtUp {
 		l.mu.Lock()
 		l.catchUp = max(0, l.catchUp-time.Duration(float64(time.Second)/l.rate))
 		l.mu.Unlock()
 		return trimmed
 	}
-	if c := l.answer(throttled); c != nil {
-		l.pace.spread(l, *c)
+	now := l.now()
+	if !throttled {
+		l.answer(false, false)
+		sh.grow(now, l.pace.ceiling(l.a))
+		return kept
+	}
+	// A throttle cuts the action's share of every region, and the lane.
+	rate, passed, others := l.pace.sharing(l, now)
+	l.mu.Lock()
+	settling := now.Sub(l.born) < settleIn
+	l.mu.Unlock()
+	sh.cut(now, rate, passed, l.ceiling*floorShare, settling)
+	if l.answer(true, others) {
 		return cutDown
 	}
 	return kept
 }
 
-// answer moves the lane's rate on an answer, and returns its cut if it was
-// cut.
-func (l *lane) answer(throttled bool) *cut {
+// answer moves the lane's rate on an answer, and says whether it was cut.
+// Beside the action's lanes toward other regions (others), a settling
+// lane's cut is an ordinary one: what it was let through is its share of a
+// limit the regions may share, which the action's share paces.
+func (l *lane) answer(throttled, others bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	if throttled {
 		if !l.cutAt.IsZero() && now.Sub(l.cutAt) < cutGuard {
 			l.next = l.next.Add(time.Duration(float64(time.Second) / l.rate))
-			return nil
+			return false
 		}
 		// A slow start ends by half. Otherwise cut to cutTo; or, while
-		// the lane settles and was let through less than that lately
-		// (several instances finding their shares), to what was let
-		// through, halving at most.
+		// the lane settles alone and was let through less than that
+		// lately (several instances finding their shares), to what was
+		// let through, halving at most.
 		rate := l.rate * halfShare
 		switch climbing := l.cutAt.IsZero() && l.rate < l.ceiling; {
 		case climbing: // by half
-		case now.Sub(l.born) < settleIn:
+		case now.Sub(l.born) < settleIn && !others:
 			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
 		default:
 			rate = l.rate * cutTo
@@ -458,23 +617,19 @@ func (l *lane) answer(throttled bool) *cut {
 		// The curve back starts at the new rate: it comes back to
 		// rate/cutTo (the rate throttled, after an ordinary cut).
 		l.peak, l.cutAt = l.rate/cutTo, now
-		return &cut{l.rate, l.peak, now}
+		return true
 	}
 	l.tickOf(now).passed++
 	l.catchUp = min(catchUp, l.catchUp+catchUpBack)
 	if l.rate >= l.ceiling {
-		return nil
+		return false
 	}
 	if l.cutAt.IsZero() {
 		l.climb(now)
-		return nil
+		return false
 	}
-	// CUBIC: peak·(1 + growth·(t − K)³): cutTo·peak at the cut, peak at K,
-	// then slowly faster.
-	x := (now.Sub(l.cutAt) - recoverIn()).Seconds()
-	target := l.peak * (1 + growth*x*x*x)
-	l.rate = min(l.ceiling, max(l.rate, target))
-	return nil
+	l.rate = min(l.ceiling, max(l.rate, cubic(l.peak, now.Sub(l.cutAt))))
+	return false
 }
 
 // current is the lane's rate, for logs and tests.
