@@ -309,6 +309,7 @@ func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others boo
 		s.tickOf(now)
 		for i, c := range s.ticks {
 			ticks[i].passed += c.passed
+			ticks[i].throttled += c.throttled
 			ticks[i].asked = ticks[i].asked || c.asked
 		}
 		others = others || s != l && !s.asked.IsZero() && now.Sub(s.asked) <= time.Second
@@ -326,12 +327,24 @@ func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others boo
 		rate = l.rate
 		l.mu.Unlock()
 	}
-	return rate, rateOf(ticks), others
+	// What was let through: the answers let through, or if more, the rate
+	// started by their share of the answers (the first counts the calls
+	// still on their way as not let through, and early on those are a
+	// good part of them).
+	answers, ok := 0, 0
+	for _, c := range ticks {
+		answers, ok = answers+c.passed+c.throttled, ok+c.passed
+	}
+	passed = rateOf(ticks)
+	if answers > 0 {
+		passed = max(passed, rate*float64(ok)/float64(answers))
+	}
+	return rate, passed, others
 }
 
 type tickCount struct {
-	passed int
-	asked  bool
+	passed, throttled int
+	asked             bool
 }
 
 // take takes the next start time, spaces the one after by the rate, and
@@ -597,6 +610,7 @@ func (l *lane) answer(throttled, others bool) bool {
 	defer l.mu.Unlock()
 	now := l.now()
 	if throttled {
+		l.tickOf(now).throttled++
 		if !l.cutAt.IsZero() && now.Sub(l.cutAt) < cutGuard {
 			l.next = l.next.Add(time.Duration(float64(time.Second) / l.rate))
 			return false
