@@ -138,7 +138,7 @@ func (p *pace) laneFor(region string, a action, lead bool) *lane {
 	}
 	l := &lane{ceiling: p.qps, rate: p.qps * startShare, born: p.now(), catchUp: catchUp, now: p.now, pace: p, a: a}
 	if lead {
-		l.rate = p.qps
+		l.rate, l.led = p.qps, true
 	}
 	first := true
 	for k2, sib := range p.lanes {
@@ -179,18 +179,17 @@ type lane struct {
 	now  func() time.Time
 	pace *pace  // the instance's
 	a    action // the lane's action
+	led  bool   // a new lane of the run that starts the night
 }
 
 // share paces one action's calls toward every region together, once a
 // throttle has come: the regions may share one limit. Before the first
-// throttle it lets every call through (each region's lane alone paces);
-// after it, it cuts and climbs as a lane does, and every call of the action
-// also waits for it, so the regions' lanes together keep to what they were
-// let through together. A region's lane does not keep the other's cut (as
-// it did when a throttle capped the other lanes): alone, it may use what
-// both were let through; beside the other, they share it by their demand.
-// A region whose limit is its own is not held to the others': the share
-// is what every region's calls were let through, and climbs past it.
+// throttle it lets every call through; after it, it is cut and climbs as a
+// lane's rate is, and every call of the action waits for it as well as for
+// its lane. So two regions' lanes called at once keep together to what
+// they were let through together, split by their demand, and a lane alone
+// may use the whole. (A throttle used to cap the other regions' lanes at
+// the throttled lane's cut, which they kept when alone.)
 type share struct {
 	mu    sync.Mutex
 	rate  float64   // calls a second toward every region; 0: no throttle yet
@@ -229,10 +228,11 @@ func (s *share) admit(t, now time.Time, tolerance time.Duration) time.Time {
 	return start
 }
 
-// cut cuts the share on a throttle at now: from rate, the rate of the
-// lanes asked for calls lately if it has none yet, to cutTo of it; while
-// settling, to what every region was let through (passed), halving at most.
-func (s *share) cut(now time.Time, rate, passed, floor float64, settling bool) {
+// cut cuts the share on a throttle at now, once a window: to cutTo of the
+// action's rate (its calls started lately, or for a first cut of the run
+// that starts the night, the rate its lanes at work run at, if more); while
+// settling, to what it was let through (passed) if less, halving at most.
+func (s *share) cut(now time.Time, rate, working, passed, floor float64, settling bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rate > 0 {
@@ -244,6 +244,8 @@ func (s *share) cut(now time.Time, rate, passed, floor float64, settling bool) {
 		// From what the action ran at, if less: a share above it (the
 		// lanes slower) grew without being tried.
 		rate = min(s.rate, max(rate, floor))
+	} else {
+		rate = max(rate, working)
 	}
 	next := rate * cutTo
 	if settling {
@@ -290,11 +292,14 @@ func (p *pace) ceiling(a action) float64 {
 	return p.qps * float64(n)
 }
 
-// sharing is the rate of the action's calls toward every region in the last
-// second, over the ticks in which any of its lanes was asked for one: the
-// calls started (rate) and let through (passed).
-// others says whether a lane other than l was asked for a call in it.
-func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others bool) {
+// sharing is what the action's lanes toward every region did in the last
+// second: the rate of the calls they started, over the ticks in which any
+// was asked for one (rate); for a lane of the run that starts the night,
+// the rates of the lanes asked for a call in the last tick (working: early
+// in the night the second's calls say too little, the lanes having only
+// just begun); and the rate let through (passed). others says whether a
+// lane other than l was asked for a call in the second.
+func (p *pace) sharing(l *lane, now time.Time) (rate, working, passed float64, others bool) {
 	p.mu.Lock()
 	var lanes []*lane
 	for k, s := range p.lanes {
@@ -313,6 +318,9 @@ func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others boo
 			ticks[i].asked = ticks[i].asked || c.asked
 		}
 		others = others || s != l && !s.asked.IsZero() && now.Sub(s.asked) <= time.Second
+		if l.led && (s == l || !s.asked.IsZero() && now.Sub(s.asked) <= tick) {
+			working += s.rate
+		}
 		s.mu.Unlock()
 	}
 	asked := 0
@@ -339,7 +347,7 @@ func (p *pace) sharing(l *lane, now time.Time) (rate, passed float64, others boo
 	if answers > 0 {
 		passed = max(passed, rate*float64(ok)/float64(answers))
 	}
-	return rate, passed, others
+	return rate, working, passed, others
 }
 
 type tickCount struct {
@@ -590,11 +598,11 @@ func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 		return kept
 	}
 	// A throttle cuts the action's share of every region, and the lane.
-	rate, passed, others := l.pace.sharing(l, now)
+	rate, working, passed, others := l.pace.sharing(l, now)
 	l.mu.Lock()
 	settling := now.Sub(l.born) < settleIn
 	l.mu.Unlock()
-	sh.cut(now, rate, passed, l.ceiling*floorShare, settling)
+	sh.cut(now, rate, working, passed, l.ceiling*floorShare, settling)
 	if l.answer(true, others) {
 		return cutDown
 	}
