@@ -50,3 +50,10 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -287,9 +287,10 @@ func TestTheNightsFirstRunStartsAtTheCeiling(t *testing.T) {
 // Regions may share a limit: a lane toward a new region starts where the
 // slowest lane of its action stands, and throttles beside another region's
 // lane pace the action's calls toward every region together at what they
-// were let through together (its share). A lane beside others is cut by a
-// tenth, settling or not: what it was let through there is its part of the
-// share, and alone it may use the whole. Other actions keep their rates.
+// were let through together (its shared lane). A lane beside others is cut
+// by a tenth, settling or not: what it was let through there is its part of
+// the shared lane, and alone it may use the whole. Other actions keep their
+// rates.
 func TestThrottlesBesideAnotherRegionPaceTheActionTogether(t *testing.T) {
 	p, clock := pacedAt(100)
 	sh := p.laneFor("cn-shanghai", readVersions, true) // at the ceiling, settling
@@ -320,7 +321,7 @@ func TestThrottlesBesideAnotherRegionPaceTheActionTogether(t *testing.T) {
 		t.Fatalf("a third region's lane starts at %v", bj.current())
 	}
 	// Together, the two regions' calls keep near the 100 let through (the
-	// share climbs back along its curve, and catches up a tenth of a
+	// shared lane climbs back along its curve, and catches up a tenth of a
 	// second's slots after a pause), not at their lanes' rates, over 160
 	// a second: 131 calls take a second.
 	clock.advance(time.Second)
@@ -348,14 +349,14 @@ func TestThrottlesBesideAnotherRegionPaceTheActionTogether(t *testing.T) {
 	}
 }
 
-// The night's first run cuts its first share from the rate its lanes at
-// work run at. Early in the night its second of calls says too little: in
-// a traced night of 1,000 gateways (1.211 × the bound, the token bucket),
-// one region's version reads had run for 180 ms and both regions' for
-// 90 ms when a read was throttled; the second's rate said 87.5 a second,
-// the share was cut to 79, and the reads went at about 80 a second to the
-// night's end.
-func TestTheNightsFirstShareGoesFromTheLanesAtWork(t *testing.T) {
+// The night's first run makes its first cut of a shared lane from the rate
+// its lanes at work run at. Early in the night its second of calls says too
+// little: in a traced night of 1,000 gateways (1.211 × the bound, the token
+// bucket), one region's version reads had run for 180 ms and both regions'
+// for 90 ms when a read was throttled; the second's rate said 87.5 a second,
+// the shared lane was cut to 79, and the reads went at about 80 a second to
+// the night's end.
+func TestTheNightsFirstSharedCutGoesFromTheLanesAtWork(t *testing.T) {
 	p, clock := pacedAt(100)
 	sh := p.laneFor("cn-shanghai", readVersions, true)
 	hz := p.laneFor("cn-hangzhou", readVersions, true)
@@ -373,7 +374,7 @@ func TestTheNightsFirstShareGoesFromTheLanesAtWork(t *testing.T) {
 		}
 	}
 	sh.answered(true)
-	// The share is cut from the lanes' 200 a second to 100 (halving at
+	// The shared lane is cut from the lanes' 200 a second to 100 (halving at
 	// most while settling), so 100 calls of both regions take a second.
 	clock.advance(time.Second)
 	first, last := sh.reserve(), time.Time{}
@@ -385,7 +386,7 @@ func TestTheNightsFirstShareGoesFromTheLanesAtWork(t *testing.T) {
 		}
 	}
 	if got := last.Sub(first); got > time.Second {
-		t.Fatalf("100 calls of both regions took %v, want at most a second (the share at 100)", got)
+		t.Fatalf("100 calls of both regions took %v, want at most a second (the shared lane at 100)", got)
 	}
 }
 
@@ -399,8 +400,8 @@ func TestTheNightsFirstShareGoesFromTheLanesAtWork(t *testing.T) {
 // 90.0, 93.0 and 95.8). If each region's limit is its own, 100 and 50, it
 // gets more than 70% of both through: were the larger held to the smaller,
 // two thirds. (Each throttle of the smaller region beside the other's calls
-// cuts the share, which comes back only over seconds: 71-74%, and 66-76%
-// with the cut capping the other lane.)
+// cuts the shared lane, which comes back only over seconds: 71-74%, and
+// 66-76% with the cut capping the other lane.)
 func TestRegionsCalledTogetherFindTheirLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -23,8 +23,8 @@ import (
 // holds for half a second, and climbs fast (TCP's slow start), unless its
 // run starts the night (no other instance shares the limit yet). Regions
 // may share a limit too: after a throttle, an action's calls toward every
-// region also keep to one share between them, which is cut and climbs as
-// a lane's rate does.
+// region also keep to one shared lane, which is cut and climbs as a
+// region's lane does.
 
 // The lane's constants.
 const (
@@ -102,9 +102,9 @@ type pace struct {
 	qps     float64 // API_QPS: every lane's ceiling
 	mu      sync.Mutex
 	lanes   map[laneKey]*lane
-	actions [actions]window  // the calls of each action, every region's
-	shares  [actions]share   // each action's pace toward every region together
-	now     func() time.Time // time.Now; tests set it
+	actions [actions]window     // the calls of each action, every region's
+	shared  [actions]sharedLane // each action's lane toward every region together
+	now     func() time.Time    // time.Now; tests set it
 }
 
 type laneKey struct {
@@ -182,7 +182,7 @@ type lane struct {
 	led  bool   // a new lane of the run that starts the night
 }
 
-// share paces one action's calls toward every region together, once a
+// sharedLane paces one action's calls toward every region together, once a
 // throttle has come: the regions may share one limit. Before the first
 // throttle it lets every call through; after it, it is cut and climbs as a
 // lane's rate is, and every call of the action waits for it as well as for
@@ -190,22 +190,22 @@ type lane struct {
 // they were let through together, split by their demand, and a lane alone
 // may use the whole. (A throttle used to cap the other regions' lanes at
 // the throttled lane's cut, which they kept when alone.)
-type share struct {
+type sharedLane struct {
 	mu    sync.Mutex
 	rate  float64   // calls a second toward every region; 0: no throttle yet
 	peak  float64   // the rate last throttled
 	cutAt time.Time // when
-	// tat is the start of the action's next call at the rate: a call
-	// may start up to the lane's catch-up before it (a generic cell rate
-	// algorithm, as ATM policed its cells), so a pause saves no burst
-	// larger than a lane's.
+	// tat is the action's next slot at the rate (the theoretical
+	// arrival time of the generic cell rate algorithm, as ATM policed its
+	// cells): a slot missed by less than the lane's catch-up may still be
+	// taken, so a pause saves no burst larger than a lane's.
 	tat   time.Time
 	asked time.Time // when a call last asked for a slot
 }
 
-// admit returns the earliest start at or after t that the share lets
+// admit returns the earliest start at or after t that the shared lane lets
 // through, and takes its slot. Idle time does not count toward growth.
-func (s *share) admit(t, now time.Time, tolerance time.Duration) time.Time {
+func (s *sharedLane) admit(t, now time.Time, tolerance time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rate == 0 {
@@ -217,10 +217,10 @@ func (s *share) admit(t, now time.Time, tolerance time.Duration) time.Time {
 	s.asked = now
 	spacing := time.Duration(float64(time.Second) / s.rate)
 	// A slot missed by less than the tolerance may still be taken, as a
-	// lane's: a call that starts at once takes the share's oldest slot;
+	// region's lane: a call that starts at once takes the oldest slot;
 	// one the lane holds back takes the slot it starts in.
-	slot := later(s.tat, now.Add(-tolerance))
-	start := later(t, slot)
+	slot := latest(s.tat, now.Add(-tolerance))
+	start := latest(t, slot)
 	if t.After(now) {
 		slot = start
 	}
@@ -228,21 +228,22 @@ func (s *share) admit(t, now time.Time, tolerance time.Duration) time.Time {
 	return start
 }
 
-// cut cuts the share on a throttle at now, once a window: to cutTo of the
-// action's rate (its calls started lately, or for a first cut of the run
-// that starts the night, the rate its lanes at work run at, if more); while
-// settling, to what it was let through (passed) if less, halving at most.
-func (s *share) cut(now time.Time, rate, working, passed, floor float64, settling bool) {
+// cut cuts the shared lane on a throttle at now, once a window: to cutTo
+// of the action's rate (its calls started lately, or for a first cut of
+// the run that starts the night, the rate its lanes at work run at, if
+// more); while settling, to what it was let through (passed) if less,
+// halving at most.
+func (s *sharedLane) cut(now time.Time, rate, working, passed, floor float64, settling bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rate > 0 {
 		if now.Sub(s.cutAt) < cutGuard {
-			// As a lane's: the throttle costs the share a slot.
-			s.tat = later(s.tat, now).Add(time.Duration(float64(time.Second) / s.rate))
+			// As a region's lane: the throttle costs a slot.
+			s.tat = latest(s.tat, now).Add(time.Duration(float64(time.Second) / s.rate))
 			return
 		}
-		// From what the action ran at, if less: a share above it (the
-		// lanes slower) grew without being tried.
+		// From what the action ran at, if less: a rate above it (the
+		// regions' lanes slower) grew without being tried.
 		rate = min(s.rate, max(rate, floor))
 	} else {
 		rate = max(rate, working)
@@ -255,8 +256,8 @@ func (s *share) cut(now time.Time, rate, working, passed, floor float64, settlin
 	s.peak, s.cutAt, s.asked = s.rate/cutTo, now, now
 }
 
-// grow moves the share along its curve on a call let through.
-func (s *share) grow(now time.Time, ceiling float64) {
+// grow moves the shared lane along its curve on a call let through.
+func (s *sharedLane) grow(now time.Time, ceiling float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rate > 0 {
@@ -271,16 +272,9 @@ func cubic(peak float64, since time.Duration) float64 {
 	return peak * (1 + growth*x*x*x)
 }
 
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// ceiling is how far an action's share may climb: every region's lane at
+// sharedCeiling is how far an action's shared lane may climb: every region's lane at
 // the ceiling.
-func (p *pace) ceiling(a action) float64 {
+func (p *pace) sharedCeiling(a action) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -292,14 +286,14 @@ func (p *pace) ceiling(a action) float64 {
 	return p.qps * float64(n)
 }
 
-// sharing is what the action's lanes toward every region did in the last
+// actionRates is what the action's lanes toward every region did in the last
 // second: the rate of the calls they started, over the ticks in which any
 // was asked for one (rate); for a lane of the run that starts the night,
 // the rates of the lanes asked for a call in the last tick (working: early
 // in the night the second's calls say too little, the lanes having only
 // just begun); and the rate let through (passed). others says whether a
 // lane other than l was asked for a call in the second.
-func (p *pace) sharing(l *lane, now time.Time) (rate, working, passed float64, others bool) {
+func (p *pace) actionRates(l *lane, now time.Time) (rate, working, passed float64, others bool) {
 	p.mu.Lock()
 	var lanes []*lane
 	for k, s := range p.lanes {
@@ -329,7 +323,7 @@ func (p *pace) sharing(l *lane, now time.Time) (rate, working, passed float64, o
 			asked++
 		}
 	}
-	rate = float64(p.actions[l.a].count(now)) / (time.Duration(max(1, asked)) * tick).Seconds()
+	rate = float64(p.actions[l.a].startedSince(now)) / (time.Duration(max(1, asked)) * tick).Seconds()
 	if rate == 0 { // no call started in the second: its answer came late
 		l.mu.Lock()
 		rate = l.rate
@@ -421,9 +415,9 @@ func (l *lane) take() (time.Time, bool) {
 	if open := l.own.opens(start, rate); open.After(start) {
 		start, l.next, caughtUp = open, open.Add(spacing), false
 	}
-	// Nor before the action's share lets it through, once a throttle
-	// said the regions may share a limit.
-	if at := l.pace.shares[l.a].admit(start, now, l.catchUp); at.After(start) {
+	// Nor before the action's shared lane lets it through, once a
+	// throttle said the regions may share a limit.
+	if at := l.pace.shared[l.a].admit(start, now, l.catchUp); at.After(start) {
 		start, l.next, caughtUp = at, at.Add(spacing), false
 	}
 	l.own.add(start, l.next)
@@ -464,8 +458,8 @@ func (w *window) opens(t time.Time, rate float64) time.Time {
 	return w.started[len(w.started)-n].Add(time.Second)
 }
 
-// count is how many calls started in the second before t.
-func (w *window) count(t time.Time) int {
+// startedSince is how many calls started in the second before t.
+func (w *window) startedSince(t time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := 0
@@ -584,7 +578,7 @@ const (
 // (caughtUp): its throttle takes a slot off the lane's catch-up and leaves
 // the rate. It says what the answer did.
 func (l *lane) answeredCall(throttled, caughtUp bool) paced {
-	sh := &l.pace.shares[l.a]
+	sh := &l.pace.shared[l.a]
 	if throttled && caughtUp {
 		l.mu.Lock()
 		l.catchUp = max(0, l.catchUp-time.Duration(float64(time.Second)/l.rate))
@@ -594,11 +588,11 @@ func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 	now := l.now()
 	if !throttled {
 		l.answer(false, false)
-		sh.grow(now, l.pace.ceiling(l.a))
+		sh.grow(now, l.pace.sharedCeiling(l.a))
 		return kept
 	}
-	// A throttle cuts the action's share of every region, and the lane.
-	rate, working, passed, others := l.pace.sharing(l, now)
+	// A throttle cuts the action's shared lane, and the region's.
+	rate, working, passed, others := l.pace.actionRates(l, now)
 	l.mu.Lock()
 	settling := now.Sub(l.born) < settleIn
 	l.mu.Unlock()
@@ -611,8 +605,8 @@ func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 
 // answer moves the lane's rate on an answer, and says whether it was cut.
 // Beside the action's lanes toward other regions (others), a settling
-// lane's cut is an ordinary one: what it was let through is its share of a
-// limit the regions may share, which the action's share paces.
+// lane's cut is an ordinary one: what it was let through is its part of a
+// limit the regions may share, which the action's shared lane paces.
 func (l *lane) answer(throttled, others bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
