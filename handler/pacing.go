@@ -333,13 +333,13 @@ func (p *pace) actionRates(l *lane, now time.Time) (rate, working, passed float6
 	// started by their share of the answers (the first counts the calls
 	// still on their way as not let through, and early on those are a
 	// good part of them).
-	answers, ok := 0, 0
+	replies, ok := 0, 0
 	for _, c := range ticks {
-		answers, ok = answers+c.passed+c.throttled, ok+c.passed
+		replies, ok = replies+c.passed+c.throttled, ok+c.passed
 	}
 	passed = rateOf(ticks)
-	if answers > 0 {
-		passed = max(passed, rate*float64(ok)/float64(answers))
+	if replies > 0 {
+		passed = max(passed, rate*float64(ok)/float64(replies))
 	}
 	return rate, working, passed, others
 }
