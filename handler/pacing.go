@@ -201,6 +201,8 @@ type sharedLane struct {
 	// taken, so a pause saves no burst larger than a lane's.
 	tat   time.Time
 	asked time.Time // when a call last asked for a slot
+	// ceiling: every region's lane at its ceiling, as of the last cut.
+	ceiling float64
 }
 
 // admit returns the earliest start at or after t that the shared lane lets
@@ -231,11 +233,13 @@ func (s *sharedLane) admit(t, now time.Time, tolerance time.Duration) time.Time 
 // cut cuts the shared lane on a throttle at now, once a window: to cutTo
 // of the action's rate (its calls started lately, or for a first cut of
 // the run that starts the night, the rate its lanes at work run at, if
-// more); while settling, to what it was let through (passed) if less,
-// halving at most.
-func (s *sharedLane) cut(now time.Time, rate, working, passed, floor float64, settling bool) {
+// more); while settling, to what it was let through if less, halving at
+// most.
+func (s *sharedLane) cut(now time.Time, sec actionSecond, floor float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ceiling = sec.ceiling
+	rate := sec.rate
 	if s.rate > 0 {
 		if now.Sub(s.cutAt) < cutGuard {
 			// As a region's lane: the throttle costs a slot.
@@ -246,22 +250,22 @@ func (s *sharedLane) cut(now time.Time, rate, working, passed, floor float64, se
 		// regions' lanes slower) grew without being tried.
 		rate = min(s.rate, max(rate, floor))
 	} else {
-		rate = max(rate, working)
+		rate = max(rate, sec.working)
 	}
 	next := rate * cutTo
-	if settling {
-		next = min(next, max(passed, rate*halfShare))
+	if sec.settling {
+		next = min(next, max(sec.passed, rate*halfShare))
 	}
 	s.rate = max(next, floor)
 	s.peak, s.cutAt, s.asked = s.rate/cutTo, now, now
 }
 
 // grow moves the shared lane along its curve on a call let through.
-func (s *sharedLane) grow(now time.Time, ceiling float64) {
+func (s *sharedLane) grow(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rate > 0 {
-		s.rate = min(ceiling, max(s.rate, cubic(s.peak, now.Sub(s.cutAt))))
+		s.rate = min(s.ceiling, max(s.rate, cubic(s.peak, now.Sub(s.cutAt))))
 	}
 }
 
@@ -272,28 +276,31 @@ func cubic(peak float64, since time.Duration) float64 {
 	return peak * (1 + growth*x*x*x)
 }
 
-// sharedCeiling is how far an action's shared lane may climb: every region's lane at
-// the ceiling.
-func (p *pace) sharedCeiling(a action) float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for k := range p.lanes {
-		if k.a == a {
-			n++
-		}
-	}
-	return p.qps * float64(n)
+// actionSecond is what an action's lanes toward every region did in the
+// last second, as a throttle of one of them (l) finds it.
+type actionSecond struct {
+	// rate: the calls started, over the ticks in which any lane was
+	// asked for one.
+	rate float64
+	// working: for a lane of the run that starts the night, the rates of
+	// the lanes asked for a call in the last tick (early in the night the
+	// second's calls say too little, the lanes having only just begun).
+	working float64
+	// passed: the rate let through. The answers let through, or if more,
+	// the rate started by their share of the answers: the first counts
+	// the calls still on their way as not let through, and early on those
+	// are a good part of them.
+	passed float64
+	// ceiling: every region's lane at the ceiling.
+	ceiling float64
+	others  bool // a lane other than l was asked for a call
+	// settling: l is in its first settleIn.
+	settling bool
 }
 
-// actionRates is what the action's lanes toward every region did in the last
-// second: the rate of the calls they started, over the ticks in which any
-// was asked for one (rate); for a lane of the run that starts the night,
-// the rates of the lanes asked for a call in the last tick (working: early
-// in the night the second's calls say too little, the lanes having only
-// just begun); and the rate let through (passed). others says whether a
-// lane other than l was asked for a call in the second.
-func (p *pace) actionRates(l *lane, now time.Time) (rate, working, passed float64, others bool) {
+// actionRates is what the action's lanes did in the last second, for a
+// throttle of l.
+func (p *pace) actionRates(l *lane, now time.Time) actionSecond {
 	p.mu.Lock()
 	var lanes []*lane
 	for k, s := range p.lanes {
@@ -302,7 +309,9 @@ func (p *pace) actionRates(l *lane, now time.Time) (rate, working, passed float6
 		}
 	}
 	p.mu.Unlock()
+	var sec actionSecond
 	var ticks [int(time.Second / tick)]tickCount
+	ownRate := 0.0
 	for _, s := range lanes {
 		s.mu.Lock()
 		s.tickOf(now)
@@ -311,37 +320,34 @@ func (p *pace) actionRates(l *lane, now time.Time) (rate, working, passed float6
 			ticks[i].throttled += c.throttled
 			ticks[i].asked = ticks[i].asked || c.asked
 		}
-		others = others || s != l && !s.asked.IsZero() && now.Sub(s.asked) <= time.Second
-		if l.led && (s == l || !s.asked.IsZero() && now.Sub(s.asked) <= tick) {
-			working += s.rate
+		sec.ceiling += s.ceiling
+		lately := !s.asked.IsZero() && now.Sub(s.asked) <= time.Second
+		sec.others = sec.others || s != l && lately
+		if l.led && (s == l || lately && now.Sub(s.asked) <= tick) {
+			sec.working += s.rate
+		}
+		if s == l {
+			ownRate, sec.settling = s.rate, now.Sub(s.born) < settleIn
 		}
 		s.mu.Unlock()
 	}
-	asked := 0
+	asked, replies, ok := 0, 0, 0
 	for _, c := range ticks {
 		if c.asked {
 			asked++
 		}
-	}
-	rate = float64(p.actions[l.a].startedSince(now)) / (time.Duration(max(1, asked)) * tick).Seconds()
-	if rate == 0 { // no call started in the second: its answer came late
-		l.mu.Lock()
-		rate = l.rate
-		l.mu.Unlock()
-	}
-	// What was let through: the answers let through, or if more, the rate
-	// started by their share of the answers (the first counts the calls
-	// still on their way as not let through, and early on those are a
-	// good part of them).
-	replies, ok := 0, 0
-	for _, c := range ticks {
 		replies, ok = replies+c.passed+c.throttled, ok+c.passed
 	}
-	passed = rateOf(ticks)
-	if replies > 0 {
-		passed = max(passed, rate*float64(ok)/float64(replies))
+	span := (time.Duration(max(1, asked)) * tick).Seconds()
+	sec.rate = float64(p.actions[l.a].startedSince(now)) / span
+	if sec.rate == 0 { // no call started in the second: its answer came late
+		sec.rate = ownRate
 	}
-	return rate, working, passed, others
+	sec.passed = float64(ok) / span
+	if replies > 0 {
+		sec.passed = max(sec.passed, sec.rate*float64(ok)/float64(replies))
+	}
+	return sec
 }
 
 type tickCount struct {
@@ -550,13 +556,8 @@ func (l *lane) tickOf(now time.Time) *tickCount {
 // for calls.
 func (l *lane) passedRate(now time.Time) float64 {
 	l.tickOf(now)
-	return rateOf(l.ticks)
-}
-
-// rateOf is the calls let through in the ticks over those asked for calls.
-func rateOf(ticks [int(time.Second / tick)]tickCount) float64 {
 	passed, asked := 0, 0
-	for _, c := range ticks {
+	for _, c := range l.ticks {
 		passed += c.passed
 		if c.asked {
 			asked++
@@ -588,16 +589,13 @@ func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 	now := l.now()
 	if !throttled {
 		l.answer(false, false)
-		sh.grow(now, l.pace.sharedCeiling(l.a))
+		sh.grow(now)
 		return kept
 	}
 	// A throttle cuts the action's shared lane, and the region's.
-	rate, working, passed, others := l.pace.actionRates(l, now)
-	l.mu.Lock()
-	settling := now.Sub(l.born) < settleIn
-	l.mu.Unlock()
-	sh.cut(now, rate, working, passed, l.ceiling*floorShare, settling)
-	if l.answer(true, others) {
+	sec := l.pace.actionRates(l, now)
+	sh.cut(now, sec, l.ceiling*floorShare)
+	if l.answer(true, sec.others) {
 		return cutDown
 	}
 	return kept
