@@ -793,7 +793,7 @@ func TestLanesFindAndShareTheLimit(t *testing.T) {
 // so a region's lane works for a while and then waits idle while the other's
 // works. The service counts both regions against one limit (which is what
 // per-region lanes must survive: nobody knows whether regions share one).
-// Over a minute of calls they get 90% of the limit through with at most 4%
+// Over a minute of calls they get 90% of the limit through with at most 2.5%
 // of the calls throttled (1% for one instance), on every shape of flow
 // control. (Without the slow start, the cut to the rate let through, the
 // regions' shared cut and idle time set aside, four instances had 11–16%
@@ -891,7 +891,11 @@ func TestInstancesThatStartLateAndSwitchRegionsShareTheLimit(t *testing.T) {
 			t.Logf("%.1f%% of the limit through, %.2f%% throttled", 100*share, 100*thr)
 			maxThrottled := 0.01
 			if tc.instances > 1 {
-				maxThrottled = 0.04 // the goal is 2%: not reached here
+				// The goal is 2%, not reached here. Cut N times
+				// as often as one (a tenth of one instance's share each
+				// time), eight instances had 2.5-2.7% throttled with a
+				// curve back in 5.8 s; 1.8-2.4% in 7.9 s.
+				maxThrottled = 0.025
 			}
 			if share < 0.9 || thr > maxThrottled {
 				t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)

@@ -42,11 +42,15 @@ const (
 	halfShare = 0.5
 	settleIn  = 5 * time.Second
 	// growth is CUBIC's C relative to the rate last throttled: past that
-	// rate, a lane grows by growth·t³ of it in t seconds (0.05% in one,
-	// 0.4% in two, 3.4% in four), and it comes back to it in recoverIn.
-	// Relative, so that N lanes sharing a limit probe it together no
-	// faster than one would.
-	growth = 0.0005
+	// rate, a lane grows by growth·t³ of it in t seconds (0.02% in one,
+	// 0.16% in two, 1.3% in four), and it comes back to it in recoverIn
+	// (7.9 s). Relative, so that N lanes sharing a limit probe it together
+	// no faster than one would. But each cut takes a tenth of one lane's
+	// share, so N lanes are cut N times as often as one, each cut with its
+	// throttles: eight instances had 1.5-2.2% of their calls throttled at
+	// 0.0005 (recoverIn 5.8 s), 1.4-1.6% at this (README). A lane alone is
+	// cut rarely, and loses a fortieth of recoverIn's calls at each cut.
+	growth = 0.0002
 	// cutGuard: answers to calls sent before a cut say nothing of the new
 	// rate; a lane is cut at most once a window. A throttle in the guard
 	// still costs the lane a slot (its next call starts a spacing later):
