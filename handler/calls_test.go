@@ -95,13 +95,14 @@ func TestLanesByRegionAndAction(t *testing.T) {
 	}
 }
 
-// A throttled answer cuts the rate at once, once a window; successes bring
-// it back to the rate that was throttled after recoverIn, never past the
-// ceiling.
+// A throttled answer cuts the rate at once, once a window (by a tenth, one
+// of the second's two answers throttled); successes bring it back to the
+// rate that was throttled after recoverIn, never past the ceiling.
 func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	p, clock := pacedAt(100)
 	l := p.lane("cn-shanghai", readDevices)
 	warm(l)
+	clock.advance(time.Second)
 	l.answered(false)
 	if l.current() != 100 {
 		t.Fatalf("success at the ceiling: %v", l.current())
@@ -112,17 +113,17 @@ func TestLaneCutsOnThrottlingAndRecovers(t *testing.T) {
 	if got := l.answeredCall(true, false); got != kept || l.current() != 100*cutTo { // a call sent before the cut
 		t.Fatalf("a second throttle in the same window cut again: %v", l.current())
 	}
-	clock.advance(recoverIn() / 2)
+	clock.advance(recoverIn(cutTo) / 2)
 	l.answered(false)
 	if r := l.current(); r <= 100*cutTo || r >= 100 {
 		t.Fatalf("half way back: %v", r)
 	}
-	clock.advance(recoverIn() / 2)
+	clock.advance(recoverIn(cutTo) / 2)
 	l.answered(false)
 	if r := l.current(); r < 99.9 {
 		t.Fatalf("after recoverIn: %v, want back at 100", r)
 	}
-	clock.advance(10 * recoverIn())
+	clock.advance(10 * recoverIn(cutTo))
 	l.answered(false)
 	if l.current() != 100 {
 		t.Fatalf("past the ceiling: %v", l.current())
@@ -194,6 +195,35 @@ func TestAThrottleAfterACutCostsTheLaneASlot(t *testing.T) {
 	}
 }
 
+// Near its ceiling, a lane throttled once among a second's hundred answers
+// (a window that counted one call too many) is cut by twice the share
+// throttled; throttled more, by a tenth at most. Below it, by a tenth.
+func TestAThrottleNearTheCeilingCutsByTheShareThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		qps       float64
+		throttled int // of the second's hundred answers, this one with them
+		want      float64
+	}{
+		{"one at the ceiling", 100, 1, 98},
+		{"many at the ceiling", 100, 20, 90},
+		{"one below it", 200, 1, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, clock := pacedAt(tc.qps)
+			l := p.lane("cn-shanghai", readVersions)
+			l.mu.Lock()
+			// At 100 a second since a cut long ago, and the second's answers.
+			l.rate, l.peak, l.left, l.cutAt, l.born = 100, 100, cutTo, clock.now().Add(-time.Minute), clock.now().Add(-time.Minute)
+			l.tickAt, l.ticks[0] = clock.now(), tickCount{passed: 100 - tc.throttled, throttled: tc.throttled - 1, asked: true}
+			l.mu.Unlock()
+			if l.answered(true); l.current() != tc.want {
+				t.Fatalf("cut to %v, want %v", l.current(), tc.want)
+			}
+		})
+	}
+}
+
 // A slow start ends as TCP's does: the first throttle halves the rate. The
 // lane doubled its rate within the last slowStart, and a window lets its
 // first calls through whatever their rate, so the rate let through says
@@ -216,6 +246,7 @@ func TestASlowStartEndsByHalf(t *testing.T) {
 	// At the ceiling the climb is over: a throttle is an ordinary cut.
 	l2 := p.lane("cn-shanghai", requestUpgrade)
 	warm(l2)
+	clock.advance(time.Second) // the only answer of its second: by a tenth
 	if l2.answered(true); l2.current() != 100*cutTo {
 		t.Fatalf("a lane at its ceiling throttled: %v, want %v", l2.current(), 100*cutTo)
 	}
@@ -387,6 +418,66 @@ func TestTheNightsFirstSharedCutGoesFromTheLanesAtWork(t *testing.T) {
 	}
 	if got := last.Sub(first); got > time.Second {
 		t.Fatalf("100 calls of both regions took %v, want at most a second (the shared lane at 100)", got)
+	}
+}
+
+// One instance alone at its ceiling, which is the limit: the service counts
+// a call when it arrives, and arrivals wander by a few milliseconds from
+// the starts the lane spaced, so a window now and then holds one call too
+// many. Such a throttle says the rate is about right. Over ten minutes of
+// eight workers taking the two regions in turns (a batch each, as one
+// instance sweeps a fan-out night), on sliding windows that count both
+// together, at least 98% of the limit gets through. (Cut by a tenth at each
+// stray throttle, and back in 7.9 s, the lanes ran at 91.5% of it: a
+// 100,000-gateway night took 1.097 × the bound, at 4a70b12.)
+func TestStrayThrottlesAtTheLimitCostLittle(t *testing.T) {
+	p, clock := pacedAt(100)
+	begin := clock.now()
+	flow := sliding()
+	regions := []string{"cn-shanghai", "cn-hangzhou"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const latency = 30 * time.Millisecond
+	type worker struct {
+		l        *lane
+		start    time.Time
+		arrives  time.Time
+		caughtUp bool
+		sent, ok bool
+	}
+	workers := make([]worker, 8)
+	const length = 10 * time.Minute
+	var through, throttled int
+	for end := begin.Add(length); clock.now().Before(end); clock.advance(time.Millisecond) {
+		now := clock.now()
+		for i := range workers {
+			w := &workers[i]
+			if w.l != nil && !w.sent && !w.arrives.After(now) {
+				w.sent, w.ok = true, flow(w.arrives)
+			}
+			if w.l != nil && w.sent && !w.start.Add(latency).After(now) {
+				w.l.answeredCall(!w.ok, w.caughtUp)
+				if w.ok {
+					through++
+				} else {
+					throttled++
+				}
+				w.l = nil
+			}
+			if w.l == nil {
+				region := int(now.Sub(begin)/(500*time.Millisecond)) % 2
+				w.l = p.laneFor(regions[region], readVersions, true)
+				w.start, w.caughtUp = w.l.take()
+				// On its way for 13 to 17 ms.
+				w.arrives = w.start.Add(13*time.Millisecond + time.Duration(rng.IntN(5))*time.Millisecond)
+				w.sent = false
+			}
+		}
+	}
+	share := float64(through) / length.Seconds() / 100
+	thr := float64(throttled) / float64(through+throttled)
+	t.Logf("%.1f%% of the limit through, %.2f%% throttled", 100*share, 100*thr)
+	if share < 0.98 || thr > 0.01 {
+		t.Fatalf("%.1f%% of the limit through, %d of %d calls throttled", 100*share, throttled, through+throttled)
 	}
 }
 
@@ -685,7 +776,7 @@ func TestRunsOfOneInstanceShareItsPace(t *testing.T) {
 	warm(first.lane("cn-shanghai", requestUpgrade))
 	first.lane("cn-shanghai", requestUpgrade).answered(true)
 	second := h.instancePace()
-	if second != first || second.lane("cn-shanghai", requestUpgrade).current() != 100*cutTo {
+	if second != first || second.lane("cn-shanghai", requestUpgrade).current() >= 100 {
 		t.Error("the second run got a fresh pace: the instance would exceed API_QPS")
 	}
 	h.Config.APIQPS = 20
