@@ -262,8 +262,9 @@ func (s *sharedLane) admit(t, now time.Time, tolerance time.Duration) time.Time 
 // cut cuts the shared lane on a throttle at now, once a window: to cutTo
 // of the action's rate (its calls started lately, or for a first cut of
 // the run that starts the night, the rate its lanes at work run at, if
-// more); while settling, to what it was let through if less, halving at
-// most.
+// more), or within a tenth of the throttled lane's ceiling by twice the
+// share of the action's answers throttled, if less, as a lane's cut;
+// while settling, to what it was let through if less, halving at most.
 func (s *sharedLane) cut(now time.Time, sec actionSecond, ceiling float64) {
 	floor := ceiling * floorShare
 	s.mu.Lock()
