@@ -61,7 +61,7 @@ const (
 	// no faster than one would. But each cut takes a tenth of one lane's
 	// share, so N lanes are cut N times as often as one, each cut with its
 	// throttles: eight instances had 1.5-2.2% of their calls throttled at
-	// 0.0005 (recoverIn 5.8 s), 1.4-1.6% at this (README). A lane alone is
+	// 0.0005 (recoverIn 5.8 s), 1.3-1.6% at this (README). A lane alone is
 	// cut rarely, and loses a fortieth of recoverIn's calls at each cut.
 	growth = 0.0002
 	// cutGuard: answers to calls sent before a cut say nothing of the new
@@ -114,10 +114,11 @@ func recoverIn(left float64) time.Duration {
 }
 
 // leaves is the share of its rate an ordinary cut of a lane, or of an
-// action's shared lane, leaves, when throttled of the calls answered lately
-// were throttled.
-func leaves(throttled, answered int) float64 {
-	if answered == 0 {
+// action's shared lane, leaves: cutTo, or within a tenth of the lane's
+// ceiling, when throttled of the calls answered lately were throttled,
+// twice that share off if it is less.
+func leaves(rate, ceiling float64, throttled, answered int) float64 {
+	if rate <= cutTo*ceiling || answered == 0 {
 		return cutTo
 	}
 	return max(cutTo, 1-throttleWeight*float64(throttled)/float64(answered))
@@ -265,8 +266,8 @@ func (s *sharedLane) admit(t, now time.Time, tolerance time.Duration) time.Time 
 // more), or within a tenth of the throttled lane's ceiling by twice the
 // share of the action's answers throttled, if less, as a lane's cut;
 // while settling, to what it was let through if less, halving at most.
-func (s *sharedLane) cut(now time.Time, sec actionSecond, ceiling float64) {
-	floor := ceiling * floorShare
+func (s *sharedLane) cut(now time.Time, sec actionSecond, laneCeiling float64) {
+	floor := laneCeiling * floorShare
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ceiling = sec.ceiling
@@ -283,10 +284,7 @@ func (s *sharedLane) cut(now time.Time, sec actionSecond, ceiling float64) {
 	} else {
 		rate = max(rate, sec.working)
 	}
-	left := cutTo
-	if rate > cutTo*ceiling {
-		left = sec.leaves
-	}
+	left := leaves(rate, laneCeiling, sec.throttled, sec.answered)
 	next := rate * left
 	if settled := max(sec.passed, rate*halfShare); sec.settling && settled < next {
 		// The curve back from a settling cut, as from a tenth.
@@ -328,9 +326,9 @@ type actionSecond struct {
 	// the calls still on their way as not let through, and early on those
 	// are a good part of them.
 	passed float64
-	// leaves: the share of its rate an ordinary cut of the shared lane
-	// leaves, by the answers throttled, this one with them.
-	leaves float64
+	// The answers of the second, and of those the throttled, this one
+	// with them.
+	answered, throttled int
 	// ceiling: every region's lane at the ceiling.
 	ceiling float64
 	others  bool // a lane other than l was asked for a call
@@ -383,7 +381,7 @@ func (p *pace) actionRates(l *lane, now time.Time) actionSecond {
 	if sec.rate == 0 { // no call started in the second: its answer came late
 		sec.rate = ownRate
 	}
-	sec.leaves = leaves(replies-ok+1, replies+1)
+	sec.answered, sec.throttled = replies+1, replies-ok+1
 	sec.passed = float64(ok) / span
 	if replies > 0 {
 		sec.passed = max(sec.passed, sec.rate*float64(ok)/float64(replies))
@@ -607,15 +605,14 @@ func (l *lane) passedRate(now time.Time) float64 {
 	return float64(passed) / (time.Duration(max(1, asked)) * tick).Seconds()
 }
 
-// leaves is the share of its rate an ordinary cut of the lane leaves, by its
-// answers of the last second.
-func (l *lane) leaves(now time.Time) float64 {
+// answeredLately is the lane's answers of the last second, and of those the
+// throttled.
+func (l *lane) answeredLately(now time.Time) (throttled, answered int) {
 	l.tickOf(now)
-	throttled, answered := 0, 0
 	for _, c := range l.ticks {
 		throttled, answered = throttled+c.throttled, answered+c.passed+c.throttled
 	}
-	return leaves(throttled, answered)
+	return throttled, answered
 }
 
 // paced is what an answer did to its lane.
@@ -676,11 +673,10 @@ func (l *lane) answer(throttled, others bool) bool {
 		case climbing: // by half
 		case now.Sub(l.born) < settleIn && !others:
 			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
-		case l.rate > cutTo*l.ceiling:
-			left = l.leaves(now)
-			rate = l.rate * left
 		default:
-			rate = l.rate * cutTo
+			throttled, answered := l.answeredLately(now)
+			left = leaves(l.rate, l.ceiling, throttled, answered)
+			rate = l.rate * left
 		}
 		l.rate = max(rate, l.ceiling*floorShare)
 		// The curve back starts at the new rate: it comes back to
