@@ -183,10 +183,33 @@ func TestTwoWorkersOnTheSameBatchCallOnce(t *testing.T) {
 	}
 }
 
+// A crashed invocation's retry calls no gateway the dead instance called,
+// whether it comes at once (the dead instance's claims and upgrades still
+// hold their gateways) or late (its upgrades are past VERIFY_TIMEOUT and its
+// claims past the lease, so the retry reads each device again); a later run
+// upgrades the rest, each once.
 func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		late time.Duration // how long the retry's listing takes to answer
+	}{
+		{"prompt retry", 0},
+		{"late retry", 2500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) { retryAfterACrash(t, tc.late) })
+	}
+}
+
+func retryAfterACrash(t *testing.T, late time.Duration) {
 	w := newWorld(t, worldOptions{
 		sag: sagsim.Options{Latency: 30 * time.Millisecond},
-		env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s", "VERIFY_TIMEOUT=1s", "MAX_CONCURRENCY=2", "API_QPS=20"},
+		// The devices reboot on the simulated clock, which stands still
+		// until the test advances it: a run that reads one after
+		// UPGRADE_TIME + VERIFY_TIMEOUT finds it unverified, as it should,
+		// and the breaker would then open or not by how fast the machine
+		// ran the test. The breaker has tests of its own.
+		env: []string{"LEDGER_LEASE=2s", "UPGRADE_TIME=1s", "VERIFY_TIMEOUT=1s", "MAX_CONCURRENCY=2", "API_QPS=20",
+			"ROLLOUT_MIN_SAMPLE=1000000"},
 	})
 	ids := w.outdated(30, map[string]bool{})
 	w.fn.InvokeAsync(naming(ids, "async-1"), fcsim.InvokeOptions{})
@@ -203,13 +226,27 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 			t.Fatal("the run made no update call")
 		}
 	}
+	if late > 0 {
+		w.Cloud.SAG.SetFaults(sagsim.Faults{Rate: 1, Kinds: []sagsim.FaultKind{sagsim.Slow},
+			Actions: []string{"DescribeSmartAccessGateways"}, SlowDelay: late})
+	}
 	w.fn.Kill()
 	ctx := t.Context()
 	if err := w.fn.WaitAsync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	w.Cloud.SAG.SetFaults(sagsim.Faults{})
 	if st := w.fn.Stats(); st.Crashes == 0 || st.Invocations < 2 {
 		t.Fatalf("stats %+v: want a crash and a retry", st)
+	}
+	unverified := 0
+	for _, ev := range w.events() {
+		if ev.Type == events.OutcomeTypePrefix+string(upgrade.OutcomeUnverified) {
+			unverified++
+		}
+	}
+	if late > 0 && unverified == 0 {
+		t.Error("the late retry found none of the dead instance's upgrades past VERIFY_TIMEOUT: the test did not test that")
 	}
 	for _, id := range ids {
 		if n := simulation.UpdatesReached(w.Cloud, id); n > 1 {
@@ -222,12 +259,16 @@ func TestRetryAfterACrashCallsAtMostOnce(t *testing.T) {
 	// The upgrades made before the kill are done: the sweep verifies them
 	// rather than finding them still rebooting past VERIFY_TIMEOUT.
 	w.Cloud.Clock.Advance(time.Hour)
-	if res, _ := w.invoke(naming(ids, "sweep-after")); res.Failed {
+	res, report := w.invoke(naming(ids, "sweep-after"))
+	if res.Failed {
 		t.Fatalf("the sweep after: %s", res.Body)
 	}
+	got := results(report)
 	for _, id := range ids {
 		if n, applied := simulation.UpdatesReached(w.Cloud, id), w.Cloud.SAG.Applied(id); n != 1 || applied != 1 {
-			t.Errorf("%s: %d update calls, %d applied; want exactly one", id, n, applied)
+			r := got[id+"/Device"]
+			t.Errorf("%s: %d update calls, %d applied; want exactly one (the sweep after: %s %s %s)",
+				id, n, applied, r.Outcome, r.Reason, r.Error)
 		}
 	}
 }
