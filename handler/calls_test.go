@@ -195,6 +195,27 @@ func TestAThrottleAfterACutCostsTheLaneASlot(t *testing.T) {
 	}
 }
 
+// A throttle that cuts the action's shared lane but not its region's lane
+// (still in the guard of its own cut) is a cut: the run's rateCuts says what
+// throttling did to the pacing, every lane's share of it.
+func TestAThrottleThatCutsOnlyTheSharedLaneIsACut(t *testing.T) {
+	clock, sh, hz := twoRegions()
+	shared := &sh.pace.shared[readVersions]
+	clock.advance(time.Second)
+	sh.answered(true) // Shanghai's lane and the shared lane cut
+	clock.advance(cutGuard / 2)
+	hz.answered(true) // Hangzhou's lane cut; the shared lane is in its guard
+	clock.advance(cutGuard/2 + time.Millisecond)
+	before := shared.rate
+	got := hz.answeredCall(true, false) // Hangzhou's lane in its guard, the shared lane past its own
+	if shared.rate >= before {
+		t.Fatalf("the shared lane was not cut: %v, was %v", shared.rate, before)
+	}
+	if got != cutDown {
+		t.Fatalf("a throttle that cut the shared lane: %v, want cutDown", got)
+	}
+}
+
 // Near its ceiling, a lane throttled once among a second's hundred answers
 // (a window that counted one call too many) is cut by twice the share
 // throttled; throttled more, by a tenth at most. Below it, by a tenth.

@@ -265,8 +265,9 @@ func (s *sharedLane) admit(t, now time.Time, tolerance time.Duration) time.Time 
 // the run that starts the night, the rate its lanes at work run at, if
 // more), or within a tenth of the throttled lane's ceiling by twice the
 // share of the action's answers throttled, if less, as a lane's cut;
-// while settling, to what it was let through if less, halving at most.
-func (s *sharedLane) cut(now time.Time, sec actionSecond, laneCeiling float64) {
+// while settling, to what it was let through if less, halving at most. It
+// says whether it cut: a throttle within the last cut's guard costs a slot.
+func (s *sharedLane) cut(now time.Time, sec actionSecond, laneCeiling float64) bool {
 	floor := laneCeiling * floorShare
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -276,7 +277,7 @@ func (s *sharedLane) cut(now time.Time, sec actionSecond, laneCeiling float64) {
 		if now.Sub(s.cutAt) < cutGuard {
 			// As a region's lane: the throttle costs a slot.
 			s.tat = latest(s.tat, now).Add(time.Duration(float64(time.Second) / s.rate))
-			return
+			return false
 		}
 		// From what the action ran at, if less: a rate above it (the
 		// regions' lanes slower) grew without being tried.
@@ -292,6 +293,7 @@ func (s *sharedLane) cut(now time.Time, sec actionSecond, laneCeiling float64) {
 	}
 	s.rate = max(next, floor)
 	s.peak, s.left, s.cutAt, s.asked = s.rate/left, left, now, now
+	return true
 }
 
 // grow moves the shared lane along its curve on a call let through.
@@ -615,13 +617,13 @@ func (l *lane) answeredLately(now time.Time) (throttled, answered int) {
 	return throttled, answered
 }
 
-// paced is what an answer did to its lane.
+// paced is what an answer did to the pacing.
 type paced int
 
 const (
-	kept    paced = iota // the rate and catch-up as they were (or growing)
-	trimmed              // a throttled burst: a slot off the catch-up
-	cutDown              // a throttle: the rate cut
+	kept    paced = iota // the rates and catch-up as they were (or growing)
+	trimmed              // a throttled burst: a slot off the lane's catch-up
+	cutDown              // a throttle: the lane's rate cut, or the action's shared lane's
 )
 
 // answeredCall is answered for a call that took a slot it missed
@@ -641,10 +643,11 @@ func (l *lane) answeredCall(throttled, caughtUp bool) paced {
 		sh.grow(now)
 		return kept
 	}
-	// A throttle cuts the action's shared lane, and the region's.
+	// A throttle cuts the action's shared lane, and the region's: either
+	// cut is a cut.
 	sec := l.pace.actionRates(l, now)
-	sh.cut(now, sec, l.ceiling)
-	if l.answer(true, sec.others) {
+	sharedCut := sh.cut(now, sec, l.ceiling)
+	if laneCut := l.answer(true, sec.others); laneCut || sharedCut {
 		return cutDown
 	}
 	return kept
