@@ -113,10 +113,10 @@ func recoverIn(left float64) time.Duration {
 	return time.Duration(math.Cbrt((1-left)/growth) * float64(time.Second))
 }
 
-// leaves is the share of its rate an ordinary cut of a lane, or of an
-// action's shared lane, leaves: cutTo, or within a tenth of the lane's
-// ceiling, when throttled of the calls answered lately were throttled,
-// twice that share off if it is less.
+// leaves is the share of its rate an ordinary cut leaves a lane, or an
+// action's shared lane: cutTo; within a tenth of the lane's ceiling, one
+// less twice the share of the answers lately that were throttled, if that
+// is more (a smaller cut).
 func leaves(rate, ceiling float64, throttled, answered int) float64 {
 	if rate <= cutTo*ceiling || answered == 0 {
 		return cutTo
@@ -371,14 +371,8 @@ func (p *pace) actionRates(l *lane, now time.Time) actionSecond {
 		}
 		s.mu.Unlock()
 	}
-	asked, replies, ok := 0, 0, 0
-	for _, c := range ticks {
-		if c.asked {
-			asked++
-		}
-		replies, ok = replies+c.passed+c.throttled, ok+c.passed
-	}
-	span := (time.Duration(max(1, asked)) * tick).Seconds()
+	sum, span := sumOf(ticks)
+	replies, ok := sum.passed+sum.throttled, sum.passed
 	sec.rate = float64(p.actions[l.a].startedSince(now)) / span
 	if sec.rate == 0 { // no call started in the second: its answer came late
 		sec.rate = ownRate
@@ -394,6 +388,19 @@ func (p *pace) actionRates(l *lane, now time.Time) actionSecond {
 type tickCount struct {
 	passed, throttled int
 	asked             bool
+}
+
+// sumOf sums a second of ticks: its answers let through and throttled,
+// and the time of it in which calls were asked for, a tick at least.
+func sumOf(ticks [int(time.Second / tick)]tickCount) (sum tickCount, span float64) {
+	asked := 0
+	for _, c := range ticks {
+		sum.passed, sum.throttled = sum.passed+c.passed, sum.throttled+c.throttled
+		if c.asked {
+			asked++
+		}
+	}
+	return sum, (time.Duration(max(1, asked)) * tick).Seconds()
 }
 
 // take takes the next start time, spaces the one after by the rate, and
@@ -597,24 +604,8 @@ func (l *lane) tickOf(now time.Time) *tickCount {
 // for calls.
 func (l *lane) passedRate(now time.Time) float64 {
 	l.tickOf(now)
-	passed, asked := 0, 0
-	for _, c := range l.ticks {
-		passed += c.passed
-		if c.asked {
-			asked++
-		}
-	}
-	return float64(passed) / (time.Duration(max(1, asked)) * tick).Seconds()
-}
-
-// answeredLately is the lane's answers of the last second, and of those the
-// throttled.
-func (l *lane) answeredLately(now time.Time) (throttled, answered int) {
-	l.tickOf(now)
-	for _, c := range l.ticks {
-		throttled, answered = throttled+c.throttled, answered+c.passed+c.throttled
-	}
-	return throttled, answered
+	sum, span := sumOf(l.ticks)
+	return float64(sum.passed) / span
 }
 
 // paced is what an answer did to the pacing.
@@ -677,8 +668,8 @@ func (l *lane) answer(throttled, others bool) bool {
 		case now.Sub(l.born) < settleIn && !others:
 			rate = min(l.rate*cutTo, max(l.passedRate(now), rate))
 		default:
-			throttled, answered := l.answeredLately(now)
-			left = leaves(l.rate, l.ceiling, throttled, answered)
+			sum, _ := sumOf(l.ticks) // moved on to now above
+			left = leaves(l.rate, l.ceiling, sum.throttled, sum.passed+sum.throttled)
 			rate = l.rate * left
 		}
 		l.rate = max(rate, l.ceiling*floorShare)
